@@ -1,0 +1,21 @@
+"""gridbus: a brokerless, data-centric common data bus for smart-grid testbeds.
+
+The public API is small::
+
+    from gridbus import Bus
+    with Bus() as bus:
+        bus.writer("G_1").write(f=60.0, Va=120.0)
+        for sample in bus.reader("G").take(timeout=1.0):
+            print(sample.id, sample.f, sample.source_time)
+
+See README.md for the tour, ``gridbus --help`` for the command line.
+"""
+from .bus import Bus, Reader, Sample, Writer
+from .errors import (ConfigError, FieldError, GridbusError, IdlError, QosError,
+                     UnknownObjectError)
+from .model import FieldInfo, ObjectType, Registry, TopicType
+
+__all__ = ["Bus", "Reader", "Writer", "Sample", "Registry", "ObjectType", "TopicType",
+           "FieldInfo", "GridbusError", "UnknownObjectError", "FieldError", "IdlError",
+           "QosError", "ConfigError"]
+__version__ = "0.1.0"

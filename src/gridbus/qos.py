@@ -1,0 +1,308 @@
+"""QoS profiles from XML, and which topic uses which.
+
+Profiles are data: ``qos/gridbus_qos.xml`` (OMG DDS-XML) holds them and
+``qos/topics.xml`` maps topic names to profiles.  Cyclone's ``QosProvider``
+(11.0.1) turns a profile into policies, but it ignores ``base_name`` and its
+errors carry neither file nor line.  So this module checks the XML itself with
+lxml (reporting ``file:line``), resolves inheritance by merging policy
+elements, and hands the resolved document to ``QosProvider``.
+"""
+from __future__ import annotations
+
+import copy
+import fnmatch
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cyclonedds.core import DDSException
+from cyclonedds.qos import Policy, Qos
+from cyclonedds.qos_provider import QosProvider
+from lxml import etree
+
+from .errors import QosError
+
+DATA_DIR = Path(__file__).parent / "data" / "qos"
+DEFAULT_QOS_FILE = DATA_DIR / "gridbus_qos.xml"
+DEFAULT_TOPIC_MAP = DATA_DIR / "topics.xml"
+
+ENTITY_QOS = ("datawriter_qos", "datareader_qos", "topic_qos", "publisher_qos",
+              "subscriber_qos", "domainparticipant_qos")
+_KINDS = {
+    "reliability": {"BEST_EFFORT_RELIABILITY_QOS", "RELIABLE_RELIABILITY_QOS"},
+    "durability": {"VOLATILE_DURABILITY_QOS", "TRANSIENT_LOCAL_DURABILITY_QOS",
+                   "TRANSIENT_DURABILITY_QOS", "PERSISTENT_DURABILITY_QOS"},
+    "history": {"KEEP_LAST_HISTORY_QOS", "KEEP_ALL_HISTORY_QOS"},
+    "destination_order": {"BY_RECEPTION_TIMESTAMP_DESTINATIONORDER_QOS",
+                          "BY_SOURCE_TIMESTAMP_DESTINATIONORDER_QOS"},
+    "ownership": {"SHARED_OWNERSHIP_QOS", "EXCLUSIVE_OWNERSHIP_QOS"},
+    "liveliness": {"AUTOMATIC_LIVELINESS_QOS", "MANUAL_BY_PARTICIPANT_LIVELINESS_QOS",
+                   "MANUAL_BY_TOPIC_LIVELINESS_QOS"},
+}
+_POLICIES = set(_KINDS) | {"deadline", "lifespan", "latency_budget", "transport_priority",
+                           "ownership_strength", "resource_limits", "partition",
+                           "time_based_filter", "writer_data_lifecycle",
+                           "reader_data_lifecycle", "durability_service", "user_data",
+                           "topic_data", "group_data", "presentation", "entity_factory"}
+_DURATION_TAGS = {"sec", "nanosec"}
+_INFINITE = {"DURATION_INFINITE_SEC", "DURATION_INFINITE_NSEC", "DURATION_INFINITY"}
+
+
+def _local(element: etree._Element) -> str:
+    return etree.QName(element).localname
+
+
+def _where(path: Path, element: etree._Element) -> str:
+    return f"{path}:{element.sourceline}"
+
+
+def _parse(path: Path) -> etree._ElementTree:
+    try:
+        parser = etree.XMLParser(remove_comments=True)
+        return etree.parse(str(path), parser)
+    except OSError as exc:
+        raise QosError(f"{path}: cannot read: {exc}") from None
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno if exc.lineno else "?"
+        raise QosError(f"{path}:{line}: malformed XML: {exc.msg}") from None
+
+
+@dataclass
+class Profile:
+    """One resolved profile: ``library::name`` and its per-entity policy elements."""
+
+    name: str
+    element: etree._Element           # resolved, without base_name
+    source: str                       # file:line where it is declared
+
+
+class QosLibrary:
+    """The profiles of one DDS-XML file, checked and with inheritance resolved."""
+
+    def __init__(self, path: str | Path = DEFAULT_QOS_FILE) -> None:
+        self.path = Path(path)
+        tree = _parse(self.path)
+        root = tree.getroot()
+        if _local(root) != "dds":
+            raise QosError(f"{_where(self.path, root)}: root element must be <dds>, not <{_local(root)}>")
+        raw: dict[str, etree._Element] = {}
+        for library in root:
+            if _local(library) != "qos_library":
+                raise QosError(f"{_where(self.path, library)}: unexpected <{_local(library)}>; "
+                               "expected <qos_library>")
+            lib_name = self._name(library)
+            for profile in library:
+                if _local(profile) != "qos_profile":
+                    raise QosError(f"{_where(self.path, profile)}: unexpected <{_local(profile)}> "
+                                   "in <qos_library>; expected <qos_profile>")
+                full = f"{lib_name}::{self._name(profile)}"
+                if full in raw:
+                    raise QosError(f"{_where(self.path, profile)}: profile {full} is declared twice")
+                self._check_profile(profile)
+                raw[full] = profile
+        self.profiles: dict[str, Profile] = {}
+        for name in raw:
+            self._resolve(name, raw, [])
+        self._provider = self._make_provider()
+
+    # -- checking --------------------------------------------------------------------
+    def _name(self, element: etree._Element) -> str:
+        name = element.get("name")
+        if not name:
+            raise QosError(f"{_where(self.path, element)}: <{_local(element)}> needs a name attribute")
+        return name
+
+    def _check_profile(self, profile: etree._Element) -> None:
+        for entity in profile:
+            if _local(entity) not in ENTITY_QOS:
+                raise QosError(f"{_where(self.path, entity)}: unknown element <{_local(entity)}> in "
+                               f"profile; expected one of {', '.join(ENTITY_QOS)}")
+            for policy in entity:
+                self._check_policy(policy)
+
+    def _check_policy(self, policy: etree._Element) -> None:
+        tag = _local(policy)
+        if tag not in _POLICIES:
+            raise QosError(f"{_where(self.path, policy)}: unknown QoS policy <{tag}>")
+        for child in policy.iter():
+            text = (child.text or "").strip()
+            name = _local(child)
+            if name == "kind" and tag in _KINDS and text not in _KINDS[tag]:
+                raise QosError(f"{_where(self.path, child)}: <{tag}> kind {text!r} is not one of "
+                               f"{', '.join(sorted(_KINDS[tag]))}")
+            if name in _DURATION_TAGS and text not in _INFINITE and not text.isdigit():
+                raise QosError(f"{_where(self.path, child)}: <{name}> must be a non-negative "
+                               f"integer or DURATION_INFINITE_*, got {text!r}")
+            if name in ("depth", "value", "max_samples", "max_instances",
+                        "max_samples_per_instance") and not _is_int(text):
+                raise QosError(f"{_where(self.path, child)}: <{name}> must be an integer, got {text!r}")
+
+    # -- inheritance -------------------------------------------------------------------
+    def _resolve(self, name: str, raw: dict[str, etree._Element], chain: list[str]) -> Profile:
+        if name in self.profiles:
+            return self.profiles[name]
+        element = raw[name]
+        if name in chain:
+            raise QosError(f"{_where(self.path, element)}: base_name cycle: {' -> '.join(chain + [name])}")
+        resolved = copy.deepcopy(element)
+        base_name = resolved.attrib.pop("base_name", None)
+        if base_name:
+            if base_name not in raw:
+                raise QosError(f"{_where(self.path, element)}: base_name {base_name!r} is not a "
+                               f"profile in this file; profiles: {', '.join(raw)}")
+            base = self._resolve(base_name, raw, chain + [name]).element
+            resolved = _merge(base, resolved)
+        profile = Profile(name, resolved, _where(self.path, element))
+        self.profiles[name] = profile
+        return profile
+
+    def _make_provider(self) -> QosProvider:
+        nsmap = {None: "http://www.omg.org/spec/DDS-XML"}
+        root = etree.Element("dds", nsmap=nsmap)
+        libraries: dict[str, etree._Element] = {}
+        for full, profile in self.profiles.items():
+            lib, name = full.split("::", 1)
+            if lib not in libraries:
+                libraries[lib] = etree.SubElement(root, "qos_library", name=lib)
+            element = copy.deepcopy(profile.element)
+            element.set("name", name)
+            libraries[lib].append(element)
+        text = etree.tostring(root, encoding="unicode")
+        try:
+            return QosProvider(text)
+        except DDSException as exc:
+            raise QosError(f"{self.path}: Cyclone's QosProvider rejected the profiles: {exc}") from None
+
+    # -- use -----------------------------------------------------------------------
+    def profile(self, name: str, where: str = "") -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            prefix = f"{where}: " if where else ""
+            raise QosError(f"{prefix}unknown QoS profile {name!r} in {self.path}; profiles: "
+                           f"{', '.join(self.profiles)}") from None
+
+    def writer_qos(self, name: str) -> Qos:
+        self.profile(name)
+        return self._provider.get_datawriter_qos(name)
+
+    def reader_qos(self, name: str) -> Qos:
+        self.profile(name)
+        return self._provider.get_datareader_qos(name)
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit() or text in ("LENGTH_UNLIMITED",)
+
+
+def _merge(base: etree._Element, derived: etree._Element) -> etree._Element:
+    """Copy of ``base`` with ``derived``'s policy elements replacing same-named ones."""
+    merged = copy.deepcopy(base)
+    merged.attrib.clear()
+    merged.attrib.update(derived.attrib)
+    for entity in derived:
+        target = next((e for e in merged if _local(e) == _local(entity)), None)
+        if target is None:
+            merged.append(copy.deepcopy(entity))
+            continue
+        for policy in entity:
+            old = next((p for p in target if _local(p) == _local(policy)), None)
+            if old is not None:
+                target.remove(old)
+            target.append(copy.deepcopy(policy))
+    return merged
+
+
+@dataclass
+class TopicRule:
+    pattern: str
+    profile: str
+    source: str
+
+
+class TopicMap:
+    """``topics.xml``: topic name (exact or shell pattern) → profile name."""
+
+    def __init__(self, path: str | Path = DEFAULT_TOPIC_MAP, qos_file: str | Path | None = None) -> None:
+        self.path = Path(path)
+        root = _parse(self.path).getroot()
+        if _local(root) != "topics":
+            raise QosError(f"{_where(self.path, root)}: root element must be <topics>, not <{_local(root)}>")
+        if qos_file is None:
+            qos_file = self.path.parent / root.get("qos_file", "gridbus_qos.xml")
+        self.library = QosLibrary(qos_file)
+        self.rules: list[TopicRule] = []
+        for element in root:
+            if _local(element) != "topic":
+                raise QosError(f"{_where(self.path, element)}: unexpected <{_local(element)}>; expected <topic>")
+            name, profile = element.get("name"), element.get("profile")
+            if not name or not profile:
+                raise QosError(f"{_where(self.path, element)}: <topic> needs name and profile attributes")
+            self.library.profile(profile, where=_where(self.path, element))
+            self.rules.append(TopicRule(name, profile, _where(self.path, element)))
+
+    def profile_for(self, topic_name: str) -> str:
+        for rule in self.rules:
+            if rule.pattern == topic_name:
+                return rule.profile
+        for rule in self.rules:
+            if fnmatch.fnmatchcase(topic_name, rule.pattern):
+                return rule.profile
+        raise QosError(f"{self.path}: no QoS profile for topic {topic_name!r}; add "
+                       f'<topic name="{topic_name}" profile="..."/>')
+
+    def writer_qos(self, topic_name: str) -> Qos:
+        return self.library.writer_qos(self.profile_for(topic_name))
+
+    def reader_qos(self, topic_name: str) -> Qos:
+        return self.library.reader_qos(self.profile_for(topic_name))
+
+
+# ----------------------------------------------------------------- description
+def _seconds(ns: int) -> float | None:
+    return None if ns >= 2**63 - 1 or ns < 0 else ns / 1e9
+
+
+def describe(qos: Qos) -> dict[str, Any]:
+    """The policies users care about, as plain values (durations in s, None = infinite)."""
+    def get(policy: Any) -> Any:
+        return qos[policy] if policy in qos else None
+
+    reliability = get(Policy.Reliability)
+    durability = get(Policy.Durability)
+    history = get(Policy.History)
+    deadline = get(Policy.Deadline)
+    lifespan = get(Policy.Lifespan)
+    budget = get(Policy.LatencyBudget)
+    order = get(Policy.DestinationOrder)
+    priority = get(Policy.TransportPriority)
+    ownership = get(Policy.Ownership)
+    return {
+        "reliability": "reliable" if isinstance(reliability, Policy.Reliability.Reliable) else "best_effort",
+        "durability": {"Volatile": "volatile", "TransientLocal": "transient_local", "Transient": "transient",
+                       "Persistent": "persistent"}[_variant(durability) or "Volatile"],
+        "history": {"kind": "keep_last", "depth": history.depth} if isinstance(history, Policy.History.KeepLast)
+        else ({"kind": "keep_all", "depth": None} if history is not None else {"kind": "keep_last", "depth": 1}),
+        "deadline": _seconds(deadline.deadline) if deadline else None,
+        "lifespan": _seconds(lifespan.lifespan) if lifespan else None,
+        "latency_budget": (_seconds(budget.budget) if budget else 0.0),
+        "destination_order": "by_source_timestamp" if _variant(order) == "BySourceTimestamp"
+        else "by_reception_timestamp",
+        "transport_priority": priority.priority if priority else 0,
+        "ownership": "exclusive" if _variant(ownership) == "Exclusive" else "shared",
+    }
+
+
+def _variant(policy: Any) -> str | None:
+    """Name of a singleton policy variant (``Policy.Durability.TransientLocal`` → ``TransientLocal``)."""
+    if policy is None:
+        return None
+    text = str(policy)
+    return text.rsplit(".", 1)[-1].split("(")[0]
+
+
+def seconds_to_ns(seconds: float | None) -> int:
+    if seconds is None or math.isinf(seconds):
+        return 2**63 - 1
+    return int(seconds * 1e9)
