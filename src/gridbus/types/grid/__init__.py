@@ -5,6 +5,7 @@
 
 """
 
+from . import Bench
 from . import Breaker
 from . import Busbar
 from . import EnergyStorage
@@ -18,6 +19,7 @@ from . import SmartMeter
 from . import WindEmulator
 from ._grid import Action, Position
 __all__ = [
+	"Bench",
 	"Breaker",
 	"Busbar",
 	"EnergyStorage",

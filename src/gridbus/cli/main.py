@@ -1,0 +1,295 @@
+"""The ``gridbus`` command line.
+
+Every command takes ``--domain N`` (default ``GRIDBUS_DOMAIN`` or 0) and the
+same data-model and QoS options as :class:`gridbus.Bus`.  Bad input ends with
+a one-line error naming what was wrong and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import GridbusError
+
+EXIT_BAD_INPUT = 2
+
+
+def _bus_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("bus options")
+    group.add_argument("--domain", type=int, default=None,
+                       help="DDS domain id (default: $GRIDBUS_DOMAIN or 0)")
+    group.add_argument("--qos", dest="qos_file", default=None, help="QoS profile XML file")
+    group.add_argument("--topic-map", default=None, help="topic -> profile map XML file")
+    group.add_argument("--config", default=None,
+                       help="Cyclone DDS configuration (default: loopback only, or $CYCLONEDDS_URI)")
+    group.add_argument("--idl", action="append", default=[], metavar="FILE",
+                       help="extra IDL file with object types of your own (repeatable)")
+    group.add_argument("--partition", default=None, help="DDS partition to join")
+
+
+def open_bus(args: argparse.Namespace):
+    from ..bus import Bus
+    return Bus(args.domain, qos_file=args.qos_file, topic_map=args.topic_map, config=args.config,
+               idl=args.idl, partition=args.partition)
+
+
+def open_registry(args: argparse.Namespace):
+    from ..model import Registry
+    registry = Registry.default()
+    for path in getattr(args, "idl", []):
+        registry.load_idl(path)
+    return registry
+
+
+# ------------------------------------------------------------------------ types
+def cmd_types(args: argparse.Namespace) -> int:
+    registry = open_registry(args)
+    objects = [registry.by_name(args.type)] if args.type else list(registry.object_types.values())
+    if args.json:
+        for obj in objects:
+            print(json.dumps({"type": obj.name, "prefix": obj.prefix, "title": obj.title,
+                              "module": obj.module, "topics": [t.describe() for t in obj.topics.values()]}))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    console = Console(width=max(120, Console().width))
+    for obj in objects:
+        table = Table(title=f"{obj.name} ({obj.prefix}_x) - {obj.title}", title_justify="left")
+        for column in ("topic", "field", "type", "unit", "range", "note"):
+            table.add_column(column)
+        for topic in obj.topics.values():
+            for info in topic.fields.values():
+                if info.name == "id":
+                    continue
+                span = "" if info.min is None and info.max is None else \
+                    f"{'' if info.min is None else f'{info.min:g}'}..{'' if info.max is None else f'{info.max:g}'}"
+                note = info.doc or ("|".join(m.name for m in info.enum) if info.enum else "")
+                table.add_row(topic.name, info.name, info.type_name, info.unit or "", span, note)
+        console.print(table)
+    return 0
+
+
+# ---------------------------------------------------------------------- publish
+def _parse_assignments(items: list[str]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise GridbusError(f"expected field=value, got {item!r}")
+        fields[name.strip()] = value.strip()
+    return fields
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    fields = _parse_assignments(args.fields)
+    with open_bus(args) as bus:
+        obj = bus.registry.parse_id(args.id)
+        topic = obj.topic(args.role) if args.role else obj.topic_of_fields(fields)
+        writer = bus.writer(args.id, topic.role)
+        sample = writer.build(**fields)                     # check before anything is sent
+        writer.wait_for_readers(1, timeout=args.wait)
+        period = 1.0 / args.rate if args.rate else 0.0
+        start = time.monotonic()
+        for i in range(args.count):
+            if period:
+                delay = start + i * period - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            writer.write(sample)
+        if topic.role != "Measurement":
+            time.sleep(0.2)                                 # let reliable data reach the readers
+        print(f"published {args.count} x {topic.name} {json.dumps(topic.to_dict(sample))}",
+              file=sys.stderr)
+    return 0
+
+
+# -------------------------------------------------------------------- subscribe
+def sample_json(sample) -> str:
+    data = {k: _json_value(v) for k, v in _fields(sample).items() if k != "id"}
+    return json.dumps({"id": sample.id, "topic": sample.topic, "data": data,
+                       "source_time": sample.source_time, "reception_time": sample.reception_time})
+
+
+def _fields(sample) -> dict[str, Any]:
+    from ..model import _plain
+    return {k: _plain(v) for k, v in vars(sample.data).items() if k != "sample_info"}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    with open_bus(args) as bus:
+        reader = bus.reader(args.pattern, args.role, mode="wait")
+        end = None if args.timeout is None else time.monotonic() + args.timeout
+        seen = 0
+        while args.count is None or seen < args.count:
+            remaining = None if end is None else end - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            sample = reader.take_one(timeout=remaining)
+            if sample is None:
+                break
+            seen += 1
+            if args.json:
+                print(sample_json(sample), flush=True)
+            else:
+                values = " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                                  for k, v in _fields(sample).items() if k != "id")
+                print(f"{time.strftime('%H:%M:%S', time.localtime(sample.source_time))} "
+                      f"{sample.topic} {sample.id} {values}", flush=True)
+    if args.count is not None and seen < args.count:
+        print(f"gridbus: received {seen} of {args.count} samples before the timeout", file=sys.stderr)
+        return 1
+    return 0
+
+
+# -------------------------------------------------------------------------- qos
+def cmd_qos_show(args: argparse.Namespace) -> int:
+    from ..bus import Bus  # noqa: F401  (qos only, no participant needed)
+    from ..qos import TopicMap, describe
+    registry = open_registry(args)
+    obj = registry.parse_id(args.id) if "_" in args.id else registry.by_name(args.id)
+    qos_map = TopicMap(args.topic_map, args.qos_file) if args.topic_map else TopicMap(qos_file=args.qos_file)
+    rows = []
+    for topic in obj.topics.values():
+        profile = qos_map.profile_for(topic.name)
+        entry = {"topic": topic.name, "profile": profile, **describe(qos_map.writer_qos(topic.name)),
+                 "reader": describe(qos_map.reader_qos(topic.name))}
+        rows.append(entry)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"QoS in effect for {args.id} (writer side; reader where it differs)")
+    for column in ("topic", "profile", "reliability", "durability", "history", "deadline", "lifespan",
+                   "latency budget", "order", "priority", "ownership"):
+        table.add_column(column)
+    for row in rows:
+        history = row["history"]
+        table.add_row(row["topic"], row["profile"], row["reliability"], row["durability"],
+                      f"{history['kind']} {history['depth'] or ''}".strip(),
+                      _duration(row["deadline"]), _duration(row["lifespan"]), _duration(row["latency_budget"]),
+                      row["destination_order"].removeprefix("by_"), str(row["transport_priority"]),
+                      row["ownership"])
+    Console(width=max(120, Console().width)).print(table)
+    return 0
+
+
+def _duration(seconds: float | None) -> str:
+    return "inf" if seconds is None else f"{seconds:g} s"
+
+
+# --------------------------------------------------------------------------- ls
+def cmd_ls(args: argparse.Namespace) -> int:
+    from ..discovery import watch
+    return watch(open_bus(args), duration=args.duration, as_json=args.json)
+
+
+# -------------------------------------------------------------------------- idl
+def cmd_idl_generate(args: argparse.Namespace) -> int:
+    from ..idl import TYPES_DIR, generate
+    files = [Path(f) for f in args.files] or sorted(Path(args.idl_dir).glob("*.idl"))
+    if not files:
+        raise GridbusError(f"no IDL files in {args.idl_dir}")
+    out = Path(args.out) if args.out else TYPES_DIR
+    for path in generate(files, out):
+        print(f"wrote {path}")
+    return 0
+
+
+# ---------------------------------------------------------------- bench / demo
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .. import bench
+    return bench.main(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .. import demo
+    return demo.main(args)
+
+
+# ---------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridbus", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _bus_options(p)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("types", cmd_types, "list object types, their topics, fields and units")
+    p.add_argument("type", nargs="?", help="one object type (name or prefix)")
+    p.add_argument("--json", action="store_true", help="one JSON object per type")
+
+    p = command("publish", cmd_publish, "publish fields of one object (a command or state field "
+                "publishes on that topic)")
+    p.add_argument("id", help="object id, e.g. G_1 or CB_3")
+    p.add_argument("fields", nargs="*", metavar="field=value")
+    p.add_argument("--role", help="topic role (Measurement, State, Command, Protection)")
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--rate", type=float, default=0.0, help="samples per second (default: back to back)")
+    p.add_argument("--wait", type=float, default=1.0, help="seconds to wait for a reader first")
+
+    p = command("subscribe", cmd_subscribe, "print samples of an object, a type or all (*)")
+    p.add_argument("pattern", help="G_1, G, G_* or *")
+    p.add_argument("--role", help="topic role (default Measurement, else State)")
+    p.add_argument("--count", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per line: id, topic, data, source_time, reception_time")
+
+    qos = sub.add_parser("qos", help="QoS in effect").add_subparsers(dest="qos_command", required=True)
+    p = qos.add_parser("show", help="QoS in effect for each topic of an object")
+    _bus_options(p)
+    p.set_defaults(handler=cmd_qos_show)
+    p.add_argument("id", help="object id (G_1) or type (G)")
+    p.add_argument("--json", action="store_true")
+
+    p = command("ls", cmd_ls, "list participants and topics on the domain as they join and leave")
+    p.add_argument("--duration", type=float, default=3.0, help="seconds to watch (0 = until Ctrl-C)")
+    p.add_argument("--json", action="store_true")
+
+    idl = sub.add_parser("idl", help="data model tools").add_subparsers(dest="idl_command", required=True)
+    p = idl.add_parser("generate", help="regenerate the Python types from IDL with idlc")
+    p.set_defaults(handler=cmd_idl_generate)
+    p.add_argument("files", nargs="*", help="IDL files (default: every *.idl in --idl-dir)")
+    p.add_argument("--idl-dir", default=str(Path(__file__).resolve().parents[1] / "data" / "idl"))
+    p.add_argument("--out", default=None, help="output package directory (default: gridbus/types)")
+
+    from ..bench import add_arguments as bench_arguments
+    bench = sub.add_parser("bench", help="latency and throughput benchmarks, gridbus beside raw cyclonedds")
+    bench_arguments(bench, _bus_options)
+    bench.set_defaults(handler=cmd_bench)
+
+    p = command("demo", cmd_demo, "two processes: generator measurements, a breaker command and its state")
+    p.add_argument("--seconds", type=float, default=4.0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except GridbusError as exc:
+        print(f"gridbus: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

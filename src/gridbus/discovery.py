@@ -1,0 +1,70 @@
+"""Who is on the domain: participants and their topics, as they join and leave.
+
+Reads DDS's built-in discovery topics (DCPSParticipant, DCPSPublication,
+DCPSSubscription); nothing central is asked, each participant announces itself.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from cyclonedds.builtin import (BuiltinDataReader, BuiltinTopicDcpsParticipant,
+                                BuiltinTopicDcpsPublication, BuiltinTopicDcpsSubscription)
+from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
+from cyclonedds.internal import InvalidSample
+
+ANY = SampleState.Any | ViewState.Any | InstanceState.Any
+
+
+def _events(reader: BuiltinDataReader, kind: str, own: set) -> list[dict[str, Any]]:
+    out = []
+    for sample in reader.take(N=256):
+        alive = not isinstance(sample, InvalidSample) and \
+            sample.sample_info.instance_state == InstanceState.Alive
+        data = sample.key_sample if isinstance(sample, InvalidSample) else sample
+        key = str(data.key)
+        if key in own or str(getattr(data, "participant_key", "")) in own:
+            continue                                   # this watcher itself
+        event = {"event": "join" if alive else "leave", "kind": kind, "key": key}
+        if kind != "participant" and alive:
+            event.update(topic=sample.topic_name, type=sample.type_name.replace(".", "::"),
+                         participant=str(sample.participant_key))
+        out.append(event)
+    return out
+
+
+def watch(bus, duration: float = 3.0, as_json: bool = False) -> int:
+    """Print discovery events for ``duration`` s (0 = until interrupted)."""
+    with bus:
+        own = {str(bus.participant.guid)}
+        readers = {
+            "participant": BuiltinDataReader(bus.participant, BuiltinTopicDcpsParticipant),
+            "writer": BuiltinDataReader(bus.participant, BuiltinTopicDcpsPublication),
+            "reader": BuiltinDataReader(bus.participant, BuiltinTopicDcpsSubscription),
+        }
+        waitset = WaitSet(bus.participant)
+        for reader in readers.values():
+            waitset.attach(ReadCondition(reader, ANY))
+        end = time.monotonic() + duration if duration > 0 else None
+        while end is None or time.monotonic() < end:
+            remaining = 0.5 if end is None else max(0.0, min(0.5, end - time.monotonic()))
+            waitset.wait(int(remaining * 1e9))
+            for kind, reader in readers.items():
+                for event in _events(reader, kind, own):
+                    _print(event, as_json)
+    return 0
+
+
+def _print(event: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(event), flush=True)
+        return
+    sign = "+" if event["event"] == "join" else "-"
+    if event["kind"] == "participant":
+        print(f"{sign} participant {event['key']}", flush=True)
+    elif "topic" in event:
+        print(f"{sign} {event['kind']:<6} {event['topic']:<28} {event['type']:<32} "
+              f"participant {event['participant']}", flush=True)
+    else:
+        print(f"{sign} {event['kind']:<6} {event['key']}", flush=True)
