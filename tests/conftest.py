@@ -1,0 +1,61 @@
+"""Shared fixtures: every test gets its own DDS domain id and partition.
+
+Tests never inherit a user's CYCLONEDDS_URI: gridbus then uses its packaged
+loopback-only configuration, so no traffic leaves 127.0.0.1.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = Path(__file__).with_name("peer.py")
+_domains = itertools.count((os.getpid() % 50) * 2 + 100)
+
+os.environ.pop("CYCLONEDDS_URI", None)
+
+
+@pytest.fixture
+def domain() -> int:
+    """A domain id no other test in this run uses (100..229)."""
+    return 100 + (next(_domains) - 100) % 130
+
+
+@pytest.fixture
+def partition() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def env(domain, tmp_path):
+    """Environment for CLI subprocesses: the test's domain, a private cache."""
+    e = dict(os.environ)
+    e["GRIDBUS_DOMAIN"] = str(domain)
+    e.pop("CYCLONEDDS_URI", None)
+    return e
+
+
+def gridbus(*args: str, env: dict, timeout: float = 30, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the gridbus CLI in a subprocess."""
+    proc = subprocess.run([sys.executable, "-m", "gridbus.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"gridbus {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def peer(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """Start tests/peer.py (another process on the bus); it prints 'ready' when set up."""
+    proc = subprocess.Popen([sys.executable, str(PEER), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        proc.kill()
+        raise AssertionError(f"peer {args} did not start: {line} {proc.stderr.read()}")
+    return proc

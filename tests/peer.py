@@ -1,0 +1,41 @@
+"""Another process on the bus, for cross-process tests: python peer.py ACTION ..."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from gridbus import Bus
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("action", choices=("measure", "state", "command", "stamped"))
+    p.add_argument("--domain", type=int, required=True)
+    p.add_argument("--partition", default=None)
+    p.add_argument("--id", required=True)
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--rate", type=float, default=50.0)
+    p.add_argument("--deadline", type=float, default=None)
+    p.add_argument("--linger", type=float, default=3.0, help="seconds to stay alive afterwards")
+    p.add_argument("--idl", action="append", default=[])
+    p.add_argument("fields", nargs="*")
+    a = p.parse_intermixed_args()
+    fields = dict(f.split("=", 1) for f in a.fields)
+    with Bus(a.domain, partition=a.partition, idl=a.idl) as bus:
+        role = {"measure": None, "stamped": None, "state": "State", "command": "Command"}[a.action]
+        writer = bus.writer(a.id, role, deadline=a.deadline)
+        print("ready", flush=True)
+        writer.wait_for_readers(1, timeout=2.0 if a.action in ("measure", "stamped") else 0.0)
+        for i in range(a.count):
+            if a.action == "stamped":              # newest first, then an older one
+                writer.write(timestamp=time.time() - (0 if i == 0 else 10), **fields)
+            else:
+                writer.write(**fields)
+            time.sleep(1.0 / a.rate)
+        time.sleep(a.linger)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
