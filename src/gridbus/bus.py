@@ -19,25 +19,26 @@ timestamp) and at the receiver when taken.  No central broker exists: each
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import struct
 import threading
 import time
-from ctypes import string_at
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator
 
 from cyclonedds._clayer import ddspy_take
-from cyclonedds.core import (DDSException, InstanceState, Listener, ReadCondition, SampleState,
+from cyclonedds.core import (DDSException, InstanceState, ReadCondition, SampleState,
                              ViewState, WaitSet)
 from cyclonedds.domain import Domain, DomainParticipant
 from cyclonedds.idl import IdlStruct
+from cyclonedds.internal import DDS, dds_c_t
 from cyclonedds.pub import DataWriter, Publisher
 from cyclonedds.qos import Policy, Qos
 from cyclonedds.sub import DataReader, Subscriber
-from cyclonedds.topic import Sample as _CSample, Topic, _filter_fn
+from cyclonedds.topic import Topic
 
 from .errors import ConfigError, GridbusError, UnknownObjectError
 from .model import ObjectType, Registry, TopicType
@@ -201,24 +202,42 @@ class Writer:
 
 
 # ----------------------------------------------------------------------- reader
-def _key_filter(object_id: str) -> Callable[[Any, Any], bool]:
-    """A topic filter that keeps one object's samples, judging the raw CDR key.
+_get_deadline_status = DDS._dll_handle.dds_get_requested_deadline_missed_status
+_get_deadline_status.argtypes = [ctypes.c_int32, ctypes.POINTER(dds_c_t.requested_deadline_missed_status)]
+_get_deadline_status.restype = ctypes.c_int32
 
-    gridbus topic types are @final and start with ``@key string id``, so the
-    serialized sample is: 4-byte encapsulation header, uint32 length, bytes.
-    Checking those bytes costs far less than deserializing the sample.
+
+def _deadline_status(reader: DataReader) -> "dds_c_t.requested_deadline_missed_status":
+    status = dds_c_t.requested_deadline_missed_status()
+    ret = _get_deadline_status(reader._ref, ctypes.byref(status))
+    if ret < 0:
+        raise DDSException(ret, "reading the requested-deadline-missed status")
+    return status
+
+
+class _KeyMatch:
+    """Recognizes one object's samples by instance handle, before deserializing.
+
+    gridbus topic types are @final and start with ``@key string id``, so a
+    serialized sample begins: 4-byte encapsulation header, uint32 length, the
+    id bytes.  The first matching sample teaches us the instance handle; after
+    that a comparison of integers decides.  (A Python content filter on the
+    topic would run on Cyclone's receive thread and deadlock against the GIL.)
     """
-    want = object_id.encode() + b"\x00"
-    le, be = struct.pack("<I", len(want)) + want, struct.pack(">I", len(want)) + want
-    span = 4 + len(want)
 
-    def keep(csample, _arg) -> bool:                        # runs on a Cyclone thread
-        s = csample[0]
-        if s.usample_size < 4 + span:
-            return False
-        raw = string_at(s.usample, 4 + span)
-        return raw[4:] == (le if raw[1] & 1 else be)       # odd encapsulation id = little endian
-    return keep
+    def __init__(self, object_id: str) -> None:
+        want = object_id.encode() + b"\x00"
+        self._le = struct.pack("<I", len(want)) + want
+        self._be = struct.pack(">I", len(want)) + want
+        self.handle: int | None = None
+
+    def __call__(self, raw: bytes, handle: int) -> bool:
+        if self.handle is not None:
+            return handle == self.handle
+        if raw[4:4 + len(self._le)] == (self._le if raw[1] & 1 else self._be):
+            self.handle = handle                      # odd encapsulation id = little endian
+            return True
+        return False
 
 
 @dataclass
@@ -229,6 +248,7 @@ class _Source:
     dds: DataReader
     condition: ReadCondition
     deserialize: Callable[[bytes], IdlStruct]
+    match: _KeyMatch | None = None                      # set for a reader of one object
 
 
 class Reader:
@@ -249,8 +269,7 @@ class Reader:
         for source in sources:
             self._waitset.attach(source.condition)
         self._pending: deque[Sample] = deque()
-        self.deadline_missed = 0                             # total requested-deadline misses
-        self._deadline_events: deque[tuple[str, float]] = deque(maxlen=1000)
+        self._deadline_seen: dict[str, int] = {}
         self._callback_thread: threading.Thread | None = None
         self._closed = threading.Event()
 
@@ -268,9 +287,9 @@ class Reader:
             if isinstance(got, int):
                 raise DDSException(got, f"taking from {source.topic.name}")
             now = time.time_ns()
-            name, deserialize = source.topic.name, source.deserialize
+            name, deserialize, match = source.topic.name, source.deserialize, source.match
             for raw, info in got:
-                if info.valid_data:
+                if info.valid_data and (match is None or match(raw, info.instance_handle)):
                     out.append(Sample(deserialize(raw), name, info.source_timestamp, now))
             if len(out) >= limit:
                 break
@@ -359,16 +378,21 @@ class Reader:
         self._callback_thread.start()
         return self
 
-    def _deadline_listener(self, topic: str) -> Listener:
-        def missed(_reader, status) -> None:                    # Cyclone thread: keep it tiny
-            self.deadline_missed = self.deadline_missed + max(1, status.total_count_change)
-            self._deadline_events.append((topic, time.time()))
-        return Listener(on_requested_deadline_missed=missed)
+    @property
+    def deadline_missed(self) -> int:
+        """Total requested-deadline misses: times an object fell silent for longer
+        than the reader's deadline.  Read from the DDS status, not a listener, so
+        that no Python runs on Cyclone's threads."""
+        return sum(_deadline_status(s.dds).total_count for s in self._sources)
 
-    def deadline_events(self) -> list[tuple[str, float]]:
-        """(topic, time) of each deadline miss since the last call."""
-        events = list(self._deadline_events)
-        self._deadline_events.clear()
+    def deadline_events(self) -> list[str]:
+        """Topics whose deadline was missed since the last call (one entry per miss)."""
+        events: list[str] = []
+        for source in self._sources:
+            total = _deadline_status(source.dds).total_count
+            seen = self._deadline_seen.get(source.topic.name, 0)
+            events += [source.topic.name] * (total - seen)
+            self._deadline_seen[source.topic.name] = total
         return events
 
     def close(self) -> None:
@@ -502,7 +526,8 @@ class Bus:
         ``role`` picks the topic (Measurement, State, Command, Protection); by
         default Measurement, else State.  With several object types, only the
         types that have the role are read.  A reader of one object gets only
-        that object's samples: the others are dropped before they are queued.
+        that object's samples: the others are recognized by DDS instance handle
+        and dropped before they are deserialized.
         """
         object_types, object_id = self.registry.select(pattern)
         chosen = [(o, o.topics[role or _default_role(o)]) for o in object_types
@@ -521,17 +546,10 @@ class Bus:
     def _source(self, topic: TopicType, object_id: str | None, deadline: float | None,
                 history: int | None, reader: Reader) -> _Source:
         qos = self._overrides(self.qos.reader_qos(topic.name), deadline, history)
-        if object_id is None:
-            dds_topic = self._topic(topic)
-        else:                          # a topic entity of its own, carrying the key filter
-            dds_topic = Topic(self.participant, topic.name, topic.cls)
-            callback = _filter_fn(_key_filter(object_id))
-            dds_topic._c_topic_filter_keepalive = callback
-            dds_topic.set_c_topic_filter(callback)
-        listener = reader._deadline_listener(topic.name) if Policy.Deadline in qos else None
-        dds = DataReader(self.subscriber, dds_topic, qos=qos, listener=listener)
+        dds = DataReader(self.subscriber, self._topic(topic), qos=qos)
         condition = ReadCondition(dds, ANY_STATE)
-        return _Source(topic, dds, condition, topic.cls.deserialize)
+        match = _KeyMatch(object_id) if object_id is not None else None
+        return _Source(topic, dds, condition, topic.cls.deserialize, match)
 
     # -- discovery ---------------------------------------------------------------------
     def wait_for_peers(self, object_id: str, role: str | None = None, count: int = 1,
