@@ -1,0 +1,106 @@
+"""The gridbus command line, run as a user would, across processes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from conftest import gridbus
+
+
+def test_types_lists_objects_fields_and_units(env):
+    out = gridbus("types", "--json", env=env, check=True).stdout.splitlines()
+    types = {t["prefix"]: t for t in map(json.loads, out)}
+    assert {"G", "CB", "L", "Bus", "TL", "MG", "SM", "PV_EM", "W_EM", "ES", "PMU"} <= set(types)
+    fields = {f["name"]: f for t in types["G"]["topics"] if t["role"] == "Measurement" for f in t["fields"]}
+    assert fields["f"]["unit"] == "Hz" and fields["P"]["unit"] == "W"
+    table = gridbus("types", "CB", env=env, check=True).stdout
+    assert "Breaker_Command" in table and "OPEN" in table
+
+
+def test_publish_and_subscribe_json(env):
+    sub = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "subscribe", "G_1", "--count", "3",
+                            "--json", "--timeout", "20"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    gridbus("publish", "G_1", "f=59.98", "Va=119.5", "--count", "5", "--rate", "20", "--wait", "5",
+            env=env, check=True)
+    out, err = sub.communicate(timeout=30)
+    assert sub.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 3
+    first = lines[0]
+    assert set(first) == {"id", "topic", "data", "source_time", "reception_time"}
+    assert first["id"] == "G_1" and first["topic"] == "Generator_Measurement"
+    assert first["data"]["f"] == 59.98 and first["data"]["Va"] == 119.5
+    assert first["source_time"] <= first["reception_time"]
+
+
+def test_publish_a_command_reaches_a_late_subscriber_within_its_lifespan(env):
+    gridbus("publish", "CB_2", "status=CLOSED", "--wait", "0", env=env, check=True)
+    # the publisher has exited: transient-local data lives with its writer, so nothing is replayed
+    got = gridbus("subscribe", "CB_2", "--role", "Command", "--count", "1", "--timeout", "1", env=env)
+    assert got.returncode == 1 and "received 0 of 1" in got.stderr
+
+
+def test_qos_show_json(env):
+    out = gridbus("qos", "show", "G_1", "--json", env=env, check=True).stdout.splitlines()
+    rows = {r["topic"]: r for r in map(json.loads, out)}
+    keys = {"reliability", "durability", "history", "deadline", "lifespan", "latency_budget",
+            "destination_order", "transport_priority", "ownership"}
+    assert set(rows) == {"Generator_Measurement", "Generator_State", "Generator_Command"}
+    for row in rows.values():
+        assert keys <= set(row)
+    assert rows["Generator_State"]["durability"] == "transient_local"
+    assert rows["Generator_Command"]["lifespan"] == 2.0
+    assert rows["Generator_Measurement"]["history"] == {"kind": "keep_last", "depth": 1}
+    assert rows["Generator_State"]["deadline"] is None
+
+
+def test_ls_shows_participants_and_topics(env):
+    pub = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "publish", "MG_1", "P=100",
+                            "--count", "60", "--rate", "20", "--wait", "0"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = gridbus("ls", "--duration", "2.5", "--json", env=env, check=True).stdout
+    pub.wait(timeout=20)
+    events = [json.loads(line) for line in out.splitlines()]
+    assert any(e["kind"] == "participant" and e["event"] == "join" for e in events)
+    assert any(e.get("topic") == "Microgrid_Measurement" and e.get("type") == "grid::Microgrid::Measurement"
+               for e in events)
+
+
+def test_domain_flag_and_environment(env):
+    out = gridbus("qos", "show", "CB_1", "--json", "--domain", "7", env=env, check=True)
+    assert out.returncode == 0
+    bad = dict(env, GRIDBUS_DOMAIN="seven")
+    err = gridbus("subscribe", "G_1", "--timeout", "0.1", env=bad)
+    assert err.returncode == 2 and "GRIDBUS_DOMAIN='seven'" in err.stderr
+
+
+def test_bad_input_exits_non_zero_with_a_clear_message(env, tmp_path):
+    cases = [
+        (("publish", "Z_1", "f=1"), "unknown object id 'Z_1'"),
+        (("publish", "G_1", "freq=60"), "has no field freq"),
+        (("publish", "G_1", "f=abc"), "G_1.f (Generator_Measurement): expected a number"),
+        (("publish", "G_1", "f=1e6"), "above the maximum 400 Hz"),
+        (("publish", "G_1", "f"), "expected field=value"),
+        (("subscribe", "NOPE_*", "--timeout", "0.1"), "matches no object type"),
+        (("qos", "show", "X_1"), "unknown object id 'X_1'"),
+        (("types", "--idl", str(tmp_path / "missing.idl")), "missing.idl"),
+    ]
+    for args, message in cases:
+        proc = gridbus(*args, env=env)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+    broken = tmp_path / "qos.xml"
+    broken.write_text("<dds>\n<qos_library name='x'>\n</dds>\n")
+    proc = gridbus("qos", "show", "G_1", "--qos", str(broken), env=env)
+    assert proc.returncode == 2 and f"{broken}:3" in proc.stderr
+
+
+def test_demo_runs(env):
+    proc = gridbus("demo", "--seconds", "3", env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "CB_1 state is now CLOSED" in proc.stdout
+    assert "G_2: f=" in proc.stdout and "late joiner got the breaker state: CB_1 OPEN" in proc.stdout
