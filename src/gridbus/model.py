@@ -423,16 +423,12 @@ class Registry:
         if pattern in self.object_types:
             return [self.object_types[pattern]], None
         if any(ch in pattern for ch in "*?["):
-            matching = [o for o in self.object_types.values()
-                        if fnmatch.fnmatchcase(o.prefix + "_x", pattern) or
-                        fnmatch.fnmatchcase(o.prefix, pattern.rstrip("_*")) or
-                        pattern.startswith(o.prefix + "_")]
+            # a pattern matches a type when it matches that type's ids (G_* ~ G_1)
+            matching = [o for o in self.object_types.values() if fnmatch.fnmatchcase(f"{o.prefix}_1", pattern)]
             if not matching:
                 raise UnknownObjectError(f"pattern {pattern!r} matches no object type; known prefixes: "
                                          f"{', '.join(self.prefixes())}")
-            longest = max(len(o.prefix) for o in matching)
-            return [o for o in matching if pattern.startswith(o.prefix + "_") and len(o.prefix) == longest]\
-                or matching, None
+            return matching, None
         return [self.parse_id(pattern)], pattern
 
     def prefixes(self) -> list[str]:

@@ -154,10 +154,10 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------- qos
 def cmd_qos_show(args: argparse.Namespace) -> int:
-    from ..bus import Bus  # noqa: F401  (qos only, no participant needed)
     from ..qos import TopicMap, describe
     registry = open_registry(args)
-    obj = registry.parse_id(args.id) if "_" in args.id else registry.by_name(args.id)
+    known = {o.prefix for o in registry.object_types.values()} | {o.name for o in registry.object_types.values()}
+    obj = registry.by_name(args.id) if args.id in known else registry.parse_id(args.id)
     qos_map = TopicMap(args.topic_map, args.qos_file) if args.topic_map else TopicMap(qos_file=args.qos_file)
     rows = []
     for topic in obj.topics.values():
