@@ -534,17 +534,15 @@ class Bus:
                   if (role or _default_role(o)) in o.topics]
         if not chosen:
             raise UnknownObjectError(f"no object type matching {pattern!r} has a {role} topic")
-        reader = Reader(self, [], object_id, mode)
-        for _obj, topic in chosen:
-            reader._sources.append(self._source(topic, object_id, deadline, history, reader))
-            reader._waitset.attach(reader._sources[-1].condition)
+        sources = [self._source(topic, object_id, deadline, history) for _obj, topic in chosen]
+        reader = Reader(self, sources, object_id, mode)
         self._readers.append(reader)
         if on_sample is not None:
             reader.on_sample(on_sample)
         return reader
 
     def _source(self, topic: TopicType, object_id: str | None, deadline: float | None,
-                history: int | None, reader: Reader) -> _Source:
+                history: int | None) -> _Source:
         qos = self._overrides(self.qos.reader_qos(topic.name), deadline, history)
         dds = DataReader(self.subscriber, self._topic(topic), qos=qos)
         condition = ReadCondition(dds, ANY_STATE)
