@@ -19,6 +19,7 @@ def main() -> int:
     p.add_argument("--deadline", type=float, default=None)
     p.add_argument("--linger", type=float, default=3.0, help="seconds to stay alive afterwards")
     p.add_argument("--idl", action="append", default=[])
+    p.add_argument("--readers", type=int, default=1, help="readers to wait for before writing")
     p.add_argument("--wait", type=float, default=2.0, help="seconds to wait for a reader first")
     p.add_argument("fields", nargs="*")
     a = p.parse_intermixed_args()
@@ -27,7 +28,7 @@ def main() -> int:
         role = {"measure": None, "stamped": None, "state": "State", "command": "Command"}[a.action]
         writer = bus.writer(a.id, role, deadline=a.deadline)
         print("ready", flush=True)
-        writer.wait_for_readers(1, timeout=a.wait if a.action in ("measure", "stamped") else 0.0)
+        writer.wait_for_readers(a.readers, timeout=a.wait if a.action in ("measure", "stamped") else 0.0)
         for i in range(a.count):
             if a.action == "stamped":              # newest first, then an older one
                 writer.write(timestamp=time.time() - (0 if i == 0 else 10), **fields)

@@ -71,7 +71,7 @@ def test_async_iteration_and_poll_mode(domain, partition):
         fast = bus.reader("ES_1", mode="poll")
         slow = bus.reader("ES_1")
         w = peer("measure", "--domain", str(domain), "--partition", partition, "--id", "ES_1",
-                 "--count", "5", "--rate", "20", "SoC=55", "--linger", "0.5")
+                 "--count", "5", "--rate", "20", "SoC=55", "--linger", "0.5", "--readers", "2")
         got_async = asyncio.run(collect(slow, 5))
         got_poll = list(fast.iter(timeout=2, count=5))
         w.wait(timeout=10)
