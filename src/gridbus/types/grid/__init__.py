@@ -8,6 +8,7 @@
 from . import Bench
 from . import Breaker
 from . import Busbar
+from . import Controller
 from . import EnergyStorage
 from . import Generator
 from . import Line
@@ -22,6 +23,7 @@ __all__ = [
 	"Bench",
 	"Breaker",
 	"Busbar",
+	"Controller",
 	"EnergyStorage",
 	"Generator",
 	"Line",
