@@ -41,7 +41,7 @@ from cyclonedds.sub import DataReader, Subscriber
 from cyclonedds.topic import Topic
 
 from .errors import ConfigError, GridbusError, UnknownObjectError
-from .model import ObjectType, Registry, TopicType
+from .model import ObjectType, Registry, TopicType, _plain
 from .qos import DATA_DIR, TopicMap, seconds_to_ns
 
 LOOPBACK_CONFIG = DATA_DIR / "cyclonedds-loopback.xml"
@@ -140,6 +140,10 @@ class Sample:
     def latency(self) -> float:
         """Reception minus source time, in seconds (clocks of two hosts permitting)."""
         return (self.reception_time_ns - self.source_time_ns) / 1e9
+
+    def fields(self) -> dict[str, Any]:
+        """The sample's fields as plain values (enums by name, nested structs as dicts)."""
+        return {k: _plain(v) for k, v in vars(self.data).items() if k != "sample_info"}
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -108,16 +108,32 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- testbed
+def cmd_testbed(args: argparse.Namespace) -> int:
+    from ..testbed.service import SimClock, TestbedService, describe
+    from ..testbed.system import load_system
+    system = load_system(args.system)
+    if args.check:
+        print(json.dumps(describe(system), indent=2))
+        return 0
+    if args.rate <= 0 or args.speed <= 0:
+        raise GridbusError("--rate and --speed must be > 0")
+    epoch = args.epoch if args.epoch is not None else time.time()
+    with open_bus(args) as bus:
+        service = TestbedService(bus, system, rate=args.rate, clock=SimClock(epoch, args.speed))
+        info = describe(system) | {"domain": bus.domain_id, "rate": args.rate, "speed": args.speed,
+                                   "epoch": epoch}
+        service.run(args.duration, ready=lambda: print(json.dumps({"ready": info}), flush=True))
+        print(json.dumps({"done": {"simulated": round(service.plant.t, 3), "published": service.published,
+                                   "late_ticks": service.lag_steps}}), flush=True)
+    return 0
+
+
 # -------------------------------------------------------------------- subscribe
 def sample_json(sample) -> str:
-    data = {k: _json_value(v) for k, v in _fields(sample).items() if k != "id"}
+    data = {k: _json_value(v) for k, v in sample.fields().items() if k != "id"}
     return json.dumps({"id": sample.id, "topic": sample.topic, "data": data,
                        "source_time": sample.source_time, "reception_time": sample.reception_time})
-
-
-def _fields(sample) -> dict[str, Any]:
-    from ..model import _plain
-    return {k: _plain(v) for k, v in vars(sample.data).items() if k != "sample_info"}
 
 
 def _json_value(value: Any) -> Any:
@@ -143,7 +159,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
                 print(sample_json(sample), flush=True)
             else:
                 values = " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
-                                  for k, v in _fields(sample).items() if k != "id")
+                                  for k, v in sample.fields().items() if k != "id")
                 print(f"{time.strftime('%H:%M:%S', time.localtime(sample.source_time))} "
                       f"{sample.topic} {sample.id} {values}", flush=True)
     if args.count is not None and seen < args.count:
@@ -273,6 +289,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="latency and throughput benchmarks, gridbus beside raw cyclonedds")
     bench_arguments(bench, _bus_options)
     bench.set_defaults(handler=cmd_bench)
+
+    p = command("testbed", cmd_testbed, "run the virtual testbed (the lab's plant, simulated) on the bus")
+    p.add_argument("--system", default=None, help="system file (default: the shipped FIU testbed)")
+    p.add_argument("--rate", type=float, default=100.0,
+                   help="measurement rate in Hz (object types listed under [rates] use theirs)")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall-clock second")
+    p.add_argument("--duration", type=float, default=None, help="simulated seconds to run (default: forever)")
+    p.add_argument("--epoch", type=float, default=None,
+                   help="wall-clock time (UNIX s) of simulated time 0, to share the clock with controllers")
+    p.add_argument("--check", action="store_true", help="check the system file, print its inventory, exit")
 
     p = command("demo", cmd_demo, "two processes: generator measurements, a breaker command and its state")
     p.add_argument("--seconds", type=float, default=4.0)

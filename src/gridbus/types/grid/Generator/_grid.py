@@ -31,7 +31,8 @@ class Status(idl.IdlEnum, typename="grid.Generator.Status", default="OFF"):
     STOPPING = auto()
     FAULT = auto()
 @annotate.final
-class ControlMode(idl.IdlEnum, typename="grid.Generator.ControlMode", default="SPEED"):
+class ControlMode(idl.IdlEnum, typename="grid.Generator.ControlMode", default="UNCHANGED"):
+    UNCHANGED = auto()
     SPEED = auto()
     POWER = auto()
 

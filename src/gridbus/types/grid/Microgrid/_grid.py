@@ -20,7 +20,8 @@ import gridbus.types.grid
 PREFIX = "MG"
 TITLE = "DC microgrid with bidirectional converter"
 @annotate.final
-class Mode(idl.IdlEnum, typename="grid.Microgrid.Mode", default="ISLANDED"):
+class Mode(idl.IdlEnum, typename="grid.Microgrid.Mode", default="UNCHANGED"):
+    UNCHANGED = auto()
     ISLANDED = auto()
     GRID_CONNECTED = auto()
 

@@ -1,0 +1,480 @@
+"""The system file: what the virtual testbed is made of (buses, lines, machines, loads…).
+
+A system is a TOML file, so lab staff edit it by hand.  ``load_system`` checks
+every object against the data model (ids, references, numbers, ranges) and
+reports the first problem as ``file:line: reason`` — TOML syntax errors carry
+their line from :mod:`tomllib`, and the errors found after parsing are located
+again in the text by the object's ``id = "..."`` line and the key under it.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import GridbusError
+from ..model import Registry, UnknownObjectError
+
+DEFAULT_SYSTEM = "fiu-testbed.toml"
+
+
+class SystemFileError(GridbusError):
+    """A malformed system file; the message starts with ``file:line:``."""
+
+
+@dataclass
+class Breaker:
+    """A circuit breaker ``CB_x``; it switches one element in or out of the network."""
+    id: str
+    closed: bool = False
+    element: str = ""            # the generator, line, load or microgrid it switches
+
+
+@dataclass
+class Generator:
+    """A synchronous generator with its prime mover, governor and voltage regulator."""
+    id: str
+    bus: str
+    breaker: str
+    rating: float                # VA
+    H: float = 1.0               # s, inertia constant of generator + prime mover
+    mode: str = "POWER"          # SPEED for the slack machine
+    f_ref: float = 60.0          # Hz
+    V_ref: float = 120.0         # V, phase
+    P_ref: float = 0.0           # W, for POWER mode
+    droop: float = 0.05          # pu speed change for 1 pu power (POWER mode)
+    Tg: float = 0.5              # s, governor / prime-mover lag
+    Kp: float = 8.0              # pu power per pu speed error (SPEED mode)
+    Ki: float = 4.0              # pu power per pu speed error·s (SPEED mode)
+    accel: float = 0.2           # pu speed per s while starting (drive ramp)
+    Ta: float = 0.4              # s, AVR time constant
+    losses: float = 0.01         # pu, no-load mechanical losses
+    P_max: float = 0.0           # W, prime-mover limit (0 = the rating)
+
+
+@dataclass
+class Line:
+    """A π-section line emulator between two buses."""
+    id: str
+    from_bus: str
+    to_bus: str
+    R: float                     # ohm, series resistance
+    X: float                     # ohm, series reactance
+    B: float = 0.0               # S, total shunt susceptance (half at each end)
+    breaker: str = ""
+    I_max: float = 0.0           # A, overcurrent trip (0 = none)
+
+
+@dataclass
+class Load:
+    """A programmable load emulator."""
+    id: str
+    bus: str
+    breaker: str
+    P: float = 0.0               # W
+    Q: float = 0.0               # var
+    model: str = "constant_power"   # or constant_impedance (P, Q at nominal voltage)
+
+
+@dataclass
+class PVEmulator:
+    id: str
+    rating: float = 3000.0       # W at 1000 W/m2, 25 degC
+    V_mp: float = 300.0          # V at the maximum power point
+    Ir: float = 800.0            # W/m2
+    Temp: float = 25.0           # degC
+    gamma: float = -0.004        # 1/degC, power temperature coefficient
+
+
+@dataclass
+class WindEmulator:
+    id: str
+    rating: float = 2000.0       # W
+    Ws: float = 8.0              # m/s
+    Ws_rated: float = 12.0       # m/s, rated wind speed
+    Ws_cut_in: float = 3.0       # m/s
+    Ws_cut_out: float = 25.0     # m/s
+    V_rated: float = 120.0       # V, phase, at rated speed (before the rectifier)
+    f_rated: float = 60.0        # Hz, at rated speed
+
+
+@dataclass
+class EnergyStorage:
+    id: str
+    capacity: float = 5000.0     # Wh
+    V_nom: float = 240.0         # V
+    SoC: float = 80.0            # percent
+    R: float = 0.05              # ohm, internal resistance
+    I_max: float = 40.0          # A
+
+
+@dataclass
+class Microgrid:
+    """A DC microgrid tied to the AC grid by a bidirectional converter."""
+    id: str
+    bus: str
+    breaker: str
+    rating: float = 4000.0       # VA, converter
+    Vdc: float = 380.0           # V, DC bus
+    mode: str = "GRID_CONNECTED"
+    P_ref: float = 0.0           # W into the AC grid (positive = export)
+    Q_ref: float = 0.0           # var
+    pv: list[str] = field(default_factory=list)
+    wind: list[str] = field(default_factory=list)
+    storage: list[str] = field(default_factory=list)
+    fuel_cell: float = 0.0       # W, constant output of a fuel-cell emulator
+
+
+@dataclass
+class SmartMeter:
+    """A smart meter at a load (measures what that load draws)."""
+    id: str
+    load: str
+
+
+@dataclass
+class PMU:
+    id: str
+    bus: str
+
+
+@dataclass
+class SensorModel:
+    """How a measured value is corrupted: v' = quantize(v(t - delay) + bias + noise)."""
+    noise: float = 0.0           # standard deviation, in the field's unit
+    quantum: float = 0.0         # resolution (0 = continuous)
+    bias: float = 0.0            # constant offset
+    delay: float = 0.0           # s of simulated time
+
+
+@dataclass
+class Protection:
+    """Limits beyond which a breaker closure is an out-of-phase closure (the plant trips)."""
+    max_df: float = 0.5          # Hz
+    max_dV: float = 12.0         # V
+    max_dphi: float = 30.0       # degrees
+
+
+@dataclass
+class System:
+    name: str
+    path: str
+    frequency: float = 60.0
+    voltage: float = 120.0       # V, phase (208 V line to line)
+    step: float = 0.01           # s, integration step of simulated time
+    seed: int = 1
+    protection: Protection = field(default_factory=Protection)
+    buses: list[str] = field(default_factory=list)
+    generators: dict[str, Generator] = field(default_factory=dict)
+    lines: dict[str, Line] = field(default_factory=dict)
+    loads: dict[str, Load] = field(default_factory=dict)
+    microgrids: dict[str, Microgrid] = field(default_factory=dict)
+    pv: dict[str, PVEmulator] = field(default_factory=dict)
+    wind: dict[str, WindEmulator] = field(default_factory=dict)
+    storage: dict[str, EnergyStorage] = field(default_factory=dict)
+    meters: dict[str, SmartMeter] = field(default_factory=dict)
+    pmus: dict[str, PMU] = field(default_factory=dict)
+    breakers: dict[str, Breaker] = field(default_factory=dict)
+    sensors: list[tuple[str, SensorModel]] = field(default_factory=list)
+    rates: dict[str, float] = field(default_factory=dict)
+
+    def sensor(self, object_id: str, field_name: str) -> SensorModel:
+        """The sensor model of ``object_id.field``: the last matching pattern in the file wins."""
+        key = f"{object_id}.{field_name}"
+        model = SensorModel()
+        for pattern, candidate in self.sensors:
+            if fnmatch.fnmatchcase(key, pattern):
+                model = candidate
+        return model
+
+    def object_ids(self) -> list[str]:
+        return [*self.generators, *self.breakers, *self.loads, *self.buses, *self.lines,
+                *self.microgrids, *self.pv, *self.wind, *self.storage, *self.meters, *self.pmus]
+
+
+# -- loading ------------------------------------------------------------------------------
+
+class _Locator:
+    """Finds the line of an object (by its ``id = "..."``) or of a key in the text."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line_of(self, object_id: str | None = None, key: str | None = None,
+                section: str | None = None) -> int:
+        start = 0
+        if object_id is not None:
+            pattern = re.compile(r'\bid\s*=\s*"' + re.escape(object_id) + '"')
+            start = next((n for n, line in enumerate(self.lines) if pattern.search(line)), 0)
+        elif section is not None:
+            pattern = re.compile(r"^\s*\[+\s*" + re.escape(section) + r"\s*\]+")
+            start = next((n for n, line in enumerate(self.lines) if pattern.search(line)), 0)
+        if key is not None:
+            pattern = re.compile(r'(^|[{,\s])"?' + re.escape(key) + r'"?\s*=')
+            for n in range(start, len(self.lines)):
+                if n > start and object_id is not None and re.search(r'\bid\s*=', self.lines[n]):
+                    break
+                if pattern.search(self.lines[n]):
+                    return n + 1
+        return start + 1
+
+    def error(self, reason: str, object_id: str | None = None, key: str | None = None,
+              section: str | None = None) -> SystemFileError:
+        return SystemFileError(f"{self.path}:{self.line_of(object_id, key, section)}: {reason}")
+
+
+_KINDS: dict[str, tuple[type, str, str]] = {
+    # TOML array name -> (dataclass, System attribute, object-id prefix)
+    "generator": (Generator, "generators", "G"),
+    "line": (Line, "lines", "TL"),
+    "load": (Load, "loads", "L"),
+    "microgrid": (Microgrid, "microgrids", "MG"),
+    "pv": (PVEmulator, "pv", "PV_EM"),
+    "wind": (WindEmulator, "wind", "W_EM"),
+    "storage": (EnergyStorage, "storage", "ES"),
+    "meter": (SmartMeter, "meters", "SM"),
+    "pmu": (PMU, "pmus", "PMU"),
+}
+_RENAMED = {"from": "from_bus", "to": "to_bus"}
+_POSITIVE = {"rating", "H", "R", "Tg", "Ta", "capacity", "V_nom", "V_mp", "Vdc", "Ws_rated",
+             "f_ref", "V_ref", "f_rated", "V_rated", "accel"}
+
+
+def default_system_path() -> Path:
+    return Path(str(resources.files("gridbus.testbed").joinpath(DEFAULT_SYSTEM)))
+
+
+def load_system(path: str | Path | None = None) -> System:
+    """Read and check a system file (the shipped FIU testbed when ``path`` is None)."""
+    path = Path(path) if path is not None else default_system_path()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SystemFileError(f"{path}: cannot read the system file: {exc.strerror}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise SystemFileError(f"{path}:{line.group(1) if line else 1}: {exc}") from None
+    return _build(doc, _Locator(str(path), text))
+
+
+def _build(doc: dict[str, Any], loc: _Locator) -> System:
+    known = {"system", "protection", "buses", "sensors", "rates", *_KINDS}
+    for key in doc:
+        if key not in known:
+            raise loc.error(f"unknown section {key!r}; known: {', '.join(sorted(known))}", key=key)
+    head = doc.get("system", {})
+    system = System(name=str(head.get("name", "system")), path=loc.path)
+    _fill(system, head, {"frequency", "voltage", "step", "seed", "name"}, loc, section="system")
+    _fill(system.protection, doc.get("protection", {}), {"max_df", "max_dV", "max_dphi"}, loc,
+          section="protection")
+    registry = Registry.default()
+    system.buses = _buses(doc.get("buses", []), registry, loc)
+    for kind, (cls, attr, prefix) in _KINDS.items():
+        entries = doc.get(kind, [])
+        if not isinstance(entries, list):
+            raise loc.error(f"{kind} must be a list of tables ([[{kind}]] or {kind} = [{{...}}])",
+                            section=kind)
+        for entry in entries:
+            obj = _object(cls, entry, prefix, registry, loc, kind)
+            if obj.id in getattr(system, attr) or obj.id in system.buses:
+                raise loc.error(f"duplicate object id {obj.id!r}", obj.id)
+            getattr(system, attr)[obj.id] = obj
+    _breakers(system, doc, registry, loc)
+    _references(system, loc)
+    system.sensors = _sensors(doc.get("sensors", {}), loc)
+    system.rates = _rates(doc.get("rates", {}), registry, loc)
+    return system
+
+
+def _fill(target: Any, values: dict[str, Any], allowed: set[str], loc: _Locator, section: str) -> None:
+    for key, value in values.items():
+        if key not in allowed:
+            raise loc.error(f"unknown key {key!r} in [{section}]; known: {', '.join(sorted(allowed))}",
+                            key=key, section=section)
+        current = getattr(target, key)
+        if isinstance(current, (int, float)) and not isinstance(current, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise loc.error(f"[{section}] {key} must be a number, got {value!r}", key=key, section=section)
+            value = type(current)(value)
+        setattr(target, key, value)
+
+
+def _buses(ids: Any, registry: Registry, loc: _Locator) -> list[str]:
+    if not isinstance(ids, list) or not all(isinstance(b, str) for b in ids):
+        raise loc.error("buses must be a list of bus ids like \"Bus_1\"", key="buses")
+    for bus in ids:
+        _check_id(bus, "Bus", registry, loc, key="buses")
+    if len(set(ids)) != len(ids):
+        raise loc.error("buses lists an id twice", key="buses")
+    return list(ids)
+
+
+def _check_id(object_id: str, prefix: str, registry: Registry, loc: _Locator,
+              key: str | None = None) -> None:
+    try:
+        obj = registry.parse_id(object_id)
+    except UnknownObjectError as exc:
+        raise loc.error(str(exc), object_id if key is None else None, key=key) from None
+    if obj.prefix != prefix:
+        raise loc.error(f"{object_id!r} is a {obj.name} id; expected {prefix}_x here",
+                        object_id if key is None else None, key=key)
+
+
+def _object(cls: type, entry: Any, prefix: str, registry: Registry, loc: _Locator, kind: str) -> Any:
+    if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+        raise loc.error(f"every {kind} needs an id = \"{prefix}_x\"", section=kind)
+    object_id = entry["id"]
+    _check_id(object_id, prefix, registry, loc)
+    defaults = cls(**{f: _placeholder(cls, f) for f in _required(cls)})
+    values: dict[str, Any] = {}
+    for key, value in entry.items():
+        name = _RENAMED.get(key, key)
+        if not hasattr(defaults, name):
+            allowed = sorted(_RENAMED_BACK.get(k, k) for k in vars(defaults))
+            raise loc.error(f"{object_id}: unknown key {key!r}; known: {', '.join(allowed)}", object_id, key)
+        values[name] = _typed(object_id, key, value, getattr(defaults, name), loc)
+    missing = [k for k in _required(cls) if k not in values]
+    if missing:
+        raise loc.error(f"{object_id}: missing {', '.join(_RENAMED_BACK.get(m, m) for m in missing)}", object_id)
+    obj = cls(**values)
+    for key in _POSITIVE & set(values):
+        if values[key] <= 0:
+            raise loc.error(f"{object_id}: {key} must be > 0, got {values[key]}", object_id, key)
+    return obj
+
+
+_RENAMED_BACK = {v: k for k, v in _RENAMED.items()}
+
+
+def _required(cls: type) -> list[str]:
+    from dataclasses import MISSING, fields
+    return [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+
+
+def _placeholder(cls: type, name: str) -> Any:
+    from dataclasses import fields
+    kind = next(f.type for f in fields(cls) if f.name == name)
+    return 1.0 if kind == "float" else ""
+
+
+def _typed(object_id: str, key: str, value: Any, default: Any, loc: _Locator) -> Any:
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    elif isinstance(default, list):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        wanted = {bool: "true or false", float: "a number", list: "a list of ids", str: "a string"}[type(default)]
+        raise loc.error(f"{object_id}: {key} must be {wanted}, got {value!r}", object_id, key)
+    return value
+
+
+def _breakers(system: System, doc: dict[str, Any], registry: Registry, loc: _Locator) -> None:
+    """Collect the breakers named by generators, lines, loads and microgrids."""
+    closed_by_default = {"line": False}
+    for kind in ("generator", "line", "load", "microgrid"):
+        for entry in doc.get(kind, []):
+            object_id, breaker = entry["id"], entry.get("breaker", "")
+            if not breaker:
+                if kind == "line":
+                    continue           # a line without a breaker is always in service
+                raise loc.error(f"{object_id}: missing breaker = \"CB_x\"", object_id)
+            try:
+                obj = registry.parse_id(breaker)
+            except UnknownObjectError as exc:
+                raise loc.error(f"{object_id}: breaker: {exc}", object_id, "breaker") from None
+            if obj.prefix != "CB":
+                raise loc.error(f"{object_id}: breaker {breaker!r} is not a CB_x id", object_id, "breaker")
+            if breaker in system.breakers:
+                raise loc.error(f"{object_id}: breaker {breaker!r} already switches "
+                                f"{system.breakers[breaker].element}", object_id, "breaker")
+            closed = entry.get("closed", closed_by_default.get(kind, False))
+            if not isinstance(closed, bool):
+                raise loc.error(f"{object_id}: closed must be true or false", object_id, "closed")
+            system.breakers[breaker] = Breaker(breaker, closed, object_id)
+
+
+def _references(system: System, loc: _Locator) -> None:
+    buses = set(system.buses)
+
+    def need(object_id: str, key: str, ref: str, pool: Any, what: str) -> None:
+        if ref not in pool:
+            raise loc.error(f"{object_id}: {key} {ref!r} is not a {what} of this system", object_id, key)
+
+    for gen in system.generators.values():
+        need(gen.id, "bus", gen.bus, buses, "bus")
+        if gen.mode not in ("SPEED", "POWER"):
+            raise loc.error(f"{gen.id}: mode must be SPEED or POWER, got {gen.mode!r}", gen.id, "mode")
+    for line in system.lines.values():
+        need(line.id, "from", line.from_bus, buses, "bus")
+        need(line.id, "to", line.to_bus, buses, "bus")
+        if line.from_bus == line.to_bus:
+            raise loc.error(f"{line.id}: from and to are the same bus", line.id, "to")
+    for load in system.loads.values():
+        need(load.id, "bus", load.bus, buses, "bus")
+        if load.model not in ("constant_power", "constant_impedance"):
+            raise loc.error(f"{load.id}: model must be constant_power or constant_impedance", load.id, "model")
+    for mg in system.microgrids.values():
+        need(mg.id, "bus", mg.bus, buses, "bus")
+        if mg.mode not in ("ISLANDED", "GRID_CONNECTED"):
+            raise loc.error(f"{mg.id}: mode must be ISLANDED or GRID_CONNECTED", mg.id, "mode")
+        for key, pool, what in (("pv", system.pv, "PV emulator"), ("wind", system.wind, "wind emulator"),
+                                ("storage", system.storage, "energy storage")):
+            for ref in getattr(mg, key):
+                need(mg.id, key, ref, pool, what)
+    for meter in system.meters.values():
+        need(meter.id, "load", meter.load, system.loads, "load")
+    for pmu in system.pmus.values():
+        need(pmu.id, "bus", pmu.bus, buses, "bus")
+    slack = [g.id for g in system.generators.values() if g.mode == "SPEED"]
+    if system.generators and not slack:
+        first = next(iter(system.generators))
+        raise loc.error("no generator has mode = \"SPEED\": one machine must set the frequency", first, "mode")
+
+
+def _sensors(table: Any, loc: _Locator) -> list[tuple[str, SensorModel]]:
+    if not isinstance(table, dict):
+        raise loc.error("[sensors] must map \"OBJECT.field\" patterns to {noise, quantum, bias, delay}",
+                        section="sensors")
+    models = []
+    for pattern, spec in table.items():
+        if not isinstance(spec, dict):
+            raise loc.error(f"sensor {pattern!r} must be a table like {{ noise = 0.1 }}", key=pattern,
+                            section="sensors")
+        model = SensorModel()
+        for key, value in spec.items():
+            if not hasattr(model, key):
+                raise loc.error(f"sensor {pattern!r}: unknown key {key!r}; known: noise, quantum, bias, delay",
+                                key=pattern, section="sensors")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise loc.error(f"sensor {pattern!r}: {key} must be a number", key=pattern, section="sensors")
+            if key != "bias" and value < 0:
+                raise loc.error(f"sensor {pattern!r}: {key} must be >= 0", key=pattern, section="sensors")
+            setattr(model, key, float(value))
+        models.append((pattern, model))
+    return models
+
+
+def _rates(table: Any, registry: Registry, loc: _Locator) -> dict[str, float]:
+    rates = {}
+    for prefix, value in (table or {}).items():
+        try:
+            registry.by_prefix(prefix)
+        except UnknownObjectError as exc:
+            raise loc.error(f"[rates] {exc}", key=prefix, section="rates") from None
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise loc.error(f"[rates] {prefix} must be a rate in Hz > 0", key=prefix, section="rates")
+        rates[prefix] = float(value)
+    return rates
