@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UnknownObjectError
 from . import powerflow
 from .system import System
 
@@ -126,7 +127,7 @@ class Plant:
                    "W": self._command_wind}.get(prefix)
         known = (self.machines, self.breakers, self.load_ref, self.mg, self.storage, self.pv, self.wind)
         if handler is None or not any(object_id in pool for pool in known):
-            raise KeyError(f"{object_id} is not an object of system {self.system.name!r}")
+            raise UnknownObjectError(f"{object_id} is not an object of system {self.system.name!r}")
         handler(object_id, {k: v for k, v in fields.items() if not _unset(v)})
 
     def _command_generator(self, gid: str, f: dict[str, Any]) -> None:
@@ -471,7 +472,7 @@ class Plant:
             m.pm = m.integral = 0.0
             return
         if m.status == "STOPPING":
-            command = -0.1
+            command = -2 * cfg.H * cfg.accel             # the drive brakes along its ramp
         else:
             target = m.f_ref / self.f0
             ramp = float(np.clip(target - m.omega_target, -cfg.accel * dt, cfg.accel * dt))

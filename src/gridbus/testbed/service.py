@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..bus import Bus, Writer
+from ..errors import UnknownObjectError
 from .plant import Plant
 from .sensors import Sensors
 from .system import System
@@ -106,8 +107,8 @@ class TestbedService:
             fields.pop("id", None)
             try:
                 self.plant.command(sample.id, fields)
-            except (KeyError, ValueError) as exc:
-                self.log(f"testbed: ignored command {sample.topic.name} for {sample.id}: {exc}")
+            except UnknownObjectError as exc:
+                self.log(f"testbed: ignored {sample.topic} for {sample.id}: {exc}")
 
     def _advance(self, target: float) -> None:
         """Step the plant up to simulated time ``target`` (bounded work per tick)."""
