@@ -19,13 +19,13 @@ from ..errors import GridbusError
 EXIT_BAD_INPUT = 2
 
 
-def _bus_options(parser: argparse.ArgumentParser) -> None:
+def _bus_options(parser: argparse.ArgumentParser, config_flag: str = "--config") -> None:
     group = parser.add_argument_group("bus options")
     group.add_argument("--domain", type=int, default=None,
                        help="DDS domain id (default: $GRIDBUS_DOMAIN or 0)")
     group.add_argument("--qos", dest="qos_file", default=None, help="QoS profile XML file")
     group.add_argument("--topic-map", default=None, help="topic -> profile map XML file")
-    group.add_argument("--config", default=None,
+    group.add_argument(config_flag, dest="config", default=None,
                        help="Cyclone DDS configuration (default: loopback only, or $CYCLONEDDS_URI)")
     group.add_argument("--idl", action="append", default=[], metavar="FILE",
                        help="extra IDL file with object types of your own (repeatable)")
@@ -126,6 +126,27 @@ def cmd_testbed(args: argparse.Namespace) -> int:
         service.run(args.duration, ready=lambda: print(json.dumps({"ready": info}), flush=True))
         print(json.dumps({"done": {"simulated": round(service.plant.t, 3), "published": service.published,
                                    "late_ticks": service.lag_steps}}), flush=True)
+    return 0
+
+
+# -------------------------------------------------------------------------- daq
+def cmd_daq(args: argparse.Namespace) -> int:
+    import resource
+    from ..daq.agent import DaqAgent, footprint, load_config
+    config = load_config(args.agent_config)
+    if args.rate is not None:
+        config.rate = args.rate
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with open_bus(args) as bus:
+        agent = DaqAgent(bus, config)
+        print(json.dumps({"ready": {"objects": sorted(agent.ids), "rate": config.rate,
+                                    "sample_rate": config.sample_rate}}), flush=True)
+        start_wall, start_cpu = time.monotonic(), usage.ru_utime + usage.ru_stime
+        agent.run(args.duration)
+        report = {"published": agent.published, "commands_applied": agent.applied}
+        if args.stats:
+            report |= footprint(start_wall, start_cpu)
+        print(json.dumps({"done": report}), flush=True)
     return 0
 
 
@@ -299,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch", type=float, default=None,
                    help="wall-clock time (UNIX s) of simulated time 0, to share the clock with controllers")
     p.add_argument("--check", action="store_true", help="check the system file, print its inventory, exit")
+
+    p = sub.add_parser("daq", help="run a DAQ agent: sample waveforms, compute per-cycle values, publish, obey")
+    _bus_options(p, config_flag="--dds-config")
+    p.set_defaults(handler=cmd_daq)
+    p.add_argument("--config", dest="agent_config", required=True,
+                   help="agent configuration (TOML; see examples/daq-agent.toml)")
+    p.add_argument("--rate", type=float, default=None, help="publications per second per object")
+    p.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
+    p.add_argument("--stats", action="store_true", help="report peak RSS and CPU use when done")
 
     p = command("demo", cmd_demo, "two processes: generator measurements, a breaker command and its state")
     p.add_argument("--seconds", type=float, default=4.0)

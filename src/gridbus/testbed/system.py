@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 from ..errors import GridbusError
 from ..model import Registry, UnknownObjectError
+from ..tomlfile import Locator, read_toml
 
 DEFAULT_SYSTEM = "fiu-testbed.toml"
 
@@ -199,36 +198,6 @@ class System:
 
 # -- loading ------------------------------------------------------------------------------
 
-class _Locator:
-    """Finds the line of an object (by its ``id = "..."``) or of a key in the text."""
-
-    def __init__(self, path: str, text: str) -> None:
-        self.path = path
-        self.lines = text.splitlines()
-
-    def line_of(self, object_id: str | None = None, key: str | None = None,
-                section: str | None = None) -> int:
-        start = 0
-        if object_id is not None:
-            pattern = re.compile(r'\bid\s*=\s*"' + re.escape(object_id) + '"')
-            start = next((n for n, line in enumerate(self.lines) if pattern.search(line)), 0)
-        elif section is not None:
-            pattern = re.compile(r"^\s*\[+\s*" + re.escape(section) + r"\s*\]+")
-            start = next((n for n, line in enumerate(self.lines) if pattern.search(line)), 0)
-        if key is not None:
-            pattern = re.compile(r'(^|[{,\s])"?' + re.escape(key) + r'"?\s*=')
-            for n in range(start, len(self.lines)):
-                if n > start and object_id is not None and re.search(r'\bid\s*=', self.lines[n]):
-                    break
-                if pattern.search(self.lines[n]):
-                    return n + 1
-        return start + 1
-
-    def error(self, reason: str, object_id: str | None = None, key: str | None = None,
-              section: str | None = None) -> SystemFileError:
-        return SystemFileError(f"{self.path}:{self.line_of(object_id, key, section)}: {reason}")
-
-
 _KINDS: dict[str, tuple[type, str, str]] = {
     # TOML array name -> (dataclass, System attribute, object-id prefix)
     "generator": (Generator, "generators", "G"),
@@ -252,20 +221,12 @@ def default_system_path() -> Path:
 
 def load_system(path: str | Path | None = None) -> System:
     """Read and check a system file (the shipped FIU testbed when ``path`` is None)."""
-    path = Path(path) if path is not None else default_system_path()
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SystemFileError(f"{path}: cannot read the system file: {exc.strerror}") from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        raise SystemFileError(f"{path}:{line.group(1) if line else 1}: {exc}") from None
-    return _build(doc, _Locator(str(path), text))
+    doc, locator = read_toml(path if path is not None else default_system_path(), SystemFileError,
+                             "system file")
+    return _build(doc, locator)
 
 
-def _build(doc: dict[str, Any], loc: _Locator) -> System:
+def _build(doc: dict[str, Any], loc: Locator) -> System:
     known = {"system", "protection", "buses", "sensors", "rates", *_KINDS}
     for key in doc:
         if key not in known:
@@ -294,7 +255,7 @@ def _build(doc: dict[str, Any], loc: _Locator) -> System:
     return system
 
 
-def _fill(target: Any, values: dict[str, Any], allowed: set[str], loc: _Locator, section: str) -> None:
+def _fill(target: Any, values: dict[str, Any], allowed: set[str], loc: Locator, section: str) -> None:
     for key, value in values.items():
         if key not in allowed:
             raise loc.error(f"unknown key {key!r} in [{section}]; known: {', '.join(sorted(allowed))}",
@@ -307,7 +268,7 @@ def _fill(target: Any, values: dict[str, Any], allowed: set[str], loc: _Locator,
         setattr(target, key, value)
 
 
-def _buses(ids: Any, registry: Registry, loc: _Locator) -> list[str]:
+def _buses(ids: Any, registry: Registry, loc: Locator) -> list[str]:
     if not isinstance(ids, list) or not all(isinstance(b, str) for b in ids):
         raise loc.error("buses must be a list of bus ids like \"Bus_1\"", key="buses")
     for bus in ids:
@@ -317,7 +278,7 @@ def _buses(ids: Any, registry: Registry, loc: _Locator) -> list[str]:
     return list(ids)
 
 
-def _check_id(object_id: str, prefix: str, registry: Registry, loc: _Locator,
+def _check_id(object_id: str, prefix: str, registry: Registry, loc: Locator,
               key: str | None = None) -> None:
     try:
         obj = registry.parse_id(object_id)
@@ -328,7 +289,7 @@ def _check_id(object_id: str, prefix: str, registry: Registry, loc: _Locator,
                         object_id if key is None else None, key=key)
 
 
-def _object(cls: type, entry: Any, prefix: str, registry: Registry, loc: _Locator, kind: str) -> Any:
+def _object(cls: type, entry: Any, prefix: str, registry: Registry, loc: Locator, kind: str) -> Any:
     if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
         raise loc.error(f"every {kind} needs an id = \"{prefix}_x\"", section=kind)
     object_id = entry["id"]
@@ -365,7 +326,7 @@ def _placeholder(cls: type, name: str) -> Any:
     return 1.0 if kind == "float" else ""
 
 
-def _typed(object_id: str, key: str, value: Any, default: Any, loc: _Locator) -> Any:
+def _typed(object_id: str, key: str, value: Any, default: Any, loc: Locator) -> Any:
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):
@@ -381,7 +342,7 @@ def _typed(object_id: str, key: str, value: Any, default: Any, loc: _Locator) ->
     return value
 
 
-def _breakers(system: System, doc: dict[str, Any], registry: Registry, loc: _Locator) -> None:
+def _breakers(system: System, doc: dict[str, Any], registry: Registry, loc: Locator) -> None:
     """Collect the breakers named by generators, lines, loads and microgrids."""
     closed_by_default = {"line": False}
     for kind in ("generator", "line", "load", "microgrid"):
@@ -406,7 +367,7 @@ def _breakers(system: System, doc: dict[str, Any], registry: Registry, loc: _Loc
             system.breakers[breaker] = Breaker(breaker, closed, object_id)
 
 
-def _references(system: System, loc: _Locator) -> None:
+def _references(system: System, loc: Locator) -> None:
     buses = set(system.buses)
 
     def need(object_id: str, key: str, ref: str, pool: Any, what: str) -> None:
@@ -444,7 +405,7 @@ def _references(system: System, loc: _Locator) -> None:
         raise loc.error("no generator has mode = \"SPEED\": one machine must set the frequency", first, "mode")
 
 
-def _sensors(table: Any, loc: _Locator) -> list[tuple[str, SensorModel]]:
+def _sensors(table: Any, loc: Locator) -> list[tuple[str, SensorModel]]:
     if not isinstance(table, dict):
         raise loc.error("[sensors] must map \"OBJECT.field\" patterns to {noise, quantum, bias, delay}",
                         section="sensors")
@@ -467,7 +428,7 @@ def _sensors(table: Any, loc: _Locator) -> list[tuple[str, SensorModel]]:
     return models
 
 
-def _rates(table: Any, registry: Registry, loc: _Locator) -> dict[str, float]:
+def _rates(table: Any, registry: Registry, loc: Locator) -> dict[str, float]:
     rates = {}
     for prefix, value in (table or {}).items():
         try:

@@ -1,0 +1,172 @@
+"""The DAQ agent: a sampling back end + per-cycle DSP + the bus.
+
+``gridbus daq --config FILE`` runs one.  Each tick (``rate`` Hz) it reads the
+samples that arrived since the last tick, computes every object's values over
+the last cycle, publishes them (one sample per object, source-stamped), and
+forwards commands addressed to its objects to the back end's outputs.
+"""
+from __future__ import annotations
+
+import math
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bus import Bus
+from ..errors import GridbusError
+from ..model import Registry, UnknownObjectError
+from ..tomlfile import read_toml
+from .backend import Channel, SamplingBackend, SimulatedADC
+from .dsp import CycleProcessor
+
+_MEASURED = ("Generator", "Busbar", "Line", "Load", "Microgrid", "WindEmulator", "SmartMeter", "PMU")
+
+
+class DaqConfigError(GridbusError):
+    """A malformed DAQ agent configuration (message starts with ``file:line:``)."""
+
+
+@dataclass
+class DaqConfig:
+    rate: float = 100.0
+    sample_rate: float = 7680.0
+    nominal: float = 60.0
+    backend: str = "simulated"
+    channels: list[Channel] = field(default_factory=list)
+
+
+def load_config(path: str | Path) -> DaqConfig:
+    doc, loc = read_toml(path, DaqConfigError, "DAQ agent configuration")
+    config = DaqConfig()
+    for key in doc:
+        if key not in ("agent", "object"):
+            raise loc.error(f"unknown section {key!r}; known: agent, object", key=key)
+    for key, value in doc.get("agent", {}).items():
+        if not hasattr(config, key) or key == "channels":
+            raise loc.error(f"unknown key {key!r} in [agent]; known: rate, sample_rate, nominal, backend",
+                            key=key, section="agent")
+        if key == "backend":
+            if value != "simulated":
+                raise loc.error(f"backend {value!r} is not available here; known: simulated", key=key,
+                                section="agent")
+        elif not _positive(value):
+            raise loc.error(f"[agent] {key} must be a number > 0, got {value!r}", key=key, section="agent")
+        setattr(config, key, value if key == "backend" else float(value))
+    if config.sample_rate < 8 * config.nominal:
+        raise loc.error("sample_rate must be at least 8 samples per nominal cycle", key="sample_rate",
+                        section="agent")
+    registry = Registry.default()
+    for entry in doc.get("object", []):
+        object_id = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(object_id, str):
+            raise loc.error("every [[object]] needs id = \"G_x\" (or Bus_x, TL_x, L_x, MG_x, ...)",
+                            section="object")
+        try:
+            obj = registry.parse_id(object_id)
+        except UnknownObjectError as exc:
+            raise loc.error(str(exc), object_id) from None
+        if obj.name not in _MEASURED:
+            raise loc.error(f"{object_id}: a DAQ agent measures {', '.join(_MEASURED)}, not {obj.name}",
+                            object_id)
+        channel = Channel(object_id)
+        for key, value in entry.items():
+            if key == "id":
+                continue
+            if not hasattr(channel, key):
+                raise loc.error(f"{object_id}: unknown key {key!r}; known: V, I, pf, f, noise, running",
+                                object_id, key)
+            wanted = bool if key == "running" else float
+            if wanted is bool and not isinstance(value, bool) or wanted is float and not _number(value):
+                raise loc.error(f"{object_id}: {key} must be {'true or false' if wanted is bool else 'a number'}",
+                                object_id, key)
+            setattr(channel, key, value if wanted is bool else float(value))
+        if any(c.id == object_id for c in config.channels):
+            raise loc.error(f"duplicate object id {object_id!r}", object_id)
+        config.channels.append(channel)
+    if not config.channels:
+        raise loc.error("no [[object]] to measure", section="agent")
+    return config
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive(value: Any) -> bool:
+    return _number(value) and value > 0
+
+
+class DaqAgent:
+    def __init__(self, bus: Bus, config: DaqConfig, backend: SamplingBackend | None = None) -> None:
+        self.bus = bus
+        self.config = config
+        self.backend = backend or SimulatedADC(config.channels, config.sample_rate)
+        self.dsp = CycleProcessor(len(self.backend.ids), config.sample_rate, config.nominal)
+        self.writers = [bus.writer(object_id) for object_id in self.backend.ids]
+        self.ids = set(self.backend.ids)
+        commanded = sorted({bus.registry.parse_id(i).prefix for i in self.ids
+                            if "Command" in bus.registry.parse_id(i).topics})
+        self.commands = [bus.reader(prefix, "Command") for prefix in commanded]
+        self.published = 0
+        self.applied = 0
+
+    def run(self, duration: float | None = None) -> None:
+        period = 1.0 / self.config.rate
+        per_tick = self.config.sample_rate / self.config.rate
+        owed = 0.0
+        start = next_tick = time.monotonic()
+        while duration is None or time.monotonic() - start < duration:
+            owed += per_tick
+            n = int(owed)
+            owed -= n
+            self.dsp.push(self.backend.read(n))
+            self._publish(self.dsp.compute(), time.time())
+            self._obey()
+            next_tick += period
+            pause = next_tick - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            else:
+                next_tick = time.monotonic()
+
+    def _publish(self, values: dict[str, np.ndarray], now: float) -> None:
+        V, I, P, Q, f = (values[k].tolist() for k in ("V", "I", "P", "Q", "f"))
+        angles = np.angle(values["V_phasor"]).tolist()
+        i_angles = np.angle(values["I_phasor"]).tolist()
+        for n, writer in enumerate(self.writers):
+            candidates = {
+                "Va": V[n][0], "Vb": V[n][1], "Vc": V[n][2], "Ia": I[n][0], "Ib": I[n][1], "Ic": I[n][2],
+                "f": f[n], "P": P[n], "Q": Q[n], "speed": f[n] * 30.0, "angle": angles[n][0],
+                "V_rms": sum(V[n]) / 3, "I_rms": sum(I[n]) / 3,
+                "Va_mag": V[n][0], "Va_ang": angles[n][0], "Vb_mag": V[n][1], "Vb_ang": angles[n][1],
+                "Vc_mag": V[n][2], "Vc_ang": angles[n][2], "Ia_mag": I[n][0], "Ia_ang": i_angles[n][0],
+            }
+            fields = {k: v for k, v in candidates.items() if k in writer.topic.fields}
+            writer.write(**fields, timestamp=now)
+            self.published += 1
+
+    def _obey(self) -> None:
+        for reader in self.commands:
+            for sample in reader.take(0):
+                if sample.id in self.ids:
+                    self.applied += len(self.backend.apply(sample.id, sample.fields()))
+
+
+def footprint(start_wall: float, start_cpu: float) -> dict[str, float]:
+    """Peak resident memory (MB) and CPU use (% of one core) of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - start_cpu
+    peak_kb = 0
+    try:
+        for line in Path(f"/proc/{os.getpid()}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak_kb = int(line.split()[1])
+    except OSError:
+        peak_kb = usage.ru_maxrss
+    return {"rss_mb": round(peak_kb / 1024, 1),
+            "cpu_percent": round(100 * cpu / max(1e-9, time.monotonic() - start_wall), 1)}

@@ -1,0 +1,94 @@
+"""Sampling back ends: where raw waveforms come from.
+
+A back end delivers blocks of samples, shape ``(objects, 6, n)`` — for each
+object the phase voltages a, b, c then the phase currents a, b, c — at
+``sample_rate``.  On a board this is the ADC driver (the PRU on the paper's
+Sitara); :class:`SimulatedADC` synthesizes the waveforms of generators or
+feeders, follows the references it is commanded, and adds ADC noise.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass
+class Channel:
+    """What the simulated ADC sees on one object's six inputs."""
+    id: str
+    V: float = 120.0                 # V RMS, phase
+    I: float = 5.0                   # A RMS
+    pf: float = 0.95                 # power factor (lagging)
+    f: float = 60.0                  # Hz
+    noise: float = 0.002             # ADC noise, fraction of full scale
+    running: bool = True             # a stopped generator shows no voltage
+
+
+class SamplingBackend(Protocol):
+    sample_rate: float
+    ids: list[str]
+
+    def read(self, n: int) -> np.ndarray:
+        """The next ``n`` samples of every channel, shape (objects, 6, n)."""
+
+    def apply(self, object_id: str, fields: dict[str, Any]) -> list[str]:
+        """Drive the outputs of ``object_id`` from a received command; the names applied."""
+
+
+class SimulatedADC:
+    """Synthesized three-phase waveforms with continuous phase between blocks."""
+
+    SHIFT = np.array([0.0, -2 * math.pi / 3, 2 * math.pi / 3])
+
+    def __init__(self, channels: list[Channel], sample_rate: float = 7680.0, seed: int = 1) -> None:
+        self.channels = channels
+        self.ids = [c.id for c in channels]
+        self.sample_rate = sample_rate
+        self.rng = np.random.default_rng(seed)
+        self.phase = np.zeros(len(channels))           # rad, voltage phase a of each object
+
+    def read(self, n: int) -> np.ndarray:
+        k = np.arange(1, n + 1) / self.sample_rate
+        f = np.array([c.f for c in self.channels])
+        theta = self.phase[:, None] + 2 * math.pi * f[:, None] * k[None, :]          # (objects, n)
+        self.phase = theta[:, -1] % (2 * math.pi)
+        amp_v = np.array([c.V * math.sqrt(2) if c.running else 0.0 for c in self.channels])
+        amp_i = np.array([c.I * math.sqrt(2) if c.running else 0.0 for c in self.channels])
+        lag = np.array([math.acos(max(-1.0, min(1.0, c.pf))) for c in self.channels])
+        out = np.empty((len(self.channels), 6, n))
+        for p, shift in enumerate(self.SHIFT):
+            out[:, p, :] = amp_v[:, None] * np.cos(theta + shift)
+            out[:, 3 + p, :] = amp_i[:, None] * np.cos(theta + shift - lag[:, None])
+        scale = np.array([c.noise for c in self.channels])[:, None, None]
+        full_scale = np.concatenate([np.full(3, 400.0), np.full(3, 50.0)])[None, :, None]
+        out += scale * full_scale * self.rng.standard_normal(out.shape)
+        return out
+
+    def apply(self, object_id: str, fields: dict[str, Any]) -> list[str]:
+        channel = self.channels[self.ids.index(object_id)]
+        applied = []
+        if fields.get("action") == "START":
+            channel.running = True
+            applied.append("action")
+        elif fields.get("action") == "STOP":
+            channel.running = False
+            applied.append("action")
+        if _given(fields.get("f_ref")):
+            channel.f = float(fields["f_ref"])
+            applied.append("f_ref")
+        if _given(fields.get("V_ref")):
+            channel.V = float(fields["V_ref"])
+            applied.append("V_ref")
+        for key in ("P_ref",):
+            if _given(fields.get(key)):
+                # the output stage holds the power at the present voltage and power factor
+                channel.I = max(0.0, float(fields[key])) / (3 * channel.V * channel.pf)
+                applied.append(key)
+        return applied
+
+
+def _given(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not math.isnan(value)
