@@ -62,7 +62,7 @@ def test_missing_system_file_is_a_clear_error(tmp_path):
 
 def test_cli_checks_a_system_file(tmp_path, env):
     ok = gridbus("testbed", "--check", env=env, check=True)
-    assert '"objects": 81' in ok.stdout
+    assert '"objects": 84' in ok.stdout
     path, _ = _shipped_with(tmp_path, 'bus = "Bus_8"', 'bus = "Bus_0"')
     bad = gridbus("testbed", "--check", "--system", str(path), env=env)
     assert bad.returncode == 2

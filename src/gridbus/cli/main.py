@@ -150,6 +150,53 @@ def cmd_daq(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------- experiment
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+    from ..experiments import CASES, run_experiment
+    names = list(CASES) if args.name == "all" else [args.name]
+    if args.speed <= 0:
+        raise GridbusError("--speed must be > 0")
+    console = Console()
+    failed = 0
+    for name in names:
+        out = Path(args.out) / name if len(names) > 1 or args.out == "experiments" else Path(args.out)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
+                      console=console, transient=True) as bar:
+            task = bar.add_task(f"{name} (x{args.speed:g})", total=1.0, stage="")
+
+            def progress(now: float, total: float, stage: str) -> None:
+                bar.update(task, completed=min(1.0, now / max(total, 1e-9)), stage=f"t={now:6.1f} s  {stage}")
+
+            summary = run_experiment(name, out, speed=args.speed, domain=args.domain, partition=args.partition,
+                                     system=args.system, progress=progress)
+        _print_summary(console, summary, out)
+        failed += summary["main_controller"]["stage"] not in ("READY", "OFF")
+    return 1 if failed else 0
+
+
+def _print_summary(console, summary: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+    table = Table(title=f"{summary['title']} ({summary['figures']})", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    skip = {"case", "title", "figures", "closures", "trips", "controllers", "events", "files", "sync_limits"}
+    for key, value in summary.items():
+        if key not in skip:
+            table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    closures = Table(title="breaker closures (plant's view)", title_justify="left")
+    for column in ("t (s)", "breaker", "df (Hz)", "dV (V)", "dphi (deg)", "fault"):
+        closures.add_column(column)
+    for c in summary["closures"]:
+        closures.add_row(f"{c['t']:.1f}", c["breaker"], f"{c['df']:+.3f}", f"{c['dV']:+.2f}",
+                         f"{c['dphi_deg']:+.1f}", c["fault"])
+    console.print(closures)
+    console.print(f"results in {out}/: summary.json, {len(summary['files']['csv'])} CSV files, "
+                  f"plots {', '.join(summary['files']['plots'])}")
+
+
 # -------------------------------------------------------------------- subscribe
 def sample_json(sample) -> str:
     data = {k: _json_value(v) for k, v in sample.fields().items() if k != "id"}
@@ -329,6 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=None, help="publications per second per object")
     p.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
     p.add_argument("--stats", action="store_true", help="report peak RSS and CPU use when done")
+
+    p = command("experiment", cmd_experiment, "run one of the paper's experiments end to end "
+                "(testbed, controllers, recorder) and write CSV, plots and summary.json")
+    p.add_argument("name", choices=["sync", "load-sharing", "reconfig", "all"])
+    p.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall-clock second")
+    p.add_argument("--out", default="experiments", help="output directory (one subdirectory per case)")
+    p.add_argument("--system", default=None, help="system file (default: the shipped FIU testbed)")
 
     p = command("demo", cmd_demo, "two processes: generator measurements, a breaker command and its state")
     p.add_argument("--seconds", type=float, default=4.0)

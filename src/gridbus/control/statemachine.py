@@ -1,0 +1,73 @@
+"""A small state machine that publishes every transition on the bus."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..bus import Bus
+from ..testbed.service import SimClock
+from .view import GridView, StaleMeasurement
+
+__all__ = ["StateMachine", "StaleMeasurement"]
+
+
+class StateMachine:
+    """Stages are methods ``on_<stage>(view)`` called by :meth:`tick`.
+
+    A transition (:meth:`go`) is published on ``Controller_State`` as
+    ``CTRL_<name>``; a :class:`StaleMeasurement` raised by a stage stops the
+    machine in FAULT with the reason, so nothing acts on old data.
+    """
+
+    terminal = ("READY", "OFF", "FAULT", "DONE")
+
+    def __init__(self, bus: Bus, name: str, clock: SimClock) -> None:
+        self.bus = bus
+        self.name = name
+        self.clock = clock
+        self.id = f"CTRL_{name}"
+        self._writer = bus.writer(self.id, "State")
+        self.stage = "IDLE"
+        self.reason = ""
+        self.ready = False
+        self.fault = False
+        self.entered = clock.now()
+        self.transitions: list[tuple[float, str, str]] = []
+        self._publish("IDLE", "", "created")
+
+    def go(self, stage: str, reason: str = "", ready: bool = False, fault: bool = False) -> None:
+        previous, self.stage, self.reason = self.stage, stage, reason
+        self.ready, self.fault = ready, fault
+        self.entered = self.clock.now()
+        self.transitions.append((self.entered, stage, reason))
+        self._publish(stage, previous, reason)
+
+    def _publish(self, stage: str, previous: str, reason: str) -> None:
+        self._writer.write(stage=stage, previous=previous, reason=reason[:127], ready=self.ready,
+                           fault=self.fault)
+
+    def elapsed(self) -> float:
+        return self.clock.now() - self.entered
+
+    def tick(self, view: GridView) -> None:
+        if self.stage in self.terminal:
+            return
+        handler = getattr(self, f"on_{self.stage.lower()}", None)
+        if handler is None:
+            return
+        try:
+            handler(view)
+        except StaleMeasurement as exc:
+            self.go("FAULT", f"stopped: {exc}", fault=True)
+
+    @property
+    def finished(self) -> bool:
+        return self.stage in self.terminal
+
+    def command(self, object_id: str, **fields: Any) -> None:
+        self.bus.command(object_id, **fields)
+
+    def timed_out(self, limit: float, what: str) -> bool:
+        if self.elapsed() > limit:
+            self.go("FAULT", f"gave up: {what} within {limit:g} s", fault=True)
+            return True
+        return False

@@ -1,0 +1,9 @@
+"""The DDS paper's experiments (section 7) run end to end on the virtual testbed.
+
+``gridbus experiment sync|load-sharing|reconfig|all`` — see :mod:`.cases` for
+what each does and :mod:`.report` for what it writes.
+"""
+from .cases import CASES
+from .runner import run_experiment
+
+__all__ = ["CASES", "run_experiment"]
