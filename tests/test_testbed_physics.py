@@ -34,7 +34,7 @@ def synchronize(plant: Plant, gid: str, p_ref: float) -> None:
         if plant.breakers[cb]:
             break
     assert plant.breakers[cb], f"{gid} did not synchronize"
-    plant.command(gid, {"P_ref": p_ref, "V_ref": 120.0})
+    plant.command(gid, {"P_ref": p_ref})
 
 
 def test_slack_start_reaches_nominal_voltage_and_frequency():

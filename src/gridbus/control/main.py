@@ -14,6 +14,7 @@ from ..bus import Bus
 from ..testbed.service import SimClock
 from .generators import PowerStartup, SlackStartup
 from .statemachine import StaleMeasurement, StateMachine
+from .view import Pending
 from .synchronizer import SyncLimits
 from .view import GridView
 
@@ -121,6 +122,8 @@ class MainController(StateMachine):
                 self._startup_step(view)
             elif self.stage.startswith(("SHED_", "STOP_", "OPEN_ALL")):
                 self._shutdown_step(view)
+        except Pending:
+            return
         except StaleMeasurement as exc:
             self.go("FAULT", f"stopped: {exc}", fault=True)
 

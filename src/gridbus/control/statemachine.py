@@ -5,7 +5,7 @@ from typing import Any
 
 from ..bus import Bus
 from ..testbed.service import SimClock
-from .view import GridView, StaleMeasurement
+from .view import GridView, Pending, StaleMeasurement
 
 __all__ = ["StateMachine", "StaleMeasurement"]
 
@@ -56,6 +56,8 @@ class StateMachine:
             return
         try:
             handler(view)
+        except Pending:
+            return
         except StaleMeasurement as exc:
             self.go("FAULT", f"stopped: {exc}", fault=True)
 

@@ -13,6 +13,10 @@ class StaleMeasurement(Exception):
     """A value a controller needs is missing or older than it may act on."""
 
 
+class Pending(Exception):
+    """A value has not arrived yet, but discovery may still be under way: try again."""
+
+
 class GridView:
     """Newest measurement and state per object, fed by :meth:`ingest` or its own readers.
 
@@ -24,13 +28,16 @@ class GridView:
         self.clock = clock
         self.stale_after = stale_after
         self.latest: dict[tuple[str, str], Sample] = {}
+        self.since = clock.now()
         self.protections: list[Sample] = []
         self._readers: list[Reader] = []
 
     def attach(self, bus: Bus, measured: Iterable[str] = ("G", "PMU", "Bus", "L"),
                stateful: Iterable[str] = ("G", "CB")) -> "GridView":
         """Read the given object types from ``bus`` (the recorder feeds :meth:`ingest` instead)."""
-        deadline = max(0.05, self.stale_after / self.clock.speed)
+        # the DDS deadline (wall time) a reader requests must not be shorter than the writers offer
+        # (their publishing period); the age check in sample() is the finer, simulated-time test
+        deadline = max(0.25, self.stale_after / self.clock.speed)
         self._readers += [bus.reader(p, "Measurement", deadline=deadline) for p in measured]
         self._readers += [bus.reader(p, "State") for p in stateful]
         self._readers.append(bus.reader("CB", "Protection"))
@@ -59,6 +66,9 @@ class GridView:
     def sample(self, object_id: str, role: str = "Measurement") -> Sample:
         sample = self.latest.get((object_id, role))
         if sample is None:
+            # allow a second of wall time for discovery before calling a value missing
+            if self.clock.now() - self.since < max(self.stale_after, self.clock.speed):
+                raise Pending(object_id)
             raise StaleMeasurement(f"no {role.lower()} received from {object_id}")
         if role == "Measurement":
             age = self.age(object_id, role)

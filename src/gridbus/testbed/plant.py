@@ -520,7 +520,7 @@ class Plant:
         m.V_ref = v_bus
         if abs(m.omega * self.f0 - f_bus) < 0.1 and abs(m.E - v_bus) < 2.0 and abs(math.degrees(dphi)) < 5:
             m.autosync = False
-            m.f_ref = self.f0
+            m.f_ref, m.V_ref = self.f0, m.cfg.V_ref
             if self.close(cb):
                 m.mode = "POWER"
                 self.events.append(("state", gid))

@@ -65,8 +65,10 @@ class TestbedService:
         for object_id in system.object_ids():
             obj = bus.registry.parse_id(object_id)
             if "Measurement" in obj.topics:
-                self._measure[object_id] = bus.writer(object_id, "Measurement")
-                self._period[object_id] = 1.0 / system.rates.get(obj.prefix, rate)
+                period = 1.0 / system.rates.get(obj.prefix, rate)
+                # offer the publishing period as deadline, so readers may ask for a tight one
+                self._measure[object_id] = bus.writer(object_id, "Measurement", deadline=period)
+                self._period[object_id] = period
                 self._due[object_id] = 0.0
         for object_id in self.plant.stateful():
             self._state[object_id] = bus.writer(object_id, "State")
