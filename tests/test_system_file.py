@@ -32,7 +32,7 @@ def _shipped_with(tmp_path, old: str, new: str):
 
 
 @pytest.mark.parametrize("old, new, reason, marker", [
-    ('to = "Bus_2",  R = 0.36', 'to = "Bus_99", R = 0.36', "to 'Bus_99' is not a bus", 'Bus_99'),
+    ('to = "Bus_2",  R = 0.50', 'to = "Bus_99", R = 0.50', "to 'Bus_99' is not a bus", 'Bus_99'),
     ('id = "G_3"', 'id = "L_7"', "expected G_x", 'id = "L_7"'),
     ('id = "G_4"\nbus = "Bus_5"', 'id = "G_4"\nbus = "Bus_5"\nwobble = 1.0', "unknown key 'wobble'", "wobble"),
     ('rating = 10400.0\nH = 1.0', 'rating = -5.0\nH = 1.0', "rating must be > 0", "rating = -5.0"),

@@ -12,6 +12,7 @@ from . import Controller
 from . import EnergyStorage
 from . import Generator
 from . import Line
+from . import Link
 from . import Load
 from . import Microgrid
 from . import PMU
@@ -27,6 +28,7 @@ __all__ = [
 	"EnergyStorage",
 	"Generator",
 	"Line",
+	"Link",
 	"Load",
 	"Microgrid",
 	"PMU",

@@ -1,0 +1,126 @@
+"""The serial transport: a port opened in one call, half-duplex transactions, line timing.
+
+The same code opens ``/dev/ttyUSB0`` on a lab bench and a pseudo-terminal in
+the tests.  A pty moves bytes instantly and ignores the baud rate, so the link
+(and the simulated device) wait the time the bytes would take on a real line
+(start bit, data bits, parity, stop bits per character) — that keeps latency
+figures at 9600 and 115200 baud meaningful.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+import serial
+
+from .profile import SerialSettings
+
+
+class LinkError(Exception):
+    """A transaction failed; ``kind`` says how (timeout, garbage, checksum, rejected, port)."""
+    kind = "error"
+
+
+class DeviceTimeout(LinkError):
+    kind = "timeout"
+
+
+class FrameError(LinkError):
+    kind = "garbage"
+
+
+class DeviceRejected(LinkError):
+    kind = "rejected"
+
+
+class PortLost(LinkError):
+    kind = "port"
+
+
+def char_time(settings: SerialSettings) -> float:
+    """Seconds one character takes on the line."""
+    bits = 1 + settings.bytesize + (0 if settings.parity == "N" else 1) + settings.stopbits
+    return bits / settings.baudrate
+
+
+def is_pty(path: str) -> bool:
+    return os.path.realpath(path).startswith("/dev/pts/")
+
+
+class SerialLink:
+    """One serial port and its request/response discipline."""
+
+    def __init__(self, port: str, settings: SerialSettings, emulate_line: bool | None = None) -> None:
+        self.port = port
+        self.settings = settings
+        self.emulate_line = is_pty(port) if emulate_line is None else emulate_line
+        self.serial: serial.Serial | None = None
+        self._last_activity = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self.serial is not None
+
+    def open(self) -> None:
+        """Open and configure in one call (see DESIGN: a pty refuses parity-only changes later)."""
+        s = self.settings
+        try:
+            self.serial = serial.Serial(port=self.port, baudrate=s.baudrate, bytesize=s.bytesize,
+                                        parity=s.parity, stopbits=s.stopbits, timeout=0, exclusive=True)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            self.serial = None
+            raise PortLost(f"cannot open {self.port}: {exc}") from None
+
+    def close(self) -> None:
+        if self.serial is not None:
+            try:
+                self.serial.close()
+            except (serial.SerialException, OSError):
+                pass
+        self.serial = None
+
+    def send(self, data: bytes) -> None:
+        """Write one frame after the line's inter-frame silence (half duplex: stale input dropped)."""
+        if self.serial is None:
+            raise PortLost(f"{self.port} is not open")
+        gap = self.settings.inter_frame - (time.monotonic() - self._last_activity)
+        if gap > 0:
+            time.sleep(gap)
+        try:
+            self.serial.reset_input_buffer()
+            self.serial.write(data)
+            self.serial.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise PortLost(f"{self.port}: {exc}") from None
+        if self.emulate_line:
+            time.sleep(len(data) * char_time(self.settings))
+        self._last_activity = time.monotonic()
+
+    def receive(self, complete: Callable[[bytes], bool]) -> bytes:
+        """Read until ``complete(buffer)`` or the reply timeout."""
+        if self.serial is None:
+            raise PortLost(f"{self.port} is not open")
+        buffer = b""
+        deadline = time.monotonic() + self.settings.timeout
+        while True:
+            try:
+                waiting = self.serial.in_waiting
+                chunk = self.serial.read(waiting or 1)
+            except (serial.SerialException, OSError) as exc:
+                raise PortLost(f"{self.port}: {exc}") from None
+            if chunk:
+                buffer += chunk
+                self._last_activity = time.monotonic()
+                if complete(buffer):
+                    return buffer
+            elif time.monotonic() > deadline:
+                if buffer:
+                    raise FrameError(f"incomplete or garbled reply {buffer[:32]!r}")
+                raise DeviceTimeout(f"no reply within {self.settings.timeout:g} s")
+            else:
+                time.sleep(0.0005)
+
+    def transact(self, request: bytes, complete: Callable[[bytes], bool]) -> bytes:
+        self.send(request)
+        return self.receive(complete)

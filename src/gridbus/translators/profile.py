@@ -1,0 +1,201 @@
+"""Device profiles: what a serial device speaks, as data (``translators/profiles/*.toml``).
+
+A profile names the protocol (``modbus-rtu``, ``ascii``, ``scpi``), the serial
+settings, how each bus command becomes device traffic (``[commands]``: a
+register and scale, or a text template) and how the device's status becomes
+bus fields (``[status]``).  Adding a device of a known protocol is adding a
+file; a malformed file is rejected with ``file:line: reason``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import GridbusError
+from ..model import Registry, UnknownObjectError
+from ..tomlfile import Locator, read_toml
+
+PROTOCOLS = ("modbus-rtu", "ascii", "scpi")
+KINDS = ("drive", "load")
+
+
+class ProfileError(GridbusError):
+    """A malformed device profile (message starts with ``file:line:``)."""
+
+
+@dataclass
+class SerialSettings:
+    baudrate: int = 9600
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: float = 1
+    rs485: bool = False          # half duplex: one transaction at a time, input flushed before each
+    timeout: float = 0.2         # s to wait for a reply
+    inter_frame: float = 0.0     # s of line silence between frames
+    retries: int = 2
+    poll_interval: float = 0.1   # s between status polls
+
+
+@dataclass
+class CommandMap:
+    """One bus command (``start``, ``stop`` or a set-point field) as device traffic."""
+    name: str
+    register: int | None = None  # modbus: holding register written
+    value: int | None = None     # modbus: fixed value (start/stop words)
+    send: list[str] = field(default_factory=list)   # ascii/scpi: templates, "{}" = device value
+    scale: float = 1.0           # device value = bus value x scale
+    min: float = -math.inf       # bus-side limits the device enforces (it rejects the rest)
+    max: float = math.inf
+
+    def device_value(self, value: float) -> float:
+        return value * self.scale
+
+
+@dataclass
+class StatusMap:
+    """One status value read from the device, by bus name (running, fault, f, speed, P...)."""
+    name: str
+    register: int | None = None
+    bit: int | None = None
+    query: str = ""
+    scale: float = 1.0
+
+    def bus_value(self, raw: float) -> float:
+        return raw / self.scale
+
+
+@dataclass
+class Profile:
+    name: str
+    title: str
+    protocol: str
+    kind: str
+    object: str                  # object-type prefix served (G, L...)
+    path: str
+    serial: SerialSettings = field(default_factory=SerialSettings)
+    unit: int = 1
+    terminator: str = "\r"
+    checksum: str = "none"
+    error_query: str = ""
+    commands: dict[str, CommandMap] = field(default_factory=dict)
+    status: dict[str, StatusMap] = field(default_factory=dict)
+
+
+def profile_dir() -> Path:
+    return Path(str(resources.files("gridbus").joinpath("data", "profiles")))
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in profile_dir().glob("*.toml"))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """A shipped profile by name (``vfd-modbus``) or any profile file by path."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = profile_dir() / f"{name_or_path}.toml"
+        if not path.exists():
+            raise ProfileError(f"no device profile {str(name_or_path)!r}; shipped: {', '.join(available())}")
+    doc, loc = read_toml(path, ProfileError, "device profile")
+    return _build(doc, loc)
+
+
+def _build(doc: dict[str, Any], loc: Locator) -> Profile:
+    for key in doc:
+        if key not in ("device", "serial", "protocol", "commands", "status"):
+            raise loc.error(f"unknown section [{key}]; known: device, serial, protocol, commands, status",
+                            section=key)
+    device = doc.get("device", {})
+    for key in ("name", "protocol", "kind", "object"):
+        if not isinstance(device.get(key), str):
+            raise loc.error(f"[device] needs {key} = \"...\"", section="device")
+    if device["protocol"] not in PROTOCOLS:
+        raise loc.error(f"protocol {device['protocol']!r} is not known; known: {', '.join(PROTOCOLS)}",
+                        key="protocol", section="device")
+    if device["kind"] not in KINDS:
+        raise loc.error(f"kind {device['kind']!r} is not known; known: {', '.join(KINDS)}",
+                        key="kind", section="device")
+    try:
+        Registry.default().by_prefix(device["object"])
+    except UnknownObjectError as exc:
+        raise loc.error(str(exc), key="object", section="device") from None
+    profile = Profile(name=device["name"], title=str(device.get("title", device["name"])),
+                      protocol=device["protocol"], kind=device["kind"], object=device["object"], path=loc.path)
+    _settings(profile.serial, doc.get("serial", {}), loc)
+    proto = doc.get("protocol", {})
+    for key, value in proto.items():
+        if key not in ("unit", "terminator", "checksum", "error_query"):
+            raise loc.error(f"unknown key {key!r} in [protocol]; known: unit, terminator, checksum, error_query",
+                            key=key, section="protocol")
+        expected = int if key == "unit" else str
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise loc.error(f"[protocol] {key} must be {'an integer' if expected is int else 'a string'}",
+                            key=key, section="protocol")
+        setattr(profile, key, value)
+    if profile.checksum not in ("none", "xor"):
+        raise loc.error("checksum must be none or xor", key="checksum", section="protocol")
+    for name, spec in doc.get("commands", {}).items():
+        profile.commands[name] = _entry(CommandMap(name), spec, profile, loc, "commands")
+    for name, spec in doc.get("status", {}).items():
+        profile.status[name] = _entry(StatusMap(name), spec, profile, loc, "status")
+    if not profile.commands or not profile.status:
+        raise loc.error("a profile needs [commands] and [status] entries", section="device")
+    return profile
+
+
+def _settings(settings: SerialSettings, values: dict[str, Any], loc: Locator) -> None:
+    for key, value in values.items():
+        if not hasattr(settings, key):
+            raise loc.error(f"unknown key {key!r} in [serial]; known: {', '.join(vars(settings))}",
+                            key=key, section="serial")
+        current = getattr(settings, key)
+        if isinstance(current, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(current, str):
+            ok = value in ("N", "E", "O", "M", "S")
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        if not ok:
+            raise loc.error(f"[serial] {key} has a bad value {value!r}", key=key, section="serial")
+        setattr(settings, key, type(current)(value) if not isinstance(current, bool) else value)
+    if settings.bytesize not in (5, 6, 7, 8) or settings.stopbits not in (1, 1.5, 2) or settings.baudrate <= 0:
+        raise loc.error("[serial] needs bytesize 5-8, stopbits 1, 1.5 or 2 and a baudrate > 0", section="serial")
+
+
+def _entry(target: Any, spec: Any, profile: Profile, loc: Locator, section: str) -> Any:
+    name = target.name
+    if not isinstance(spec, dict):
+        raise loc.error(f"[{section}] {name} must be a table like {{ register = 0x2000 }} or {{ send = \"RUN\" }}",
+                        key=name, section=section)
+    for key, value in spec.items():
+        if not hasattr(target, key):
+            raise loc.error(f"[{section}] {name}: unknown key {key!r}; known: "
+                            f"{', '.join(k for k in vars(target) if k != 'name')}", key=name, section=section)
+        if key == "send":
+            value = [value] if isinstance(value, str) else value
+            if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+                raise loc.error(f"[{section}] {name}: send must be a string or a list of strings",
+                                key=name, section=section)
+        elif key == "query":
+            if not isinstance(value, str):
+                raise loc.error(f"[{section}] {name}: query must be a string", key=name, section=section)
+        elif key in ("register", "value", "bit"):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise loc.error(f"[{section}] {name}: {key} must be an integer >= 0", key=name, section=section)
+        elif not isinstance(value, (int, float)) or isinstance(value, bool) or (key == "scale" and value == 0):
+            raise loc.error(f"[{section}] {name}: {key} must be a number{' other than 0' if key == 'scale' else ''}",
+                            key=name, section=section)
+        setattr(target, key, value)
+    register_based = profile.protocol == "modbus-rtu"
+    has_register = target.register is not None
+    has_text = bool(getattr(target, "send", None) or getattr(target, "query", ""))
+    if register_based and not has_register:
+        raise loc.error(f"[{section}] {name}: a modbus-rtu profile maps it to a register", key=name, section=section)
+    if not register_based and not has_text:
+        what = "send" if section == "commands" else "query"
+        raise loc.error(f"[{section}] {name}: a {profile.protocol} profile needs {what} = \"...\"",
+                        key=name, section=section)
+    return target
