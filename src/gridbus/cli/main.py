@@ -197,6 +197,36 @@ def _print_summary(console, summary: dict[str, Any], out: Path) -> None:
                   f"plots {', '.join(summary['files']['plots'])}")
 
 
+# -------------------------------------------------------------- serial devices
+def cmd_translate(args: argparse.Namespace) -> int:
+    from ..translators.profile import load_profile
+    from ..translators.translator import Translator
+    profile = load_profile(args.profile)
+    object_id = args.object or f"{profile.object}_1"
+    with open_bus(args) as bus:
+        translator = Translator(bus, profile, args.port, object_id, publish_state=not args.no_state,
+                                publish_measurement=not args.no_measurement)
+        print(json.dumps({"ready": {"profile": profile.name, "port": args.port, "object": object_id,
+                                    "link": translator.link_id}}), flush=True)
+        translator.run(args.duration)
+        print(json.dumps({"done": translator.health}), flush=True)
+    return 0
+
+
+def cmd_device_sim(args: argparse.Namespace) -> int:
+    from ..translators.devices import run_simulator
+    from ..translators.profile import load_profile
+    return run_simulator(load_profile(args.profile), args.link, args.duration, args.trace)
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from ..translators.profile import available, load_profile
+    for name in available():
+        p = load_profile(name)
+        print(f"{name:26} {p.protocol:11} {p.object}_x  {p.title}")
+    return 0
+
+
 # -------------------------------------------------------------------- subscribe
 def sample_json(sample) -> str:
     data = {k: _json_value(v) for k, v in sample.fields().items() if k != "id"}
@@ -383,6 +413,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall-clock second")
     p.add_argument("--out", default="experiments", help="output directory (one subdirectory per case)")
     p.add_argument("--system", default=None, help="system file (default: the shipped FIU testbed)")
+
+    p = command("translate", cmd_translate, "bridge one serial device onto the bus (protocol translator)")
+    p.add_argument("profile", help="device profile name (gridbus profiles) or file")
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or a device-sim path")
+    p.add_argument("--object", default=None, help="object the device serves (default: PREFIX_1)")
+    p.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
+    p.add_argument("--no-state", action="store_true", help="do not publish the object's State topic")
+    p.add_argument("--no-measurement", action="store_true",
+                   help="do not publish the object's Measurement topic (a DAQ agent does)")
+
+    p = sub.add_parser("device-sim", help="simulate a serial device on a pseudo-terminal (prints its path)")
+    p.set_defaults(handler=cmd_device_sim)
+    p.add_argument("profile", help="device profile name or file")
+    p.add_argument("--link", default=None, help="path of the symlink to the pty (default: a temp dir)")
+    p.add_argument("--duration", type=float, default=None)
+    p.add_argument("--trace", action="store_true", help="print a JSON line per request received")
+
+    p = sub.add_parser("profiles", help="list the shipped device profiles")
+    p.set_defaults(handler=cmd_profiles)
 
     p = command("demo", cmd_demo, "two processes: generator measurements, a breaker command and its state")
     p.add_argument("--seconds", type=float, default=4.0)

@@ -8,7 +8,9 @@ figures at 9600 and 115200 baud meaningful.
 """
 from __future__ import annotations
 
+import errno
 import os
+import termios
 import time
 from typing import Callable
 
@@ -65,18 +67,29 @@ class SerialLink:
     def open(self) -> None:
         """Open and configure in one call (see DESIGN: a pty refuses parity-only changes later)."""
         s = self.settings
-        try:
-            self.serial = serial.Serial(port=self.port, baudrate=s.baudrate, bytesize=s.bytesize,
-                                        parity=s.parity, stopbits=s.stopbits, timeout=0, exclusive=True)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            self.serial = None
-            raise PortLost(f"cannot open {self.port}: {exc}") from None
+        parity = s.parity
+        for attempt in range(2):
+            try:
+                self.serial = serial.Serial(port=self.port, baudrate=s.baudrate, bytesize=s.bytesize,
+                                            parity=parity, stopbits=s.stopbits, timeout=0, exclusive=True)
+                return
+            except termios.error as exc:
+                # A pty ignores parity (the kernel clears PARENB), and re-opening one whose only
+                # difference is parity gets EINVAL from tcsetattr: parity means nothing there anyway.
+                if attempt == 0 and exc.args[0] == errno.EINVAL and parity != "N" and is_pty(self.port):
+                    parity = "N"
+                    continue
+                self.serial = None
+                raise PortLost(f"cannot configure {self.port}: {exc}") from None
+            except (serial.SerialException, OSError, ValueError) as exc:
+                self.serial = None
+                raise PortLost(f"cannot open {self.port}: {exc}") from None
 
     def close(self) -> None:
         if self.serial is not None:
             try:
                 self.serial.close()
-            except (serial.SerialException, OSError):
+            except (serial.SerialException, OSError, termios.error):
                 pass
         self.serial = None
 
@@ -91,7 +104,7 @@ class SerialLink:
             self.serial.reset_input_buffer()
             self.serial.write(data)
             self.serial.flush()
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             raise PortLost(f"{self.port}: {exc}") from None
         if self.emulate_line:
             time.sleep(len(data) * char_time(self.settings))
@@ -107,7 +120,7 @@ class SerialLink:
             try:
                 waiting = self.serial.in_waiting
                 chunk = self.serial.read(waiting or 1)
-            except (serial.SerialException, OSError) as exc:
+            except (serial.SerialException, OSError, termios.error) as exc:
                 raise PortLost(f"{self.port}: {exc}") from None
             if chunk:
                 buffer += chunk

@@ -27,7 +27,7 @@ class State(idl.IdlStruct, typename="grid.Link.State"):
     id: types.bounded_str[32]
     annotate.key("id")
     object: types.bounded_str[32]
-    port: types.bounded_str[64]
+    port: types.bounded_str[128]
     profile: types.bounded_str[32]
     connected: bool
     last_error: types.bounded_str[128]
