@@ -119,10 +119,16 @@ def cmd_testbed(args: argparse.Namespace) -> int:
     if args.rate <= 0 or args.speed <= 0:
         raise GridbusError("--rate and --speed must be > 0")
     epoch = args.epoch if args.epoch is not None else time.time()
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))      # clean up (ptys, DDS) on terminate
     with open_bus(args) as bus:
-        service = TestbedService(bus, system, rate=args.rate, clock=SimClock(epoch, args.speed))
+        service = TestbedService(bus, system, rate=args.rate, clock=SimClock(epoch, args.speed),
+                                 serial_drives=args.serial_drives, drive_profile=args.drive_profile)
         info = describe(system) | {"domain": bus.domain_id, "rate": args.rate, "speed": args.speed,
                                    "epoch": epoch}
+        if service.drives is not None:
+            info["serial_drives"] = service.drives.paths()
+            info["drive_profile"] = service.drives.profile.name
         service.run(args.duration, ready=lambda: print(json.dumps({"ready": info}), flush=True))
         print(json.dumps({"done": {"simulated": round(service.plant.t, 3), "published": service.published,
                                    "late_ticks": service.lag_steps}}), flush=True)
@@ -397,6 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch", type=float, default=None,
                    help="wall-clock time (UNIX s) of simulated time 0, to share the clock with controllers")
     p.add_argument("--check", action="store_true", help="check the system file, print its inventory, exit")
+    p.add_argument("--serial-drives", metavar="DIR", default=None,
+                   help="serve each generator's prime-mover drive on a pty at DIR/G_x; the drives, not "
+                        "Generator_Command, then start, stop and set speed and power (use gridbus translate)")
+    p.add_argument("--drive-profile", default="vfd-modbus", help="drive profile of --serial-drives")
 
     p = sub.add_parser("daq", help="run a DAQ agent: sample waveforms, compute per-cycle values, publish, obey")
     _bus_options(p, config_flag="--dds-config")

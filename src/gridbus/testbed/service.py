@@ -14,6 +14,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from ..bus import Bus, Writer
@@ -46,7 +47,8 @@ class TestbedService:
     """Runs a :class:`Plant` in (scaled) real time on a :class:`Bus`."""
 
     def __init__(self, bus: Bus, system: System, rate: float = 100.0, clock: SimClock | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, serial_drives: str | Path | None = None,
+                 drive_profile: str = "vfd-modbus") -> None:
         self.bus = bus
         self.system = system
         self.plant = Plant(system)
@@ -74,6 +76,10 @@ class TestbedService:
             self._state[object_id] = bus.writer(object_id, "State")
         for cb in self.plant.breakers:
             self._protection[cb] = bus.writer(cb, "Protection")
+        self.drives = None
+        if serial_drives is not None:
+            from .drives import SerialDrives
+            self.drives = SerialDrives(self.plant, serial_drives, drive_profile)
 
     def publish_states(self) -> None:
         for object_id in self._state:
@@ -91,22 +97,35 @@ class TestbedService:
             ready()
         tick = 1.0 / self.rate
         wall_next = time.time()
-        while duration is None or self.plant.t < duration:
-            self._apply_commands()
-            self._advance(self.clock.now() if duration is None else min(self.clock.now(), duration))
-            self._publish_events()
-            self._publish_measurements(time.time())
-            wall_next += tick
-            pause = wall_next - time.time()
-            if pause > 0:
-                time.sleep(pause)
-            else:
-                wall_next = time.time()
+        try:
+            while duration is None or self.plant.t < duration:
+                self._tick(duration)
+                wall_next += tick
+                pause = wall_next - time.time()
+                if pause > 0:
+                    time.sleep(pause)
+                else:
+                    wall_next = time.time()
+        finally:
+            if self.drives is not None:
+                self.drives.close()
+
+    def _tick(self, duration: float | None) -> None:
+        self._apply_commands()
+        if self.drives is not None:
+            self.drives.apply(self.plant)
+        self._advance(self.clock.now() if duration is None else min(self.clock.now(), duration))
+        if self.drives is not None:
+            self.drives.update(self.plant)
+        self._publish_events()
+        self._publish_measurements(time.time())
 
     def _apply_commands(self) -> None:
         for sample in self.commands.take(0):
             fields = sample.fields()
             fields.pop("id", None)
+            if self.drives is not None:
+                fields = self.drives.filter_bus_command(sample.id, fields)
             try:
                 self.plant.command(sample.id, fields)
             except UnknownObjectError as exc:
