@@ -30,6 +30,7 @@ generate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/gridbus bench latency --sizes 32,1024 --rates 1000 --count 10000
 	$(BIN)/gridbus bench throughput --size 32 --seconds 5
+	$(BIN)/gridbus bench serial --bauds 9600,115200 --count 40
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info results

@@ -173,3 +173,13 @@ def test_malformed_profile_names_file_line_and_reason(tmp_path, old, new, reason
     assert message.startswith(f"{path}:") and reason in message, message
     line = int(message.split(":")[1])
     assert new.split("=")[0].strip() in path.read_text().splitlines()[line - 1]
+
+
+def test_serial_bench_reports_latency_and_poll_rate(env):
+    from conftest import gridbus
+    proc = gridbus("bench", "serial", "--profiles", "vfd-modbus", "--bauds", "115200", "--count", "4", "--json",
+                   env=env, timeout=60, check=True)
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert row["baud"] == 115200 and row["confirmed"] == 4
+    assert 0 < row["bus_to_line_ms_p50"] <= row["bus_to_confirmed_ms_p50"]
+    assert row["poll_rate_hz"] > 0

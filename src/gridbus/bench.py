@@ -360,6 +360,12 @@ def add_arguments(parser: argparse.ArgumentParser, bus_options: Callable) -> Non
     p.add_argument("--count", type=int, default=10000, help="messages per point (the paper: 10000)")
     p.add_argument("--modes", default="wait,poll", help="gridbus receive modes to run")
     p.add_argument("--json", action="store_true", help="one JSON object per point")
+    p = sub.add_parser("serial", help="command latency and poll rate through a serial translator")
+    bus_options(p)
+    p.add_argument("--profiles", default="vfd-modbus,speed-controller-ascii", help="drive profiles")
+    p.add_argument("--bauds", default="9600,115200", help="baud rates (comma-separated)")
+    p.add_argument("--count", type=int, default=40, help="START/STOP commands per point")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("throughput", help="one-way stream rate and loss")
     bus_options(p)
     p.add_argument("--size", type=int, default=32)
@@ -377,6 +383,12 @@ def main(args: argparse.Namespace) -> int:
                 from .errors import GridbusError
                 raise GridbusError(f"--modes: unknown receive mode {mode!r} (wait, poll)")
         print_latency(latency(args), args.json)
+    elif args.bench_command == "serial":
+        from .translators.bench import print_results, serial_latency
+        bauds = [int(b) for b in args.bauds.split(",")]
+        rows = [row for name in args.profiles.split(",") for row in serial_latency(name, bauds, args.count,
+                                                                                  args.domain)]
+        print_results(rows, args.json)
     else:
         print_throughput(throughput(args), args.json)
     return 0

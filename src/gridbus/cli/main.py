@@ -208,6 +208,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from ..translators.profile import load_profile
     from ..translators.translator import Translator
     profile = load_profile(args.profile)
+    if args.baud:
+        profile.serial.baudrate = args.baud
     object_id = args.object or f"{profile.object}_1"
     with open_bus(args) as bus:
         translator = Translator(bus, profile, args.port, object_id, publish_state=not args.no_state,
@@ -222,7 +224,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
 def cmd_device_sim(args: argparse.Namespace) -> int:
     from ..translators.devices import run_simulator
     from ..translators.profile import load_profile
-    return run_simulator(load_profile(args.profile), args.link, args.duration, args.trace)
+    profile = load_profile(args.profile)
+    if args.baud:
+        profile.serial.baudrate = args.baud
+    return run_simulator(profile, args.link, args.duration, args.trace)
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
@@ -429,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or a device-sim path")
     p.add_argument("--object", default=None, help="object the device serves (default: PREFIX_1)")
     p.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
+    p.add_argument("--baud", type=int, default=None, help="override the profile's baud rate")
     p.add_argument("--no-state", action="store_true", help="do not publish the object's State topic")
     p.add_argument("--no-measurement", action="store_true",
                    help="do not publish the object's Measurement topic (a DAQ agent does)")
@@ -439,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link", default=None, help="path of the symlink to the pty (default: a temp dir)")
     p.add_argument("--duration", type=float, default=None)
     p.add_argument("--trace", action="store_true", help="print a JSON line per request received")
+    p.add_argument("--baud", type=int, default=None, help="override the profile's baud rate")
 
     p = sub.add_parser("profiles", help="list the shipped device profiles")
     p.set_defaults(handler=cmd_profiles)

@@ -113,6 +113,7 @@ class ModbusServer:
 
     def _answer(self, pdu) -> Any:
         unit = self.profile.unit
+        self.last_kind = "query" if isinstance(pdu, ReadHoldingRegistersRequest) else "command"
         if isinstance(pdu, ReadHoldingRegistersRequest):
             span = range(pdu.address, pdu.address + pdu.count)
             if not set(span) <= set(self.status_area):
@@ -171,6 +172,7 @@ class TextServer:
 
     def _answer(self, text: str) -> str | None:
         scpi = self.profile.protocol == "scpi"
+        self.last_kind = "query" if text.endswith("?") else "command"
         if scpi and self.profile.error_query and text == self.profile.error_query:
             return self.errors.pop(0) if self.errors else '0,"No error"'
         for name, item in self.profile.status.items():
@@ -316,7 +318,8 @@ class Simulator:
             self.buffer = self.buffer[used:]
             self.requests += 1
             if self.trace:
-                self.trace({"rx": time.time(), "requests": self.requests})
+                self.trace({"rx": time.time(), "requests": self.requests,
+                            "kind": getattr(self.server, "last_kind", "")})
             if reply:
                 self._reply(reply)
 

@@ -1,0 +1,125 @@
+"""``gridbus bench serial``: command latency and poll rate through a translator.
+
+For each baud rate a device simulator (``--trace``: it stamps every request it
+receives) and a translator run as separate processes on a pty.  This process
+alternately commands START and STOP on the bus and times three instants:
+the command written on the bus, its bytes arriving at the device, and the
+device's new status coming back on the bus (the translator's State sample).
+The pty carries bytes instantly, so both ends wait each frame's time on a
+real line; the figures are therefore those of a real link at that baud rate
+plus the software's own delay.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bus import Bus
+from .profile import load_profile
+
+CLI = [sys.executable, "-m", "gridbus.cli.main"]
+
+
+def serial_latency(profile_name: str, bauds: list[int], count: int, domain: int) -> list[dict[str, Any]]:
+    profile = load_profile(profile_name)
+    if profile.kind != "drive":
+        from ..errors import GridbusError
+        raise GridbusError("gridbus bench serial times START/STOP of a drive profile")
+    return [_one_baud(profile_name, profile.object, baud, count, domain) for baud in bauds]
+
+
+def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> dict[str, Any]:
+    obj = f"{prefix}_9"
+    work = Path(tempfile.mkdtemp(prefix="gridbus-bench-serial-"))
+    sim = subprocess.Popen([*CLI, "device-sim", profile, "--trace", "--baud", str(baud), "--link",
+                            str(work / "tty")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    port = json.loads(sim.stdout.readline())["port"]
+    commands: list[float] = []
+    lock = threading.Lock()
+
+    def collect() -> None:
+        for line in sim.stdout:
+            event = json.loads(line)
+            if event.get("kind") == "command":
+                with lock:
+                    commands.append(event["rx"])
+
+    threading.Thread(target=collect, daemon=True).start()
+    translator = subprocess.Popen([*CLI, "translate", profile, "--port", port, "--object", obj, "--baud", str(baud),
+                                   "--domain", str(domain), "--no-measurement"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    translator.stdout.readline()
+    to_line, to_confirm, poll_rates = [], [], []
+    try:
+        with Bus(domain) as bus:
+            state = bus.reader(obj, "State")
+            health = bus.reader(f"LINK_{obj.replace('_', '')}", "State")
+            bus.writer(obj, "Command").wait_for_readers(1)
+            _expect(state, "OFF", 5.0)
+            for n in range(count):
+                action, expected = ("START", "RUNNING") if n % 2 == 0 else ("STOP", "OFF")
+                with lock:
+                    seen = len(commands)
+                t0 = time.time()
+                bus.command(obj, action=action)
+                sample = _expect(state, expected, 5.0)
+                with lock:
+                    arrived = [t for t in commands[seen:] if t >= t0]
+                if sample is None or not arrived:
+                    continue
+                to_line.append(arrived[0] - t0)
+                to_confirm.append(sample.reception_time - t0)
+                time.sleep(0.05)
+            poll_rates = [s.poll_rate for s in health.take(0.5) if s.poll_rate > 0]
+    finally:
+        translator.terminate()
+        translator.wait(timeout=10)
+        sim.stdin.write("quit\n")
+        sim.stdin.flush()
+        sim.wait(timeout=10)
+    return {"profile": profile, "baud": baud, "commands": count, "confirmed": len(to_confirm),
+            **_stats("bus_to_line_ms", to_line), **_stats("bus_to_confirmed_ms", to_confirm),
+            "poll_rate_hz": round(float(np.mean(poll_rates)), 1) if poll_rates else None}
+
+
+def _expect(reader, status: str, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for sample in reader.take(0.1):
+            if sample.status.name == status:
+                return sample
+    return None
+
+
+def _stats(name: str, values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {f"{name}_mean": None, f"{name}_p50": None, f"{name}_p90": None, f"{name}_max": None}
+    ms = np.array(values) * 1000.0
+    return {f"{name}_mean": round(float(ms.mean()), 2), f"{name}_p50": round(float(np.percentile(ms, 50)), 2),
+            f"{name}_p90": round(float(np.percentile(ms, 90)), 2), f"{name}_max": round(float(ms.max()), 2)}
+
+
+def print_results(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title="serial command latency (bus -> line -> confirmed on the bus), ms")
+    for column in ("profile", "baud", "confirmed", "to line p50", "to line p90", "confirmed p50",
+                   "confirmed p90", "confirmed max", "polls/s"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(r["profile"], str(r["baud"]), f"{r['confirmed']}/{r['commands']}",
+                      *(str(r[k]) for k in ("bus_to_line_ms_p50", "bus_to_line_ms_p90", "bus_to_confirmed_ms_p50",
+                                            "bus_to_confirmed_ms_p90", "bus_to_confirmed_ms_max", "poll_rate_hz")))
+    Console(width=max(120, Console().width)).print(table)
