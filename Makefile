@@ -8,9 +8,15 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test setup generate bench clean
 
 $(STAMP): pyproject.toml
+	@# the historian's tests need a PostgreSQL server (they start a throwaway cluster themselves)
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else echo "note: no PostgreSQL server; its tests will be skipped (apt-get install postgresql)"; fi; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,experiments,serial]'
+	$(BIN)/pip install --quiet -e '.[dev,experiments,serial,postgres]'
 	touch $(STAMP)
 
 setup: $(STAMP)

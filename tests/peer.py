@@ -30,8 +30,8 @@ def main() -> int:
         print("ready", flush=True)
         writer.wait_for_readers(a.readers, timeout=a.wait if a.action in ("measure", "stamped") else 0.0)
         for i in range(a.count):
-            if a.action == "stamped":              # newest first, then an older one
-                writer.write(timestamp=time.time() - (0 if i == 0 else 10), **fields)
+            if a.action == "stamped":              # current samples first, then one 10 s older
+                writer.write(timestamp=time.time() - (10 if i == a.count - 1 else 0), **fields)
             else:
                 writer.write(**fields)
             time.sleep(1.0 / a.rate)

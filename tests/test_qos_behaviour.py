@@ -62,11 +62,12 @@ def test_samples_are_ordered_by_source_timestamp(domain, partition):
     with Bus(domain, partition=partition) as bus:
         reader = bus.reader("G_9")
         writer = peer("stamped", "--domain", str(domain), "--partition", partition, "--id", "G_9",
-                      "--count", "2", "f=60", "--linger", "1")
+                      "--count", "4", "--rate", "10", "f=60", "--linger", "1")
         got = reader.take(timeout=3.0)
         time.sleep(0.5)
         got += reader.take(timeout=0.5)
         writer.wait(timeout=10)
     times = [s.source_time for s in got]
-    assert len(times) == 1, f"the older sample should be dropped, got {times}"
-    assert abs(times[0] - time.time()) < 10
+    assert times, "no sample arrived"
+    # best effort may lose a current sample; the one stamped 10 s back must never be delivered
+    assert all(abs(t - time.time()) < 8 for t in times), f"the older sample should be dropped, got {times}"

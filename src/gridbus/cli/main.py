@@ -238,6 +238,63 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------- historian
+def cmd_record(args: argparse.Namespace) -> int:
+    import signal
+    from ..historian.recorder import Recorder
+    from ..historian.sinks import open_sink
+    with open_bus(args) as bus:
+        recorder = Recorder(bus, open_sink(args.db), args.patterns, args.role or None, batch=args.batch,
+                            flush_interval=args.flush_interval, max_buffer=args.max_buffer)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: recorder.stop())
+        print(json.dumps({"ready": {"db": args.db, "patterns": args.patterns, "readers": len(recorder.readers)}}),
+              flush=True)
+        stats = recorder.run(args.duration)
+        print(json.dumps({"done": stats}), flush=True)
+    return 0
+
+
+def cmd_delays(args: argparse.Namespace) -> int:
+    from ..historian.analysis import delays, histogram
+    stats = delays(args.db, args.topic)
+    if args.png:
+        histogram(stats, Path(args.png))
+    rows = {name: {k: v for k, v in entry.items() if k != "_values"} for name, entry in stats.items()}
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"delay = row created - source time, ms ({args.db})", title_justify="left")
+    for column in ("topic", "count", "mean", "p50", "p90", "p99", "max"):
+        table.add_column(column, justify="right")
+    for name, r in rows.items():
+        table.add_row(name, str(r["count"]), *(f"{r[k]:.2f}" for k in ("mean_ms", "p50_ms", "p90_ms", "p99_ms",
+                                                                        "max_ms")))
+    Console(width=max(100, Console().width)).print(table)
+    if args.png:
+        print(f"histogram: {args.png}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ..historian.replay import replay
+    source = args.db or (f"csv:{args.csv}" if args.csv else None)
+    if source is None:
+        raise GridbusError("give --db URL or --csv FILE")
+    rename = {}
+    for item in args.rename:
+        old, sep, new = item.partition("=")
+        if not sep:
+            raise GridbusError(f"--as expects OLD=NEW, got {item!r}")
+        rename[old] = new
+    with open_bus(args) as bus:
+        sent = replay(bus, source, args.speed, args.object or None, args.topic, rename)
+    print(json.dumps({"replayed": sent}))
+    return 0
+
+
 # -------------------------------------------------------------------- subscribe
 def sample_json(sample) -> str:
     data = {k: _json_value(v) for k, v in sample.fields().items() if k != "id"}
@@ -449,6 +506,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profiles", help="list the shipped device profiles")
     p.set_defaults(handler=cmd_profiles)
+
+    p = command("record", cmd_record, "store every sample of the selected objects in a database")
+    p.add_argument("patterns", nargs="+", help="objects or types to record: G_1, G, G_*, *")
+    p.add_argument("--db", default="gridbus.sqlite",
+                   help="SQLite file (default gridbus.sqlite), postgresql://... or FILE.csv")
+    p.add_argument("--role", action="append", default=[], help="topic role to record (default: all)")
+    p.add_argument("--batch", type=int, default=100, help="rows per write")
+    p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between writes at most")
+    p.add_argument("--max-buffer", type=int, default=1_000_000, help="rows kept while the database is away")
+    p.add_argument("--duration", type=float, default=None, help="seconds to record (default: until Ctrl-C)")
+
+    p = sub.add_parser("delays", help="delay analysis: row created - source time per topic")
+    p.set_defaults(handler=cmd_delays)
+    p.add_argument("--db", required=True)
+    p.add_argument("--topic", default=None)
+    p.add_argument("--png", default=None, help="write a histogram PNG here")
+    p.add_argument("--json", action="store_true")
+
+    p = command("replay", cmd_replay, "publish recorded series again, with their timing or sped up")
+    p.add_argument("--db", default=None, help="SQLite file or postgresql://...")
+    p.add_argument("--csv", default=None, help="a CSV written by gridbus record")
+    p.add_argument("--speed", type=float, default=1.0)
+    p.add_argument("--object", action="append", default=[], help="objects to replay (patterns; default all)")
+    p.add_argument("--topic", default=None, help="one topic, e.g. Load_Command")
+    p.add_argument("--as", dest="rename", action="append", default=[], metavar="OLD=NEW",
+                   help="publish OLD's series as NEW (e.g. L_1=L_4)")
 
     p = command("demo", cmd_demo, "two processes: generator measurements, a breaker command and its state")
     p.add_argument("--seconds", type=float, default=4.0)
