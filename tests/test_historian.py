@@ -162,3 +162,11 @@ def test_postgres_restart_mid_stream_loses_and_duplicates_nothing(domain, postgr
         assert lag > 0.9                                      # the rows written after the restart waited
     rows = list(read_rows(postgres.url, topic="Controller_State"))
     assert len(rows) == count
+
+
+def test_historian_bench_reports_ingest_and_delays(env, tmp_path):
+    proc = gridbus("bench", "historian", "--db", str(tmp_path / "b.sqlite"), "--batches", "10", "--objects", "5",
+                   "--rate", "50", "--seconds", "1", "--json", env=env, timeout=60, check=True)
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert row["batch"] == 10 and row["stored"] == row["received"] > 0
+    assert 0 < row["delay_p50_ms"] <= row["delay_p99_ms"]

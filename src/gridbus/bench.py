@@ -366,6 +366,15 @@ def add_arguments(parser: argparse.ArgumentParser, bus_options: Callable) -> Non
     p.add_argument("--bauds", default="9600,115200", help="baud rates (comma-separated)")
     p.add_argument("--count", type=int, default=40, help="START/STOP commands per point")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("historian", help="sustained ingest into the historian and its delays per batch size")
+    bus_options(p)
+    p.add_argument("--db", action="append", default=[],
+                   help="database URL (repeatable; default: a temporary SQLite file)")
+    p.add_argument("--batches", default="1,100,1000", help="recorder batch sizes")
+    p.add_argument("--objects", type=int, default=100)
+    p.add_argument("--rate", type=float, default=100.0, help="samples per second per object")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("throughput", help="one-way stream rate and loss")
     bus_options(p)
     p.add_argument("--size", type=int, default=32)
@@ -383,6 +392,12 @@ def main(args: argparse.Namespace) -> int:
                 from .errors import GridbusError
                 raise GridbusError(f"--modes: unknown receive mode {mode!r} (wait, poll)")
         print_latency(latency(args), args.json)
+    elif args.bench_command == "historian":
+        import tempfile
+        from .historian.bench import ingest, print_results as print_ingest
+        dbs = args.db or [tempfile.mkdtemp(prefix="gridbus-bench-") + "/bench.sqlite"]
+        print_ingest(ingest(dbs, [int(b) for b in args.batches.split(",")], args.objects, args.rate,
+                            args.seconds, args.domain), args.json)
     elif args.bench_command == "serial":
         from .translators.bench import print_results, serial_latency
         bauds = [int(b) for b in args.bauds.split(",")]

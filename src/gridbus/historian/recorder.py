@@ -169,6 +169,8 @@ class Recorder:
         self.stop_event.set()
 
     def _final_flush(self, timeout: float) -> None:
+        # on the way out, write the backlog in large batches: the steady-state batch size may be 1
+        self.batch = max(self.batch, 1000)
         deadline = time.monotonic() + timeout
         while self.buffer and time.monotonic() < deadline:
             if not self.flush_batch():

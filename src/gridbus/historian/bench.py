@@ -1,0 +1,86 @@
+"""``gridbus bench historian``: sustained ingest and the delay distribution per batch size.
+
+A publisher in this process writes ``objects`` generators at ``rate`` Hz
+(100 x 100 Hz = 10,000 samples/s by default) while ``gridbus record`` runs in
+its own process with the given batch size.  For each database and batch size
+it reports what was offered, what was stored per second, and the delay
+``created - source`` (the PMU seed's measure) of the stored rows.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from ..bus import Bus
+from .sinks import read_rows
+
+CLI = [sys.executable, "-m", "gridbus.cli.main"]
+
+
+def ingest(dbs: list[str], batches: list[int], objects: int, rate: float, seconds: float,
+           domain: int) -> list[dict[str, Any]]:
+    results = []
+    for db in dbs:
+        for batch in batches:
+            results.append(_one(db, batch, objects, rate, seconds, domain))
+    return results
+
+
+def _one(db: str, batch: int, objects: int, rate: float, seconds: float, domain: int) -> dict[str, Any]:
+    recorder = subprocess.Popen([*CLI, "record", "G", "--role", "Measurement", "--db", db, "--domain", str(domain),
+                                 "--batch", str(batch), "--flush-interval", "1.0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    recorder.stdout.readline()
+    with Bus(domain) as bus:
+        writers = [bus.writer(f"G_{n + 1}") for n in range(objects)]
+        writers[0].wait_for_readers(1)
+        samples = [w.build(Va=120.0, Vb=120.0, Vc=120.0, f=60.0, P=float(n)) for n, w in enumerate(writers)]
+        start = time.time()
+        ticks = int(seconds * rate)
+        for tick in range(ticks):
+            now = time.time()
+            for writer, sample in zip(writers, samples):
+                writer.write(sample, timestamp=now)
+            pause = start + (tick + 1) / rate - time.time()
+            if pause > 0:
+                time.sleep(pause)
+        end = time.time()
+        time.sleep(0.5)
+    recorder.send_signal(signal.SIGINT)
+    out, _err = recorder.communicate(timeout=120)
+    stats = json.loads(out.strip().splitlines()[-1])["done"]
+    delays = np.array([c - s for _o, _t, s, _r, c, _f in read_rows(db, "Generator_Measurement", start=start - 0.1,
+                                                                  end=end + 0.1)]) * 1000.0
+    created = [c for _o, _t, _s, _r, c, _f in read_rows(db, "Generator_Measurement", start=start - 0.1,
+                                                        end=end + 0.1)]
+    span = (max(created) - min(created)) if len(created) > 1 else float("nan")
+    return {"db": db.split("?")[0] if db.startswith("postgres") else "sqlite" if not db.endswith(".csv") else "csv",
+            "batch": batch, "offered_per_s": round(ticks * objects / (end - start)),
+            "received": stats["received"], "stored": len(delays), "dropped": stats["dropped"],
+            "stored_per_s": round(len(delays) / span) if span == span and span > 0 else None,
+            **{f"delay_{k}_ms": (round(float(np.percentile(delays, q)), 1) if len(delays) else None)
+               for k, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
+            "delay_mean_ms": round(float(delays.mean()), 1) if len(delays) else None}
+
+
+def print_results(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title="historian ingest and delay (created - source time)")
+    columns = ("db", "batch", "offered_per_s", "received", "stored", "stored_per_s", "delay_mean_ms",
+               "delay_p50_ms", "delay_p90_ms", "delay_p99_ms", "delay_max_ms")
+    for column in columns:
+        table.add_column(column.replace("_per_s", "/s").replace("delay_", "").replace("_ms", " ms"), justify="right")
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in columns))
+    Console(width=max(140, Console().width)).print(table)
