@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -316,12 +316,10 @@ _RENAMED_BACK = {v: k for k, v in _RENAMED.items()}
 
 
 def _required(cls: type) -> list[str]:
-    from dataclasses import MISSING, fields
     return [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
 
 
 def _placeholder(cls: type, name: str) -> Any:
-    from dataclasses import fields
     kind = next(f.type for f in fields(cls) if f.name == name)
     return 1.0 if kind == "float" else ""
 
