@@ -67,11 +67,13 @@ def test_async_iteration_and_poll_mode(domain, partition):
     async def collect(reader, n):
         return [s async for s in reader.aiter(timeout=5, count=n)]
 
+    # best effort: a reader may miss the first sample while it is still discovering the writer,
+    # so the peer sends 8 and each reader waits for 5
     with Bus(domain, partition=partition) as bus:
         fast = bus.reader("ES_1", mode="poll")
         slow = bus.reader("ES_1")
         w = peer("measure", "--domain", str(domain), "--partition", partition, "--id", "ES_1",
-                 "--count", "5", "--rate", "20", "SoC=55", "--linger", "0.5", "--readers", "2")
+                 "--count", "8", "--rate", "20", "SoC=55", "--linger", "0.5", "--readers", "2")
         got_async = asyncio.run(collect(slow, 5))
         got_poll = list(fast.iter(timeout=2, count=5))
         w.wait(timeout=10)
