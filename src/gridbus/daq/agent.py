@@ -108,6 +108,8 @@ class DaqAgent:
         self.backend = backend or SimulatedADC(config.channels, config.sample_rate)
         self.dsp = CycleProcessor(len(self.backend.ids), config.sample_rate, config.nominal)
         self.writers = [bus.writer(object_id) for object_id in self.backend.ids]
+        # one sample per object, built (and checked) once; each cycle only its values change
+        self.samples = [writer.build() for writer in self.writers]
         self.ids = set(self.backend.ids)
         commanded = sorted({bus.registry.parse_id(i).prefix for i in self.ids
                             if "Command" in bus.registry.parse_id(i).topics})
@@ -138,7 +140,7 @@ class DaqAgent:
         V, I, P, Q, f = (values[k].tolist() for k in ("V", "I", "P", "Q", "f"))
         angles = np.angle(values["V_phasor"]).tolist()
         i_angles = np.angle(values["I_phasor"]).tolist()
-        for n, writer in enumerate(self.writers):
+        for n, (writer, sample) in enumerate(zip(self.writers, self.samples)):
             candidates = {
                 "Va": V[n][0], "Vb": V[n][1], "Vc": V[n][2], "Ia": I[n][0], "Ib": I[n][1], "Ic": I[n][2],
                 "f": f[n], "P": P[n], "Q": Q[n], "speed": f[n] * 30.0, "angle": angles[n][0],
@@ -146,8 +148,10 @@ class DaqAgent:
                 "Va_mag": V[n][0], "Va_ang": angles[n][0], "Vb_mag": V[n][1], "Vb_ang": angles[n][1],
                 "Vc_mag": V[n][2], "Vc_ang": angles[n][2], "Ia_mag": I[n][0], "Ia_ang": i_angles[n][0],
             }
-            fields = {k: v for k, v in candidates.items() if k in writer.topic.fields}
-            writer.write(**fields, timestamp=now)
+            for name, value in candidates.items():
+                if name in writer.topic.fields:
+                    setattr(sample, name, value)
+            writer.write(sample, timestamp=now)
             self.published += 1
 
     def _obey(self) -> None:
