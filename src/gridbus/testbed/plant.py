@@ -656,15 +656,14 @@ class Plant:
                 return entry[column]
         return 0.0
 
-    def states(self, object_id: str) -> tuple[str, dict[str, Any]]:
-        """(role, fields) of the state of a generator, breaker or microgrid."""
+    def state(self, object_id: str) -> dict[str, Any]:
+        """The State-topic fields of a generator, breaker or microgrid."""
         if object_id in self.machines:
             m = self.machines[object_id]
-            return "State", dict(status=m.status, mode=m.mode, sync=self._in_service(object_id) and m.running,
-                                 ready=m.ready)
+            return dict(status=m.status, mode=m.mode, sync=self._in_service(object_id) and m.running, ready=m.ready)
         if object_id in self.breakers:
-            return "State", dict(status="CLOSED" if self.breakers[object_id] else "OPEN")
-        return "State", dict(mode=self.mg[object_id]["mode"])
+            return dict(status="CLOSED" if self.breakers[object_id] else "OPEN")
+        return dict(mode=self.mg[object_id]["mode"])
 
     def stateful(self) -> list[str]:
         return [*self.machines, *self.breakers, *self.mg]

@@ -86,8 +86,7 @@ class TestbedService:
             self._publish_state(object_id)
 
     def _publish_state(self, object_id: str) -> None:
-        _role, fields = self.plant.states(object_id)
-        self._state[object_id].write(**fields)
+        self._state[object_id].write(**self.plant.state(object_id))
 
     def run(self, duration: float | None = None, ready: Callable[[], None] | None = None) -> None:
         """Run until ``duration`` simulated seconds have passed (forever if None)."""
