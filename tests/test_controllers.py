@@ -5,7 +5,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from gridbus import Bus
 from gridbus.control.generators import PowerStartup, SlackStartup

@@ -14,9 +14,8 @@ from ..bus import Bus
 from ..testbed.service import SimClock
 from .generators import PowerStartup, SlackStartup
 from .statemachine import StaleMeasurement, StateMachine
-from .view import Pending
 from .synchronizer import SyncLimits
-from .view import GridView
+from .view import GridView, Pending
 
 
 @dataclass
