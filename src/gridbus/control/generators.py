@@ -8,7 +8,31 @@ from .synchronizer import SyncLimits, Synchronizer
 from .view import GridView
 
 
-class SlackStartup(StateMachine):
+class GeneratorSequence(StateMachine):
+    """What every generator controller shares: the shutdown (open the breaker, stop, OFF)."""
+
+    generator: str
+    breaker: str
+
+    def shutdown(self) -> None:
+        self.command(self.breaker, status="OPEN")
+        self.go("DISCONNECTING", "shutdown requested")
+
+    def on_disconnecting(self, view: GridView) -> None:
+        if view.status(self.breaker) == "OPEN":
+            self.command(self.generator, action="STOP")
+            self.go("STOPPING", "turn-off signal sent")
+        else:
+            self.timed_out(5.0, f"{self.breaker} reported OPEN")
+
+    def on_stopping(self, view: GridView) -> None:
+        if view.status(self.generator) == "OFF":
+            self.go("OFF", "stopped")
+        else:
+            self.timed_out(60.0, f"{self.generator} stopped")
+
+
+class SlackStartup(GeneratorSequence):
     """Set the speed for the operating frequency, start, wait for nominal V and f, connect, ready."""
 
     def __init__(self, bus: Bus, clock: SimClock, generator: str, breaker: str, frequency: float = 60.0,
@@ -45,26 +69,9 @@ class SlackStartup(StateMachine):
         else:
             self.timed_out(5.0, f"{self.breaker} reported CLOSED")
 
-    # -- shutdown ---------------------------------------------------------------------
-    def shutdown(self) -> None:
-        self.command(self.breaker, status="OPEN")
-        self.go("DISCONNECTING", "shutdown requested")
-
-    def on_disconnecting(self, view: GridView) -> None:
-        if view.status(self.breaker) == "OPEN":
-            self.command(self.generator, action="STOP")
-            self.go("STOPPING", "turn-off signal sent")
-        else:
-            self.timed_out(5.0, f"{self.breaker} reported OPEN")
-
-    def on_stopping(self, view: GridView) -> None:
-        if view.status(self.generator) == "OFF":
-            self.go("OFF", "stopped")
-        else:
-            self.timed_out(60.0, f"{self.generator} stopped")
 
 
-class PowerStartup(StateMachine):
+class PowerStartup(GeneratorSequence):
     """Start, synchronize, close the breaker, set the power, ready; open the breaker and stop."""
 
     def __init__(self, bus: Bus, clock: SimClock, generator: str, breaker: str, reference: str,
@@ -97,21 +104,6 @@ class PowerStartup(StateMachine):
         elif self.synchronizer.stage == "FAULT":
             self.go("FAULT", f"synchronizer: {self.synchronizer.reason}", fault=True)
 
-    # -- shutdown ---------------------------------------------------------------------
     def shutdown(self) -> None:
-        self.command(self.generator, P_ref=0.0)
-        self.command(self.breaker, status="OPEN")
-        self.go("DISCONNECTING", "shutdown requested")
-
-    def on_disconnecting(self, view: GridView) -> None:
-        if view.status(self.breaker) == "OPEN":
-            self.command(self.generator, action="STOP")
-            self.go("STOPPING", "shutdown signal sent")
-        else:
-            self.timed_out(5.0, f"{self.breaker} reported OPEN")
-
-    def on_stopping(self, view: GridView) -> None:
-        if view.status(self.generator) == "OFF":
-            self.go("OFF", "stopped")
-        else:
-            self.timed_out(60.0, f"{self.generator} stopped")
+        self.command(self.generator, P_ref=0.0)         # unload first, then the common sequence
+        super().shutdown()
