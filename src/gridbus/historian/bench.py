@@ -55,10 +55,10 @@ def _one(db: str, batch: int, objects: int, rate: float, seconds: float, domain:
     recorder.send_signal(signal.SIGINT)
     out, _err = recorder.communicate(timeout=120)
     stats = json.loads(out.strip().splitlines()[-1])["done"]
-    delays = np.array([c - s for _o, _t, s, _r, c, _f in read_rows(db, "Generator_Measurement", start=start - 0.1,
-                                                                  end=end + 0.1)]) * 1000.0
-    created = [c for _o, _t, _s, _r, c, _f in read_rows(db, "Generator_Measurement", start=start - 0.1,
-                                                        end=end + 0.1)]
+    rows = [(s, c) for _o, _t, s, _r, c, _f in read_rows(db, "Generator_Measurement", start=start - 0.1,
+                                                          end=end + 0.1)]
+    delays = np.array([c - s for s, c in rows]) * 1000.0
+    created = [c for _s, c in rows]
     span = (max(created) - min(created)) if len(created) > 1 else float("nan")
     return {"db": db.split("?")[0] if db.startswith("postgres") else "sqlite" if not db.endswith(".csv") else "csv",
             "batch": batch, "offered_per_s": round(ticks * objects / (end - start)),

@@ -176,11 +176,18 @@ class Recorder:
             if not self.flush_batch():
                 time.sleep(self._backoff())
         if self.buffer:
-            path = Path(str(self.sink.url).split("?")[0].replace("://", "_").replace("/", "_") + ".unflushed.csv") \
-                if "://" in str(self.sink.url) else Path(str(self.sink.url) + ".unflushed.csv")
+            path = _fallback_path(str(self.sink.url))
             fallback = CsvSink(str(path))
             fallback.write(list(self.buffer))
             fallback.close()
             self.stats["unflushed_saved"] = len(self.buffer)
             self.log(f"record: the database refused {len(self.buffer)} rows; saved them to {path}")
             self.buffer.clear()
+
+
+def _fallback_path(url: str) -> Path:
+    """Where rows the database refused at exit go: beside a file database, else in the cwd."""
+    if "://" not in url:
+        return Path(url + ".unflushed.csv")
+    name = url.split("?")[0].split("://", 1)[1].replace("/", "_").replace("@", "_")
+    return Path(f"gridbus-{name}.unflushed.csv")

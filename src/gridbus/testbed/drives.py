@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..errors import GridbusError
 from .plant import RATED_RPM, Plant
 
 # what the drive's commands mean to the plant's generator
@@ -30,7 +31,6 @@ class SerialDrives:
         from ..translators.profile import load_profile
         self.profile = load_profile(profile)
         if self.profile.kind != "drive":
-            from ..errors import GridbusError
             raise GridbusError(f"profile {self.profile.name} is a {self.profile.kind}, not a drive")
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -372,10 +372,13 @@ def _references(system: System, loc: Locator) -> None:
         if ref not in pool:
             raise loc.error(f"{object_id}: {key} {ref!r} is not a {what} of this system", object_id, key)
 
+    def one_of(object_id: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
+        if value not in allowed:
+            raise loc.error(f"{object_id}: {key} must be {' or '.join(allowed)}, got {value!r}", object_id, key)
+
     for gen in system.generators.values():
         need(gen.id, "bus", gen.bus, buses, "bus")
-        if gen.mode not in ("SPEED", "POWER"):
-            raise loc.error(f"{gen.id}: mode must be SPEED or POWER, got {gen.mode!r}", gen.id, "mode")
+        one_of(gen.id, "mode", gen.mode, ("SPEED", "POWER"))
     for line in system.lines.values():
         need(line.id, "from", line.from_bus, buses, "bus")
         need(line.id, "to", line.to_bus, buses, "bus")
@@ -383,12 +386,10 @@ def _references(system: System, loc: Locator) -> None:
             raise loc.error(f"{line.id}: from and to are the same bus", line.id, "to")
     for load in system.loads.values():
         need(load.id, "bus", load.bus, buses, "bus")
-        if load.model not in ("constant_power", "constant_impedance"):
-            raise loc.error(f"{load.id}: model must be constant_power or constant_impedance", load.id, "model")
+        one_of(load.id, "model", load.model, ("constant_power", "constant_impedance"))
     for mg in system.microgrids.values():
         need(mg.id, "bus", mg.bus, buses, "bus")
-        if mg.mode not in ("ISLANDED", "GRID_CONNECTED"):
-            raise loc.error(f"{mg.id}: mode must be ISLANDED or GRID_CONNECTED", mg.id, "mode")
+        one_of(mg.id, "mode", mg.mode, ("ISLANDED", "GRID_CONNECTED"))
         for key, pool, what in (("pv", system.pv, "PV emulator"), ("wind", system.wind, "wind emulator"),
                                 ("storage", system.storage, "energy storage")):
             for ref in getattr(mg, key):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..bus import Bus
+from ..errors import GridbusError
 from .profile import load_profile
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
@@ -31,7 +32,6 @@ CLI = [sys.executable, "-m", "gridbus.cli.main"]
 def serial_latency(profile_name: str, bauds: list[int], count: int, domain: int) -> list[dict[str, Any]]:
     profile = load_profile(profile_name)
     if profile.kind != "drive":
-        from ..errors import GridbusError
         raise GridbusError("gridbus bench serial times START/STOP of a drive profile")
     return [_one_baud(profile_name, profile.object, baud, count, domain) for baud in bauds]
 

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from ..bus import Bus
+from ..errors import GridbusError
 from .link import DeviceRejected, LinkError, PortLost, SerialLink
 from .profile import Profile
 from .protocols import client_for, is_set
@@ -31,7 +32,6 @@ class Translator:
                  log: Callable[[str], None] | None = None) -> None:
         obj = bus.registry.parse_id(object_id)
         if obj.prefix != profile.object:
-            from ..errors import GridbusError
             raise GridbusError(f"profile {profile.name} serves {profile.object}_x objects, not {object_id}")
         self.bus, self.profile, self.object_id = bus, profile, object_id
         self.link = SerialLink(port, profile.serial, emulate_line)
