@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = Path(__file__).with_name("peer.py")
-_domains = itertools.count((os.getpid() % 50) * 2 + 100)
+# GRIDBUS_TEST_DOMAIN_BASE lets two suites run side by side on one machine without sharing ids.
+_domains = itertools.count(int(os.environ.get("GRIDBUS_TEST_DOMAIN_BASE", (os.getpid() % 50) * 2 + 100)))
 
 os.environ.pop("CYCLONEDDS_URI", None)
 

@@ -261,6 +261,19 @@ class TopicType:
                              f"fields are {', '.join(n for n in self.fields if n != 'id')}")
         return self.cls(**args)
 
+    def check(self, sample: IdlStruct) -> None:
+        """Check a *received* sample against the IDL's types and ranges.
+
+        Any process on the domain can write, bypassing the sender's checks, so a
+        service checks what it is about to obey.  Raises FieldError naming the
+        object, field and topic of the first bad value (±inf is outside every
+        range; NaN stays allowed: in commands it means "unchanged").
+        """
+        object_id = getattr(sample, "id", "?")
+        for name, info in self.fields.items():
+            if name != "id":
+                info.coerce(getattr(sample, name), f"{object_id}.{name} ({self.name})")
+
     def update(self, sample: IdlStruct, **values: Any) -> IdlStruct:
         """Return a copy of ``sample`` with ``values`` checked and applied."""
         current = {n: getattr(sample, n) for n in self.fields}

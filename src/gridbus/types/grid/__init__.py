@@ -10,6 +10,7 @@ from . import Breaker
 from . import Busbar
 from . import Controller
 from . import EnergyStorage
+from . import Event
 from . import Generator
 from . import Line
 from . import Link
@@ -26,6 +27,7 @@ __all__ = [
 	"Busbar",
 	"Controller",
 	"EnergyStorage",
+	"Event",
 	"Generator",
 	"Line",
 	"Link",
