@@ -1,4 +1,10 @@
-"""The paper's three experiments end to end, judged by their physics outcome."""
+"""The paper's three experiments end to end, judged by their verdict (gridbus.experiments.verdict).
+
+The checks themselves live in one place, the verdict that ``summary.json``
+carries and ``gridbus experiment`` prints; these tests run the cases and
+require every check to pass, and check that the verdict judges what it
+should (a run where the limiter faulted, as it did on a busy machine, fails).
+"""
 from __future__ import annotations
 
 import csv
@@ -7,8 +13,20 @@ import json
 import pytest
 
 from gridbus.experiments import run_experiment
+from gridbus.experiments.verdict import failures, judge
 
 SPEED = 10.0
+
+CHECKS = {
+    "sync": {"G_2, G_3, G_4 synchronized in order", "every generator reached READY", "no protective trip",
+             "safe shutdown completed", "every breaker open at the end"},
+    "load-sharing": {"slack above its limit no longer than the reaction time", "G_4 back in reserve after demand fell",
+                     "load still supplied after the G_3 outage", "slack in reverse power no longer than the reaction time",
+                     "frequency held after the outage"},
+    "reconfig": {"the radial feeder sagged below the limit", "ring closed after 10 s under the limit",
+                 "load voltage at or above the limit after the ring closed"},
+}
+COMMON = {"no controller stopped in FAULT", "the timeline ran to its end", "generator closures within the sync limits"}
 
 
 def check_outputs(out, plots):
@@ -22,54 +40,85 @@ def check_outputs(out, plots):
     return summary
 
 
-def closures_within_limits(summary):
-    limits = summary["sync_limits"]
-    generator_closures = [c for c in summary["closures"] if c["breaker"].startswith("CB_G")]
-    assert generator_closures
-    for c in generator_closures:
-        assert c["fault"] == "NO_FAULT"
-        assert abs(c["df"]) <= limits["df"] and abs(c["dV"]) <= limits["dV"]
-        assert abs(c["dphi_deg"]) <= limits["dphi_deg"], c
-    return generator_closures
-
-
-@pytest.mark.timeout(150)
-def test_case_1_synchronization(tmp_path, domain):
-    summary = run_experiment("sync", tmp_path, speed=SPEED, domain=domain)
-    check_outputs(tmp_path, ["sync.png", "frequencies.png"])
-    closures = closures_within_limits(summary)
-    assert [c["breaker"] for c in closures] == ["CB_G2", "CB_G3", "CB_G4"]
-    assert set(summary["generators_ready_at"]) == {"G1", "G2", "G3", "G4"}
-    assert not [t for t in summary["trips"] if t["fault"] != "NO_FAULT"]
-    # the safe shutdown ran to the end: every unit stopped, every breaker open
-    assert summary["shutdown_completed"] and summary["breakers_closed_at_end"] == []
+def assert_reproduced(summary):
+    names = {c["name"] for c in summary["verdict"]}
+    assert COMMON | CHECKS[summary["case"]] <= names
+    assert not failures(summary["verdict"]), failures(summary["verdict"])
+    assert summary["reproduced"] is True
 
 
 @pytest.mark.timeout(200)
+def test_case_1_synchronization(tmp_path, domain):
+    run_experiment("sync", tmp_path, speed=SPEED, domain=domain)
+    assert_reproduced(check_outputs(tmp_path, ["sync.png", "frequencies.png"]))
+
+
+@pytest.mark.timeout(300)
 def test_case_2_load_sharing(tmp_path, domain):
-    summary = run_experiment("load-sharing", tmp_path, speed=SPEED, domain=domain)
-    check_outputs(tmp_path, ["load-sharing.png"])
-    closures_within_limits(summary)
-    assert summary["main_controller"]["stage"] == "READY"
-    # the slack went over 700 W when demand reached 1500 W, for no longer than the reaction time
-    assert summary["slack_peak"] > 700.0
-    assert summary["slack_above_limit_longest"] <= summary["reaction_time"]
-    assert summary["reserve_peak_injection"] > 200.0                # generator 4 injected
-    assert abs(summary["reserve_after_demand_fell"]) < 30.0          # and went back to reserve
-    # generator 3's outage is survived: demand still met, the slack under its limit, 60 Hz held
-    assert summary["demand_after_outage"] == pytest.approx(900.0, abs=20.0)
-    assert summary["slack_after_outage"] < 700.0
-    assert summary["frequency_after_outage_min"] > 59.5
-    assert any(t["breaker"] == "CB_G3" for t in summary["trips"])
+    run_experiment("load-sharing", tmp_path, speed=SPEED, domain=domain)
+    assert_reproduced(check_outputs(tmp_path, ["load-sharing.png"]))
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(200)
 def test_case_3_reconfiguration(tmp_path, domain):
-    summary = run_experiment("reconfig", tmp_path, speed=SPEED, domain=domain)
-    check_outputs(tmp_path, ["reconfig.png"])
-    closures_within_limits(summary)
-    assert summary["load_4_peak"] == pytest.approx(1700.0, abs=20.0)
-    assert summary["load_voltage_before"] < 114.0                    # the radial feeder sagged
-    assert summary["ring_closed_at"] - summary["undervoltage_since"] >= 10.0
-    assert summary["load_voltage_after_min"] >= 114.0                # the ring restored it
-    assert any(c["breaker"] == "CB_1-6" for c in summary["closures"])
+    run_experiment("reconfig", tmp_path, speed=SPEED, domain=domain)
+    assert_reproduced(check_outputs(tmp_path, ["reconfig.png"]))
+
+
+# -- the verdict judges what it should (no DDS: a summary is data) ---------------------------
+def load_sharing_summary(**changes):
+    """A summary with the figures of a good load-sharing run (from a real one), then ``changes``."""
+    summary = {
+        "case": "load-sharing", "duration": 340.0, "ready_at": 41.1, "ended_at": 383.4,
+        "main_controller": {"stage": "READY", "reason": "all generators running"},
+        "controllers": {"CTRL_main": {"stage": "READY", "reason": "", "transitions": 20},
+                        "CTRL_limiter": {"stage": "RESERVE", "reason": "", "transitions": 6}},
+        "sync_limits": {"df": 0.1, "dV": 3.0, "dphi_deg": 10.0},
+        "closures": [{"breaker": b, "t": t, "df": 0.01, "dV": 0.01, "dphi_deg": -4.5, "fault": "NO_FAULT"}
+                     for b, t in (("CB_G2", 19.6), ("CB_G3", 29.8), ("CB_G4", 39.6))],
+        "trips": [{"breaker": "CB_G3", "t": 334.2, "fault": "NO_FAULT", "detail": "generator stopped"}],
+        "slack_limit": 700.0, "slack_peak": 823.7, "slack_above_limit_longest": 1.11, "reaction_time": 2.0,
+        "slack_min": 25.9, "slack_reverse_longest": 0.0, "reserve_peak_injection": 441.1,
+        "reserve_after_demand_fell": -0.02, "demand_after_outage": 899.8, "slack_after_outage": 605.4,
+        "frequency_after_outage_min": 59.99,
+    }
+    return summary | changes
+
+
+def verdict_of(summary):
+    return {c["name"]: c for c in judge(summary)}
+
+
+def test_the_verdict_passes_a_good_run_and_names_every_check():
+    verdict = verdict_of(load_sharing_summary())
+    assert COMMON | CHECKS["load-sharing"] <= set(verdict)
+    assert all(c["pass"] for c in verdict.values()), [c for c in verdict.values() if not c["pass"]]
+    assert verdict["slack above its limit no longer than the reaction time"] == {
+        "name": "slack above its limit no longer than the reaction time", "expected": "<= 2 s",
+        "measured": 1.11, "pass": True}
+
+
+def test_the_verdict_fails_the_busy_machine_run_of_issue_10():
+    """The run that ended with exit 0: limiter faulted on 'stale' data, G_4 stuck, G_1 in reverse."""
+    bad = load_sharing_summary(
+        controllers={"CTRL_limiter": {"stage": "FAULT", "transitions": 3,
+                                      "reason": "stopped: G_1 measurement is 2.7 s old (limit 2 s): deadline missed"}},
+        slack_above_limit_longest=94.6, reserve_after_demand_fell=376.0, slack_min=-60.0, slack_reverse_longest=80.0)
+    verdict = verdict_of(bad)
+    failed = {name for name, c in verdict.items() if not c["pass"]}
+    assert failed == {"no controller stopped in FAULT", "slack above its limit no longer than the reaction time",
+                      "G_4 back in reserve after demand fell",
+                      "slack in reverse power no longer than the reaction time"}
+    assert "CTRL_limiter: stopped: G_1 measurement is 2.7 s old" in verdict["no controller stopped in FAULT"]["measured"]
+    assert verdict["G_4 back in reserve after demand fell"]["measured"] == 376.0
+
+
+def test_a_figure_the_run_never_produced_fails_its_check():
+    """A run cut short (testbed gone) has no figures after the outage: those checks fail, never pass."""
+    verdict = verdict_of(load_sharing_summary(ended_at=200.0, demand_after_outage=float("nan"),
+                                              frequency_after_outage_min=float("nan")))
+    assert not verdict["the timeline ran to its end"]["pass"]
+    assert verdict["load still supplied after the G_3 outage"] == {
+        "name": "load still supplied after the G_3 outage", "expected": "900 +/- 20 W", "measured": None,
+        "pass": False}
+    assert not verdict["frequency held after the outage"]["pass"]

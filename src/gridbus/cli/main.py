@@ -178,7 +178,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             summary = run_experiment(name, out, speed=args.speed, domain=args.domain, partition=args.partition,
                                      system=args.system, progress=progress)
         _print_summary(console, summary, out)
-        failed += summary["main_controller"]["stage"] not in ("READY", "OFF")
+        failed += not summary["reproduced"]
+    if len(names) > 1:
+        console.print(f"{len(names) - failed} of {len(names)} cases reproduced the paper")
     return 1 if failed else 0
 
 
@@ -187,7 +189,8 @@ def _print_summary(console, summary: dict[str, Any], out: Path) -> None:
     table = Table(title=f"{summary['title']} ({summary['figures']})", title_justify="left")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    skip = {"case", "title", "figures", "closures", "trips", "controllers", "events", "files", "sync_limits"}
+    skip = {"case", "title", "figures", "closures", "trips", "controllers", "events", "files", "sync_limits",
+            "verdict", "reproduced"}
     for key, value in summary.items():
         if key not in skip:
             table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
@@ -201,6 +204,24 @@ def _print_summary(console, summary: dict[str, Any], out: Path) -> None:
     console.print(closures)
     console.print(f"results in {out}/: summary.json, {len(summary['files']['csv'])} CSV files, "
                   f"plots {', '.join(summary['files']['plots'])}")
+    _print_verdict(console, summary)
+
+
+def _print_verdict(console, summary: dict[str, Any]) -> None:
+    """One row per expected outcome; the case reproduced the paper when every row passes."""
+    from rich.table import Table
+    table = Table(title=f"verdict: {summary['title']}", title_justify="left")
+    for column in ("check", "expected", "measured", "pass"):
+        table.add_column(column)
+    for c in summary["verdict"]:
+        measured = "n/a" if c["measured"] is None else str(c["measured"])
+        table.add_row(c["name"], c["expected"], measured, "[green]pass" if c["pass"] else "[bold red]FAIL")
+    console.print(table)
+    passed = sum(c["pass"] for c in summary["verdict"])
+    word = "reproduced" if summary["reproduced"] else "did NOT reproduce"
+    console.print(f"{summary['case']}: {word} the paper ({passed} of {len(summary['verdict'])} checks pass; "
+                  f"simulated {summary['ended_at']:.0f} s in {summary['wall_seconds']:.0f} s wall, "
+                  f"x{summary['effective_speed']:.1f} of x{summary['speed']:g})")
 
 
 # -------------------------------------------------------------- serial devices

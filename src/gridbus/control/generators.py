@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..bus import Bus
-from ..testbed.service import SimClock
+from .clock import Clock
 from .statemachine import StateMachine
 from .synchronizer import SyncLimits, Synchronizer
 from .view import GridView
@@ -35,7 +35,7 @@ class GeneratorSequence(StateMachine):
 class SlackStartup(GeneratorSequence):
     """Set the speed for the operating frequency, start, wait for nominal V and f, connect, ready."""
 
-    def __init__(self, bus: Bus, clock: SimClock, generator: str, breaker: str, frequency: float = 60.0,
+    def __init__(self, bus: Bus, clock: Clock, generator: str, breaker: str, frequency: float = 60.0,
                  voltage: float = 120.0, settle: float = 1.0, timeout: float = 30.0) -> None:
         super().__init__(bus, generator.replace("_", ""), clock)
         self.generator, self.breaker = generator, breaker
@@ -54,7 +54,8 @@ class SlackStartup(GeneratorSequence):
     def on_starting(self, view: GridView) -> None:
         f, v = view.value(self.generator, "f"), view.value(self.generator, "Va")
         if abs(f - self.frequency) < 0.1 and abs(v - self.voltage) < 0.05 * self.voltage:
-            self._nominal_since = self._nominal_since or self.clock.now()
+            if self._nominal_since is None:
+                self._nominal_since = self.clock.now()
             if self.clock.now() - self._nominal_since >= self.settle:
                 self.command(self.breaker, status="CLOSED")
                 self.go("CONNECTING", f"nominal: f={f:.2f} Hz V={v:.1f} V")
@@ -74,7 +75,7 @@ class SlackStartup(GeneratorSequence):
 class PowerStartup(GeneratorSequence):
     """Start, synchronize, close the breaker, set the power, ready; open the breaker and stop."""
 
-    def __init__(self, bus: Bus, clock: SimClock, generator: str, breaker: str, reference: str,
+    def __init__(self, bus: Bus, clock: Clock, generator: str, breaker: str, reference: str,
                  power: float, frequency: float = 60.0, voltage: float = 120.0,
                  limits: SyncLimits | None = None, timeout: float = 30.0) -> None:
         super().__init__(bus, generator.replace("_", ""), clock)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..bus import Bus
-from ..testbed.service import SimClock
+from .clock import Clock
 from .generators import PowerStartup, SlackStartup
 from .statemachine import StaleMeasurement, StateMachine
 from .synchronizer import SyncLimits
@@ -61,7 +61,7 @@ class Plan:
 
 
 class MainController(StateMachine):
-    def __init__(self, bus: Bus, clock: SimClock, plan: Plan, name: str = "main") -> None:
+    def __init__(self, bus: Bus, clock: Clock, plan: Plan, name: str = "main") -> None:
         super().__init__(bus, name, clock)
         self.plan = plan
         self.index = -1

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..bus import Bus
-from ..testbed.service import SimClock
+from .clock import Clock
 from .view import GridView, Pending, StaleMeasurement
 
 __all__ = ["StateMachine", "StaleMeasurement"]
@@ -14,13 +14,16 @@ class StateMachine:
     """Stages are methods ``on_<stage>(view)`` called by :meth:`tick`.
 
     A transition (:meth:`go`) is published on ``Controller_State`` as
-    ``CTRL_<name>``; a :class:`StaleMeasurement` raised by a stage stops the
-    machine in FAULT with the reason, so nothing acts on old data.
+    ``CTRL_<name>``, stamped with the simulated time of the transition (in the
+    testbed's time base, so a recorder puts it on the same time axis as the
+    data); a :class:`StaleMeasurement` raised by a stage stops the machine in
+    FAULT with the reason, so nothing acts on old data.  Every duration a stage
+    measures (:meth:`elapsed`, :meth:`timed_out`) is simulated time on ``clock``.
     """
 
     terminal = ("READY", "OFF", "FAULT", "DONE")
 
-    def __init__(self, bus: Bus, name: str, clock: SimClock) -> None:
+    def __init__(self, bus: Bus, name: str, clock: Clock) -> None:
         self.bus = bus
         self.name = name
         self.clock = clock
@@ -32,6 +35,7 @@ class StateMachine:
         self.fault = False
         self.entered = clock.now()
         self.transitions: list[tuple[float, str, str]] = []
+        self._stamped = 0.0
         self._publish("IDLE", "", "created")
 
     def go(self, stage: str, reason: str = "", ready: bool = False, fault: bool = False) -> None:
@@ -42,11 +46,14 @@ class StateMachine:
         self._publish(stage, previous, reason)
 
     def _publish(self, stage: str, previous: str, reason: str) -> None:
+        # strictly increasing stamps: readers order this topic by source time and would drop a tie
+        self._stamped = max(self.clock.stamp(self.clock.now()), self._stamped + 1e-6)
         self._writer.write(stage=stage, previous=previous, reason=reason[:127], ready=self.ready,
-                           fault=self.fault)
+                           fault=self.fault, timestamp=self._stamped)
 
     def elapsed(self) -> float:
-        return self.clock.now() - self.entered
+        """Simulated seconds in the present stage."""
+        return self.clock.since(self.entered)
 
     def tick(self, view: GridView) -> None:
         if self.stage in self.terminal:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..bus import Bus
 from ..testbed.plant import wrap
-from ..testbed.service import SimClock
+from .clock import Clock
 from .statemachine import StateMachine
 from .view import GridView
 
@@ -32,7 +32,7 @@ class SyncLimits:
 
 
 class Synchronizer(StateMachine):
-    def __init__(self, bus: Bus, clock: SimClock, generator: str, breaker: str, reference: str,
+    def __init__(self, bus: Bus, clock: Clock, generator: str, breaker: str, reference: str,
                  limits: SyncLimits | None = None, nominal: float = 60.0) -> None:
         super().__init__(bus, f"sync-{generator.replace('_', '')}", clock)
         self.generator, self.breaker, self.reference = generator, breaker, reference

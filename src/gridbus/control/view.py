@@ -1,4 +1,12 @@
-"""What a controller knows of the plant: the newest sample of each object, and its age."""
+"""What a controller knows of the plant: the newest sample of each object, and its age.
+
+Ages are simulated seconds on the data's own clock (a :class:`~.clock.DataClock`
+fed by every sample ingested): a measurement is stale when the *rest* of the
+testbed's data has moved on without it.  A testbed that is merely slow (starved
+of CPU) slows the clock with it and makes nothing stale; a testbed that stops
+altogether stops the clock, which only the wall clock can notice — after
+``silence`` wall seconds every measurement counts as stale, with that reason.
+"""
 from __future__ import annotations
 
 import math
@@ -6,7 +14,7 @@ import time
 from typing import Any, Iterable
 
 from ..bus import Bus, Reader, Sample
-from ..testbed.service import SimClock
+from .clock import Clock
 
 
 class StaleMeasurement(Exception):
@@ -22,15 +30,21 @@ class GridView:
 
     ``stale_after`` is in simulated seconds: a value older than that (or one
     never received) raises :class:`StaleMeasurement` instead of being used.
+    ``silence`` is in wall seconds: how long the testbed may send nothing at all
+    before its data counts as gone (it also bounds the wait for a first sample,
+    while discovery is under way).  With a plain wall-clock schedule
+    (:class:`~gridbus.testbed.service.SimClock`) ages are wall time x speed, as before.
     """
 
-    def __init__(self, clock: SimClock, stale_after: float = 2.0) -> None:
+    def __init__(self, clock: Clock, stale_after: float = 2.0, silence: float = 2.0) -> None:
         self.clock = clock
         self.stale_after = stale_after
+        self.silence = silence
         self.latest: dict[tuple[str, str], Sample] = {}
-        self.since = clock.now()
         self.protections: list[Sample] = []
         self._readers: list[Reader] = []
+        self._created = time.monotonic()
+        self._observe = getattr(clock, "observe", None)
 
     def attach(self, bus: Bus, measured: Iterable[str] = ("G", "PMU", "Bus", "L"),
                stateful: Iterable[str] = ("G", "CB")) -> "GridView":
@@ -54,29 +68,55 @@ class GridView:
         if role == "Protection":
             self.protections.append(sample)
         self.latest[(sample.id, role)] = sample
+        if self._observe is not None:
+            self._observe(sample)
 
     # -- reading, with staleness ----------------------------------------------------------
     def age(self, object_id: str, role: str = "Measurement") -> float:
-        """Simulated seconds since ``object_id``'s newest sample was received (inf: never)."""
+        """Simulated seconds from ``object_id``'s newest sample to now (inf: never received)."""
         sample = self.latest.get((object_id, role))
         if sample is None:
             return math.inf
-        return (time.time() - sample.reception_time) * self.clock.speed
+        return self.clock.now() - self.sim_time(sample)
+
+    def silent(self) -> str | None:
+        """Why the testbed's data as a whole cannot be trusted any more, or None.
+
+        TODO(issue 10 item 5): once ``Reader`` reports that an object's writers are
+        gone (bus.py, another change), say "testbed gone" here at once instead of
+        waiting ``silence`` seconds of wall time.
+        """
+        silent_for = getattr(self.clock, "silent_for", None)
+        if silent_for is None or not getattr(self.clock, "started", False):
+            return None
+        quiet = silent_for()
+        if quiet > self.silence:
+            return f"no data from the testbed for {quiet:.1f} s (wall; limit {self.silence:g} s): stalled or gone"
+        return None
 
     def sample(self, object_id: str, role: str = "Measurement") -> Sample:
         sample = self.latest.get((object_id, role))
         if sample is None:
-            # allow a second of wall time for discovery before calling a value missing
-            if self.clock.now() - self.since < max(self.stale_after, self.clock.speed):
+            # discovery takes a moment: a missing value is only missing after the grace period
+            if time.monotonic() - self._created < max(self.silence, self.stale_after / self.clock.speed):
                 raise Pending(object_id)
             raise StaleMeasurement(f"no {role.lower()} received from {object_id}")
         if role == "Measurement":
+            silent = self.silent()
+            if silent is not None:
+                raise StaleMeasurement(f"{object_id} measurement: {silent}")
             age = self.age(object_id, role)
-            # never stricter than a quarter second of wall time: scheduling jitter is not staleness
-            if age > max(self.stale_after, 0.25 * self.clock.speed):
+            if age > self._limit():
                 raise StaleMeasurement(f"{object_id} measurement is {age:.1f} s old "
                                        f"(limit {self.stale_after:g} s): deadline missed")
         return sample
+
+    def _limit(self) -> float:
+        """The staleness limit; on a wall-clock schedule, never under a quarter second of wall
+        time (there, scheduling jitter would pass for staleness)."""
+        if self._observe is not None:
+            return self.stale_after
+        return max(self.stale_after, 0.25 * self.clock.speed)
 
     def value(self, object_id: str, field: str, role: str = "Measurement") -> Any:
         return getattr(self.sample(object_id, role).data, field)
@@ -90,4 +130,5 @@ class GridView:
         return getattr(value, "name", value)
 
     def sim_time(self, sample: Sample) -> float:
-        return (sample.source_time - self.clock.epoch) * self.clock.speed
+        """The simulated instant ``sample`` describes (its source timestamp, read back)."""
+        return self.clock.sim_time(sample.source_time)

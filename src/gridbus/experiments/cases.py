@@ -14,7 +14,7 @@ from ..bus import Bus
 from ..control.main import Plan, Unit
 from ..control.statemachine import StateMachine
 from ..control.view import GridView
-from ..testbed.service import SimClock
+from ..control.clock import Clock
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Case:
     duration: float              # s after READY
     start_at: float = 2.0        # s of simulated time before the startup begins
     timeline: list[Action] = field(default_factory=list)
-    controllers: Callable[[Bus, SimClock], list[StateMachine]] = lambda bus, clock: []
+    controllers: Callable[[Bus, Clock], list[StateMachine]] = lambda bus, clock: []
     shutdown: bool = False       # run the safe shutdown sequence at the end
     figures: str = ""
 
@@ -49,7 +49,7 @@ class SlackLimiter(StateMachine):
     reference shrinks back until the unit is in reserve again (0 W).
     """
 
-    def __init__(self, bus: Bus, clock: SimClock, slack: str = "G_1", reserve: str = "G_4",
+    def __init__(self, bus: Bus, clock: Clock, slack: str = "G_1", reserve: str = "G_4",
                  limit: float = 700.0, target: float = 600.0, release: float = 400.0,
                  period: float = 0.5) -> None:
         super().__init__(bus, "limiter", clock)
@@ -94,7 +94,7 @@ class SlackLimiter(StateMachine):
 class VoltageReconfiguration(StateMachine):
     """Case 3: close the ring (TL 1-6) when the load voltage stays below its limit."""
 
-    def __init__(self, bus: Bus, clock: SimClock, bus_id: str = "Bus_7", breaker: str = "CB_1-6",
+    def __init__(self, bus: Bus, clock: Clock, bus_id: str = "Bus_7", breaker: str = "CB_1-6",
                  limit: float = 114.0, hold: float = 10.0) -> None:
         super().__init__(bus, "reconfig", clock)
         self.bus_id, self.breaker, self.limit, self.hold = bus_id, breaker, limit, hold

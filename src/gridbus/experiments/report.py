@@ -10,6 +10,7 @@ import numpy as np
 
 from .cases import SlackLimiter, VoltageReconfiguration
 from .runner import Result
+from .verdict import judge, reproduced
 
 
 # -- CSV ----------------------------------------------------------------------------------
@@ -52,7 +53,9 @@ def summarize(result: Result) -> dict[str, Any]:
         entry.update(transitions=entry["transitions"] + 1, stage=f["stage"], reason=f["reason"])
     summary: dict[str, Any] = {
         "case": result.case.name, "title": result.case.title, "figures": result.case.figures,
-        "speed": result.speed, "ready_at": _round(result.ready_at), "ended_at": round(result.ended_at, 2),
+        "speed": result.speed, "effective_speed": _round(result.effective_speed),
+        "wall_seconds": _round(result.wall_seconds, 1), "duration": result.case.duration,
+        "ready_at": _round(result.ready_at), "ended_at": round(result.ended_at, 2),
         "main_controller": {"stage": result.main.stage, "reason": result.main.reason},
         "sync_limits": {"df": limits.df, "dV": limits.dV, "dphi_deg": limits.dphi},
         "closures": closures, "trips": trips,
@@ -64,6 +67,8 @@ def summarize(result: Result) -> dict[str, Any]:
     }
     extra = {"sync": _sync, "load-sharing": _load_sharing, "reconfig": _reconfig}[result.case.name]
     summary.update(extra(result))
+    summary["verdict"] = judge(summary)
+    summary["reproduced"] = reproduced(summary["verdict"])
     return summary
 
 
@@ -99,6 +104,7 @@ def _load_sharing(result: Result) -> dict[str, Any]:
     after = t >= r0
     t, p = t[after], p[after]
     episodes = _episodes(t, p > limiter.limit)
+    reverse = _episodes(t, p < 0.0)
     end = result.ended_at
     p4_peak = _window(rec, "Generator_Measurement", "G_4", "P", r0 + 115, r0 + 215)
     p4_reserve = _window(rec, "Generator_Measurement", "G_4", "P", r0 + 245, r0 + 290)
@@ -110,6 +116,8 @@ def _load_sharing(result: Result) -> dict[str, Any]:
             "slack_above_limit_longest": max(episodes, default=0.0),
             "slack_above_limit_total": float(sum(episodes)), "slack_above_limit_episodes": len(episodes),
             "reaction_time": limiter.reaction_time,
+            "slack_min": float(p.min()) if len(p) else math.nan,
+            "slack_reverse_longest": max(reverse, default=0.0),
             "reserve_peak_injection": float(p4_peak.max()) if len(p4_peak) else math.nan,
             "reserve_after_demand_fell": float(np.mean(p4_reserve)) if len(p4_reserve) else math.nan,
             "demand_after_outage": float(demand),

@@ -1,14 +1,18 @@
 """Run one experiment end to end: testbed process, controllers, recorder, outputs.
 
 The testbed runs in its own process (``gridbus testbed``) and everything here
-talks to it over DDS only, exactly as it would to the lab.  Both sides share
-the simulated clock through ``--epoch`` and ``--speed``.
+talks to it over DDS only, exactly as it would to the lab.  Simulated time is
+what the testbed's data says it is (:class:`~gridbus.control.clock.DataClock`,
+given the time base ``--epoch``/``--speed``): a starved testbed slows the
+experiment down instead of making its time jump under the controllers.
 """
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -16,15 +20,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..bus import Bus
+from ..control.clock import DataClock
 from ..control.main import MainController
 from ..control.view import GridView
 from ..errors import GridbusError
-from ..testbed.service import SimClock
 from .cases import CASES, Case
 
 RECORDED = [("G", "Measurement"), ("L", "Measurement"), ("Bus", "Measurement"), ("PMU", "Measurement"),
             ("G", "State"), ("CB", "State"), ("CB", "Protection"), ("CTRL", "State")]
 STARTUP_LIMIT = 240.0            # simulated seconds for the startup sequence
+FIRST_DATA_LIMIT = 15.0          # wall seconds for the testbed's first measurement to arrive
+SILENCE_LIMIT = 5.0              # wall seconds without data after which the run is abandoned
 
 
 class ExperimentError(GridbusError):
@@ -54,16 +60,22 @@ class Result:
     ready_at: float | None
     ended_at: float
     events: list[tuple[float, str]]
+    wall_seconds: float = math.nan   # wall time from simulated 0 (the epoch) to the end
+
+    @property
+    def effective_speed(self) -> float:
+        """Simulated seconds per wall second achieved (below ``speed`` when the testbed was starved)."""
+        return self.ended_at / self.wall_seconds if self.wall_seconds > 0 else math.nan
 
 
 def run_case(case: Case, speed: float = 10.0, domain: int | None = None, partition: str | None = None,
              system: str | None = None, progress: Callable[[float, float, str], None] | None = None) -> Result:
     with Bus(domain, partition=partition) as bus:
-        epoch = time.time() + 2.0
-        clock = SimClock(epoch, speed)
+        epoch = time.time() + 2.0                  # simulated 0: once discovery has had a moment
+        clock = DataClock(epoch, speed)
         testbed = _start_testbed(bus.domain_id, partition, system, clock, case)
         try:
-            return _drive(bus, clock, case, progress)
+            return _drive(bus, clock, case, progress, testbed)
         finally:
             testbed.terminate()
             try:
@@ -72,7 +84,7 @@ def run_case(case: Case, speed: float = 10.0, domain: int | None = None, partiti
                 testbed.kill()
 
 
-def _start_testbed(domain: int, partition: str | None, system: str | None, clock: SimClock,
+def _start_testbed(domain: int, partition: str | None, system: str | None, clock: DataClock,
                    case: Case) -> subprocess.Popen:
     total = case.start_at + STARTUP_LIMIT + case.duration + 120.0
     cmd = [sys.executable, "-m", "gridbus.cli.main", "testbed", "--domain", str(domain),
@@ -81,15 +93,20 @@ def _start_testbed(domain: int, partition: str | None, system: str | None, clock
         cmd += ["--partition", partition]
     if system:
         cmd += ["--system", system]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # its log goes to a file, not a pipe nobody reads (a full pipe would stall the testbed)
+    log = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     line = proc.stdout.readline()
     if not line.startswith('{"ready"'):
         proc.kill()
-        raise ExperimentError(f"the testbed did not start: {line.strip()} {proc.stderr.read().strip()}")
+        proc.wait()
+        log.seek(0)
+        raise ExperimentError(f"the testbed did not start: {line.strip()} {log.read().strip()}")
     return proc
 
 
-def _drive(bus: Bus, clock: SimClock, case: Case, progress: Callable | None) -> Result:
+def _drive(bus: Bus, clock: DataClock, case: Case, progress: Callable | None,
+           testbed: subprocess.Popen) -> Result:
     readers = [bus.reader(prefix, role) for prefix, role in RECORDED]
     view = GridView(clock)
     recording = Recording()
@@ -108,12 +125,15 @@ def _drive(bus: Bus, clock: SimClock, case: Case, progress: Callable | None) -> 
                 recording.add(view.sim_time(sample), sample.topic, sample.id,
                               {k: v for k, v in sample.fields().items() if k != "id"})
 
-    clock.sleep_until(case.start_at)
-    poll()
+    _wait_for_start(clock, case.start_at, poll, testbed, tick)
     main.start()
     while True:
         poll()
         now = clock.now()
+        gone = _testbed_gone(testbed, clock)
+        if gone:
+            events.append((now, gone))
+            break
         main.tick(view)
         if main.stage == "FAULT":
             events.append((now, f"main controller fault: {main.reason}"))
@@ -149,7 +169,31 @@ def _drive(bus: Bus, clock: SimClock, case: Case, progress: Callable | None) -> 
         time.sleep(tick)
     time.sleep(0.2)
     poll()
-    return Result(case, clock.speed, recording, main, controllers, ready_at, clock.now(), events)
+    return Result(case, clock.speed, recording, main, controllers, ready_at, clock.now(), events,
+                  wall_seconds=time.time() - clock.epoch)
+
+
+def _wait_for_start(clock: DataClock, start_at: float, poll: Callable[[], None], testbed: subprocess.Popen,
+                    tick: float) -> None:
+    """Take the testbed's data until its simulated time reaches ``start_at``."""
+    deadline = time.monotonic() + FIRST_DATA_LIMIT + start_at / clock.speed
+    while clock.now() < start_at:
+        poll()
+        gone = _testbed_gone(testbed, clock)
+        if gone or time.monotonic() > deadline:
+            raise ExperimentError(gone or f"the testbed's simulated time did not reach {start_at:g} s "
+                                          f"within {FIRST_DATA_LIMIT + start_at / clock.speed:g} s")
+        time.sleep(tick)
+
+
+def _testbed_gone(testbed: subprocess.Popen, clock: DataClock) -> str | None:
+    """Why the run cannot go on: the testbed process ended, or its data stopped; None if neither."""
+    code = testbed.poll()
+    if code is not None:
+        return f"testbed gone: its process exited with status {code}"
+    if clock.started and clock.silent_for() > SILENCE_LIMIT:
+        return f"testbed silent: no data for {clock.silent_for():.1f} s (wall)"
+    return None
 
 
 def run_experiment(name: str, out: Path, speed: float = 10.0, domain: int | None = None,

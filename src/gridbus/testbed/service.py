@@ -4,9 +4,16 @@ Every object of the system publishes its measurements (through the sensor
 models) at its rate with source timestamps, state topics are written when
 they change (and once at start, transient-local, for late joiners), breaker
 closures and trips go out on the Protection topic, and every Command topic
-is obeyed.  Time runs ``speed`` times faster than the wall clock; the
-simulated time is ``(wall - epoch) * speed``, so a controller that knows the
-epoch and the speed shares the testbed's clock without a clock topic.
+is obeyed.
+
+Time: the plant aims at ``speed`` simulated seconds per wall second from
+``epoch``, but simulated time only advances by the steps the plant actually
+computes.  A starved testbed never sprints to catch up: the time it could not
+compute is lost, and simulated time slows for everybody.  Every sample it
+writes is stamped ``epoch + t / speed`` (:meth:`SimClock.stamp`), so its
+source timestamps *are* simulated time: a reader that knows epoch and speed
+gets ``t`` back from any sample (:class:`gridbus.control.clock.DataClock`),
+and never needs the wall clock to agree.
 """
 from __future__ import annotations
 
@@ -26,12 +33,30 @@ from .system import System
 
 @dataclass
 class SimClock:
-    """Simulated time shared by processes: ``(wall - epoch) * speed``."""
+    """The testbed's time base: simulated time ``t`` is stamped ``epoch + t / speed``.
+
+    :meth:`now` is the wall-clock schedule (``(wall - epoch) * speed``): where
+    simulated time would be if nothing were ever late.  The testbed paces
+    itself by it; readers of its data should use the stamps instead
+    (:class:`gridbus.control.clock.DataClock`).
+    """
     epoch: float
     speed: float = 1.0
 
     def now(self) -> float:
         return (time.time() - self.epoch) * self.speed
+
+    def stamp(self, sim_time: float) -> float:
+        """The source timestamp (UTC s) that carries simulated time ``sim_time``."""
+        return self.epoch + sim_time / self.speed
+
+    def sim_time(self, stamp: float) -> float:
+        """Simulated time carried by a source timestamp (the inverse of :meth:`stamp`)."""
+        return (stamp - self.epoch) * self.speed
+
+    def since(self, sim_time: float) -> float:
+        """Simulated seconds from ``sim_time`` to now."""
+        return self.now() - sim_time
 
     def wall(self, sim_time: float) -> float:
         return self.epoch + sim_time / self.speed
@@ -63,7 +88,8 @@ class TestbedService:
         self._period: dict[str, float] = {}
         self._due: dict[str, float] = {}
         self.published = 0
-        self.lag_steps = 0
+        self.lag_steps = 0               # ticks that ended behind the wall-clock schedule
+        self.lost = 0.0                  # simulated s the schedule went on without the plant
         for object_id in system.object_ids():
             obj = bus.registry.parse_id(object_id)
             if "Measurement" in obj.topics:
@@ -86,12 +112,16 @@ class TestbedService:
             self._publish_state(object_id)
 
     def _publish_state(self, object_id: str) -> None:
-        self._state[object_id].write(**self.plant.state(object_id))
+        self._state[object_id].write(**self.plant.state(object_id), timestamp=self._stamp())
+
+    def _stamp(self) -> float:
+        """Source timestamp of the plant's present instant: simulated time, in the time base."""
+        return self.clock.stamp(self.plant.t)
 
     def run(self, duration: float | None = None, ready: Callable[[], None] | None = None) -> None:
         """Run until ``duration`` simulated seconds have passed (forever if None)."""
-        self.publish_states()
         self.clock.sleep_until(0.0)
+        self.publish_states()
         if ready:
             ready()
         tick = 1.0 / self.rate
@@ -113,11 +143,12 @@ class TestbedService:
         self._apply_commands()
         if self.drives is not None:
             self.drives.apply(self.plant)
-        self._advance(self.clock.now() if duration is None else min(self.clock.now(), duration))
+        target = self.clock.now() - self.lost
+        self._advance(target if duration is None else min(target, duration))
         if self.drives is not None:
             self.drives.update(self.plant)
         self._publish_events()
-        self._publish_measurements(time.time())
+        self._publish_measurements(self._stamp())
 
     def _apply_commands(self) -> None:
         for sample in self.commands.take(0):
@@ -131,15 +162,21 @@ class TestbedService:
                 self.log(f"testbed: ignored {sample.topic} for {sample.id}: {exc}")
 
     def _advance(self, target: float) -> None:
-        """Step the plant up to simulated time ``target`` (bounded work per tick)."""
+        """Step the plant towards simulated time ``target``, at most two ticks' worth per tick.
+
+        What is still missing after that is not made up later: it goes to
+        :attr:`lost`, so a starved testbed runs slower instead of sprinting
+        (or jumping) to catch up while its readers wait.
+        """
         dt = self.system.step
-        budget = max(1, int(math.ceil(4 * self.clock.speed / self.rate / dt)))
+        budget = max(1, int(math.ceil(2 * self.clock.speed / self.rate / dt)))
         steps = 0
         while self.plant.t + dt / 2 <= target and steps < budget:
             self.plant.step()
             steps += 1
         if self.plant.t + dt / 2 <= target:
             self.lag_steps += 1
+            self.lost += target - self.plant.t
 
     def _publish_events(self) -> None:
         events, self.plant.events = self.plant.events, []
@@ -149,7 +186,8 @@ class TestbedService:
                 seen.add(payload)
                 self._publish_state(payload)
             elif kind == "protection":
-                self._protection[payload["id"]].write(**{k: v for k, v in payload.items() if k != "id"})
+                self._protection[payload["id"]].write(**{k: v for k, v in payload.items() if k != "id"},
+                                                      timestamp=self._stamp())
                 if payload["trip"]:
                     self.log(f"testbed: {payload['id']} tripped: {payload['fault']} {payload['detail']}")
 

@@ -1,0 +1,88 @@
+"""Simulated time as the testbed's data tells it.
+
+The testbed stamps every sample with the simulated instant it describes
+(``epoch + t / speed``, see :class:`gridbus.testbed.service.SimClock`).  A
+:class:`DataClock` reads ``t`` back from those stamps: its :meth:`~DataClock.now`
+is the newest simulated instant any measurement has reported.  When the
+testbed is starved of CPU, its data comes slower and simulated time slows for
+every controller reading it — nothing jumps, and no controller mistakes a late
+testbed for stale data.  Only two questions need the wall clock, and they
+are asked explicitly: how long has no data come at all (:meth:`~DataClock.silent_for`),
+and how long has the clock been waiting for its first sample.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Protocol
+
+from ..bus import Sample
+
+
+class Clock(Protocol):
+    """What controllers need of a clock: a :class:`DataClock`, or the testbed's wall-clock
+    schedule (:class:`gridbus.testbed.service.SimClock`) where nothing can be late."""
+    epoch: float
+    speed: float
+
+    def now(self) -> float: ...
+    def since(self, sim_time: float) -> float: ...
+    def stamp(self, sim_time: float) -> float: ...
+    def sim_time(self, stamp: float) -> float: ...
+
+
+class DataClock:
+    """Simulated time = the newest source time seen in the testbed's measurements.
+
+    It is fed by :meth:`observe` (:class:`~gridbus.control.view.GridView` does
+    that for every sample it ingests).  Only measurements advance it: they
+    are the testbed's, while other topics (a controller's own
+    ``Controller_State``) may come from processes on another clock.
+    """
+
+    def __init__(self, epoch: float, speed: float = 1.0) -> None:
+        self.epoch, self.speed = epoch, speed
+        self.first: float | None = None          # simulated time of the first measurement seen
+        self._now = -math.inf
+        self._advanced_at = time.monotonic()     # wall time (monotonic) of the last advance
+
+    def stamp(self, sim_time: float) -> float:
+        """The source timestamp that carries simulated time ``sim_time`` (as the testbed's)."""
+        return self.epoch + sim_time / self.speed
+
+    def sim_time(self, stamp: float) -> float:
+        """Simulated time carried by a source timestamp."""
+        return (stamp - self.epoch) * self.speed
+
+    # -- fed by the data ------------------------------------------------------------------
+    def observe(self, sample: Sample) -> None:
+        """Advance to ``sample``'s simulated time if it is a newer measurement."""
+        if not sample.topic.endswith("_Measurement"):
+            return
+        t = self.sim_time(sample.source_time)
+        if t > self._now:
+            self._now = t
+            self._advanced_at = time.monotonic()
+            if self.first is None:
+                self.first = t
+
+    # -- read by controllers -------------------------------------------------------------
+    def now(self) -> float:
+        """The newest simulated time reported (0 before any measurement)."""
+        return self._now if self.first is not None else 0.0
+
+    @property
+    def started(self) -> bool:
+        """Whether any measurement has arrived yet."""
+        return self.first is not None
+
+    def since(self, sim_time: float) -> float:
+        """Simulated seconds from ``sim_time`` to now, counted from the first measurement at the
+        earliest (a stage entered before data flowed has not waited while the testbed was away)."""
+        if self.first is None:
+            return 0.0
+        return self._now - max(sim_time, self.first)
+
+    def silent_for(self) -> float:
+        """Wall seconds since simulated time last advanced (since creation, before any data)."""
+        return time.monotonic() - self._advanced_at
