@@ -33,7 +33,8 @@ class GridView:
     ``silence`` is in wall seconds: how long the testbed may send nothing at all
     before its data counts as gone (it also bounds the wait for a first sample,
     while discovery is under way).  With a plain wall-clock schedule
-    (:class:`~gridbus.testbed.service.SimClock`) ages are wall time x speed, as before.
+    (:class:`~gridbus.testbed.service.SimClock`) ages are wall time x speed since
+    arrival, as before: fine for a testbed that keeps up, wrong for a starved one.
     """
 
     def __init__(self, clock: Clock, stale_after: float = 2.0, silence: float = 2.0) -> None:
@@ -77,6 +78,8 @@ class GridView:
         sample = self.latest.get((object_id, role))
         if sample is None:
             return math.inf
+        if self._observe is None:                    # wall-clock schedule: time since it arrived
+            return (time.time() - sample.reception_time) * self.clock.speed
         return self.clock.now() - self.sim_time(sample)
 
     def silent(self) -> str | None:
