@@ -12,6 +12,7 @@ import time
 import pytest
 
 from gridbus import Bus
+from gridbus.bus import Reader
 from gridbus.control.clock import DataClock
 from gridbus.control.generators import PowerStartup, SlackStartup
 from gridbus.control.view import GridView, StaleMeasurement
@@ -167,3 +168,28 @@ def test_a_measurement_is_stale_when_the_rest_of_the_data_moved_on_without_it(do
         with pytest.raises(StaleMeasurement, match=r"G_2 measurement is 2.5 s old \(limit 2 s\)"):
             view.value("G_2", "f")
         assert math.isinf(view.age("G_3"))
+
+
+@pytest.mark.skipif(not hasattr(Reader, "gone"), reason="needs Reader.gone() (issue 10 item 5, bus.py)")
+def test_a_controller_says_testbed_gone_when_the_testbed_leaves(domain):
+    clock = DataClock(time.time() + 1.0, SPEED)
+    testbed = start_testbed(domain, clock)
+    try:
+        with Bus(domain) as bus:
+            view = GridView(clock, silence=30.0).attach(bus)     # silence alone would take 30 s
+            slack = SlackStartup(bus, clock, "G_1", "CB_G1")
+            slack.start()
+            run_until([slack], view, lambda: slack.finished)
+            assert slack.stage == "READY", slack.reason
+            testbed.terminate()                                   # exits cleanly: its writers leave
+            testbed.wait(timeout=10)
+            with pytest.raises(StaleMeasurement, match="G_1 measurement: testbed gone"):
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    view.update()
+                    view.value("G_1", "f")
+                    time.sleep(0.05)
+    finally:
+        if testbed.poll() is None:
+            testbed.kill()
+            testbed.wait(timeout=10)

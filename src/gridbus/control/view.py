@@ -46,6 +46,7 @@ class GridView:
         self._readers: list[Reader] = []
         self._created = time.monotonic()
         self._observe = getattr(clock, "observe", None)
+        self.gone: dict[tuple[str, str], str] = {}       # (object, role) -> why its writers left
 
     def attach(self, bus: Bus, measured: Iterable[str] = ("G", "PMU", "Bus", "L"),
                stateful: Iterable[str] = ("G", "CB")) -> "GridView":
@@ -62,6 +63,8 @@ class GridView:
         samples = [s for r in self._readers for s in r.take(0)]
         for sample in samples:
             self.ingest(sample)
+        for reader in self._readers:
+            self.collect_gone(reader)
         return samples
 
     def ingest(self, sample: Sample) -> None:
@@ -69,8 +72,22 @@ class GridView:
         if role == "Protection":
             self.protections.append(sample)
         self.latest[(sample.id, role)] = sample
+        self.gone.pop((sample.id, role), None)
         if self._observe is not None:
             self._observe(sample)
+
+    def collect_gone(self, reader: Reader) -> None:
+        """Note the objects whose writers left, as ``reader`` learned while taking.
+
+        Uses ``Reader.gone()`` (issue 10 item 5, bus.py) where the bus has it; without it,
+        a testbed that left is noticed by its silence only (:meth:`silent`).
+        """
+        gone = getattr(reader, "gone", None)
+        if not callable(gone):
+            return
+        for event in gone():
+            role = event.topic.rsplit("_", 1)[1]
+            self.gone[(event.id, role)] = event.reason
 
     # -- reading, with staleness ----------------------------------------------------------
     def age(self, object_id: str, role: str = "Measurement") -> float:
@@ -83,11 +100,11 @@ class GridView:
         return self.clock.now() - self.sim_time(sample)
 
     def silent(self) -> str | None:
-        """Why the testbed's data as a whole cannot be trusted any more, or None.
+        """Why the testbed's data as a whole cannot be trusted any more (it stopped), or None.
 
-        TODO(issue 10 item 5): once ``Reader`` reports that an object's writers are
-        gone (bus.py, another change), say "testbed gone" here at once instead of
-        waiting ``silence`` seconds of wall time.
+        A testbed whose writers left is reported at once, per object, as "testbed gone"
+        (:meth:`collect_gone`); one that stops without leaving (frozen, or killed before its
+        DDS lease expires) only by this silence, after ``silence`` wall seconds.
         """
         silent_for = getattr(self.clock, "silent_for", None)
         if silent_for is None or not getattr(self.clock, "started", False):
@@ -105,6 +122,9 @@ class GridView:
                 raise Pending(object_id)
             raise StaleMeasurement(f"no {role.lower()} received from {object_id}")
         if role == "Measurement":
+            if (object_id, role) in self.gone:
+                raise StaleMeasurement(f"{object_id} measurement: testbed gone "
+                                       f"({self.gone[(object_id, role)]})")
             silent = self.silent()
             if silent is not None:
                 raise StaleMeasurement(f"{object_id} measurement: {silent}")

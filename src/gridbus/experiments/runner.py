@@ -124,6 +124,7 @@ def _drive(bus: Bus, clock: DataClock, case: Case, progress: Callable | None,
                 view.ingest(sample)
                 recording.add(view.sim_time(sample), sample.topic, sample.id,
                               {k: v for k, v in sample.fields().items() if k != "id"})
+            view.collect_gone(reader)
 
     _wait_for_start(clock, case.start_at, poll, testbed, tick)
     main.start()
