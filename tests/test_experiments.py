@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
+from conftest import gridbus
 from gridbus.experiments import run_experiment
 from gridbus.experiments.verdict import failures, judge
+from gridbus.testbed.system import load_system
 
 SPEED = 10.0
 
@@ -122,3 +125,21 @@ def test_a_figure_the_run_never_produced_fails_its_check():
         "name": "load still supplied after the G_3 outage", "expected": "900 +/- 20 W", "measured": None,
         "pass": False}
     assert not verdict["frequency held after the outage"]["pass"]
+
+
+@pytest.mark.timeout(60)
+def test_a_run_that_does_not_reproduce_the_paper_prints_its_failed_checks_and_exits_1(tmp_path, env):
+    """Case 1 on a plant without G_4: the startup stops in FAULT, and the command says so."""
+    text = Path(load_system().path).read_text()
+    start = text.index('[[generator]]\nid = "G_4"')
+    system = tmp_path / "no-g4.toml"
+    system.write_text(text[:start] + text[text.index("[[microgrid]]", start):])
+    proc = gridbus("experiment", "sync", "--speed", "10", "--system", str(system), "--out", str(tmp_path / "out"),
+                   env=env, timeout=55)
+    assert proc.returncode == 1, proc.stderr
+    assert "sync: did NOT reproduce the paper" in proc.stdout
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    failed = {c["name"]: c for c in summary["verdict"] if not c["pass"]}
+    assert "no measurement received from G_4" in failed["no controller stopped in FAULT"]["measured"]
+    assert {"the timeline ran to its end", "every generator reached READY"} <= set(failed)
+    assert summary["reproduced"] is False
