@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,27 @@ def test_case_2_load_sharing(tmp_path, domain):
 def test_case_3_reconfiguration(tmp_path, domain):
     run_experiment("reconfig", tmp_path, speed=SPEED, domain=domain)
     assert_reproduced(check_outputs(tmp_path, ["reconfig.png"]))
+
+
+@pytest.mark.timeout(90)
+def test_case_1_reproduces_beside_two_cpu_hogs(tmp_path, domain):
+    """Issue 10: on a busy machine the run gets slower, not different.
+
+    Two CPU-bound processes beside the testbed and the controllers (on 2 cores)
+    starve them; simulated time, read from the testbed's data, slows down with
+    them and every check still passes.  Case 1 takes about 25 s this way; case 2,
+    the one of the issue, about 95 s (`make demo`'s figures are in the README).
+    """
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        run_experiment("sync", tmp_path, speed=SPEED, domain=domain)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    summary = check_outputs(tmp_path, ["sync.png", "frequencies.png"])
+    assert_reproduced(summary)
+    assert 0 < summary["effective_speed"] <= SPEED * 1.05
 
 
 # -- the verdict judges what it should (no DDS: a summary is data) ---------------------------
