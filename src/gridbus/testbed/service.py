@@ -142,7 +142,8 @@ class TestbedService:
                 topic.check(sample.data)
             except FieldError as exc:
                 name, value = _first_bad_field(topic, sample)
-                self.events.rejected(sample.id, sample.topic, name, value, str(exc))
+                reason = str(exc).removeprefix(f"{sample.id}.{name} ({sample.topic}): ")
+                self.events.rejected(sample.id, sample.topic, name, value, f"IDL: {reason}")
                 return
         fields = sample.fields()
         fields.pop("id", None)
