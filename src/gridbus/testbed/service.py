@@ -4,13 +4,7 @@ Every object of the system publishes its measurements (through the sensor
 models) at its rate with source timestamps, state topics are written when
 they change (and once at start, transient-local, for late joiners), breaker
 closures and trips go out on the Protection topic, and every Command topic
-is obeyed once it has passed two checks: the IDL's types and ranges
-(``TopicType.check``: any process can write a command, bypassing the sender's
-checks) and the device's rating from the system file (``Plant.check_command``).
-A command that fails either is refused whole, the last good setting stays in
-force, and the refusal is published on ``Event_Log`` (``EV_testbed``,
-COMMAND_REJECTED); a feeder's voltage collapse and its end are reported there
-too.  Time runs ``speed`` times faster than the wall clock; the
+is obeyed.  Time runs ``speed`` times faster than the wall clock; the
 simulated time is ``(wall - epoch) * speed``, so a controller that knows the
 epoch and the speed shares the testbed's clock without a clock topic.
 """
@@ -135,7 +129,15 @@ class TestbedService:
             self._obey(sample)
 
     def _obey(self, sample: Sample) -> None:
-        """Apply one received command, or refuse it whole and say so on the bus."""
+        """Apply one received command, or refuse it whole and say so on the bus.
+
+        Two checks come first: the IDL's types and ranges (``TopicType.check``:
+        any process can write a command, bypassing the sender's checks) and the
+        device's rating from the system file (``Plant.check_command``).  A command
+        that fails either is refused whole, the last good setting stays in force,
+        and the refusal goes out on ``Event_Log`` (``EV_testbed``, COMMAND_REJECTED),
+        where a feeder's voltage collapse and its end are reported too.
+        """
         topic = self._command_types.get(sample.topic)
         if topic is not None:
             try:
