@@ -4,7 +4,7 @@
  *
  * Build (see docs/interop.md):
  *   idlc -l c ../../idl/grid.idl                 # writes grid.c and grid.h here
- *   cc -o generator_node generator_node.c grid.c -lddsc
+ *   cc -o generator_node generator_node.c grid.c -lddsc -lm
  * Run on the gridbus loopback configuration:
  *   CYCLONEDDS_URI=file://$PWD/../../qos/cyclonedds-loopback.xml \
  *     ./generator_node G_7 [domain] [partition] [count]
