@@ -140,7 +140,7 @@ def test_out_of_range_commands_are_refused_reported_and_the_last_good_setting_st
         wait_for(g1, lambda s: abs(s.f - 60) < 0.05)
 
         def refused(object_id: str, field: str, value: float):
-            return wait_for(events, lambda s: s.kind == "COMMAND_REJECTED" and s.object == object_id
+            return wait_for(events, lambda s: s.kind == "COMMAND_REJECTED" and s.object_id == object_id
                             and s.field == field and (s.value == value or math.isnan(value)))
 
         raw_command(bus, "G_1", f_ref=math.inf)           # caught by the IDL range
@@ -169,9 +169,9 @@ def test_a_feeder_collapse_and_its_end_are_reported_on_the_event_log(testbed, do
         start_slack(bus, "CB_1-6", "CB_6-7", "CB_L4")
         bus.command("L_4", P_ref=9000.0)                   # past the radial feeder's collapse point
         ev = wait_for(events, lambda s: s.kind == "FEEDER_COLLAPSE")
-        assert ev.severity.name == "ERROR" and ev.object == "L_4" and 1000 < ev.value < 7000
+        assert ev.severity.name == "ERROR" and ev.object_id == "L_4" and 1000 < ev.value < 7000
         sample = wait_for(l4, lambda s: 1000 < s.P < 8000)
         assert sample.P == pytest.approx(ev.value, rel=0.05)   # what arrives, not the 9 kW demanded
         bus.command("L_4", P_ref=1700.0)
         back = wait_for(events, lambda s: s.kind == "FEEDER_RESTORED")
-        assert back.object == "L_4" and back.severity.name == "INFO"
+        assert back.object_id == "L_4" and back.severity.name == "INFO"
