@@ -8,11 +8,15 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test setup generate bench clean
 
 $(STAMP): pyproject.toml
-	@# the historian's tests need a PostgreSQL server (they start a throwaway cluster themselves)
-	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	@# the historian's tests need a PostgreSQL server (they start a throwaway cluster themselves);
+	@# the interop test builds a node with Cyclone DDS's C library (an independent implementation)
+	@missing=""; \
+	if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="postgresql"; fi; \
+	if ! command -v idlc >/dev/null 2>&1 || [ ! -e /usr/include/dds/dds.h ]; then missing="$$missing cyclonedds-dev cyclonedds-tools"; fi; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
-	  else echo "note: no PostgreSQL server; its tests will be skipped (apt-get install postgresql)"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "note: missing $$missing; their tests will be skipped (apt-get install $$missing)"; fi; \
 	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

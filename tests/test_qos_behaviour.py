@@ -71,3 +71,21 @@ def test_samples_are_ordered_by_source_timestamp(domain, partition):
     assert times, "no sample arrived"
     # best effort may lose a current sample; the one stamped 10 s back must never be delivered
     assert all(abs(t - time.time()) < 8 for t in times), f"the older sample should be dropped, got {times}"
+
+
+def test_late_joiner_gets_the_whole_kept_log(domain, partition):
+    """A profile that keeps N samples per object for late joiners (log, protection, history)
+    replays all N, not only the last one: Cyclone replays only what durability_service keeps."""
+    log = peer("state", "--domain", str(domain), "--partition", partition, "--id", "CTRL_t",
+               "--count", "5", "--rate", "50", "stage=RUNNING", "--linger", "6", "--wait", "0")
+    try:
+        time.sleep(1.5)                       # every transition is out before the reader exists
+        with Bus(domain, partition=partition) as bus:
+            reader = bus.reader("CTRL_t", "State")
+            got: list = []
+            deadline = time.monotonic() + 4.0
+            while len(got) < 5 and time.monotonic() < deadline:
+                got += reader.take(timeout=0.5)
+        assert len(got) == 5, f"a late joiner got {len(got)} of 5 kept log samples"
+    finally:
+        log.kill()

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from gridbus.testbed.plant import Plant
+from gridbus.testbed.plant import CommandRejected, Plant
 from gridbus.testbed.sensors import Sensors
 from gridbus.testbed.system import load_system
 from gridbus.errors import UnknownObjectError
@@ -194,3 +194,69 @@ def test_sensors_add_noise_bias_quantization_and_delay():
     at = {round(t, 2): r["f"] for t, r in readings}
     assert at[1.2] < 60.5 and at[1.6] > 60.5                              # 0.5 s late
     assert all(r["Va"] == 120.0 for _t, r in readings)                   # other fields untouched
+
+
+# -- commands beyond a device's rating (issue 10, item 4) ---------------------------------
+
+@pytest.mark.parametrize("object_id, fields, field", [
+    ("G_1", {"f_ref": math.inf}, "f_ref"),
+    ("G_1", {"f_ref": 80.0}, "f_ref"),                   # above 1.2 x 60 Hz
+    ("G_1", {"P_ref": 2e4}, "P_ref"),                    # beyond 13.8 kVA
+    ("G_1", {"V_ref": 200.0}, "V_ref"),
+    ("G_1", {"V_ref": 10.0}, "V_ref"),
+    ("G_1", {"V_ref": -math.inf}, "V_ref"),
+    ("L_1", {"P_ref": 1e12}, "P_ref"),
+    ("L_1", {"Q_ref": -2e4}, "Q_ref"),
+    ("MG_1", {"P_ref": 5000.0}, "P_ref"),                # 4 kVA converter (was clipped silently)
+    ("ES_1", {"I_ref": 100.0}, "I_ref"),                 # was clipped to 40 A silently
+    ("PV_EM_1", {"Ir_ref": 3000.0}, "Ir_ref"),
+    ("PV_EM_1", {"Temp_ref": 150.0}, "Temp_ref"),
+    ("W_EM_1", {"Ws_ref": 45.0}, "Ws_ref"),
+])
+def test_a_set_point_beyond_the_rating_is_refused_and_the_last_good_one_stays(object_id, fields, field):
+    plant = Plant(load_system())
+    before = plant.measurements(), repr((plant.machines, plant.load_ref, plant.mg, plant.storage,
+                                         plant.pv, plant.wind))
+    with pytest.raises(CommandRejected) as err:
+        plant.command(object_id, fields)
+    assert (err.value.object_id, err.value.field) == (object_id, field)
+    assert repr((plant.machines, plant.load_ref, plant.mg, plant.storage, plant.pv, plant.wind)) == before[1]
+
+
+def test_a_command_with_one_bad_set_point_is_refused_whole():
+    plant = Plant(load_system())
+    with pytest.raises(CommandRejected, match="not finite"):
+        plant.command("G_1", {"action": "START", "f_ref": math.inf})
+    plant.run(1)
+    assert plant.machines["G_1"].status == "OFF" and plant.machines["G_1"].f_ref == 60.0
+    plant.command("G_1", {"action": "START", "f_ref": 61.0, "P_ref": math.nan})   # NaN = unchanged
+    assert plant.machines["G_1"].status == "STARTING" and plant.machines["G_1"].f_ref == 61.0
+
+
+# -- voltage collapse of the radial feeder (issue 10, item 9) ------------------------------
+
+def test_past_voltage_collapse_loads_report_the_power_that_arrives_and_an_event_says_so():
+    plant = started("CB_1-6", "CB_6-7", "CB_L4")
+    plant.command("L_4", {"P_ref": 9000.0})          # past the feeder's collapse point (about 7.7 kW)
+    plant.events.clear()
+    plant.run(3)
+    delivered, _ = plant.load_PQ["L_4"]
+    v7 = plant.measurements()["Bus_7"]["Va"]
+    assert plant.collapsed == {"L_4": "G_1"}
+    assert delivered == pytest.approx(9000.0 * (v7 / 120.0) ** 2, rel=1e-6) and delivered < 7000.0
+    assert plant.measurements()["L_4"]["P"] == pytest.approx(delivered)
+    # the generator, the meter and the load agree: what arrives is what is produced minus losses
+    losses = sum(line.R * 3 * plant.line_I[tid] ** 2 for tid, line in plant.system.lines.items())
+    assert plant.machines["G_1"].P == pytest.approx(delivered + losses, rel=1e-3)
+    energy = plant.meter_energy["SM_4"][0]
+    plant.run(1)
+    assert (plant.meter_energy["SM_4"][0] - energy) * 3600 == pytest.approx(delivered, rel=0.01)
+    collapses = [p for kind, p in plant.events if kind == "collapse"]
+    assert len(collapses) == 1 and collapses[0]["object"] == "L_4" and "G_1" in collapses[0]["detail"]
+    assert not any(kind == "restored" for kind, _ in plant.events)
+    plant.command("L_4", {"P_ref": 1700.0})
+    plant.run(3)
+    assert plant.collapsed == {} and plant.load_PQ["L_4"][0] == pytest.approx(1700.0)
+    restored = [p for kind, p in plant.events if kind == "restored"]
+    assert len(restored) == 1 and restored[0]["object"] == "L_4"
+    assert len([p for kind, p in plant.events if kind == "collapse"]) == 1

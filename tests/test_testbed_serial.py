@@ -60,3 +60,21 @@ def test_slack_startup_through_a_modbus_drive(domain, tmp_path):
         testbed.terminate()
         testbed.wait(timeout=10)
     assert not any(drives.iterdir()), "the testbed leaves no pty links behind"
+
+
+def test_a_drive_command_beyond_the_machine_rating_is_refused_and_reported(tmp_path):
+    """The vfd-modbus profile accepts 13.8 kW, G_3 is rated 10.4 kVA: the plant refuses it."""
+    from gridbus.testbed.drives import SerialDrives
+    from gridbus.testbed.plant import Plant
+    from gridbus.testbed.system import load_system
+    plant = Plant(load_system())
+    refused = []
+    drives = SerialDrives(plant, tmp_path / "drives", on_reject=refused.append)
+    try:
+        drives._command("G_3", "P_ref", 12000.0)          # what the Modbus line delivered
+        drives._command("G_3", "P_ref", 5000.0)
+        drives.apply(plant)
+    finally:
+        drives.close()
+    assert [(r.object_id, r.field, r.value) for r in refused] == [("G_3", "P_ref", 12000.0)]
+    assert plant.machines["G_3"].P_ref == 5000.0

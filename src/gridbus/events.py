@@ -46,7 +46,7 @@ class EventLog:
         log.log(_LEVELS.get(severity, logging.WARNING), "%s: %s %s", self.id, kind, detail)
         self.count += 1
         try:
-            self._writer.write(severity=severity, kind=_clip(kind), object=_clip(object),
+            self._writer.write(severity=severity, kind=_clip(kind), object_id=_clip(object),
                                topic=_clip(topic), field=_clip(field), value=float(value),
                                detail=_clip(detail, 256))
         except Exception:                            # a closed bus at shutdown, say

@@ -16,22 +16,24 @@ import queue
 import threading
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import GridbusError
-from .plant import RATED_RPM, Plant
+from .plant import RATED_RPM, CommandRejected, Plant
 
 # what the drive's commands mean to the plant's generator
 _COMMANDS = {"start": {"action": "START"}, "stop": {"action": "STOP"}}
 
 
 class SerialDrives:
-    def __init__(self, plant: Plant, directory: str | Path, profile: str = "vfd-modbus") -> None:
+    def __init__(self, plant: Plant, directory: str | Path, profile: str = "vfd-modbus",
+                 on_reject: Callable[[CommandRejected], None] | None = None) -> None:
         from ..translators.devices import DeviceModel, Simulator
         from ..translators.profile import load_profile
         self.profile = load_profile(profile)
         if self.profile.kind != "drive":
             raise GridbusError(f"profile {self.profile.name} is a {self.profile.kind}, not a drive")
+        self.on_reject = on_reject
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.commands: queue.SimpleQueue[tuple[str, str, float | None]] = queue.SimpleQueue()
@@ -67,7 +69,11 @@ class SerialDrives:
                 gid, name, value = self.commands.get_nowait()
             except queue.Empty:
                 return
-            plant.command(gid, dict(_COMMANDS.get(name, {name: value})))
+            try:
+                plant.command(gid, dict(_COMMANDS.get(name, {name: value})))
+            except CommandRejected as exc:      # beyond the machine's rating: the old setting stays
+                if self.on_reject is not None:
+                    self.on_reject(exc)
 
     def update(self, plant: Plant) -> None:
         """Refresh what the drives report (testbed loop only)."""

@@ -14,7 +14,17 @@ cycle, not waveforms):
 * a machine alone on its breaker keeps its own speed and angle, which is what
   a synchronizer has to match; a breaker closed across a large frequency,
   voltage or phase difference is refused as an out-of-phase closure (the
-  breaker trips at once and a protection event is raised).
+  breaker trips at once and a protection event is raised);
+* past the voltage-collapse point of a feeder no constant-power solution
+  exists: the island is solved again with its constant-power loads as
+  constant impedances, the loads report the power that actually arrives, and
+  the plant raises a ``collapse`` event (``restored`` when the normal solution
+  is back).
+
+Commands are checked against the devices' ratings from the system file before
+anything is applied: a set-point that is not finite or beyond the rating
+refuses the whole command (:class:`CommandRejected`) and the last good setting
+stays in force.
 """
 from __future__ import annotations
 
@@ -25,13 +35,22 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UnknownObjectError
+from ..errors import GridbusError, UnknownObjectError
 from . import powerflow
 from .system import System
 
 S_BASE = 10_000.0            # VA, three-phase base of the per-unit system
 RATED_RPM = 1800.0           # four-pole machines at 60 Hz (the paper's generators)
 LIVE = 0.1                   # pu voltage above which a side is energized
+RESTORE_HOLD = 1.0           # s of normal solutions before a collapse is reported over
+
+
+class CommandRejected(GridbusError):
+    """A command the plant refuses as a whole; nothing of it was applied."""
+
+    def __init__(self, object_id: str, field: str, value: Any, reason: str) -> None:
+        super().__init__(f"{object_id}.{field} = {value!r} rejected: {reason}")
+        self.object_id, self.field, self.value, self.reason = object_id, field, value, reason
 
 
 def wrap(angle: float) -> float:
@@ -116,6 +135,9 @@ class Plant:
         self.islands: list[Island] = []
         self.events: list[tuple[str, Any]] = []          # (kind, payload) for the service to publish
         self._y_cache: dict[tuple, np.ndarray] = {}
+        self.limits = self._limits()
+        self.collapsed: dict[str, str] = {}             # load -> island reference, solved as impedance now
+        self._reported: dict[str, float | None] = {}    # load reported collapsed -> normal since (t)
         self._solve()
 
     # -- commands ---------------------------------------------------------------------
@@ -128,7 +150,52 @@ class Plant:
         known = (self.machines, self.breakers, self.load_ref, self.mg, self.storage, self.pv, self.wind)
         if handler is None or not any(object_id in pool for pool in known):
             raise UnknownObjectError(f"{object_id} is not an object of system {self.system.name!r}")
-        handler(object_id, {k: v for k, v in fields.items() if not _unset(v)})
+        given = {k: v for k, v in fields.items() if not _unset(v)}
+        self.check_command(object_id, given)
+        handler(object_id, given)
+
+    def _limits(self) -> dict[str, dict[str, tuple[float, float, str]]]:
+        """Per object, the band of each set-point it obeys and where that band comes from."""
+        sys_ = self.system
+        out: dict[str, dict[str, tuple[float, float, str]]] = {}
+        for gid, g in sys_.generators.items():
+            out[gid] = {"f_ref": (0.0, g.f_max, f"f_max {g.f_max:g} Hz"),
+                        "P_ref": (-g.rating, g.rating, f"rating ±{g.rating:g} W"),
+                        "V_ref": (g.V_min, g.V_max, f"V_min..V_max {g.V_min:g}..{g.V_max:g} V")}
+        for lid, ld in sys_.loads.items():
+            out[lid] = {"P_ref": (0.0, ld.rating, f"rating 0..{ld.rating:g} W"),
+                        "Q_ref": (-ld.rating, ld.rating, f"rating ±{ld.rating:g} var")}
+        for mid, mg in sys_.microgrids.items():
+            out[mid] = {key: (-mg.rating, mg.rating, f"converter rating ±{mg.rating:g}")
+                        for key in ("P_ref", "Q_ref")}
+        for eid, es in sys_.storage.items():
+            out[eid] = {"I_ref": (-es.I_max, es.I_max, f"I_max ±{es.I_max:g} A")}
+        for pid, pv in sys_.pv.items():
+            out[pid] = {"Ir_ref": (0.0, pv.Ir_max, f"emulator range 0..{pv.Ir_max:g} W/m2"),
+                        "Temp_ref": (pv.Temp_min, pv.Temp_max,
+                                     f"emulator range {pv.Temp_min:g}..{pv.Temp_max:g} degC")}
+        for wid, w in sys_.wind.items():
+            out[wid] = {"Ws_ref": (0.0, w.Ws_max, f"emulator range 0..{w.Ws_max:g} m/s")}
+        return out
+
+    def check_command(self, object_id: str, fields: dict[str, Any]) -> None:
+        """Raise :class:`CommandRejected` for the first set-point the device cannot obey.
+
+        Any process can write a command, so the plant checks what it is about to
+        obey against the device's own rating (the system file), whatever the sender
+        checked.  The whole command is refused: a START that carried an absurd
+        f_ref must not start the machine on its old reference either.
+        """
+        for key, (low, high, source) in self.limits.get(object_id, {}).items():
+            if key not in fields:
+                continue
+            value = fields[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise CommandRejected(object_id, key, value, "not a number")
+            if not math.isfinite(value):
+                raise CommandRejected(object_id, key, value, "not finite")
+            if not low <= value <= high:
+                raise CommandRejected(object_id, key, value, f"outside the system file's {source}")
 
     def _command_generator(self, gid: str, f: dict[str, Any]) -> None:
         m = self.machines[gid]
@@ -171,23 +238,21 @@ class Plant:
             self.events.append(("state", mid))
         for key in ("P_ref", "Q_ref"):
             if key in f:
-                limit = self.system.microgrids[mid].rating
-                state[key] = float(np.clip(f[key], -limit, limit))
+                state[key] = float(f[key])
 
     def _command_storage(self, eid: str, f: dict[str, Any]) -> None:
         if "I_ref" in f:
-            limit = self.system.storage[eid].I_max
-            self.storage[eid]["I_ref"] = float(np.clip(f["I_ref"], -limit, limit))
+            self.storage[eid]["I_ref"] = float(f["I_ref"])
 
     def _command_pv(self, pid: str, f: dict[str, Any]) -> None:
         if "Ir_ref" in f:
-            self.pv[pid]["Ir"] = max(0.0, float(f["Ir_ref"]))
+            self.pv[pid]["Ir"] = float(f["Ir_ref"])
         if "Temp_ref" in f:
             self.pv[pid]["Temp"] = float(f["Temp_ref"])
 
     def _command_wind(self, wid: str, f: dict[str, Any]) -> None:
         if "Ws_ref" in f:
-            self.wind[wid]["Ws"] = max(0.0, float(f["Ws_ref"]))
+            self.wind[wid]["Ws"] = float(f["Ws_ref"])
 
     # -- breakers ---------------------------------------------------------------------
     def close(self, cb: str) -> bool:
@@ -311,6 +376,7 @@ class Plant:
         Y = self._admittance()
         self.bus_V[:] = 0.0
         self.bus_f[:] = 0.0
+        self.collapsed = {}
         for island in self.islands:
             if island.live:
                 self._solve_island(island, Y)
@@ -350,18 +416,20 @@ class Plant:
                 else:
                     P[k] -= p / S_BASE
                     Q[k] -= q / S_BASE
-                    impedance.append((k, p, q))
+                    impedance.append((lid, k, p, q))
         for mid, mg in self.system.microgrids.items():
             if mg.bus in names and self._in_service(mid):
                 P[names.index(mg.bus)] += self.mg[mid]["P"] / S_BASE
                 Q[names.index(mg.bus)] += self.mg[mid]["Q"] / S_BASE
         result = powerflow.solve(Y, kind, P, Q, V0)
         if not result.converged:
-            # voltage collapse of constant-power loads: fall back to constant impedance
-            for k, p, q in impedance:
+            # voltage collapse of constant-power loads: fall back to constant impedance; those
+            # loads then draw P·|V|² (see _load_scale), which is what they report
+            for lid, k, p, q in impedance:
                 P[k] += p / S_BASE
                 Q[k] += q / S_BASE
                 Y[k, k] += complex(p, -q) / S_BASE
+                self.collapsed[lid] = island.reference
             result = powerflow.solve(Y, kind, P, Q, V0)
         self._warm[buses] = result.V
         # machine powers: the reference takes the mismatch at its bus
@@ -391,12 +459,54 @@ class Plant:
         for lid, load in self.system.loads.items():
             if load.bus == bus and self._in_service(lid):
                 lp, lq = self.load_ref[lid]
-                scale = abs(v_pu) ** 2 if load.model == "constant_impedance" else 1.0
+                scale = self._load_scale(lid, abs(v_pu))
                 p, q = p + lp * scale, q + lq * scale
         for mid, mg in self.system.microgrids.items():
             if mg.bus == bus and self._in_service(mid):
                 p, q = p - self.mg[mid]["P"], q - self.mg[mid]["Q"]
         return p, q
+
+    def _load_scale(self, lid: str, v_pu: float) -> float:
+        """Share of its set-point a load draws at ``v_pu``: |V|² when solved as an impedance."""
+        impedance = self.system.loads[lid].model == "constant_impedance" or lid in self.collapsed
+        return v_pu ** 2 if impedance else 1.0
+
+    def _track_collapse(self) -> None:
+        """Raise ``collapse`` once when loads fall back to impedance, ``restored`` when they are back.
+
+        A load counts as restored after RESTORE_HOLD s of normal solutions, so a
+        feeder hovering at its collapse point does not flood the event log.
+        """
+        new = [lid for lid in self.collapsed if lid not in self._reported]
+        for reference in dict.fromkeys(self.collapsed[lid] for lid in new):
+            loads = [lid for lid in new if self.collapsed[lid] == reference]
+            self.events.append(("collapse", self._collapse_record(loads, reference)))
+        restored = []
+        for lid in [*new, *self._reported]:
+            if lid in self.collapsed:
+                self._reported[lid] = None
+            elif self._reported[lid] is None:
+                self._reported[lid] = self.t
+            elif self.t - self._reported[lid] >= RESTORE_HOLD:
+                del self._reported[lid]
+                restored.append(lid)
+        if restored:
+            detail = "; ".join(f"{lid} draws {self.load_PQ[lid][0]:.0f} W of {self.load_ref[lid][0]:.0f} W"
+                               for lid in restored)
+            self.events.append(("restored", {"object": ",".join(restored), "value": self.load_PQ[restored[0]][0],
+                                             "detail": f"normal power flow is back: {detail}"}))
+
+    def _collapse_record(self, loads: list[str], reference: str) -> dict[str, Any]:
+        island = next(i for i in self.islands if i.reference == reference)
+        loads = sorted(loads, key=lambda lid: self.load_PQ[lid][0] - self.load_ref[lid][0])  # worst first
+        parts = []
+        for lid in loads:
+            bus = self.system.loads[lid].bus
+            parts.append(f"{lid} draws {self.load_PQ[lid][0]:.0f} W of {self.load_ref[lid][0]:.0f} W "
+                         f"({bus} at {abs(self.bus_V[self.bus_index[bus]]):.1f} V)")
+        return {"object": ",".join(loads), "value": self.load_PQ[loads[0]][0],
+                "detail": f"voltage collapse in the island of {reference} ({len(island.buses)} buses): "
+                          f"constant-power loads solved as impedances; {'; '.join(parts)}"}
 
     def _electrical(self, m: Machine) -> float:
         """Electrical output (W) of a machine that follows its prime mover."""
@@ -410,8 +520,8 @@ class Plant:
                 self.load_PQ[lid] = (0.0, 0.0)
                 continue
             p, q = self.load_ref[lid]
-            scale = v ** 2 if load.model == "constant_impedance" else 1.0
-            self.load_PQ[lid] = (p * scale, q * scale)
+            scale = self._load_scale(lid, v)
+            self.load_PQ[lid] = (float(p * scale), float(q * scale))
         for tid, line in self.system.lines.items():
             if not self._in_service(tid):
                 self.line_I[tid] = 0.0
@@ -444,6 +554,7 @@ class Plant:
         self._solve()
         self._meters(dt)
         self.t += dt
+        self._track_collapse()
 
     def _island_of(self, gid: str) -> list[str]:
         return next((i.machines for i in self.islands if gid in i.machines), [])

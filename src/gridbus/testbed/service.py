@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..bus import Bus, Writer
-from ..errors import UnknownObjectError
-from .plant import Plant
+from ..bus import Bus, Sample, Writer
+from ..errors import FieldError, UnknownObjectError
+from ..events import EventLog
+from ..model import TopicType
+from .plant import CommandRejected, Plant
 from .sensors import Sensors
 from .system import System
 
@@ -82,6 +84,8 @@ class TestbedService:
         self.clock = clock or SimClock(time.time())
         self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self.commands = bus.reader("*", "Command")
+        self.events = EventLog(bus, "testbed")
+        self._command_types = {t.name: t for t in bus.registry.topics() if t.role == "Command"}
         self._measure: dict[str, Writer] = {}
         self._state: dict[str, Writer] = {}
         self._protection: dict[str, Writer] = {}
@@ -105,7 +109,8 @@ class TestbedService:
         self.drives = None
         if serial_drives is not None:
             from .drives import SerialDrives
-            self.drives = SerialDrives(self.plant, serial_drives, drive_profile)
+            self.drives = SerialDrives(self.plant, serial_drives, drive_profile,
+                                       on_reject=self._drive_command_rejected)
 
     def publish_states(self) -> None:
         for object_id in self._state:
@@ -152,14 +157,40 @@ class TestbedService:
 
     def _apply_commands(self) -> None:
         for sample in self.commands.take(0):
-            fields = sample.fields()
-            fields.pop("id", None)
-            if self.drives is not None:
-                fields = self.drives.filter_bus_command(sample.id, fields)
+            self._obey(sample)
+
+    def _obey(self, sample: Sample) -> None:
+        """Apply one received command, or refuse it whole and say so on the bus.
+
+        Two checks come first: the IDL's types and ranges (``TopicType.check``:
+        any process can write a command, bypassing the sender's checks) and the
+        device's rating from the system file (``Plant.check_command``).  A command
+        that fails either is refused whole, the last good setting stays in force,
+        and the refusal goes out on ``Event_Log`` (``EV_testbed``, COMMAND_REJECTED),
+        where a feeder's voltage collapse and its end are reported too.
+        """
+        topic = self._command_types.get(sample.topic)
+        if topic is not None:
             try:
-                self.plant.command(sample.id, fields)
-            except UnknownObjectError as exc:
-                self.log(f"testbed: ignored {sample.topic} for {sample.id}: {exc}")
+                topic.check(sample.data)
+            except FieldError as exc:
+                name, value = _first_bad_field(topic, sample)
+                reason = str(exc).removeprefix(f"{sample.id}.{name} ({sample.topic}): ")
+                self.events.rejected(sample.id, sample.topic, name, value, f"IDL: {reason}")
+                return
+        fields = sample.fields()
+        fields.pop("id", None)
+        if self.drives is not None:
+            fields = self.drives.filter_bus_command(sample.id, fields)
+        try:
+            self.plant.command(sample.id, fields)
+        except CommandRejected as exc:
+            self.events.rejected(exc.object_id, sample.topic, exc.field, exc.value, exc.reason)
+        except UnknownObjectError as exc:
+            self.log(f"testbed: ignored {sample.topic} for {sample.id}: {exc}")
+
+    def _drive_command_rejected(self, exc: CommandRejected) -> None:
+        self.events.rejected(exc.object_id, "serial drive", exc.field, exc.value, exc.reason)
 
     def _advance(self, target: float) -> None:
         """Step the plant towards simulated time ``target``, at most two ticks' worth per tick.
@@ -190,6 +221,11 @@ class TestbedService:
                                                       timestamp=self._stamp())
                 if payload["trip"]:
                     self.log(f"testbed: {payload['id']} tripped: {payload['fault']} {payload['detail']}")
+            elif kind in ("collapse", "restored"):
+                self.events.report("FEEDER_COLLAPSE" if kind == "collapse" else "FEEDER_RESTORED",
+                                   payload["detail"], severity="ERROR" if kind == "collapse" else "INFO",
+                                   object=payload["object"], topic="Load_Measurement", field="P",
+                                   value=payload["value"])
 
     def _publish_measurements(self, now: float) -> None:
         true = self.plant.measurements()
@@ -200,6 +236,17 @@ class TestbedService:
             values = self.sensors.read(self.plant.t, object_id, writer.topic, true[object_id])
             writer.write(**values, timestamp=now)
             self.published += 1
+
+
+def _first_bad_field(topic: TopicType, sample: Sample) -> tuple[str, Any]:
+    """The field (and its value) that made ``topic.check`` refuse ``sample``."""
+    for name, info in topic.fields.items():
+        value = getattr(sample.data, name, None)
+        try:
+            info.coerce(value, name)
+        except FieldError:
+            return name, value
+    return "", None
 
 
 def describe(system: System) -> dict[str, Any]:

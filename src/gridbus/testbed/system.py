@@ -5,6 +5,12 @@ every object against the data model (ids, references, numbers, ranges) and
 reports the first problem as ``file:line: reason`` — TOML syntax errors carry
 their line from :mod:`tomllib`, and the errors found after parsing are located
 again in the text by the object's ``id = "..."`` line and the key under it.
+
+Numbers must be finite, and each quantity that only makes sense positive (a
+rating, a time constant, an impedance, a step, a rate) is refused at zero or
+below: such a file would load and then divide by zero or run backwards.  The
+ratings also bound what the testbed obeys: a command beyond a device's rating
+is refused (see :meth:`gridbus.testbed.plant.Plant.command`).
 """
 from __future__ import annotations
 
@@ -54,6 +60,10 @@ class Generator:
     Ta: float = 0.4              # s, AVR time constant
     losses: float = 0.01         # pu, no-load mechanical losses
     P_max: float = 0.0           # W, prime-mover limit (0 = the rating)
+    # bands of the references the testbed obeys (P_ref is obeyed within ±rating)
+    f_max: float = 0.0           # Hz, highest f_ref (0 = 1.2 × the system frequency)
+    V_min: float = 0.0           # V, lowest V_ref (0 = 0.5 × the system voltage)
+    V_max: float = 0.0           # V, highest V_ref (0 = 1.2 × the system voltage)
 
 
 @dataclass
@@ -78,6 +88,7 @@ class Load:
     P: float = 0.0               # W
     Q: float = 0.0               # var
     model: str = "constant_power"   # or constant_impedance (P, Q at nominal voltage)
+    rating: float = 10000.0      # VA, the emulator's rating: P_ref 0..rating, |Q_ref| <= rating
 
 
 @dataclass
@@ -88,6 +99,9 @@ class PVEmulator:
     Ir: float = 800.0            # W/m2
     Temp: float = 25.0           # degC
     gamma: float = -0.004        # 1/degC, power temperature coefficient
+    Ir_max: float = 1500.0       # W/m2, highest irradiance the emulator accepts
+    Temp_min: float = -20.0      # degC, temperature range the emulator accepts
+    Temp_max: float = 80.0
 
 
 @dataclass
@@ -100,6 +114,7 @@ class WindEmulator:
     Ws_cut_out: float = 25.0     # m/s
     V_rated: float = 120.0       # V, phase, at rated speed (before the rectifier)
     f_rated: float = 60.0        # Hz, at rated speed
+    Ws_max: float = 30.0         # m/s, highest wind speed the emulator accepts
 
 
 @dataclass
@@ -109,7 +124,7 @@ class EnergyStorage:
     V_nom: float = 240.0         # V
     SoC: float = 80.0            # percent
     R: float = 0.05              # ohm, internal resistance
-    I_max: float = 40.0          # A
+    I_max: float = 40.0          # A, the converter's limit: |I_ref| <= I_max
 
 
 @dataclass
@@ -118,7 +133,7 @@ class Microgrid:
     id: str
     bus: str
     breaker: str
-    rating: float = 4000.0       # VA, converter
+    rating: float = 4000.0       # VA, converter: |P_ref|, |Q_ref| <= rating
     Vdc: float = 380.0           # V, DC bus
     mode: str = "GRID_CONNECTED"
     P_ref: float = 0.0           # W into the AC grid (positive = export)
@@ -211,8 +226,14 @@ _KINDS: dict[str, tuple[type, str, str]] = {
     "pmu": (PMU, "pmus", "PMU"),
 }
 _RENAMED = {"from": "from_bus", "to": "to_bus"}
-_POSITIVE = {"rating", "H", "R", "Tg", "Ta", "capacity", "V_nom", "V_mp", "Vdc", "Ws_rated",
-             "f_ref", "V_ref", "f_rated", "V_rated", "accel"}
+# Quantities that only make sense above zero (a time constant, a rating, a divisor) and those
+# that may be zero but never negative (impedances, limits where 0 means "none" or "default").
+_POSITIVE = {"rating", "H", "Tg", "Ta", "capacity", "V_nom", "V_mp", "Vdc", "Ws_rated", "Ws_cut_out",
+             "f_ref", "V_ref", "f_rated", "V_rated", "accel", "droop", "Ir_max", "Ws_max"}
+_NON_NEGATIVE = {"R", "X", "B", "I_max", "P_max", "losses", "Kp", "Ki", "fuel_cell", "Ws_cut_in",
+                 "f_max", "V_min", "V_max", "P", "Ir", "Ws"}
+_SYSTEM_POSITIVE = {"frequency", "voltage", "step", "max_df", "max_dV", "max_dphi"}
+MAX_STEP = 1.0                   # s; a longer integration step makes the governors unstable
 
 
 def default_system_path() -> Path:
@@ -231,6 +252,9 @@ def _build(doc: dict[str, Any], loc: Locator) -> System:
     for key in doc:
         if key not in known:
             raise loc.error(f"unknown section {key!r}; known: {', '.join(sorted(known))}", key=key)
+    for section in ("system", "protection", "sensors", "rates"):
+        if not isinstance(doc.get(section, {}), dict):
+            raise loc.error(f"{section} must be a table ([{section}])", key=section)
     head = doc.get("system", {})
     system = System(name=str(head.get("name", "system")), path=loc.path)
     _fill(system, head, {"frequency", "voltage", "step", "seed", "name"}, loc, section="system")
@@ -250,6 +274,7 @@ def _build(doc: dict[str, Any], loc: Locator) -> System:
             getattr(system, attr)[obj.id] = obj
     _breakers(system, doc, registry, loc)
     _references(system, loc)
+    _bands(system, loc)
     system.sensors = _sensors(doc.get("sensors", {}), loc)
     system.rates = _rates(doc.get("rates", {}), registry, loc)
     return system
@@ -265,6 +290,11 @@ def _fill(target: Any, values: dict[str, Any], allowed: set[str], loc: Locator, 
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
                 raise loc.error(f"[{section}] {key} must be a number, got {value!r}", key=key, section=section)
             value = type(current)(value)
+            if key in _SYSTEM_POSITIVE and value <= 0:
+                raise loc.error(f"[{section}] {key} must be > 0, got {value}", key=key, section=section)
+            if key == "step" and value > MAX_STEP:
+                raise loc.error(f"[{section}] step must be at most {MAX_STEP} s, got {value}", key=key,
+                                section=section)
         setattr(target, key, value)
 
 
@@ -309,6 +339,9 @@ def _object(cls: type, entry: Any, prefix: str, registry: Registry, loc: Locator
     for key in _POSITIVE & set(values):
         if values[key] <= 0:
             raise loc.error(f"{object_id}: {key} must be > 0, got {values[key]}", object_id, key)
+    for key in _NON_NEGATIVE & set(values):
+        if values[key] < 0:
+            raise loc.error(f"{object_id}: {key} must be >= 0, got {values[key]}", object_id, key)
     return obj
 
 
@@ -404,6 +437,43 @@ def _references(system: System, loc: Locator) -> None:
         raise loc.error("no generator has mode = \"SPEED\": one machine must set the frequency", first, "mode")
 
 
+def _bands(system: System, loc: Locator) -> None:
+    """Fill the default command bands and check each device's own numbers fit together."""
+
+    def need(ok: bool, object_id: str, key: str, reason: str) -> None:
+        if not ok:
+            raise loc.error(f"{object_id}: {reason}", object_id, key)
+
+    for gen in system.generators.values():
+        gen.f_max = gen.f_max or 1.2 * system.frequency
+        gen.V_min = gen.V_min or 0.5 * system.voltage
+        gen.V_max = gen.V_max or 1.2 * system.voltage
+        need(gen.f_ref <= gen.f_max, gen.id, "f_ref", f"f_ref {gen.f_ref} is above f_max {gen.f_max:g}")
+        need(gen.V_min < gen.V_max, gen.id, "V_max", f"V_max {gen.V_max:g} must be above V_min {gen.V_min:g}")
+        need(gen.V_min <= gen.V_ref <= gen.V_max, gen.id, "V_ref",
+             f"V_ref {gen.V_ref} is outside V_min..V_max ({gen.V_min:g}..{gen.V_max:g} V)")
+        need(abs(gen.P_ref) <= gen.rating, gen.id, "P_ref", f"P_ref {gen.P_ref} is beyond its rating {gen.rating:g}")
+    for line in system.lines.values():
+        need(line.R > 0 or line.X > 0, line.id, "X", "R and X are both 0 (a line needs an impedance)")
+    for load in system.loads.values():
+        need(load.P <= load.rating and abs(load.Q) <= load.rating, load.id, "P",
+             f"P and |Q| must be within its rating {load.rating:g} VA")
+    for mg in system.microgrids.values():
+        need(abs(mg.P_ref) <= mg.rating and abs(mg.Q_ref) <= mg.rating, mg.id, "P_ref",
+             f"P_ref and Q_ref must be within its converter rating {mg.rating:g} VA")
+    for pv in system.pv.values():
+        need(pv.Ir <= pv.Ir_max, pv.id, "Ir", f"Ir {pv.Ir} is above Ir_max {pv.Ir_max:g}")
+        need(pv.Temp_min < pv.Temp_max, pv.id, "Temp_max", "Temp_max must be above Temp_min")
+        need(pv.Temp_min <= pv.Temp <= pv.Temp_max, pv.id, "Temp", "Temp is outside Temp_min..Temp_max")
+    for wind in system.wind.values():
+        need(wind.Ws_cut_in < wind.Ws_rated < wind.Ws_cut_out, wind.id, "Ws_rated",
+             "wind speeds must rise: Ws_cut_in < Ws_rated < Ws_cut_out")
+        need(wind.Ws <= wind.Ws_max, wind.id, "Ws", f"Ws {wind.Ws} is above Ws_max {wind.Ws_max:g}")
+    for es in system.storage.values():
+        need(0.0 <= es.SoC <= 100.0, es.id, "SoC", f"SoC must be 0..100 percent, got {es.SoC}")
+        need(es.I_max > 0, es.id, "I_max", "I_max must be > 0 (the converter's current limit)")
+
+
 def _sensors(table: Any, loc: Locator) -> list[tuple[str, SensorModel]]:
     if not isinstance(table, dict):
         raise loc.error("[sensors] must map \"OBJECT.field\" patterns to {noise, quantum, bias, delay}",
@@ -428,13 +498,17 @@ def _sensors(table: Any, loc: Locator) -> list[tuple[str, SensorModel]]:
 
 
 def _rates(table: Any, registry: Registry, loc: Locator) -> dict[str, float]:
+    if not isinstance(table, dict):
+        raise loc.error("[rates] must map object-type prefixes to rates in Hz", key="rates")
     rates = {}
-    for prefix, value in (table or {}).items():
+    for prefix, value in table.items():
         try:
             registry.by_prefix(prefix)
         except UnknownObjectError as exc:
             raise loc.error(f"[rates] {exc}", key=prefix, section="rates") from None
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-            raise loc.error(f"[rates] {prefix} must be a rate in Hz > 0", key=prefix, section="rates")
+        if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+                or value <= 0):
+            raise loc.error(f"[rates] {prefix} must be a finite rate in Hz > 0, got {value!r}", key=prefix,
+                            section="rates")
         rates[prefix] = float(value)
     return rates

@@ -65,7 +65,7 @@ class SerialLink:
         return self.serial is not None
 
     def open(self) -> None:
-        """Open and configure in one call (see DESIGN: a pty refuses parity-only changes later)."""
+        """Open and configure in one call (see docs/serial.md: a pty refuses parity-only changes later)."""
         s = self.settings
         parity = s.parity
         for attempt in range(2):

@@ -33,7 +33,7 @@ class Log(idl.IdlStruct, typename="grid.Event.Log"):
     annotate.key("id")
     severity: 'gridbus.types.grid.Event.Severity'
     kind: types.bounded_str[32]
-    object: types.bounded_str[32]
+    object_id: types.bounded_str[32]
     topic: types.bounded_str[32]
     field: types.bounded_str[32]
     value: types.float64
