@@ -168,6 +168,14 @@ def test_a_measurement_is_stale_when_the_rest_of_the_data_moved_on_without_it(do
         with pytest.raises(StaleMeasurement, match=r"G_2 measurement is 2.5 s old \(limit 2 s\)"):
             view.value("G_2", "f")
         assert math.isinf(view.age("G_3"))
+        # a writer on another time base (wall-clock stamps, another testbed) cannot make time jump
+        bus.writer("G_3", deadline=0.01).write(f=60.0, timestamp=clock.stamp(1000.0))
+        deadline = time.monotonic() + 5
+        while not clock.foreign and time.monotonic() < deadline:
+            view.update()
+            time.sleep(0.02)
+        assert clock.foreign == {"G_3": 1} and clock.now() == pytest.approx(3.5)
+        assert math.isinf(view.age("G_3"))                # and the view does not use it
 
 
 @pytest.mark.skipif(not hasattr(Reader, "gone"), reason="needs Reader.gone() (issue 10 item 5, bus.py)")

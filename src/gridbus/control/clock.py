@@ -12,11 +12,19 @@ and how long has the clock been waiting for its first sample.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Protocol
 
 from ..bus import Sample
+
+log = logging.getLogger("gridbus.control.clock")
+
+# The testbed never runs faster than twice its speed (it does at most two loops' worth of steps
+# per loop), so data that claims more, plus a wall second of slack, is on another time base.
+MAX_CATCH_UP = 2.0
+SLACK = 1.0
 
 
 class Clock(Protocol):
@@ -45,6 +53,7 @@ class DataClock:
         self.first: float | None = None          # simulated time of the first measurement seen
         self._now = -math.inf
         self._advanced_at = time.monotonic()     # wall time (monotonic) of the last advance
+        self.foreign: dict[str, int] = {}        # object id -> samples ignored as on another time base
 
     def stamp(self, sim_time: float) -> float:
         """The source timestamp that carries simulated time ``sim_time`` (as the testbed's)."""
@@ -55,16 +64,37 @@ class DataClock:
         return (stamp - self.epoch) * self.speed
 
     # -- fed by the data ------------------------------------------------------------------
-    def observe(self, sample: Sample) -> None:
-        """Advance to ``sample``'s simulated time if it is a newer measurement."""
+    def observe(self, sample: Sample) -> bool:
+        """Advance to ``sample``'s simulated time if it is a newer measurement.
+
+        False when the sample is on another time base (far ahead of what the testbed can
+        have computed): then it should not be used at all.
+        """
         if not sample.topic.endswith("_Measurement"):
-            return
+            return True
         t = self.sim_time(sample.source_time)
         if t > self._now:
+            if self.first is not None and t - self._now > self._max_advance():
+                self._ignore(sample, t)
+                return False
             self._now = t
             self._advanced_at = time.monotonic()
             if self.first is None:
                 self.first = t
+        return True
+
+    def _max_advance(self) -> float:
+        """The most simulated time the testbed can have computed since the clock last advanced."""
+        return self.speed * (MAX_CATCH_UP * (time.monotonic() - self._advanced_at) + SLACK)
+
+    def _ignore(self, sample: Sample, t: float) -> None:
+        """A sample far ahead of what the testbed can compute: another writer, another clock."""
+        count = self.foreign.get(sample.id, 0)
+        self.foreign[sample.id] = count + 1
+        if count == 0:
+            log.warning("%s's source time is %.1f simulated s ahead of the testbed's data; ignored for "
+                        "the clock (another writer with another time base on this domain and partition?)",
+                        sample.id, t - self._now)
 
     # -- read by controllers -------------------------------------------------------------
     def now(self) -> float:

@@ -68,13 +68,13 @@ class GridView:
         return samples
 
     def ingest(self, sample: Sample) -> None:
+        if self._observe is not None and not self._observe(sample):
+            return                                   # on another time base: not the testbed's
         role = sample.topic.rsplit("_", 1)[1]
         if role == "Protection":
             self.protections.append(sample)
         self.latest[(sample.id, role)] = sample
         self.gone.pop((sample.id, role), None)
-        if self._observe is not None:
-            self._observe(sample)
 
     def collect_gone(self, reader: Reader) -> None:
         """Note the objects whose writers left, as ``reader`` learned while taking.

@@ -55,6 +55,7 @@ def summarize(result: Result) -> dict[str, Any]:
         "case": result.case.name, "title": result.case.title, "figures": result.case.figures,
         "speed": result.speed, "effective_speed": _round(result.effective_speed),
         "wall_seconds": _round(result.wall_seconds, 1), "duration": result.case.duration,
+        "partition": result.partition,
         "ready_at": _round(result.ready_at), "ended_at": round(result.ended_at, 2),
         "main_controller": {"stage": result.main.stage, "reason": result.main.reason},
         "sync_limits": {"df": limits.df, "dV": limits.dV, "dphi_deg": limits.dphi},

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,7 @@ class Result:
     ended_at: float
     events: list[tuple[float, str]]
     wall_seconds: float = math.nan   # wall time from simulated 0 (the epoch) to the end
+    partition: str = ""              # the DDS partition the run used
 
     @property
     def effective_speed(self) -> float:
@@ -70,12 +72,21 @@ class Result:
 
 def run_case(case: Case, speed: float = 10.0, domain: int | None = None, partition: str | None = None,
              system: str | None = None, progress: Callable[[float, float, str], None] | None = None) -> Result:
+    """Run ``case`` against a testbed process of its own.
+
+    Without ``partition`` the run gets a DDS partition of its own: two runs on one
+    domain (two ``make demo``, a test suite beside a demo) must neither obey each
+    other's commands nor read each other's clock.
+    """
+    partition = partition or f"experiment-{uuid.uuid4().hex[:10]}"
     with Bus(domain, partition=partition) as bus:
         epoch = time.time() + 2.0                  # simulated 0: once discovery has had a moment
         clock = DataClock(epoch, speed)
         testbed = _start_testbed(bus.domain_id, partition, system, clock, case)
         try:
-            return _drive(bus, clock, case, progress, testbed)
+            result = _drive(bus, clock, case, progress, testbed)
+            result.partition = partition
+            return result
         finally:
             testbed.terminate()
             try:
