@@ -214,6 +214,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     with open_bus(args) as bus:
         translator = Translator(bus, profile, args.port, object_id, publish_state=not args.no_state,
                                 publish_measurement=not args.no_measurement)
+        import signal
+        for signum in (signal.SIGINT, signal.SIGTERM):   # both end cleanly: Link_State says disconnected
+            signal.signal(signum, lambda *_: translator.stop())
         print(json.dumps({"ready": {"profile": profile.name, "port": args.port, "object": object_id,
                                     "link": translator.link_id}}), flush=True)
         translator.run(args.duration)
