@@ -290,11 +290,12 @@ def test_the_last_good_setting_survives_a_refusal_and_a_power_cycle(domain, tmp_
         rig.close()
 
 
-def test_sigterm_ends_like_sigint_link_state_says_disconnected(domain, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_ends_like_sigint_link_state_says_disconnected(domain, tmp_path, signum):
     rig = Rig("vfd-modbus", "G_2", domain, tmp_path)
     try:
         rig.wait_health(lambda s: s.connected and s.poll_rate > 0)
-        rig.translator.send_signal(signal.SIGTERM)
+        rig.translator.send_signal(signum)
         rig.wait_health(lambda s: not s.connected)
         _wait(rig.state, lambda s: s.status.name == "FAULT", 4)      # nobody watches the drive now
         assert rig.translator.wait(timeout=10) == 0
