@@ -25,12 +25,21 @@ class Rig:
         self.sim = subprocess.Popen([*CLI, "device-sim", profile, "--link", str(tmp_path / "tty")],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True)
-        self.port = json.loads(self.sim.stdout.readline())["port"]
-        self.log = tmp_path / "translate.log"
-        self.translator = subprocess.Popen([*CLI, "translate", translator_profile or profile, "--port", self.port,
-                                            "--object", obj, "--domain", str(domain), "--duration", "60"],
-                                           stdout=subprocess.PIPE, stderr=self.log.open("w"), text=True)
-        assert self.translator.stdout.readline().startswith('{"ready"')
+        self.translator = None
+        try:
+            self.port = json.loads(self.sim.stdout.readline())["port"]
+            self.log = tmp_path / "translate.log"
+            self.translator = subprocess.Popen([*CLI, "translate", translator_profile or profile, "--port",
+                                                self.port, "--object", obj, "--domain", str(domain),
+                                                "--duration", "60"],
+                                               stdout=subprocess.PIPE, stderr=self.log.open("w"), text=True)
+            assert self.translator.stdout.readline().startswith('{"ready"'), self.log.read_text()
+        except BaseException:                            # leave no process behind
+            for proc in (self.translator, self.sim):
+                if proc is not None:
+                    proc.kill()
+                    proc.wait(timeout=10)
+            raise
         self.bus = Bus(domain)
         # every Link_State sample, not only the newest: a fault and its recovery can be 50 ms apart
         self.health = self.bus.reader(self.link_id, "State", history=256)
