@@ -342,3 +342,19 @@ def test_last_error_is_clipped_between_characters():
     assert len(clipped.encode()) <= 128 and clipped.endswith("\u2026") and clipped.startswith("rejected: é")
     assert clip_utf8("short") == "short"
     assert clip_utf8("/" + "ü" * 100, keep_end=True).encode().decode() == "ü" * 64
+
+
+def test_register_words_are_refused_not_wrapped():
+    from gridbus.translators.profile import CommandMap
+    from gridbus.translators.protocols import OutOfRange, check_value, register_word
+    f_ref = CommandMap("f_ref", register=0x2001, scale=100.0, min=0.0, max=1000.0)   # limits set too wide
+    assert register_word(f_ref, 60.0) == 6000
+    with pytest.raises(OutOfRange, match="does not fit the 16-bit register"):
+        check_value(f_ref, 700.0, "modbus-rtu")                       # 70000 was sent as 4464
+    q_ref = CommandMap("Q_ref", register=0x2003, scale=1.0, min=-1500.0, max=1500.0)   # signed
+    assert register_word(q_ref, -5.0) == 0xFFFB
+    unsaid = CommandMap("P_ref", register=0x2002, scale=1.0)          # no min: signed, 40000 refused
+    with pytest.raises(OutOfRange):
+        register_word(unsaid, 40000.0)
+    with pytest.raises(OutOfRange, match="not finite"):
+        check_value(f_ref, math.nan, "ascii")

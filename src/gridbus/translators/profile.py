@@ -51,7 +51,7 @@ class CommandMap:
     send: list[str] = field(default_factory=list)   # ascii/scpi: templates, "{}" = device value
     scale: float = 1.0           # device value = bus value x scale
     min: float = -math.inf       # bus-side limits: the translator refuses values outside them
-    max: float = math.inf        # (a modbus register is signed when min < 0, else unsigned)
+    max: float = math.inf        # (a modbus register is unsigned when min >= 0, else signed)
 
     def device_value(self, value: float) -> float:
         return value * self.scale

@@ -38,8 +38,9 @@ def check_value(command: CommandMap, value: float, protocol: str) -> None:
 
 
 def register_word(command: CommandMap, value: float) -> int:
-    """The 16-bit word that carries ``value`` (two's complement when the command's min is
-    negative: such a register is signed); OutOfRange if it does not fit."""
+    """The 16-bit word that carries ``value``; OutOfRange if it does not fit.  A register is
+    unsigned when the command's min is >= 0, else (min negative or left out) signed, sent in
+    two's complement: a profile that does not say refuses 32768..65535 rather than guess."""
     word = int(round(command.device_value(value)))
     low, high = (-0x8000, 0x7FFF) if command.min < 0 else (0, 0xFFFF)
     if not low <= word <= high:
