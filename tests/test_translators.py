@@ -269,7 +269,7 @@ def test_out_of_range_commands_are_refused_whole_and_reported(domain, tmp_path):
             rejected += [e for e in rig.events.take(0.1) if e.kind == "COMMAND_REJECTED"]
         assert [(e.field, e.value) for e in rejected] == [("f_ref", 700.0), ("f_ref", math.inf),
                                                           ("f_ref", 95.0), ("P_ref", 1e6)]
-        assert all(e.object == "G_2" and e.data.topic == "Generator_Command" for e in rejected)   # .topic: Event_Log
+        assert all(e.object_id == "G_2" and e.data.topic == "Generator_Command" for e in rejected)   # .topic: Event_Log
         time.sleep(0.5)                                  # the drive still runs at the last good 55 Hz
         latest = rig.measurement.take(0.5)[-1]
         assert latest.f == pytest.approx(55.0, abs=0.05)

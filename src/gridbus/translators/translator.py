@@ -91,7 +91,7 @@ class Translator:
         self.pending: OrderedDict[str, int] = OrderedDict()            # names to write -> attempts
         self.confirmed: dict[str, float | None] = {}                   # what the device last accepted
         self.unmapped = unmapped_commands(profile, self.command_topic)
-        self.health: dict[str, Any] = {"object": object_id, "port": clip_utf8(port, 127, keep_end=True),
+        self.health: dict[str, Any] = {"object_id": object_id, "port": clip_utf8(port, 127, keep_end=True),
                                        "profile": clip_utf8(profile.name, 32), "connected": False,
                                        "last_error": "", "commands_applied": 0, "commands_rejected": 0,
                                        "retries": 0, "errors": 0, "reconnects": 0, "poll_rate": 0.0}
