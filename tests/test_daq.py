@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import subprocess
 import sys
 import time
@@ -51,6 +52,10 @@ def test_a_stopped_machine_reads_zero_frequency():
     ('rate = 100.0', 'rate = -1', "rate must be a number > 0"),
     ('id = "Bus_7"\nV = 114.0', 'id = "Bus_7"\nVolts = 114.0', "unknown key 'Volts'"),
     ('backend = "simulated"', 'backend = "pru"', "backend 'pru' is not available"),
+    ('f_ref = { min = 45.0, max = 75.0 }', 'f_ref = { min = 75.0, max = 45.0 }', "min 75 is above max 45"),
+    ('V_ref = { min = 0.0, max = 280.0 }', 'V_ref = { min = 0.0, max = inf }', "of finite numbers"),
+    ('P_ref = { min = 0.0', 'Q_ref = { min = 0.0', "[limits] Q_ref: not an output the agent drives"),
+    ('name = "daq-1"', 'name = "daq_1"', "[agent] name must be 1-29 letters"),
 ])
 def test_bad_configuration_names_file_line_and_reason(tmp_path, old, new, reason):
     text = EXAMPLE.read_text()
@@ -94,3 +99,65 @@ def test_agent_publishes_its_objects_and_obeys_commands(env, domain):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_limits_default_when_left_out(tmp_path):
+    path = tmp_path / "agent.toml"
+    path.write_text(EXAMPLE.read_text().replace('f_ref = { min = 45.0, max = 75.0 }', ''))
+    config = load_config(path)
+    assert config.limits["f_ref"] == (45.0, 75.0) and config.limits["V_ref"] == (0.0, 280.0)
+
+
+def _raw_command(bus, object_id: str, **values) -> None:
+    """A command as any process on the domain can write it: without gridbus's checks."""
+    topic = bus.topic_type(object_id, "Command")
+    fields = {n: info.default() for n, info in topic.fields.items() if n != "id"}
+    if "action" in values:
+        values["action"] = topic.fields["action"].enum[values["action"]]
+    bus.writer(object_id, "Command").write(topic.cls(id=object_id, **(fields | values)))
+
+
+def _latest(reader, predicate, timeout: float = 5.0):
+    deadline, latest = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        for sample in reader.take(0.2):
+            latest = sample
+        if latest is not None and predicate(latest):
+            return latest
+    raise AssertionError(f"condition not seen in time; latest {latest}")
+
+
+def test_agent_refuses_bad_commands_whole_reports_them_and_keeps_the_last_good_setting(env, domain):
+    proc = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "daq", "--config", str(EXAMPLE),
+                             "--duration", "30"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert "ready" in json.loads(proc.stdout.readline())
+        with Bus(domain) as bus:
+            g1, g2 = bus.reader("G_1"), bus.reader("G_2")
+            events = bus.reader("EV_daq-1", "Log")
+            bus.writer("G_1", "Command").wait_for_readers(1)
+            bus.command("G_1", f_ref=59.5)                             # good
+            _latest(g1, lambda s: abs(s.f - 59.5) < 0.02)
+            _raw_command(bus, "G_1", f_ref=math.inf)                   # not finite (was obeyed: f = inf)
+            _raw_command(bus, "G_1", f_ref=80.0)                       # within the IDL, beyond the limits
+            _raw_command(bus, "G_1", P_ref=-5.0)                       # negative power reference
+            _raw_command(bus, "G_2", action="START", V_ref=1e5)        # one bad field refuses the whole
+            seen, deadline = [], time.monotonic() + 5
+            while len(seen) < 4 and time.monotonic() < deadline:
+                seen += [e for e in events.take(0.2) if e.kind == "COMMAND_REJECTED"]
+            assert [(e.object, e.field, e.value) for e in seen] == [
+                ("G_1", "f_ref", math.inf), ("G_1", "f_ref", 80.0), ("G_1", "P_ref", -5.0), ("G_2", "V_ref", 1e5)]
+            assert "outside the agent's output limits 45..75" in seen[1].detail
+            time.sleep(0.3)
+            assert g1.take(1.0)[-1].f == pytest.approx(59.5, abs=0.02)  # the last good setting
+            assert g1.take(1.0)[-1].Ia == pytest.approx(5.0, rel=0.02)
+            assert g2.take(1.0)[-1].Va < 5                               # the START was refused with it
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        done = json.loads(proc.stdout.read().strip().splitlines()[-1])["done"]
+        assert done["commands_rejected"] == 4 and done["commands_applied"] == 1
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)

@@ -2,7 +2,7 @@
 // and state and prints the commands gridbus sends it, with the QoS of gridbus_fastdds.xml.
 // See docs/interop.md for the build.
 //
-//   fastddsgen -replace grid.idl        # a copy of idl/grid.idl (docs/interop.md: `object`)
+//   fastddsgen -replace grid.idl        # a copy of idl/grid.idl
 //   g++ -std=c++11 -o generator_node_fastdds generator_node_fastdds.cpp grid.cxx \
 //       gridPubSubTypes.cxx -lfastrtps -lfastcdr
 //   ./generator_node_fastdds G_8 [domain] [count]

@@ -145,11 +145,15 @@ def cmd_daq(args: argparse.Namespace) -> int:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     with open_bus(args) as bus:
         agent = DaqAgent(bus, config)
+        import signal
+        for signum in (signal.SIGINT, signal.SIGTERM):   # both end cleanly, with the report
+            signal.signal(signum, lambda *_: agent.stop())
         print(json.dumps({"ready": {"objects": sorted(agent.ids), "rate": config.rate,
                                     "sample_rate": config.sample_rate}}), flush=True)
         start_wall, start_cpu = time.monotonic(), usage.ru_utime + usage.ru_stime
         agent.run(args.duration)
-        report = {"published": agent.published, "commands_applied": agent.applied}
+        report = {"published": agent.published, "commands_applied": agent.applied,
+                  "commands_rejected": agent.rejected}
         if args.stats:
             report |= footprint(start_wall, start_cpu)
         print(json.dumps({"done": report}), flush=True)
@@ -235,6 +239,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     with open_bus(args) as bus:
         translator = Translator(bus, profile, args.port, object_id, publish_state=not args.no_state,
                                 publish_measurement=not args.no_measurement)
+        import signal
+        for signum in (signal.SIGINT, signal.SIGTERM):   # both end cleanly: Link_State says disconnected
+            signal.signal(signum, lambda *_: translator.stop())
         print(json.dumps({"ready": {"profile": profile.name, "port": args.port, "object": object_id,
                                     "link": translator.link_id}}), flush=True)
         translator.run(args.duration)

@@ -4,11 +4,19 @@
 samples that arrived since the last tick, computes every object's values over
 the last cycle, publishes them (one sample per object, source-stamped), and
 forwards commands addressed to its objects to the back end's outputs.
+
+Commands are checked here, where they are obeyed (any process on the domain
+can write one): against the IDL's ranges (``TopicType.check``) and the
+configuration's output limits (``[limits]``).  A command with one bad field is
+refused whole — a START carrying f_ref=inf must not start the machine at its
+old frequency — and reported as a ``COMMAND_REJECTED`` event (``EV_<name>``);
+the outputs keep their last good setting.
 """
 from __future__ import annotations
 
 import math
 import os
+import re
 import resource
 import time
 from dataclasses import dataclass, field
@@ -18,13 +26,22 @@ from typing import Any
 import numpy as np
 
 from ..bus import Bus
-from ..errors import GridbusError
-from ..model import Registry, UnknownObjectError
+from ..errors import FieldError, GridbusError
+from ..events import EventLog
+from ..model import Registry, TopicType, UnknownObjectError
 from ..tomlfile import read_toml
 from .backend import Channel, SamplingBackend, SimulatedADC
 from .dsp import CycleProcessor
 
 _MEASURED = ("Generator", "Busbar", "Line", "Load", "Microgrid", "WindEmulator", "SmartMeter", "PMU")
+OBEYED = ("f_ref", "V_ref", "P_ref")          # the command set-points the back end's outputs follow
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,28}")   # an Event_Log id index: EV_<name> fits string<32>
+
+
+def default_limits(nominal: float) -> dict[str, tuple[float, float]]:
+    """Output limits when ``[limits]`` leaves them out: frequency within 25 % of nominal; voltage
+    and power within what the simulated ADC's inputs (400 V and 50 A peak) can show."""
+    return {"f_ref": (0.75 * nominal, 1.25 * nominal), "V_ref": (0.0, 280.0), "P_ref": (0.0, 10000.0)}
 
 
 class DaqConfigError(GridbusError):
@@ -37,26 +54,32 @@ class DaqConfig:
     sample_rate: float = 7680.0
     nominal: float = 60.0
     backend: str = "simulated"
+    name: str = "daq"                # events go out as EV_<name>
     channels: list[Channel] = field(default_factory=list)
+    limits: dict[str, tuple[float, float]] = field(default_factory=dict)   # field -> (min, max)
 
 
 def load_config(path: str | Path) -> DaqConfig:
     doc, loc = read_toml(path, DaqConfigError, "DAQ agent configuration")
     config = DaqConfig()
     for key in doc:
-        if key not in ("agent", "object"):
-            raise loc.error(f"unknown section {key!r}; known: agent, object", key=key)
+        if key not in ("agent", "object", "limits"):
+            raise loc.error(f"unknown section {key!r}; known: agent, object, limits", key=key)
     for key, value in doc.get("agent", {}).items():
-        if not hasattr(config, key) or key == "channels":
-            raise loc.error(f"unknown key {key!r} in [agent]; known: rate, sample_rate, nominal, backend",
+        if not hasattr(config, key) or key in ("channels", "limits"):
+            raise loc.error(f"unknown key {key!r} in [agent]; known: rate, sample_rate, nominal, backend, name",
                             key=key, section="agent")
         if key == "backend":
             if value != "simulated":
                 raise loc.error(f"backend {value!r} is not available here; known: simulated", key=key,
                                 section="agent")
+        elif key == "name":
+            if not isinstance(value, str) or not _NAME.fullmatch(value):
+                raise loc.error(f"[agent] name must be 1-29 letters, digits, '.' or '-', got {value!r}",
+                                key=key, section="agent")
         elif not _positive(value):
             raise loc.error(f"[agent] {key} must be a number > 0, got {value!r}", key=key, section="agent")
-        setattr(config, key, value if key == "backend" else float(value))
+        setattr(config, key, value if key in ("backend", "name") else float(value))
     if config.sample_rate < 8 * config.nominal:
         raise loc.error("sample_rate must be at least 8 samples per nominal cycle", key="sample_rate",
                         section="agent")
@@ -90,7 +113,25 @@ def load_config(path: str | Path) -> DaqConfig:
         config.channels.append(channel)
     if not config.channels:
         raise loc.error("no [[object]] to measure", section="agent")
+    config.limits = default_limits(config.nominal) | _limits(doc.get("limits", {}), loc)
     return config
+
+
+def _limits(table: Any, loc: Any) -> dict[str, tuple[float, float]]:
+    """``[limits]``: ``f_ref = { min = 45.0, max = 75.0 }`` per obeyed set-point, in bus units."""
+    out = {}
+    for key, spec in table.items():
+        if key not in OBEYED:
+            raise loc.error(f"[limits] {key}: not an output the agent drives; known: {', '.join(OBEYED)}",
+                            key=key, section="limits")
+        if not isinstance(spec, dict) or set(spec) - {"min", "max"} or not all(_number(v) for v in spec.values()):
+            raise loc.error(f"[limits] {key} must be a table like {{ min = 0.0, max = 70.0 }} of finite numbers",
+                            key=key, section="limits")
+        low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
+        if low > high:
+            raise loc.error(f"[limits] {key}: min {low:g} is above max {high:g}", key=key, section="limits")
+        out[key] = (float(low), float(high))
+    return out
 
 
 def _number(value: Any) -> bool:
@@ -114,15 +155,22 @@ class DaqAgent:
         commanded = sorted({bus.registry.parse_id(i).prefix for i in self.ids
                             if "Command" in bus.registry.parse_id(i).topics})
         self.commands = [bus.reader(prefix, "Command") for prefix in commanded]
+        self.events = EventLog(bus, config.name)
         self.published = 0
         self.applied = 0
+        self.rejected = 0
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to end after this tick (safe in a signal handler)."""
+        self._stopping = True
 
     def run(self, duration: float | None = None) -> None:
         period = 1.0 / self.config.rate
         per_tick = self.config.sample_rate / self.config.rate
         owed = 0.0
         start = next_tick = time.monotonic()
-        while duration is None or time.monotonic() - start < duration:
+        while not self._stopping and (duration is None or time.monotonic() - start < duration):
             owed += per_tick
             n = int(owed)
             owed -= n
@@ -157,8 +205,40 @@ class DaqAgent:
     def _obey(self) -> None:
         for reader in self.commands:
             for sample in reader.take(0):
-                if sample.id in self.ids:
-                    self.applied += len(self.backend.apply(sample.id, sample.fields()))
+                if sample.id not in self.ids:
+                    continue
+                topic = self.bus.registry.parse_id(sample.id).topic("Command")
+                problem = self.check(topic, sample.data)
+                if problem is not None:
+                    self.rejected += 1
+                    self.events.rejected(sample.id, topic.name, *problem)
+                    continue
+                self.applied += len(self.backend.apply(sample.id, sample.fields()))
+
+    def check(self, topic: TopicType, data: Any) -> tuple[str, float, str] | None:
+        """(field, value, reason) of the first thing wrong with a received command, or None."""
+        try:
+            topic.check(data)
+        except FieldError as exc:
+            name = _bad_field(topic, data)
+            value = getattr(data, name, math.nan)
+            return name, value if isinstance(value, (int, float)) else math.nan, str(exc)
+        for name, (low, high) in self.config.limits.items():
+            value = getattr(data, name, None)
+            if not isinstance(value, float) or math.isnan(value):
+                continue                                 # not in this command, or NaN: unchanged
+            if not (math.isfinite(value) and low <= value <= high):
+                return name, value, f"{value:g} is outside the agent's output limits {low:g}..{high:g}"
+        return None
+
+
+def _bad_field(topic: TopicType, data: Any) -> str:
+    for name, info in topic.fields.items():
+        try:
+            info.coerce(getattr(data, name), name)
+        except FieldError:
+            return name
+    return ""
 
 
 def footprint(start_wall: float, start_cpu: float) -> dict[str, float]:

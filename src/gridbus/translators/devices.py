@@ -11,6 +11,8 @@ status queries report the model.  Lines on stdin inject faults:
     garbage      answer the next request with garbage
     corrupt      answer the next request with a bad CRC / checksum
     unplug S     the port disappears for S seconds, then comes back at the same path
+    power S      the device is off for S seconds: the port disappears and the device comes
+                 back with its power-on settings (it forgot every command)
     fault on|off the device reports a fault (a drive stops)
     quit
 """
@@ -55,6 +57,10 @@ class DeviceModel:
     read_values: Callable[[], dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
+        self.power_on()
+
+    def power_on(self) -> None:
+        """The settings a device has after power-up (a drive stopped, references at defaults)."""
         self.values = {"running": 0.0, "fault": 0.0, "f": 0.0, "speed": 0.0, "P": 0.0, "Q": 0.0,
                        "f_ref": 60.0, "P_ref": 0.0, "Q_ref": 0.0, "V": 120.0}
 
@@ -99,8 +105,8 @@ class ModbusServer:
     def __init__(self, model: DeviceModel) -> None:
         self.model, self.profile = model, model.profile
         self.framer = FramerRTU(DecodePDU(True))
-        registers = [s.register for s in self.profile.status.values()]
-        self.status_area = range(min(registers), max(registers) + 1)
+        registers = self.profile.status_registers()
+        self.status_area = (registers[0], registers[-1])
 
     def handle(self, buffer: bytes) -> tuple[int, bytes | None]:
         """(bytes used, reply) for the buffer received so far; (0, None) = wait for more."""
@@ -116,10 +122,14 @@ class ModbusServer:
         self.last_kind = "query" if isinstance(pdu, ReadHoldingRegistersRequest) else "command"
         if isinstance(pdu, ReadHoldingRegistersRequest):
             span = range(pdu.address, pdu.address + pdu.count)
-            if not set(span) <= set(self.status_area):
+            if not 1 <= pdu.count <= 125:                # the Modbus limit of one read
+                return ExceptionResponse(pdu.function_code, 3, device_id=unit)
+            if not (self.status_area[0] <= span.start and span.stop - 1 <= self.status_area[1]):
                 return ExceptionResponse(pdu.function_code, 2, device_id=unit)
             words = {r: 0 for r in span}
             for name, item in self.profile.status.items():
+                if item.register not in words:
+                    continue                             # another block's register
                 value = self.model.status(name)
                 if item.bit is not None:
                     words[item.register] |= (1 if value else 0) << item.bit
@@ -135,7 +145,8 @@ class ModbusServer:
                     c.register != pdu.address for c in self.profile.commands.values()) else 3, device_id=unit)
             spec = matches[0]
             try:
-                self.model.command(spec.name, None if spec.value is not None else word / spec.scale)
+                signed = word - 0x10000 if spec.min < 0 and word >= 0x8000 else word
+                self.model.command(spec.name, None if spec.value is not None else signed / spec.scale)
             except Rejected:
                 return ExceptionResponse(pdu.function_code, 3, device_id=unit)
             return WriteSingleRegisterResponse(address=pdu.address, registers=[word], dev_id=unit)
@@ -278,10 +289,12 @@ class Simulator:
             self.silent_until = time.monotonic() + float(arg or 1)
         elif verb in ("garbage", "corrupt"):
             self.next_reply_fault = verb
-        elif verb == "unplug":
+        elif verb in ("unplug", "power"):
             self.port.unplug()
             self.buffer = b""
             self.unplugged_until = time.monotonic() + float(arg or 1)
+            if verb == "power":
+                self.model.power_on()
         elif verb == "fault":
             self.model.values["fault"] = 1.0 if arg != "off" else 0.0
             if arg != "off":

@@ -46,6 +46,17 @@ def char_time(settings: SerialSettings) -> float:
     return bits / settings.baudrate
 
 
+def why(exc: BaseException, port: str) -> str:
+    """A port error's reason without the port's path (Link_State names the port; the path,
+    repeated by pyserial, would crowd the reason out of a 128-byte last_error)."""
+    code = getattr(exc, "errno", None)
+    if code is None and exc.args and isinstance(exc.args[0], int):     # termios.error
+        code = exc.args[0]
+    if isinstance(code, int) and code > 0:
+        return f"{os.strerror(code)} (errno {errno.errorcode.get(code, code)})"
+    return str(exc).replace(os.path.realpath(port), "the port").replace(port, "the port")
+
+
 def is_pty(path: str) -> bool:
     return os.path.realpath(path).startswith("/dev/pts/")
 
@@ -80,10 +91,10 @@ class SerialLink:
                     parity = "N"
                     continue
                 self.serial = None
-                raise PortLost(f"cannot configure {self.port}: {exc}") from None
+                raise PortLost(f"cannot configure the port: {why(exc, self.port)}") from None
             except (serial.SerialException, OSError, ValueError) as exc:
                 self.serial = None
-                raise PortLost(f"cannot open {self.port}: {exc}") from None
+                raise PortLost(f"cannot open the port: {why(exc, self.port)}") from None
 
     def close(self) -> None:
         if self.serial is not None:
@@ -96,7 +107,7 @@ class SerialLink:
     def send(self, data: bytes) -> None:
         """Write one frame after the line's inter-frame silence (half duplex: stale input dropped)."""
         if self.serial is None:
-            raise PortLost(f"{self.port} is not open")
+            raise PortLost("the port is not open")
         gap = self.settings.inter_frame - (time.monotonic() - self._last_activity)
         if gap > 0:
             time.sleep(gap)
@@ -105,7 +116,7 @@ class SerialLink:
             self.serial.write(data)
             self.serial.flush()
         except (serial.SerialException, OSError, termios.error) as exc:
-            raise PortLost(f"{self.port}: {exc}") from None
+            raise PortLost(f"the port failed: {why(exc, self.port)}") from None
         if self.emulate_line:
             time.sleep(len(data) * char_time(self.settings))
         self._last_activity = time.monotonic()
@@ -113,7 +124,7 @@ class SerialLink:
     def receive(self, complete: Callable[[bytes], bool]) -> bytes:
         """Read until ``complete(buffer)`` or the reply timeout."""
         if self.serial is None:
-            raise PortLost(f"{self.port} is not open")
+            raise PortLost("the port is not open")
         buffer = b""
         deadline = time.monotonic() + self.settings.timeout
         while True:
@@ -121,7 +132,7 @@ class SerialLink:
                 waiting = self.serial.in_waiting
                 chunk = self.serial.read(waiting or 1)
             except (serial.SerialException, OSError, termios.error) as exc:
-                raise PortLost(f"{self.port}: {exc}") from None
+                raise PortLost(f"the port failed: {why(exc, self.port)}") from None
             if chunk:
                 buffer += chunk
                 self._last_activity = time.monotonic()

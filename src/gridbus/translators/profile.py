@@ -20,6 +20,9 @@ from ..tomlfile import Locator, read_toml
 
 PROTOCOLS = ("modbus-rtu", "ascii", "scpi")
 KINDS = ("drive", "load")
+REGISTER_MAX = 0xFFFF            # Modbus: 16-bit register addresses and values
+UNIT_IDS = range(1, 248)         # Modbus: 0 is broadcast (never answered), 248-255 reserved
+DEVICE_STATUS = ("running", "fault")   # device status words the translator turns into State.status
 
 
 class ProfileError(GridbusError):
@@ -47,8 +50,8 @@ class CommandMap:
     value: int | None = None     # modbus: fixed value (start/stop words)
     send: list[str] = field(default_factory=list)   # ascii/scpi: templates, "{}" = device value
     scale: float = 1.0           # device value = bus value x scale
-    min: float = -math.inf       # bus-side limits the device enforces (it rejects the rest)
-    max: float = math.inf
+    min: float = -math.inf       # bus-side limits: the translator refuses values outside them
+    max: float = math.inf        # (a modbus register is unsigned when min >= 0, else signed)
 
     def device_value(self, value: float) -> float:
         return value * self.scale
@@ -82,6 +85,10 @@ class Profile:
     error_query: str = ""
     commands: dict[str, CommandMap] = field(default_factory=dict)
     status: dict[str, StatusMap] = field(default_factory=dict)
+
+    def status_registers(self) -> list[int]:
+        """The distinct registers the status map reads, ascending (modbus)."""
+        return sorted({s.register for s in self.status.values() if s.register is not None})
 
 
 def profile_dir() -> Path:
@@ -134,6 +141,9 @@ def _build(doc: dict[str, Any], loc: Locator) -> Profile:
         if not isinstance(value, expected) or isinstance(value, bool):
             raise loc.error(f"[protocol] {key} must be {'an integer' if expected is int else 'a string'}",
                             key=key, section="protocol")
+        if key == "unit" and value not in UNIT_IDS:
+            raise loc.error(f"[protocol] unit {value} is not a Modbus device id: use 1..247 "
+                            "(0 is broadcast, which no device answers)", key=key, section="protocol")
         setattr(profile, key, value)
     if profile.checksum not in ("none", "xor"):
         raise loc.error("checksum must be none or xor", key="checksum", section="protocol")
@@ -143,7 +153,43 @@ def _build(doc: dict[str, Any], loc: Locator) -> Profile:
         profile.status[name] = _entry(StatusMap(name), spec, profile, loc, "status")
     if not profile.commands or not profile.status:
         raise loc.error("a profile needs [commands] and [status] entries", section="device")
+    _check_names(profile, loc)
     return profile
+
+
+def command_names(object_prefix: str) -> list[str]:
+    """What a profile's [commands] may map for an object type: the Command topic's numeric
+    set-points (f_ref, P_ref...) and its actions in lower case (start, stop...)."""
+    obj = Registry.default().by_prefix(object_prefix)
+    topic = obj.topics.get("Command")
+    if topic is None:
+        return []
+    names = [n for n, info in topic.fields.items() if info.kind == "float"]
+    action = topic.fields.get("action")
+    if action is not None and action.enum is not None:
+        names += [m.name.lower() for m in action.enum if m.name != "NONE"]
+    return names
+
+
+def status_names(object_prefix: str) -> list[str]:
+    """What a profile's [status] may map: the Measurement's numeric fields, running and fault."""
+    obj = Registry.default().by_prefix(object_prefix)
+    topic = obj.topics.get("Measurement")
+    fields = [n for n, info in topic.fields.items() if info.kind == "float"] if topic else []
+    return fields + list(DEVICE_STATUS)
+
+
+def _check_names(profile: Profile, loc: Locator) -> None:
+    """Every command and status name must be something of the object's topics, or it would be
+    silently ignored (a misspelt ``f_rf`` never reaches the device)."""
+    for section, entries, known in (("commands", profile.commands, command_names(profile.object)),
+                                    ("status", profile.status, status_names(profile.object))):
+        what = "command" if section == "commands" else "status value"
+        for name in entries:
+            if name not in known:
+                raise loc.error(f"[{section}] {name}: not a {what} of {profile.object}_x objects; "
+                                f"known: {', '.join(known) or 'none'}",
+                                key=name, section=section)
 
 
 def _settings(settings: SerialSettings, values: dict[str, Any], loc: Locator) -> None:
@@ -183,12 +229,20 @@ def _entry(target: Any, spec: Any, profile: Profile, loc: Locator, section: str)
             if not isinstance(value, str):
                 raise loc.error(f"[{section}] {name}: query must be a string", key=name, section=section)
         elif key in ("register", "value", "bit"):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise loc.error(f"[{section}] {name}: {key} must be an integer >= 0", key=name, section=section)
-        elif not isinstance(value, (int, float)) or isinstance(value, bool) or (key == "scale" and value == 0):
-            raise loc.error(f"[{section}] {name}: {key} must be a number{' other than 0' if key == 'scale' else ''}",
+            high = 15 if key == "bit" else REGISTER_MAX
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
+                raise loc.error(f"[{section}] {name}: {key} must be an integer 0..{high} "
+                                f"({'a 16-bit word has bits 0..15' if key == 'bit' else 'Modbus is 16-bit'})"
+                                f", got {value!r}", key=name, section=section)
+        elif (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+              or (key == "scale" and value == 0)):
+            raise loc.error(f"[{section}] {name}: {key} must be a finite number"
+                            f"{' other than 0' if key == 'scale' else ''}, got {value!r}",
                             key=name, section=section)
         setattr(target, key, value)
+    if isinstance(target, CommandMap) and target.min > target.max:
+        raise loc.error(f"[{section}] {name}: min {target.min:g} is above max {target.max:g}",
+                        key=name, section=section)
     register_based = profile.protocol == "modbus-rtu"
     has_register = target.register is not None
     has_text = bool(getattr(target, "send", None) or getattr(target, "query", ""))

@@ -19,6 +19,45 @@ from .profile import CommandMap, Profile
 
 MODBUS_EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
                      4: "device failure", 6: "device busy"}
+READ_MAX = 125                   # Modbus: registers one Read Holding Registers may return
+
+
+class OutOfRange(ValueError):
+    """A bus value the device must not be sent (outside the profile's limits or its register)."""
+
+
+def check_value(command: CommandMap, value: float, protocol: str) -> None:
+    """Refuse what the device must not get: a value that is not finite, outside the profile's
+    min/max, or (Modbus) whose scaled word does not fit a 16-bit register; never wrap it."""
+    if not math.isfinite(value):
+        raise OutOfRange(f"{value!r} is not finite")
+    if not command.min <= value <= command.max:
+        raise OutOfRange(f"{value:g} is outside the device's limits {command.min:g}..{command.max:g}")
+    if protocol == "modbus-rtu" and command.value is None:
+        register_word(command, value)
+
+
+def register_word(command: CommandMap, value: float) -> int:
+    """The 16-bit word that carries ``value``; OutOfRange if it does not fit.  A register is
+    unsigned when the command's min is >= 0, else (min negative or left out) signed, sent in
+    two's complement: a profile that does not say refuses 32768..65535 rather than guess."""
+    word = int(round(command.device_value(value)))
+    low, high = (-0x8000, 0x7FFF) if command.min < 0 else (0, 0xFFFF)
+    if not low <= word <= high:
+        raise OutOfRange(f"{value:g} x {command.scale:g} = {word} does not fit the 16-bit register "
+                         f"({low}..{high})")
+    return word & 0xFFFF
+
+
+def register_blocks(registers: list[int], limit: int = READ_MAX) -> list[tuple[int, int]]:
+    """(start, count) reads covering ascending ``registers``, none longer than ``limit``."""
+    blocks: list[tuple[int, int]] = []
+    for register in registers:
+        if blocks and register - blocks[-1][0] < limit:
+            blocks[-1] = (blocks[-1][0], register - blocks[-1][0] + 1)
+        else:
+            blocks.append((register, 1))
+    return blocks
 
 
 class Client(TypingProtocol):
@@ -49,8 +88,7 @@ class ModbusClient:
     def __init__(self, link: SerialLink, profile: Profile) -> None:
         self.link, self.profile = link, profile
         self.framer = FramerRTU(DecodePDU(False))
-        registers = [s.register for s in profile.status.values()]
-        self.block = (min(registers), max(registers) - min(registers) + 1)
+        self.blocks = register_blocks(profile.status_registers())
 
     def _transact(self, request) -> object:
         unit = self.profile.unit
@@ -73,19 +111,22 @@ class ModbusClient:
         return pdu
 
     def apply(self, command: CommandMap, value: float | None) -> None:
-        word = command.value if command.value is not None else int(round(command.device_value(value)))
-        self._transact(WriteSingleRegisterRequest(address=command.register, registers=[word & 0xFFFF],
+        word = command.value if command.value is not None else register_word(command, value)
+        self._transact(WriteSingleRegisterRequest(address=command.register, registers=[word],
                                                   dev_id=self.profile.unit))
 
     def read_status(self) -> dict[str, float]:
-        start, count = self.block
-        pdu = self._transact(ReadHoldingRegistersRequest(address=start, count=count, dev_id=self.profile.unit))
-        registers = list(pdu.registers)
-        if len(registers) != count:
-            raise FrameError(f"asked for {count} registers, got {len(registers)}")
+        words: dict[int, int] = {}
+        for start, count in self.blocks:             # far-apart registers: one read per block
+            pdu = self._transact(ReadHoldingRegistersRequest(address=start, count=count,
+                                                             dev_id=self.profile.unit))
+            registers = list(pdu.registers)
+            if len(registers) != count:
+                raise FrameError(f"asked for {count} registers at {start:#06x}, got {len(registers)}")
+            words.update(zip(range(start, start + count), registers))
         out = {}
         for name, item in self.profile.status.items():
-            raw = registers[item.register - start]
+            raw = words[item.register]
             out[name] = float((raw >> item.bit) & 1) if item.bit is not None else item.bus_value(raw)
         return out
 

@@ -26,7 +26,7 @@ TITLE = "Serial link of a protocol translator"
 class State(idl.IdlStruct, typename="grid.Link.State"):
     id: types.bounded_str[32]
     annotate.key("id")
-    object: types.bounded_str[32]
+    object_id: types.bounded_str[32]
     port: types.bounded_str[128]
     profile: types.bounded_str[32]
     connected: bool
