@@ -23,7 +23,7 @@ def check_input_file(path: str | Path, error: type[GridbusError] = GridbusError,
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise error(f"{path}: no such {what}") from None
+        raise error(f"{path}: cannot read the {what}: no such file") from None
     except OSError as exc:
         raise error(f"{path}: cannot read the {what}: {exc.strerror}") from None
     if stat.S_ISDIR(info.st_mode):

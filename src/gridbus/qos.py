@@ -134,7 +134,7 @@ class QosLibrary:
                                f"{', '.join(sorted(_KINDS[tag]))}")
             problem = _number_problem(tag, name, text)
             if problem:
-                raise QosError(f"{_where(self.path, child)}: <{tag}> <{name}> {problem}, got {text!r}")
+                raise QosError(f"{_where(self.path, child)}: <{name}> {problem} (in <{tag}>), got {text!r}")
 
     # -- inheritance -------------------------------------------------------------------
     def _resolve(self, name: str, raw: dict[str, etree._Element], chain: list[str]) -> Profile:
@@ -206,7 +206,7 @@ def _number_problem(policy: str, tag: str, text: str) -> str | None:
             return None
         limit = 999_999_999 if tag == "nanosec" else INT32_MAX
         if not text.isdigit() or int(text) > limit:
-            return f"must be an integer 0..{limit} or DURATION_INFINITE_*"
+            return f"must be a non-negative integer up to {limit} or DURATION_INFINITE_*"
     elif tag in ("depth", "history_depth"):
         if not _is_int(text) or not 1 <= int(text) <= INT32_MAX:
             return f"must be an integer 1..{INT32_MAX} (a history keeps at least one sample)"
@@ -256,9 +256,14 @@ class TopicMap:
         root = _parse(self.path).getroot()
         if _local(root) != "topics":
             raise QosError(f"{_where(self.path, root)}: root element must be <topics>, not <{_local(root)}>")
-        if qos_file is None:
+        if qos_file is not None:
+            self.library = QosLibrary(qos_file)
+        else:
             qos_file = self.path.parent / root.get("qos_file", "gridbus_qos.xml")
-        self.library = QosLibrary(qos_file)
+            try:
+                self.library = QosLibrary(qos_file)
+            except QosError as exc:            # say which map named the profile file
+                raise QosError(f"{exc} (the qos_file of {_where(self.path, root)})") from None
         self.rules: list[TopicRule] = []
         for element in root:
             if _local(element) != "topic":

@@ -135,7 +135,8 @@ def name_list(choices: tuple[str, ...] | None = None, what: str = "names") -> Ar
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
         for part in parts:
             if choices is not None and part not in choices:
-                raise argparse.ArgumentTypeError(f"unknown {part!r}; choose from {', '.join(choices)}")
+                raise argparse.ArgumentTypeError(f"unknown {what[:-1] if what.endswith('s') else what} "
+                                                 f"{part!r}; choose from {', '.join(choices)}")
         return parts
     return parse
 
@@ -198,7 +199,7 @@ def domain_from_env(environ: dict[str, str]) -> int | None:
     try:
         return domain_id(text)
     except argparse.ArgumentTypeError as exc:
-        raise GridbusError(f"GRIDBUS_DOMAIN: {exc}") from None
+        raise GridbusError(f"GRIDBUS_DOMAIN={text!r}: {exc}") from None
 
 
 class GridbusArgumentParser(argparse.ArgumentParser):
