@@ -136,6 +136,8 @@ def _cases() -> list[Case]:
         add("file", "device-sim", "{%s_toml}" % kind, bus=False)
     add("file", "publish", "G_1", "f=60", "--config", "{empty}", owner="bus")
     add("file", "qos", "show", "G_1", "--topic-map", "{map_bad_qos_file}")
+    for name in ("I_neg", "pf_big", "f_zero", "V_nan"):
+        add("file", "daq", "--config", "{daq_%s}" % name, "--duration", "1")
     add("file", "idl", "generate", "{missing}", bus=False)
     add("file", "idl", "generate", "{dir}", bus=False)
     add("file", "idl", "generate", "--idl-dir", "{missing}", bus=False)
@@ -187,6 +189,12 @@ def _cases() -> list[Case]:
     add("field", "publish", "G_" + "9" * 40, "f=60")
     add("field", "publish", "", "f=60")
     add("field", "publish", "PMU_1", "Va=1,2")
+    add("field", "publish", "CTRL_1", "reason=\udcff\udcfe")          # bytes 0xff 0xfe: not UTF-8
+    add("field", "publish", "CTRL_1", "reason=" + "x" * 300)
+    add("field", "publish", "G_1", "f=0x10")
+    add("field", "translate", "vfd-modbus", "--port", "{file}", "--object", "CB_1", "--duration", "1")
+    add("field", "translate", "vfd-modbus", "--port", "{file}", "--object", "nope", "--duration", "1")
+    add("field", "types", "--idl", "{idl_ok}", "--idl", "{idl_ok}")
     add("field", "subscribe", "Nope_*")
     add("field", "subscribe", "")
     add("field", "subscribe", "G_1", "--role", "Nosuch")
@@ -211,6 +219,7 @@ QOS_BAD = {
     "max_samples0": "<resource_limits><max_samples>0</max_samples></resource_limits>",
     "priority_x": "<transport_priority><value>high</value></transport_priority>",
 }
+DAQ_BAD = {"I_neg": "I = -1.0", "pf_big": "pf = 2.0", "f_zero": "f = 0.0", "V_nan": "V = nan"}
 IDL_TEMPLATE = """module {top} {{
   module {module} {{
     const string PREFIX = "{prefix}";
@@ -283,6 +292,9 @@ def make_fixtures(root: Path) -> dict[str, str]:
     (root / "ok.idl").write_text(IDL_TEMPLATE.format(top="okgen", module="Thing", prefix="OK",
                                                       struct="Measurement", field="x"))
     fx["idl_ok"] = str(root / "ok.idl")
+    for name, line in DAQ_BAD.items():
+        (root / f"daq_{name}.toml").write_text(f'[agent]\nrate = 10.0\n[[object]]\nid = "G_2"\n{line}\n')
+        fx[f"daq_{name}"] = str(root / f"daq_{name}.toml")
     daq_example = src / "examples" / "daq-agent.toml"
     fx["daq_ok"] = str(daq_example)
     (root / "ok.csv").write_text("object_id,topic,source_time,reception_time,created_time,fields\n")

@@ -108,7 +108,11 @@ class FieldInfo:
         if self.kind == "str":
             if not isinstance(value, str):
                 raise FieldError(f"{where}: expected a string, got {value!r}")
-            if self.length is not None and len(value.encode()) > self.length:
+            try:
+                encoded = value.encode()
+            except UnicodeEncodeError:
+                raise FieldError(f"{where}: the string is not valid UTF-8 text") from None
+            if self.length is not None and len(encoded) > self.length:
                 raise FieldError(f"{where}: string longer than its bound of {self.length} bytes")
             return value
         if self.kind == "enum":
