@@ -90,6 +90,16 @@ def _cases() -> list[Case]:
         add("number", "translate", "vfd-modbus", "--port", "{missing}", "--baud", value)
         add("number", "device-sim", "vfd-modbus", "--baud", value, bus=False)
     add("number", "translate", "vfd-modbus", "--port", "{missing}", "--duration", "nan")
+    # finite but absurd: 1/rate or a timeout in ns overflows time.sleep() or a DDS duration
+    add("number", "publish", "G_1", "f=60", "--rate", "1e-300", "--count", "2", "--wait", "0")
+    add("number", "publish", "G_1", "f=60", "--wait", "1e300")
+    add("number", "subscribe", "G_1", "--timeout", "1e300")
+    add("number", "ls", "--duration", "1e300")
+    add("number", "testbed", "--speed", "1e300", "--duration", "1")
+    add("number", "daq", "--config", "{daq_ok}", "--rate", "1e300", "--duration", "1")
+    add("number", "daq", "--config", "{daq_ok}", "--rate", "10000", "--duration", "1")
+    add("number", "testbed", "--epoch", "1e300")
+    add("number", "testbed", "--epoch", "-5")
     add("number", "device-sim", "vfd-modbus", "--duration", "-1", bus=False)
     add("number", "device-sim", "vfd-modbus", "--duration", "nan", bus=False)
     for value in ("nan", "-1", "0", "inf"):
@@ -136,7 +146,7 @@ def _cases() -> list[Case]:
         add("file", "device-sim", "{%s_toml}" % kind, bus=False)
     add("file", "publish", "G_1", "f=60", "--config", "{empty}", owner="bus")
     add("file", "qos", "show", "G_1", "--topic-map", "{map_bad_qos_file}")
-    for name in ("I_neg", "pf_big", "f_zero", "V_nan"):
+    for name in ("I_neg", "pf_big", "f_zero", "V_nan", "rate_high"):
         add("file", "daq", "--config", "{daq_%s}" % name, "--duration", "1")
     add("file", "idl", "generate", "{missing}", bus=False)
     add("file", "idl", "generate", "{dir}", bus=False)
@@ -192,6 +202,8 @@ def _cases() -> list[Case]:
     add("field", "publish", "CTRL_1", "reason=\udcff\udcfe")          # bytes 0xff 0xfe: not UTF-8
     add("field", "publish", "CTRL_1", "reason=" + "x" * 300)
     add("field", "publish", "G_1", "f=0x10")
+    add("field", "publish", "BENCH_1", "payload=1,2,300", "--role", "Ping")    # octet > 255
+    add("field", "publish", "FT_1", "x=1e300", "--idl", "{idl_f32}")          # beyond float32
     add("field", "translate", "vfd-modbus", "--port", "{file}", "--object", "CB_1", "--duration", "1")
     add("field", "translate", "vfd-modbus", "--port", "{file}", "--object", "nope", "--duration", "1")
     add("field", "types", "--idl", "{idl_ok}", "--idl", "{idl_ok}")
@@ -219,7 +231,10 @@ QOS_BAD = {
     "max_samples0": "<resource_limits><max_samples>0</max_samples></resource_limits>",
     "priority_x": "<transport_priority><value>high</value></transport_priority>",
 }
-DAQ_BAD = {"I_neg": "I = -1.0", "pf_big": "pf = 2.0", "f_zero": "f = 0.0", "V_nan": "V = nan"}
+DAQ_BAD = {                        # name: ([agent] rate, a line of the [[object]])
+    "I_neg": ("10.0", "I = -1.0"), "pf_big": ("10.0", "pf = 2.0"), "f_zero": ("10.0", "f = 0.0"),
+    "V_nan": ("10.0", "V = nan"), "rate_high": ("20000.0", ""),       # above the 7680 Hz sample rate
+}
 IDL_TEMPLATE = """module {top} {{
   module {module} {{
     const string PREFIX = "{prefix}";
@@ -289,11 +304,14 @@ def make_fixtures(root: Path) -> dict[str, str]:
             text = IDL_TEMPLATE.format(**parts)
         (root / f"{name}.idl").write_text(text)
         fx[f"idl_{name}"] = str(root / f"{name}.idl")
+    (root / "f32.idl").write_text('module f32mod { module Thing { const string PREFIX = "FT";\n'
+                                  "@final @topic struct Measurement { @key string<32> id; float x; }; }; };\n")
+    fx["idl_f32"] = str(root / "f32.idl")
     (root / "ok.idl").write_text(IDL_TEMPLATE.format(top="okgen", module="Thing", prefix="OK",
                                                       struct="Measurement", field="x"))
     fx["idl_ok"] = str(root / "ok.idl")
-    for name, line in DAQ_BAD.items():
-        (root / f"daq_{name}.toml").write_text(f'[agent]\nrate = 10.0\n[[object]]\nid = "G_2"\n{line}\n')
+    for name, (rate, line) in DAQ_BAD.items():
+        (root / f"daq_{name}.toml").write_text(f'[agent]\nrate = {rate}\n[[object]]\nid = "G_2"\n{line}\n')
         fx[f"daq_{name}"] = str(root / f"daq_{name}.toml")
     daq_example = src / "examples" / "daq-agent.toml"
     fx["daq_ok"] = str(daq_example)

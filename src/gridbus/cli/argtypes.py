@@ -22,6 +22,9 @@ from ..files import check_input_file, check_output_dir, read_text
 
 MAX_DOMAIN_ID = 232                     # Cyclone's largest domain id (DDSI port mapping)
 MAX_EPOCH = 1e11                        # UNIX seconds; beyond the year 5000 is a typo
+# Rates, speeds, seconds: beyond these a value is a typo, and 1/rate or a timeout in ns would
+# overflow what time.sleep() and DDS durations (int64 ns, about 292 years) can hold.
+SMALLEST, LARGEST = 1e-9, 1e9
 ArgType = Callable[[str], object]
 
 
@@ -58,19 +61,23 @@ def finite_float(text: str) -> float:
 
 @_named("positive number")
 def positive_float(text: str) -> float:
-    """A finite number > 0 (rates, speeds, timeouts, durations)."""
+    """A finite number > 0 (rates, speeds, timeouts, durations), within 1e-9..1e9."""
     value = _float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    if not SMALLEST <= value <= LARGEST:
+        raise argparse.ArgumentTypeError(f"must be between {SMALLEST:g} and {LARGEST:g}, got {text!r}")
     return value
 
 
 @_named("non-negative number")
 def nonneg_float(text: str) -> float:
-    """A finite number >= 0 (a wait that may be skipped, a duration where 0 means 'until Ctrl-C')."""
+    """A finite number >= 0 and <= 1e9 (a wait that may be skipped, 0 meaning 'until Ctrl-C')."""
     value = _float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    if value > LARGEST:
+        raise argparse.ArgumentTypeError(f"must be at most {LARGEST:g}, got {text!r}")
     return value
 
 

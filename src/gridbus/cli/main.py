@@ -169,6 +169,10 @@ def cmd_daq(args: argparse.Namespace) -> int:
     config = load_config(args.agent_config)
     if args.rate is not None:
         config.rate = args.rate
+    if config.rate > config.sample_rate:                 # a tick would see no new sample
+        source = "--rate" if args.rate is not None else f"{args.agent_config}: [agent] rate"
+        raise GridbusError(f"{source} {config.rate:g} is above the sample rate {config.sample_rate:g}: "
+                           "each publication needs at least one new sample")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     with open_bus(args) as bus:
         agent = DaqAgent(bus, config)
