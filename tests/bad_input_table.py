@@ -10,7 +10,10 @@ no traceback, no hang, no death by signal and no silent acceptance.
 script to print the whole table with the outcome of each case, e.g. against an
 old checkout::
 
-    PYTHONPATH=src python tests/bad_input_table.py [--timeout 10] [--jobs 3] [--all]
+    PYTHONPATH=src python tests/bad_input_table.py [--timeout 10] [--jobs 3] [--all] [-v] [--no-fork]
+
+Cases run in processes forked from a server that imported gridbus once (fast);
+``--no-fork`` runs each as a fresh ``python -m gridbus.cli.main`` instead.
 
 Cases marked with an ``owner`` other than ``cli`` belong to other parts of
 issue 10 (bus, historian, testbed, translators); they are tried but only
@@ -506,12 +509,18 @@ def run_broken_pipe(env: dict[str, str], timeout: float = 15.0) -> Result:
 
 
 def run_all(cases: list[Case], env: dict[str, str], timeout: float, jobs: int,
-            root: Path) -> list[Result]:
+            root: Path, fork: bool = True) -> list[Result]:
+    """Every case (forked from the server, or each a fresh ``python -m gridbus.cli.main``)."""
     fixtures = make_fixtures(root)
     partition = f"badinput-{os.getpid()}"
-    _proc, finished = start_server(cases, fixtures, env, partition, timeout, jobs)
-    by_case = {r.case: r for r in finished}
-    return [by_case[c] for c in cases] + [run_broken_pipe(env)]
+    if fork:
+        _proc, finished = start_server(cases, fixtures, env, partition, timeout, jobs)
+        by_case = {r.case: r for r in finished}
+        results = [by_case[c] for c in cases]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            results = list(pool.map(lambda c: run_case(c, fixtures, env, partition, timeout), cases))
+    return results + [run_broken_pipe(env)]
 
 
 def table(results: list[Result]) -> str:
@@ -538,13 +547,15 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--all", action="store_true", help="include cases owned by other parts of issue 10")
     parser.add_argument("--verbose", "-v", action="store_true", help="print each case that is not a clean error")
+    parser.add_argument("--no-fork", action="store_true",
+                        help="run each case as a fresh python process (slower; what a user's shell does)")
     parser.add_argument("--domain", type=int, default=int(os.environ.get("GRIDBUS_TEST_DOMAIN_BASE", 200)))
     opts = parser.parse_args()
     env = dict(os.environ, GRIDBUS_DOMAIN=str(opts.domain))
     env.pop("CYCLONEDDS_URI", None)
     cases = [c for c in CASES if opts.all or c.owner == "cli"]
     with tempfile.TemporaryDirectory(prefix="gridbus-bad-") as tmp:
-        results = run_all(cases, env, opts.timeout, opts.jobs, Path(tmp))
+        results = run_all(cases, env, opts.timeout, opts.jobs, Path(tmp), fork=not opts.no_fork)
     if opts.verbose:
         for r in results:
             if r.outcome != "clean error":

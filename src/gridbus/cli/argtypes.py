@@ -152,7 +152,7 @@ def _file_check(check: Callable[..., Path], what: str) -> ArgType:
     @_named(what)
     def parse(text: str) -> str:
         if not text:
-            raise argparse.ArgumentTypeError(f"expected a {what}, got an empty string")
+            raise argparse.ArgumentTypeError(f"expected the path of the {what}, got an empty string")
         try:
             check(text, GridbusError, what)
         except GridbusError as exc:
@@ -171,6 +171,7 @@ def output_dir(what: str) -> ArgType:
     return _file_check(check_output_dir, what)
 
 
+@_named("Cyclone DDS configuration")
 def cyclone_config(text: str) -> str:
     """``--config``: inline XML (starts with ``<``), or a file (``file://`` allowed)."""
     if text.lstrip().startswith("<"):
@@ -182,9 +183,7 @@ def cyclone_config(text: str) -> str:
     return text
 
 
-cyclone_config.__name__ = "Cyclone DDS configuration"
-
-
+@_named("device profile")
 def profile_ref(text: str) -> str:
     """A device profile: a shipped name (``vfd-modbus``) or a file, which must be readable."""
     if not text:
@@ -195,7 +194,21 @@ def profile_ref(text: str) -> str:
     return text
 
 
-profile_ref.__name__ = "device profile"
+@_named("symlink path")
+def link_path(text: str) -> str:
+    """``device-sim --link``: where the pty's symlink goes; never over a real file or directory."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path for the symlink, got an empty string")
+    path = Path(text)
+    if path.exists() and not path.is_symlink():
+        kind = "a directory" if path.is_dir() else "a file"
+        raise argparse.ArgumentTypeError(f"{path}: is {kind}; --link makes a symlink there and would "
+                                         "replace it: give a new path")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{path}: {parent} is not a directory")
+    output_dir("directory of the symlink")(str(parent))
+    return text
 
 
 def domain_from_env(environ: dict[str, str]) -> int | None:
@@ -227,21 +240,3 @@ class GridbusArgumentParser(argparse.ArgumentParser):
         prefix = f"{command}: " if command else ""
         self.exit(2, f"gridbus: error: {prefix}{message}\n")
 
-
-def link_path(text: str) -> str:
-    """``device-sim --link``: where the pty's symlink goes; never over a real file or directory."""
-    if not text:
-        raise argparse.ArgumentTypeError("expected a path for the symlink, got an empty string")
-    path = Path(text)
-    if (path.exists() or path.is_symlink()) and not path.is_symlink():
-        kind = "a directory" if path.is_dir() else "a file"
-        raise argparse.ArgumentTypeError(f"{path}: is {kind}; --link makes a symlink there and would "
-                                         "replace it: give a new path")
-    parent = path.absolute().parent
-    if not parent.is_dir():
-        raise argparse.ArgumentTypeError(f"{path}: {parent} is not a directory")
-    output_dir("directory of the symlink")(str(parent))
-    return text
-
-
-link_path.__name__ = "symlink path"
