@@ -133,6 +133,12 @@ def _cases() -> list[Case]:
     add("number", "replay", "--csv", "{csv_ok}", "--speed", "0", owner="historian")
     add("number", "bench", "historian", "--objects", "0", owner="historian")
     add("number", "bench", "historian", "--rate", "nan", owner="historian")
+    add("number", "bench", "historian", "--batches", "x", owner="historian")
+    add("number", "record", "G", "--db", "{tmp}/r2.sqlite", "--duration", "-1", owner="historian")
+    add("file", "testbed", "--check", "--system", "{system_step0}", owner="testbed")
+    add("file", "testbed", "--check", "--system", "{system_step_neg}", owner="testbed")
+    add("file", "translate", "{profile_scale_nan}", "--port", "{missing}", owner="translators")
+    add("file", "translate", "{profile_register_big}", "--port", "{missing}", owner="translators")
 
     # ---- files given to the bus options and the loaders
     for kind in ("missing", "dir", "fifo", "binary", "empty"):
@@ -316,6 +322,15 @@ def make_fixtures(root: Path) -> dict[str, str]:
     for name, (rate, line) in DAQ_BAD.items():
         (root / f"daq_{name}.toml").write_text(f'[agent]\nrate = {rate}\n[[object]]\nid = "G_2"\n{line}\n')
         fx[f"daq_{name}"] = str(root / f"daq_{name}.toml")
+    system = (src / "src" / "gridbus" / "testbed" / "fiu-testbed.toml").read_text()
+    for name, step in (("step0", "step = 0.0"), ("step_neg", "step = -0.01")):
+        (root / f"system_{name}.toml").write_text(system.replace("step = 0.01", step, 1))
+        fx[f"system_{name}"] = str(root / f"system_{name}.toml")
+    profile = (src / "translators" / "profiles" / "vfd-modbus.toml").read_text()
+    for name, old, new in (("scale_nan", "scale = 100.0", "scale = nan"),
+                           ("register_big", "register = 0x2001", "register = 0x1FFFFF")):
+        (root / f"profile_{name}.toml").write_text(profile.replace(old, new, 1))
+        fx[f"profile_{name}"] = str(root / f"profile_{name}.toml")
     daq_example = src / "examples" / "daq-agent.toml"
     fx["daq_ok"] = str(daq_example)
     (root / "ok.csv").write_text("object_id,topic,source_time,reception_time,created_time,fields\n")
