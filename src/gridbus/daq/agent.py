@@ -31,6 +31,10 @@ class DaqConfigError(GridbusError):
     """A malformed DAQ agent configuration (message starts with ``file:line:``)."""
 
 
+# what a simulated channel can physically be: RMS values >= 0, |pf| <= 1, a frequency the DSP can track
+_CHANNEL_RANGES = {"V": (0.0, None), "I": (0.0, None), "pf": (-1.0, 1.0), "f": (1.0, 400.0), "noise": (0.0, None)}
+
+
 @dataclass
 class DaqConfig:
     rate: float = 100.0
@@ -95,10 +99,6 @@ def load_config(path: str | Path) -> DaqConfig:
     if not config.channels:
         raise loc.error("no [[object]] to measure", section="agent")
     return config
-
-
-# what a simulated channel can physically be: RMS values >= 0, |pf| <= 1, a frequency the DSP can track
-_CHANNEL_RANGES = {"V": (0.0, None), "I": (0.0, None), "pf": (-1.0, 1.0), "f": (1.0, 400.0), "noise": (0.0, None)}
 
 
 def _number(value: Any) -> bool:
