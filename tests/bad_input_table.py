@@ -384,9 +384,10 @@ def run_case(case: Case, fixtures: dict[str, str], env: dict[str, str], partitio
         _out, err = proc.communicate(timeout=timeout)
         code: int | None = proc.returncode
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
+        _kill_group(proc.pid)
         _out, err = proc.communicate()
         code = None
+    _kill_group(proc.pid)                  # what it started and left behind (a recorder, an echo...)
     return Result(case, classify(code, err), code, err, time.monotonic() - start, argv)
 
 
@@ -458,6 +459,7 @@ def serve(request: dict) -> None:
                 os.waitpid(other, 0)
                 finished[other] = None
         for done, code in finished.items():
+            _kill_group(done)                   # what the case started and left behind
             index, started, err_path = running.pop(done)
             with open(err_path, errors="replace") as handle:
                 stderr = handle.read()
