@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .cli.argtypes import name_list, number_list, positive_float, positive_int
+
 ECHO_IDLE_EXIT = 15.0           # an echo/sink process ends itself after this much silence
 MAX_RUN_SECONDS = 3600.0        # and never lives longer than this
 SYSTEMS = ("gridbus", "cyclonedds")
@@ -252,17 +254,15 @@ def _round_trip(ep: Endpoint, seq: int, payload: bytes, mode: str, timeout: floa
 
 
 def latency(args: argparse.Namespace) -> list[dict[str, Any]]:
-    sizes = [int(s) for s in args.sizes.split(",")]
-    rates = [float(r) for r in args.rates.split(",")]
-    runs = [("cyclonedds", "wait")] + [("gridbus", m) for m in args.modes.split(",")]
+    runs = [("cyclonedds", "wait")] + [("gridbus", m) for m in args.modes]
     results = []
     for system, mode in runs:
         proc = _child(args, "echo", system, mode)
         ep = endpoint(args, system, "Ping", "Pong", mode)
         try:
             _wait_matched(ep)
-            for size in sizes:
-                for rate in rates:
+            for size in args.sizes:
+                for rate in args.rates:
                     point = _ping_point(ep, size, rate, args.count, mode)
                     results.append({"system": system, "mode": mode, **point})
                     _progress(args, f"{system:<10} {mode:<4} {size:>6} B {rate:>6g}/s  p50 {point['p50_us']} us")
@@ -355,16 +355,21 @@ def add_arguments(parser: argparse.ArgumentParser, bus_options: Callable) -> Non
     sub = parser.add_subparsers(dest="bench_command", required=True)
     p = sub.add_parser("latency", help="ping-pong latency per size and rate")
     bus_options(p)
-    p.add_argument("--sizes", default="32,256,1024", help="message sizes in bytes (comma-separated)")
-    p.add_argument("--rates", default="50,1000", help="messages per second (comma-separated)")
-    p.add_argument("--count", type=int, default=10000, help="messages per point (the paper: 10000)")
-    p.add_argument("--modes", default="wait,poll", help="gridbus receive modes to run")
+    p.add_argument("--sizes", type=number_list(positive_int, "sizes in bytes"), default="32,256,1024",
+                   help="message sizes in bytes (comma-separated)")
+    p.add_argument("--rates", type=number_list(positive_float, "rates"), default="50,1000",
+                   help="messages per second (comma-separated)")
+    p.add_argument("--count", type=positive_int, default=10000, help="messages per point (the paper: 10000)")
+    p.add_argument("--modes", type=name_list(("wait", "poll"), "receive modes"), default="wait,poll",
+                   help="gridbus receive modes to run")
     p.add_argument("--json", action="store_true", help="one JSON object per point")
     p = sub.add_parser("serial", help="command latency and poll rate through a serial translator")
     bus_options(p)
-    p.add_argument("--profiles", default="vfd-modbus,speed-controller-ascii", help="drive profiles")
-    p.add_argument("--bauds", default="9600,115200", help="baud rates (comma-separated)")
-    p.add_argument("--count", type=int, default=40, help="START/STOP commands per point")
+    p.add_argument("--profiles", type=name_list(what="profiles"), default="vfd-modbus,speed-controller-ascii",
+                   help="drive profiles")
+    p.add_argument("--bauds", type=number_list(positive_int, "baud rates"), default="9600,115200",
+                   help="baud rates (comma-separated)")
+    p.add_argument("--count", type=positive_int, default=40, help="START/STOP commands per point")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("historian", help="sustained ingest into the historian and its delays per batch size")
     bus_options(p)
@@ -377,8 +382,8 @@ def add_arguments(parser: argparse.ArgumentParser, bus_options: Callable) -> Non
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("throughput", help="one-way stream rate and loss")
     bus_options(p)
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--size", type=positive_int, default=32, help="message size in bytes")
+    p.add_argument("--seconds", type=positive_float, default=5.0)
     p.add_argument("--json", action="store_true")
 
 
@@ -387,10 +392,6 @@ def main(args: argparse.Namespace) -> int:
     if args.domain is None:
         args.domain = default_domain()
     if args.bench_command == "latency":
-        for mode in args.modes.split(","):
-            if mode not in ("wait", "poll"):
-                from .errors import GridbusError
-                raise GridbusError(f"--modes: unknown receive mode {mode!r} (wait, poll)")
         print_latency(latency(args), args.json)
     elif args.bench_command == "historian":
         import tempfile
@@ -400,9 +401,11 @@ def main(args: argparse.Namespace) -> int:
                             args.seconds, args.domain), args.json)
     elif args.bench_command == "serial":
         from .translators.bench import print_results, serial_latency
-        bauds = [int(b) for b in args.bauds.split(",")]
-        rows = [row for name in args.profiles.split(",") for row in serial_latency(name, bauds, args.count,
-                                                                                  args.domain)]
+        from .translators.profile import load_profile
+        for name in args.profiles:
+            load_profile(name)                          # a bad profile fails before any process starts
+        rows = [row for name in args.profiles for row in serial_latency(name, args.bauds, args.count,
+                                                                         args.domain)]
         print_results(rows, args.json)
     else:
         print_throughput(throughput(args), args.json)

@@ -17,6 +17,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import keyword
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import IdlError
+from .files import read_text
 
 PT_LOAD, PT_DYNAMIC, PF_W = 1, 2, 2
 PACKAGE_ROOT = "gridbus.types"            # generated modules live under this package
@@ -184,6 +186,30 @@ def read_metadata(idl_text: str) -> dict[str, dict[str, dict]]:
     return result
 
 
+# ------------------------------------------------------------------------ names
+_COMMENT_OR_STRING = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\])*"', re.DOTALL)
+_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+_IDL_KEYWORDS = {"in"}                        # an IDL keyword (operation parameters) too
+
+
+def check_names(idl_text: str, path: str | Path) -> None:
+    """Refuse identifiers that are Python keywords (``lambda``, ``class``, ``async``...).
+
+    idlc's Python backend renames most of them (``lambda`` becomes ``_lambda``,
+    a field no C/C++ node has) and leaves ``async``/``await`` as they are
+    (generated code that does not import).  Either way the Python side would not
+    match the IDL on the wire, so such a name is an error at ``file:line``.
+    """
+    blank = _COMMENT_OR_STRING.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), idl_text)
+    for m in _IDENTIFIER.finditer(blank):
+        name = m.group()
+        if keyword.iskeyword(name) and name not in _IDL_KEYWORDS:
+            line = blank.count("\n", 0, m.start()) + 1
+            raise IdlError(f"{path}:{line}: the name {name!r} is a Python keyword, which the "
+                           f"generated Python types cannot use as is (a renamed '_{name}' would match "
+                           "no C/C++ node): rename it in the IDL")
+
+
 # ----------------------------------------------------------------- generation
 def generate(idl_files: list[Path], types_dir: Path = TYPES_DIR) -> list[Path]:
     """Regenerate the committed Python types and metadata from ``idl_files``.
@@ -195,8 +221,10 @@ def generate(idl_files: list[Path], types_dir: Path = TYPES_DIR) -> list[Path]:
     metadata: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for idl_file in idl_files:
+            text = read_text(idl_file, IdlError, "IDL file")
+            check_names(text, idl_file)
             run_idlc(Path(idl_file), Path(tmp))
-            metadata.update(read_metadata(Path(idl_file).read_text()))
+            metadata.update(read_metadata(text))
         for entry in sorted(Path(tmp).iterdir()):
             if entry.is_dir():
                 target = types_dir / entry.name
@@ -216,10 +244,8 @@ def load_user_idl(idl_file: Path) -> tuple[list[str], dict[str, dict]]:
     the file's metadata.  Compiled code is cached by content hash.
     """
     idl_file = Path(idl_file)
-    try:
-        text = idl_file.read_text()
-    except OSError as exc:
-        raise IdlError(f"{idl_file}: cannot read IDL file: {exc.strerror}") from exc
+    text = read_text(idl_file, IdlError, "IDL file")     # stat first: a FIFO must not hang
+    check_names(text, idl_file)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gridbus" / "idl" / digest
     if not (cache / "done").exists():

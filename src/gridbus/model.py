@@ -32,10 +32,11 @@ from .idl import METADATA_FILE, PACKAGE_ROOT, load_user_idl
 
 ROLES_IN_ORDER = ("Measurement", "State", "Command", "Protection")
 _INDEX = r"[A-Za-z0-9][A-Za-z0-9.\-]*"
+FLOAT32_MAX = 3.4028234663852886e38
 _INT_BOUNDS = {
     "int8": (-2**7, 2**7 - 1), "uint8": (0, 2**8 - 1), "int16": (-2**15, 2**15 - 1),
     "uint16": (0, 2**16 - 1), "int32": (-2**31, 2**31 - 1), "uint32": (0, 2**32 - 1),
-    "int64": (-2**63, 2**63 - 1), "uint64": (0, 2**64 - 1),
+    "int64": (-2**63, 2**63 - 1), "uint64": (0, 2**64 - 1), "byte": (0, 2**8 - 1), "octet": (0, 2**8 - 1),
 }
 
 
@@ -71,7 +72,7 @@ class FieldInfo:
             return self._coerce(value, where)
         except FieldError:
             raise
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise FieldError(f"{where}: {exc}") from None
 
     def _coerce(self, value: Any, where: str) -> Any:
@@ -81,6 +82,8 @@ class FieldInfo:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise FieldError(f"{where}: expected a number ({self.type_name}), got {value!r}")
             value = float(value)
+            if self.type_name == "float32" and math.isfinite(value) and abs(value) > FLOAT32_MAX:
+                raise FieldError(f"{where}: {value} does not fit a float32 (at most {FLOAT32_MAX:.7g})")
             self._check_range(value, where)
             return value
         if self.kind == "int":
@@ -108,7 +111,11 @@ class FieldInfo:
         if self.kind == "str":
             if not isinstance(value, str):
                 raise FieldError(f"{where}: expected a string, got {value!r}")
-            if self.length is not None and len(value.encode()) > self.length:
+            try:
+                encoded = value.encode()
+            except UnicodeEncodeError:
+                raise FieldError(f"{where}: the string is not valid UTF-8 text") from None
+            if self.length is not None and len(encoded) > self.length:
                 raise FieldError(f"{where}: string longer than its bound of {self.length} bytes")
             return value
         if self.kind == "enum":

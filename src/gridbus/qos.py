@@ -22,6 +22,7 @@ from cyclonedds.qos_provider import QosProvider
 from lxml import etree
 
 from .errors import QosError
+from .files import read_bytes
 
 DATA_DIR = Path(__file__).parent / "data" / "qos"
 DEFAULT_QOS_FILE = DATA_DIR / "gridbus_qos.xml"
@@ -58,13 +59,13 @@ def _where(path: Path, element: etree._Element) -> str:
 
 
 def _parse(path: Path) -> etree._ElementTree:
+    """Parse an XML file; a FIFO, directory or unreadable file is refused before it is opened."""
+    data = read_bytes(path, QosError, "QoS XML file")
     try:
         parser = etree.XMLParser(remove_comments=True)
-        return etree.parse(str(path), parser)
-    except OSError as exc:
-        raise QosError(f"{path}: cannot read: {exc}") from None
+        return etree.ElementTree(etree.fromstring(data, parser, base_url=str(path)))
     except etree.XMLSyntaxError as exc:
-        line = exc.lineno if exc.lineno else "?"
+        line = exc.lineno if exc.lineno else 1
         raise QosError(f"{path}:{line}: malformed XML: {exc.msg}") from None
 
 
@@ -131,12 +132,9 @@ class QosLibrary:
             if name == "kind" and tag in _KINDS and text not in _KINDS[tag]:
                 raise QosError(f"{_where(self.path, child)}: <{tag}> kind {text!r} is not one of "
                                f"{', '.join(sorted(_KINDS[tag]))}")
-            if name in _DURATION_TAGS and text not in _INFINITE and not text.isdigit():
-                raise QosError(f"{_where(self.path, child)}: <{name}> must be a non-negative "
-                               f"integer or DURATION_INFINITE_*, got {text!r}")
-            if name in ("depth", "value", "max_samples", "max_instances",
-                        "max_samples_per_instance") and not _is_int(text):
-                raise QosError(f"{_where(self.path, child)}: <{name}> must be an integer, got {text!r}")
+            problem = _number_problem(tag, name, text)
+            if problem:
+                raise QosError(f"{_where(self.path, child)}: <{name}> {problem} (in <{tag}>), got {text!r}")
 
     # -- inheritance -------------------------------------------------------------------
     def _resolve(self, name: str, raw: dict[str, etree._Element], chain: list[str]) -> Profile:
@@ -192,8 +190,37 @@ class QosLibrary:
         return self._provider.get_datareader_qos(name)
 
 
+INT32_MAX = 2**31 - 1
+_UNLIMITED = {"LENGTH_UNLIMITED", "-1"}
+_COUNTS = {"max_samples", "max_instances", "max_samples_per_instance"}
+
+
+def _number_problem(policy: str, tag: str, text: str) -> str | None:
+    """Why ``text`` is no valid value for the numeric element ``tag`` of ``policy`` (None if it is).
+
+    Cyclone's QosProvider refuses these too, but with neither file nor line
+    ("Non specific error"), so they are checked here first.
+    """
+    if tag in _DURATION_TAGS:
+        if text in _INFINITE:
+            return None
+        limit = 999_999_999 if tag == "nanosec" else INT32_MAX
+        if not text.isdigit() or int(text) > limit:
+            return f"must be a non-negative integer up to {limit} or DURATION_INFINITE_*"
+    elif tag in ("depth", "history_depth"):
+        if not _is_int(text) or not 1 <= int(text) <= INT32_MAX:
+            return f"must be an integer 1..{INT32_MAX} (a history keeps at least one sample)"
+    elif tag in _COUNTS:
+        if text not in _UNLIMITED and (not _is_int(text) or not 1 <= int(text) <= INT32_MAX):
+            return f"must be an integer 1..{INT32_MAX} or LENGTH_UNLIMITED"
+    elif tag == "value" and policy in ("transport_priority", "ownership_strength"):
+        if not _is_int(text) or not -INT32_MAX - 1 <= int(text) <= INT32_MAX:
+            return "must be a 32-bit integer"
+    return None
+
+
 def _is_int(text: str) -> bool:
-    return text.lstrip("-").isdigit() or text in ("LENGTH_UNLIMITED",)
+    return text.removeprefix("-").isdigit()
 
 
 def _merge(base: etree._Element, derived: etree._Element) -> etree._Element:
@@ -229,9 +256,14 @@ class TopicMap:
         root = _parse(self.path).getroot()
         if _local(root) != "topics":
             raise QosError(f"{_where(self.path, root)}: root element must be <topics>, not <{_local(root)}>")
-        if qos_file is None:
+        if qos_file is not None:
+            self.library = QosLibrary(qos_file)
+        else:
             qos_file = self.path.parent / root.get("qos_file", "gridbus_qos.xml")
-        self.library = QosLibrary(qos_file)
+            try:
+                self.library = QosLibrary(qos_file)
+            except QosError as exc:            # say which map named the profile file
+                raise QosError(f"{exc} (the qos_file of {_where(self.path, root)})") from None
         self.rules: list[TopicRule] = []
         for element in root:
             if _local(element) != "topic":

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GridbusError
+from .files import read_text
 
 
 class Locator:
@@ -47,12 +48,11 @@ class Locator:
 
 
 def read_toml(path: str | Path, error: type[GridbusError], what: str) -> tuple[dict[str, Any], Locator]:
-    """Parse ``path``; unreadable or malformed files raise ``error`` with ``file:line``."""
+    """Parse ``path``; unreadable, non-UTF-8 or malformed files raise ``error`` with ``file:line``."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise error(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    text = read_text(path, error, what)         # stat first: a FIFO or directory must not hang
+    if not text.strip():
+        raise error(f"{path}:1: the {what} is empty")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

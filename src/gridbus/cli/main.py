@@ -9,25 +9,31 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import GridbusError
+from .argtypes import (GridbusArgumentParser, cyclone_config, domain_from_env, domain_id, epoch_seconds,
+                       input_file, link_path, nonneg_float, output_dir, positive_float, positive_int,
+                       profile_ref)
 
 EXIT_BAD_INPUT = 2
 
 
 def _bus_options(parser: argparse.ArgumentParser, config_flag: str = "--config") -> None:
     group = parser.add_argument_group("bus options")
-    group.add_argument("--domain", type=int, default=None,
-                       help="DDS domain id (default: $GRIDBUS_DOMAIN or 0)")
-    group.add_argument("--qos", dest="qos_file", default=None, help="QoS profile XML file")
-    group.add_argument("--topic-map", default=None, help="topic -> profile map XML file")
-    group.add_argument(config_flag, dest="config", default=None,
+    group.add_argument("--domain", type=domain_id, default=None,
+                       help="DDS domain id 0..232 (default: $GRIDBUS_DOMAIN or 0)")
+    group.add_argument("--qos", dest="qos_file", type=input_file("QoS XML file"), default=None,
+                       help="QoS profile XML file")
+    group.add_argument("--topic-map", type=input_file("topic map XML file"), default=None,
+                       help="topic -> profile map XML file")
+    group.add_argument(config_flag, dest="config", type=cyclone_config, default=None,
                        help="Cyclone DDS configuration (default: loopback only, or $CYCLONEDDS_URI)")
-    group.add_argument("--idl", action="append", default=[], metavar="FILE",
+    group.add_argument("--idl", action="append", type=input_file("IDL file"), default=[], metavar="FILE",
                        help="extra IDL file with object types of your own (repeatable)")
     group.add_argument("--partition", default=None, help="DDS partition to join")
 
@@ -49,6 +55,8 @@ def open_registry(args: argparse.Namespace):
 # ------------------------------------------------------------------------ types
 def cmd_types(args: argparse.Namespace) -> int:
     registry = open_registry(args)
+    if args.type is not None and not args.type.strip():
+        raise GridbusError("TYPE is empty; give an object type name or prefix (G, Generator), or none for all")
     objects = [registry.by_name(args.type)] if args.type else list(registry.object_types.values())
     if args.json:
         for obj in objects:
@@ -76,20 +84,41 @@ def cmd_types(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- publish
 def _parse_assignments(items: list[str]) -> dict[str, str]:
+    """``f=60 Va=120`` as a dict; a field given twice or the id given as a field is an error."""
     fields: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
         if not sep or not name:
             raise GridbusError(f"expected field=value, got {item!r}")
-        fields[name.strip()] = value.strip()
+        if not value:
+            raise GridbusError(f"{name}: no value after '=' in {item!r}")
+        if name == "id":
+            raise GridbusError(f"{item!r}: the object id is the first argument, not a field")
+        if name in fields:
+            raise GridbusError(f"field {name} is given twice ({name}={fields[name]} and {item})")
+        if _is_infinite(value):
+            raise GridbusError(f"{name}={value}: not a finite number (NaN means 'unset' in commands)")
+        fields[name] = value
     return fields
+
+
+def _is_infinite(text: str) -> bool:
+    try:
+        return math.isinf(float(text))
+    except ValueError:
+        return False
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
     fields = _parse_assignments(args.fields)
+    if not fields and not args.role:
+        raise GridbusError(f"nothing to publish: give field=value pairs for {args.id} (or --role to "
+                           "publish a sample of defaults)")
+    obj = open_registry(args).parse_id(args.id)              # check before joining the domain
+    topic = obj.topic(args.role) if args.role else obj.topic_of_fields(fields)
+    topic.build(args.id, fields)
     with open_bus(args) as bus:
-        obj = bus.registry.parse_id(args.id)
-        topic = obj.topic(args.role) if args.role else obj.topic_of_fields(fields)
         writer = bus.writer(args.id, topic.role)
         sample = writer.build(**fields)                     # check before anything is sent
         writer.wait_for_readers(1, timeout=args.wait)
@@ -116,8 +145,6 @@ def cmd_testbed(args: argparse.Namespace) -> int:
     if args.check:
         print(json.dumps(describe(system), indent=2))
         return 0
-    if args.rate <= 0 or args.speed <= 0:
-        raise GridbusError("--rate and --speed must be > 0")
     epoch = args.epoch if args.epoch is not None else time.time()
     import signal
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))      # clean up (ptys, DDS) on terminate
@@ -142,6 +169,10 @@ def cmd_daq(args: argparse.Namespace) -> int:
     config = load_config(args.agent_config)
     if args.rate is not None:
         config.rate = args.rate
+    if config.rate > config.sample_rate:                 # a tick would see no new sample
+        source = "--rate" if args.rate is not None else f"{args.agent_config}: [agent] rate"
+        raise GridbusError(f"{source} {config.rate:g} is above the sample rate {config.sample_rate:g}: "
+                           "each publication needs at least one new sample")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     with open_bus(args) as bus:
         agent = DaqAgent(bus, config)
@@ -337,6 +368,11 @@ def _json_value(value: Any) -> Any:
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
+    if not args.pattern.strip():
+        raise GridbusError("PATTERN is empty; give an object id (G_1), a type (G), G_* or *")
+    objects, _ = open_registry(args).select(args.pattern)     # check before joining the domain
+    if args.role and not any(args.role in o.topics for o in objects):
+        raise GridbusError(f"no object type matching {args.pattern!r} has a {args.role} topic")
     with open_bus(args) as bus:
         reader = bus.reader(args.pattern, args.role, mode="wait")
         end = None if args.timeout is None else time.monotonic() + args.timeout
@@ -431,7 +467,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gridbus", description=__doc__.split("\n")[0])
+    parser = GridbusArgumentParser(prog="gridbus", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
@@ -449,15 +485,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="object id, e.g. G_1 or CB_3")
     p.add_argument("fields", nargs="*", metavar="field=value")
     p.add_argument("--role", help="topic role (Measurement, State, Command, Protection)")
-    p.add_argument("--count", type=int, default=1)
-    p.add_argument("--rate", type=float, default=0.0, help="samples per second (default: back to back)")
-    p.add_argument("--wait", type=float, default=1.0, help="seconds to wait for a reader first")
+    p.add_argument("--count", type=positive_int, default=1)
+    p.add_argument("--rate", type=positive_float, default=None, help="samples per second (default: back to back)")
+    p.add_argument("--wait", type=nonneg_float, default=1.0, help="seconds to wait for a reader first")
 
     p = command("subscribe", cmd_subscribe, "print samples of an object, a type or all (*)")
     p.add_argument("pattern", help="G_1, G, G_* or *")
     p.add_argument("--role", help="topic role (default Measurement, else State)")
-    p.add_argument("--count", type=int, default=None)
-    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--count", type=positive_int, default=None)
+    p.add_argument("--timeout", type=positive_float, default=None, help="stop after this many seconds")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per line: id, topic, data, source_time, reception_time")
 
@@ -469,15 +505,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = command("ls", cmd_ls, "list participants and topics on the domain as they join and leave")
-    p.add_argument("--duration", type=float, default=3.0, help="seconds to watch (0 = until Ctrl-C)")
+    p.add_argument("--duration", type=nonneg_float, default=3.0, help="seconds to watch (0 = until Ctrl-C)")
     p.add_argument("--json", action="store_true")
 
     idl = sub.add_parser("idl", help="data model tools").add_subparsers(dest="idl_command", required=True)
     p = idl.add_parser("generate", help="regenerate the Python types from IDL with idlc")
     p.set_defaults(handler=cmd_idl_generate)
-    p.add_argument("files", nargs="*", help="IDL files (default: every *.idl in --idl-dir)")
+    p.add_argument("files", nargs="*", type=input_file("IDL file"),
+                   help="IDL files (default: every *.idl in --idl-dir)")
     p.add_argument("--idl-dir", default=str(Path(__file__).resolve().parents[1] / "data" / "idl"))
-    p.add_argument("--out", default=None, help="output package directory (default: gridbus/types)")
+    p.add_argument("--out", type=output_dir("output package directory"), default=None,
+                   help="output package directory (default: gridbus/types)")
 
     from ..bench import add_arguments as bench_arguments
     bench = sub.add_parser("bench", help="latency and throughput benchmarks, gridbus beside raw cyclonedds")
@@ -485,26 +523,29 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(handler=cmd_bench)
 
     p = command("testbed", cmd_testbed, "run the virtual testbed (the lab's plant, simulated) on the bus")
-    p.add_argument("--system", default=None, help="system file (default: the shipped FIU testbed)")
-    p.add_argument("--rate", type=float, default=100.0,
+    p.add_argument("--system", type=input_file("system file"), default=None,
+                   help="system file (default: the shipped FIU testbed)")
+    p.add_argument("--rate", type=positive_float, default=100.0,
                    help="measurement rate in Hz (object types listed under [rates] use theirs)")
-    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall-clock second")
-    p.add_argument("--duration", type=float, default=None, help="simulated seconds to run (default: forever)")
-    p.add_argument("--epoch", type=float, default=None,
+    p.add_argument("--speed", type=positive_float, default=1.0, help="simulated seconds per wall-clock second")
+    p.add_argument("--duration", type=positive_float, default=None,
+                   help="simulated seconds to run (default: forever)")
+    p.add_argument("--epoch", type=epoch_seconds, default=None,
                    help="wall-clock time (UNIX s) of simulated time 0, to share the clock with controllers")
     p.add_argument("--check", action="store_true", help="check the system file, print its inventory, exit")
-    p.add_argument("--serial-drives", metavar="DIR", default=None,
+    p.add_argument("--serial-drives", metavar="DIR", type=output_dir("--serial-drives directory"), default=None,
                    help="serve each generator's prime-mover drive on a pty at DIR/G_x; the drives, not "
                         "Generator_Command, then start, stop and set speed and power (use gridbus translate)")
-    p.add_argument("--drive-profile", default="vfd-modbus", help="drive profile of --serial-drives")
+    p.add_argument("--drive-profile", type=profile_ref, default="vfd-modbus",
+                   help="drive profile of --serial-drives")
 
     p = sub.add_parser("daq", help="run a DAQ agent: sample waveforms, compute per-cycle values, publish, obey")
     _bus_options(p, config_flag="--dds-config")
     p.set_defaults(handler=cmd_daq)
-    p.add_argument("--config", dest="agent_config", required=True,
+    p.add_argument("--config", dest="agent_config", type=input_file("DAQ agent configuration"), required=True,
                    help="agent configuration (TOML; see examples/daq-agent.toml)")
-    p.add_argument("--rate", type=float, default=None, help="publications per second per object")
-    p.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
+    p.add_argument("--rate", type=positive_float, default=None, help="publications per second per object")
+    p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: forever)")
     p.add_argument("--stats", action="store_true", help="report peak RSS and CPU use when done")
 
     p = command("experiment", cmd_experiment, "run one of the paper's experiments end to end "
@@ -515,22 +556,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", default=None, help="system file (default: the shipped FIU testbed)")
 
     p = command("translate", cmd_translate, "bridge one serial device onto the bus (protocol translator)")
-    p.add_argument("profile", help="device profile name (gridbus profiles) or file")
+    p.add_argument("profile", type=profile_ref, help="device profile name (gridbus profiles) or file")
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or a device-sim path")
     p.add_argument("--object", default=None, help="object the device serves (default: PREFIX_1)")
-    p.add_argument("--duration", type=float, default=None, help="seconds to run (default: forever)")
-    p.add_argument("--baud", type=int, default=None, help="override the profile's baud rate")
+    p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: forever)")
+    p.add_argument("--baud", type=positive_int, default=None, help="override the profile's baud rate")
     p.add_argument("--no-state", action="store_true", help="do not publish the object's State topic")
     p.add_argument("--no-measurement", action="store_true",
                    help="do not publish the object's Measurement topic (a DAQ agent does)")
 
     p = sub.add_parser("device-sim", help="simulate a serial device on a pseudo-terminal (prints its path)")
     p.set_defaults(handler=cmd_device_sim)
-    p.add_argument("profile", help="device profile name or file")
-    p.add_argument("--link", default=None, help="path of the symlink to the pty (default: a temp dir)")
-    p.add_argument("--duration", type=float, default=None)
+    p.add_argument("profile", type=profile_ref, help="device profile name or file")
+    p.add_argument("--link", type=link_path, default=None,
+                   help="path of the symlink to the pty (default: a temp dir)")
+    p.add_argument("--duration", type=positive_float, default=None)
     p.add_argument("--trace", action="store_true", help="print a JSON line per request received")
-    p.add_argument("--baud", type=int, default=None, help="override the profile's baud rate")
+    p.add_argument("--baud", type=positive_int, default=None, help="override the profile's baud rate")
 
     p = sub.add_parser("profiles", help="list the shipped device profiles")
     p.set_defaults(handler=cmd_profiles)
@@ -562,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="publish OLD's series as NEW (e.g. L_1=L_4)")
 
     p = command("demo", cmd_demo, "two processes: generator measurements, a breaker command and its state")
-    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--seconds", type=positive_float, default=4.0)
     return parser
 
 
@@ -570,12 +612,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "domain", 0) is None:
+            args.domain = domain_from_env(os.environ)       # a bad GRIDBUS_DOMAIN fails every command
         return args.handler(args) or 0
     except GridbusError as exc:
         print(f"gridbus: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _stdout_gone()
+    except OSError as exc:               # a file the user named cannot be made or written
+        name = f"{exc.filename}: " if exc.filename else ""
+        print(f"gridbus: error: {name}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _stdout_gone() -> int:
+    """The reader of our output left (``gridbus types --json | head``): exit quietly.
+
+    Python's recipe: point stdout at /dev/null so that the flush at exit
+    does not fail a second time and print a traceback.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
 
 
 if __name__ == "__main__":

@@ -48,6 +48,10 @@ class DaqConfigError(GridbusError):
     """A malformed DAQ agent configuration (message starts with ``file:line:``)."""
 
 
+# what a simulated channel can physically be: RMS values >= 0, |pf| <= 1, a frequency the DSP can track
+_CHANNEL_RANGES = {"V": (0.0, None), "I": (0.0, None), "pf": (-1.0, 1.0), "f": (1.0, 400.0), "noise": (0.0, None)}
+
+
 @dataclass
 class DaqConfig:
     rate: float = 100.0
@@ -107,6 +111,10 @@ def load_config(path: str | Path) -> DaqConfig:
             if wanted is bool and not isinstance(value, bool) or wanted is float and not _number(value):
                 raise loc.error(f"{object_id}: {key} must be {'true or false' if wanted is bool else 'a number'}",
                                 object_id, key)
+            low, high = _CHANNEL_RANGES.get(key, (None, None))
+            if wanted is float and (low is not None and value < low or high is not None and value > high):
+                span = f">= {low:g}" if high is None else f"in {low:g}..{high:g}"
+                raise loc.error(f"{object_id}: {key} must be {span}, got {value!r}", object_id, key)
             setattr(channel, key, value if wanted is bool else float(value))
         if any(c.id == object_id for c in config.channels):
             raise loc.error(f"duplicate object id {object_id!r}", object_id)
