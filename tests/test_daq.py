@@ -146,7 +146,7 @@ def test_agent_refuses_bad_commands_whole_reports_them_and_keeps_the_last_good_s
             seen, deadline = [], time.monotonic() + 5
             while len(seen) < 4 and time.monotonic() < deadline:
                 seen += [e for e in events.take(0.2) if e.kind == "COMMAND_REJECTED"]
-            assert [(e.object, e.field, e.value) for e in seen] == [
+            assert [(e.object_id, e.field, e.value) for e in seen] == [
                 ("G_1", "f_ref", math.inf), ("G_1", "f_ref", 80.0), ("G_1", "P_ref", -5.0), ("G_2", "V_ref", 1e5)]
             assert "outside the agent's output limits 45..75" in seen[1].detail
             time.sleep(0.3)
