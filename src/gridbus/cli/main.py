@@ -552,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "(testbed, controllers, recorder) and write CSV, plots and summary.json")
     p.add_argument("name", choices=["sync", "load-sharing", "reconfig", "all"])
     p.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall-clock second")
-    p.add_argument("--out", default="experiments", help="output directory (one subdirectory per case)")
+    p.add_argument("--out", type=output_dir("experiment output directory"), default="experiments", help="output directory (one subdirectory per case)")
     p.add_argument("--system", default=None, help="system file (default: the shipped FIU testbed)")
 
     p = command("translate", cmd_translate, "bridge one serial device onto the bus (protocol translator)")
