@@ -135,7 +135,7 @@ def _empty_db(tmp_path) -> str:
     path = tmp_path / "empty.sqlite"
     from gridbus.historian.sinks import SqliteSink
     sink = SqliteSink(str(path))
-    sink.connect()
+    sink.check()
     sink.close()
     return str(path)
 
@@ -154,7 +154,7 @@ def test_postgres_restart_mid_stream_loses_and_duplicates_nothing(domain, postgr
     count = 1500
     stream(domain, count, 300.0, during=lambda: (postgres.stop(), time.sleep(1.0), postgres.start()))
     stats = stop_recorder(rec)
-    assert stats["written"] == count and stats["dropped"] == 0 and stats["unflushed_saved"] == 0
+    assert stats["written"] == count and stats["dropped"] == 0 and stats["spooled"] == 0
     assert stats["reconnects"] >= 1 and "database unavailable" in stats["stderr"]
     with psycopg.connect(postgres.url) as conn:
         total, distinct = conn.execute(
