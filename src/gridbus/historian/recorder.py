@@ -57,8 +57,9 @@ class Recorder:
         self.batch, self.flush_interval, self.max_buffer = batch, flush_interval, max_buffer
         self.commit_interval, self.exit_timeout = commit_interval, exit_timeout
         self.log = log or _logger.warning
-        self.sink.check()                                   # refuse before taking anything
-        self.spool = prepare_spool(spool)
+        self.started = time.time()                          # samples older than this may be stored already
+        self.spool = prepare_spool(spool)                   # refuse before taking anything
+        self.sink.check()
         self.key = target_key(sink.url)
         self.journal, self._leftovers = open_journals(self.spool, self.key)
         try:
@@ -72,7 +73,8 @@ class Recorder:
         self.cursor = 0                                     # journal rows up to here are in the target
         self.stats: dict[str, object] = {
             "received": 0, "recovered": 0, "written": 0, "spooled": 0, "left_in_journal": 0, "dropped": 0,
-            "dds_lost": 0, "dds_rejected": 0, "lost": 0, "batches": 0, "reconnects": 0, "max_buffered": 0}
+            "dds_lost": 0, "dds_rejected": 0, "lost": 0, "duplicates_skipped": 0, "batches": 0, "reconnects": 0,
+            "max_buffered": 0}
         self._down_since: float | None = None
         self._journal_failing = False
 
@@ -156,8 +158,8 @@ class Recorder:
         batch = self.journal.after(self.cursor, size)
         if not batch:
             return True
-        rows = [row for _seq, row in batch]
         try:
+            rows = self._new_only([row for _seq, row in batch])
             self.sink.write(rows, (self.journal.id, batch[-1][0]))
         except SinkUnavailable as exc:
             if self._down_since is None:
@@ -173,6 +175,31 @@ class Recorder:
                      f"writing the journal")
             self._down_since = None
         return True
+
+    def _new_only(self, rows: list[Row]) -> list[Row]:
+        """Rows without the samples the target already has.
+
+        A sample written before this recorder started reached it either from an
+        earlier run's journal or as DDS history (a transient-local writer gives a
+        new reader its last N samples): if an earlier run stored it, it is not
+        stored twice.  A sample is known by object, topic and source time.
+        """
+        old = [row for row in rows if row[2] < self.started]
+        if not old:
+            return rows
+        keys = [(o, t, s) for o, t, s, _r, _f in old]
+        known = self.sink.existing(keys)
+        seen: set = set()
+        fresh = []
+        for row in rows:
+            key = (row[0], row[1], row[2])
+            if row[2] < self.started:
+                if key in known or key in seen:
+                    continue
+                seen.add(key)
+            fresh.append(row)
+        self.stats["duplicates_skipped"] += len(rows) - len(fresh)
+        return fresh
 
     def _settle(self) -> None:
         try:
@@ -202,9 +229,10 @@ class Recorder:
                     batch = other.after(cursor, max(self.batch, 1000))
                     if not batch:
                         break
-                    self.sink.write([r for _s, r in batch], (other.id, batch[-1][0]))
+                    rows = self._new_only([r for _s, r in batch])
+                    self.sink.write(rows, (other.id, batch[-1][0]))
                     cursor = batch[-1][0]
-                    self.stats["written"] += len(batch)
+                    self.stats["written"] += len(rows)
                     self.stats["recovered"] += len(batch)
                 other.settle(cursor)
                 other.close(remove=True)

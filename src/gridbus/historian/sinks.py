@@ -39,6 +39,7 @@ from ..errors import GridbusError
 Row = tuple[str, str, float, float, str]          # object_id, topic, source, reception, fields JSON
 StoredRow = tuple[str, str, float, float, float, str]
 Mark = tuple[str, int]                            # journal id, sequence number of the batch's last row
+Key = tuple[str, str, float]                      # object_id, topic, source_time: one sample of one writer
 
 COLUMNS = ("object_id", "topic", "source_time", "reception_time", "created_time", "fields")
 MARKS_TABLE = "gridbus_marks"
@@ -59,6 +60,7 @@ class Sink(Protocol):
     def connect(self) -> None: ...
     def write(self, rows: list[Row], mark: Mark | None = None) -> None: ...
     def forwarded(self, journal: str) -> int: ...
+    def existing(self, keys: list[Key]) -> set[Key]: ...
     def close(self) -> None: ...
 
 
@@ -155,6 +157,15 @@ def _file_problem(path: Path) -> str | None:
     return None
 
 
+def _unwritable(path: Path, creates: str) -> str | None:
+    """Why this process cannot write ``path`` (or create it and ``creates`` in its directory)."""
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    if not os.access(path.parent, os.W_OK):
+        return f"directory {path.parent} is read-only (the recorder creates {creates} there)"
+    return None
+
+
 # -- SQLite -------------------------------------------------------------------------------
 SQLITE_COLUMNS = [("id", "INTEGER"), ("object_id", "TEXT"), ("topic", "TEXT"), ("source_time", "REAL"),
                   ("reception_time", "REAL"), ("created_time", "REAL"), ("fields", "TEXT")]
@@ -182,7 +193,7 @@ class SqliteSink:
     def check(self) -> None:
         """Refuse a file that cannot be opened or written, or holds another schema."""
         path = Path(self.url)
-        problem = _file_problem(path)
+        problem = _file_problem(path) or _unwritable(path, "its -wal and -shm files")
         if problem:
             raise SinkRefused(f"{self.url}: {problem}")
         try:
@@ -266,6 +277,17 @@ class SqliteSink:
         except sqlite3.Error as exc:
             raise SinkUnavailable(f"{self.url}: {exc}") from None
         return int(row[0]) if row else 0
+
+    def existing(self, keys: list[Key]) -> set[Key]:
+        """Which of these samples the database already holds (the series index answers each)."""
+        if self.db is None:
+            self.connect()
+        try:
+            return {key for key in keys if self.db.execute(
+                "SELECT 1 FROM samples WHERE topic = ? AND object_id = ? AND source_time = ? LIMIT 1",
+                (key[1], key[0], key[2])).fetchone()}
+        except sqlite3.Error as exc:
+            raise SinkUnavailable(f"{self.url}: {exc}") from None
 
     def close(self) -> None:
         if self.db is not None:
@@ -375,6 +397,24 @@ class PostgresSink:
             raise SinkUnavailable(self._error(exc)) from None
         return int(row[0]) if row else 0
 
+    def existing(self, keys: list[Key]) -> set[Key]:
+        import psycopg
+        if not keys:
+            return set()
+        if self.conn is None or self.conn.closed:
+            self.connect()
+        try:
+            with self.conn.transaction():
+                found = self.conn.execute(
+                    "SELECT s.object_id, s.topic, s.source_time FROM samples s JOIN "
+                    "unnest(%s::text[], %s::text[], %s::float8[]) AS k(o, t, st) "
+                    "ON s.topic = k.t AND s.object_id = k.o AND s.source_time = k.st",
+                    ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])).fetchall()
+        except psycopg.Error as exc:
+            self.close()
+            raise SinkUnavailable(self._error(exc)) from None
+        return {tuple(row) for row in found}
+
     def close(self) -> None:
         if self.conn is not None:
             try:
@@ -395,7 +435,7 @@ class CsvSink:
 
     def check(self) -> None:
         path = Path(self.url)
-        problem = _file_problem(path)
+        problem = _file_problem(path) or _unwritable(path, "it")
         if problem:
             raise SinkRefused(f"{self.url}: {problem}")
         if path.exists() and path.stat().st_size:
@@ -439,6 +479,27 @@ class CsvSink:
             self.close()
             os.truncate(self.url, size)
         return int(marks.get("journals", {}).get(journal, 0))
+
+    def existing(self, keys: list[Key]) -> set[Key]:
+        """Which of these samples the file already holds (a scan: CSV has no index)."""
+        if not keys:
+            return set()
+        wanted = set(keys)
+        low, high = min(k[2] for k in keys), max(k[2] for k in keys)
+        found: set[Key] = set()
+        try:
+            with open(self.url, newline="", encoding="utf-8", errors="replace") as handle:
+                for record in csv.reader(handle):
+                    if len(record) == len(COLUMNS):
+                        try:
+                            key = (record[0], record[1], float(record[2]))
+                        except ValueError:
+                            continue
+                        if low <= key[2] <= high and key in wanted:
+                            found.add(key)
+        except (OSError, csv.Error) as exc:
+            raise SinkUnavailable(f"{self.url}: {getattr(exc, 'strerror', None) or exc}") from None
+        return found
 
     def write(self, rows: list[Row], mark: Mark | None = None) -> None:
         if self.handle is None:
@@ -545,12 +606,32 @@ def _sqlite_rows(path: str, sql: str, args: list) -> Iterator[StoredRow]:
 
 
 def _utf8_lines(path: str, handle) -> Iterator[str]:
+    """Decoded lines; a line that is not UTF-8, or a last line cut short, is an error naming it."""
     for number, raw in enumerate(handle, start=1):
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise GridbusError(f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
                                f"{exc.start + 1})") from None
+
+
+def record_ends_line(handle) -> bool:
+    """False only at the end of a file whose last line has no end-of-line (cut short?)."""
+    position = handle.tell()
+    if position < handle.seek(0, os.SEEK_END):
+        handle.seek(position)
+        return True
+    handle.seek(position - 1)
+    last = handle.read(1)
+    return last == b"\n"
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _csv_rows(path: str, topic, object_id, start, end) -> Iterable[StoredRow]:
@@ -560,7 +641,7 @@ def _csv_rows(path: str, topic, object_id, start, end) -> Iterable[StoredRow]:
     except OSError as exc:
         raise GridbusError(f"{path}: {exc.strerror}") from None
     with handle:
-        reader = csv.reader(_utf8_lines(path, handle))
+        reader = csv.reader(_utf8_lines(path, handle), strict=True)
         try:
             header = next(reader, None)
             if header is None or tuple(header) != COLUMNS:
@@ -576,10 +657,12 @@ def _csv_rows(path: str, topic, object_id, start, end) -> Iterable[StoredRow]:
                     row = (o, t, float(s), float(r), float(c), f)
                 except ValueError:
                     raise GridbusError(f"{path}:{line}: malformed row (a time is not a number)") from None
+                if not record_ends_line(handle) and not _is_json(f):
+                    raise GridbusError(f"{path}:{line}: truncated (the last row stops in its fields)")
                 if (topic is None or t == topic) and (object_id is None or o == object_id) and \
                         (start is None or row[2] >= start) and (end is None or row[2] <= end):
                     rows.append(row)
         except csv.Error as exc:
-            raise GridbusError(f"{path}:{reader.line_num}: malformed CSV ({exc}; a truncated file?)") from None
+            raise GridbusError(f"{path}:{reader.line_num}: truncated or malformed CSV ({exc})") from None
     rows.sort(key=lambda row: row[2])
     return rows
