@@ -374,6 +374,8 @@ def add_arguments(parser: argparse.ArgumentParser, bus_options: Callable) -> Non
     p.add_argument("--objects", type=int, default=100)
     p.add_argument("--rate", type=float, default=100.0, help="samples per second per object")
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--kill-at", type=float, default=None, metavar="S",
+                   help="kill -9 the recorder S seconds into the stream, restart it, count what the crash lost")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("throughput", help="one-way stream rate and loss")
     bus_options(p)
@@ -396,6 +398,12 @@ def main(args: argparse.Namespace) -> int:
         import tempfile
         from .historian.bench import ingest, print_results as print_ingest
         dbs = args.db or [tempfile.mkdtemp(prefix="gridbus-bench-") + "/bench.sqlite"]
+        if args.kill_at is not None:
+            from .historian.bench import crash
+            rows = [crash(db, int(b), args.objects, args.rate, args.seconds, args.kill_at, args.domain)
+                    for db in dbs for b in args.batches.split(",")]
+            print("\n".join(json.dumps(row) for row in rows))
+            return 0
         print_ingest(ingest(dbs, [int(b) for b in args.batches.split(",")], args.objects, args.rate,
                             args.seconds, args.domain), args.json)
     elif args.bench_command == "serial":

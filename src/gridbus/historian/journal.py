@@ -3,7 +3,10 @@
 Samples taken from DDS are appended to a local SQLite file in WAL mode with a
 group commit every ``commit_interval`` (50 ms by default), ``synchronous=NORMAL``:
 a committed row survives a crash of the recorder (``kill -9``), though not
-necessarily a power cut.  A second thread forwards journal rows in order to the
+necessarily a power cut.  A journal row is the sample as it came off the wire
+(topic, times, serialized CDR): storing it costs a few microseconds, so the
+journal keeps up with DDS even when decoding the samples (about 50-100 us each
+in Python) falls behind; the forwarder decodes.  A second thread forwards journal rows in order to the
 target database; each row has a sequence number and the target stores the
 number of the last row it holds (see :mod:`.sinks`, *marks*), so a restart
 forwards exactly what the target lacks.
@@ -30,14 +33,15 @@ from typing import Iterable
 
 from .sinks import CsvSink, Row, SinkRefused, create_private
 
+RawRow = tuple[str, float, float, bytes]          # topic, source time, reception time, serialized sample
+
 SCHEMA = """
     CREATE TABLE IF NOT EXISTS rows (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        object_id TEXT NOT NULL,
         topic TEXT NOT NULL,
         source_time REAL NOT NULL,
         reception_time REAL NOT NULL,
-        fields TEXT NOT NULL
+        data BLOB NOT NULL
     );
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -108,13 +112,13 @@ class Journal:
         return value
 
     # -- the taker's side ----------------------------------------------------------------
-    def append(self, rows: list[Row]) -> None:
+    def append(self, rows: list[RawRow]) -> None:
         """Store rows in one transaction (the group commit); raises sqlite3.Error (disk full...)."""
         db = self._append
         db.execute("BEGIN")
         try:
-            db.executemany("INSERT INTO rows (object_id, topic, source_time, reception_time, fields) "
-                           "VALUES (?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO rows (topic, source_time, reception_time, data) VALUES (?, ?, ?, ?)",
+                           rows)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -127,10 +131,10 @@ class Journal:
         """Rows up to this number are in the target or in a spool file."""
         return int(self._meta("settled") or 0)
 
-    def after(self, seq: int, limit: int) -> list[tuple[int, Row]]:
+    def after(self, seq: int, limit: int) -> list[tuple[int, RawRow]]:
         """Up to ``limit`` rows after ``seq``, in order."""
         return [(r[0], tuple(r[1:])) for r in self._forward.execute(
-            "SELECT seq, object_id, topic, source_time, reception_time, fields FROM rows WHERE seq > ? "
+            "SELECT seq, topic, source_time, reception_time, data FROM rows WHERE seq > ? "
             "ORDER BY seq LIMIT ?", (seq, limit))]
 
     def count_after(self, seq: int) -> int:

@@ -35,9 +35,9 @@ from typing import Callable, Iterator
 
 from ..bus import Bus
 from ..errors import GridbusError
-from .journal import Journal, export, open_journals, prepare_spool, spool_file, target_key
+from .journal import Journal, RawRow, export, open_journals, prepare_spool, spool_file, target_key
 from .sinks import Row, Sink, SinkUnavailable
-from .tap import ROLES, Tap, json_fields
+from .tap import ROLES, Decoder, Tap, json_fields
 
 __all__ = ["ROLES", "Recorder", "json_fields"]
 
@@ -67,13 +67,14 @@ class Recorder:
         except BaseException:
             self._close_journals()
             raise
-        self.pending: deque[Row] = deque()                  # taken, not yet in the journal
+        self.decode = Decoder(bus.registry)
+        self.pending: deque[RawRow] = deque()               # taken, not yet in the journal
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.cursor = 0                                     # journal rows up to here are in the target
         self.stats: dict[str, object] = {
             "received": 0, "recovered": 0, "written": 0, "spooled": 0, "left_in_journal": 0, "dropped": 0,
-            "dds_lost": 0, "dds_rejected": 0, "lost": 0, "duplicates_skipped": 0, "batches": 0, "reconnects": 0,
+            "dds_lost": 0, "dds_rejected": 0, "undecodable": 0, "lost": 0, "duplicates_skipped": 0, "batches": 0, "reconnects": 0,
             "max_buffered": 0}
         self._down_since: float | None = None
         self._journal_failing = False
@@ -159,7 +160,7 @@ class Recorder:
         if not batch:
             return True
         try:
-            rows = self._new_only([row for _seq, row in batch])
+            rows = self._new_only(self._decoded([row for _seq, row in batch]))
             self.sink.write(rows, (self.journal.id, batch[-1][0]))
         except SinkUnavailable as exc:
             if self._down_since is None:
@@ -175,6 +176,18 @@ class Recorder:
                      f"writing the journal")
             self._down_since = None
         return True
+
+    def _decoded(self, raw: list[RawRow]) -> list[Row]:
+        """Database rows of journal rows; one that does not decode is counted and logged, not stored."""
+        rows = []
+        for item in raw:
+            try:
+                rows.append(self.decode(item))
+            except GridbusError as exc:
+                self.stats["undecodable"] += 1
+                if self.stats["undecodable"] == 1:
+                    self.log(f"record: {exc}; such samples are counted as lost")
+        return rows
 
     def _new_only(self, rows: list[Row]) -> list[Row]:
         """Rows without the samples the target already has.
@@ -229,7 +242,7 @@ class Recorder:
                     batch = other.after(cursor, max(self.batch, 1000))
                     if not batch:
                         break
-                    rows = self._new_only([r for _s, r in batch])
+                    rows = self._new_only(self._decoded([r for _s, r in batch]))
                     self.sink.write(rows, (other.id, batch[-1][0]))
                     cursor = batch[-1][0]
                     self.stats["written"] += len(rows)
@@ -276,8 +289,8 @@ class Recorder:
         self._settle()
         self._spool_rest()
         self.stats.update(self.tap.losses())
-        self.stats["lost"] = self.stats["dropped"] + self.stats["dds_lost"] + self.stats["dds_rejected"] \
-            + self.stats["lost"]
+        self.stats["lost"] += self.stats["dropped"] + self.stats["dds_lost"] + self.stats["dds_rejected"] \
+            + self.stats["undecodable"]
         self.sink.close()
 
     def _spool_rest(self) -> None:
@@ -293,9 +306,9 @@ class Recorder:
             cursor = self.cursor
             while batch := self.journal.after(cursor, 10_000):
                 cursor = newest[0] = batch[-1][0]
-                yield [r for _s, r in batch]
+                yield self._decoded([r for _s, r in batch])
             if in_memory:
-                yield in_memory
+                yield self._decoded(in_memory)
         try:
             count = export(chunks(), path)
         except (OSError, GridbusError, sqlite3.Error) as exc:
@@ -326,6 +339,7 @@ def summary(stats: dict[str, object], target: str) -> str | None:
     parts = []
     for key, text in (("spooled", "in the spool file {spool_file}"), ("left_in_journal", "left in the journal"),
                       ("dropped", "dropped by the recorder (memory full)"),
+                      ("undecodable", "journaled but undecodable"),
                       ("dds_rejected", "dropped by DDS: the recorder's queue was full"),
                       ("dds_lost", "dropped by DDS: lost or out of order")):
         if stats.get(key):

@@ -35,8 +35,9 @@ from cyclonedds.sub import DataReader
 
 from ..bus import Bus
 from ..errors import GridbusError, UnknownObjectError
-from ..model import TopicType, _plain
+from ..model import Registry, TopicType, _plain
 from ..qos import seconds_to_ns
+from .journal import RawRow
 from .sinks import Row
 
 ROLES = ("Measurement", "State", "Command", "Protection")
@@ -124,9 +125,9 @@ class Tap:
     def wait(self, timeout: float) -> None:
         self.waitset.wait(seconds_to_ns(timeout))
 
-    def take(self, limit: int = TAKE_BATCH) -> list[Row]:
-        """Rows of the samples available now (up to ``limit`` per topic)."""
-        rows: list[Row] = []
+    def take(self, limit: int = TAKE_BATCH) -> list[RawRow]:
+        """The samples available now (up to ``limit`` per topic), still serialized: cheap to journal."""
+        rows: list[RawRow] = []
         for source in self.sources:
             got = ddspy_take(source.dds._ref, ANY_STATE, limit)
             if not got:
@@ -134,13 +135,9 @@ class Tap:
             if isinstance(got, int):
                 raise DDSException(got, f"taking from {source.topic.name}")
             now = time.time_ns() / 1e9
-            name, deserialize, ids = source.topic.name, source.topic.cls.deserialize, source.ids
-            for raw, info in got:
-                if not info.valid_data or (ids is not None and not _matches(raw, ids)):
-                    continue
-                data = deserialize(raw)
-                fields = {k: _plain(v) for k, v in vars(data).items() if k not in ("id", "sample_info")}
-                rows.append((data.id, name, info.source_timestamp / 1e9, now, json_fields(fields)))
+            name, ids = source.topic.name, source.ids
+            rows += [(name, info.source_timestamp / 1e9, now, raw) for raw, info in got
+                     if info.valid_data and (ids is None or _matches(raw, ids))]
         return rows
 
     def losses(self) -> dict[str, int]:
@@ -149,6 +146,26 @@ class Tap:
             a, b = dds_losses(source.dds)
             lost, rejected = lost + a, rejected + b
         return {"dds_lost": lost, "dds_rejected": rejected}
+
+
+class Decoder:
+    """Journal rows (serialized samples) to database rows, for every topic of the data model."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.topics = {t.name: t for t in registry.topics()}
+
+    def __call__(self, row: RawRow) -> Row:
+        """Raises GridbusError for a topic this data model lacks or bytes that do not decode."""
+        name, source, reception, raw = row
+        topic = self.topics.get(name)
+        if topic is None:
+            raise GridbusError(f"a journaled {name} sample: no such topic in this data model (give its --idl)")
+        try:
+            data = topic.cls.deserialize(raw)
+        except Exception as exc:                                 # the binding raises assorted errors
+            raise GridbusError(f"a journaled {name} sample does not decode: {exc}") from None
+        fields = {k: _plain(v) for k, v in vars(data).items() if k not in ("id", "sample_info")}
+        return data.id, name, source, reception, json_fields(fields)
 
 
 def _matches(raw: bytes, ids: list[tuple[bytes, bytes]]) -> bool:
