@@ -268,16 +268,20 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_delays(args: argparse.Namespace) -> int:
     from ..historian.analysis import delays, histogram
+    from ..historian.sinks import redact
     stats = delays(args.db, args.topic)
     if args.png:
-        histogram(stats, Path(args.png))
+        try:
+            histogram(stats, Path(args.png))
+        except OSError as exc:
+            raise GridbusError(f"--png {args.png}: {exc.strerror or exc}") from None
     rows = {name: {k: v for k, v in entry.items() if k != "_values"} for name, entry in stats.items()}
     if args.json:
         print(json.dumps(rows))
         return 0
     from rich.console import Console
     from rich.table import Table
-    table = Table(title=f"delay = row created - source time, ms ({args.db})", title_justify="left")
+    table = Table(title=f"delay = row created - source time, ms ({redact(args.db)})", title_justify="left")
     for column in ("topic", "count", "mean", "p50", "p90", "p99", "max"):
         table.add_column(column, justify="right")
     for name, r in rows.items():

@@ -15,7 +15,6 @@ earlier second of the same stream (what DDS dropped anyway).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..bus import Bus
-from .sinks import read_rows
+from .sinks import read_rows, redact
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 
@@ -69,7 +68,7 @@ def _one(db: str, batch: int, objects: int, rate: float, seconds: float, domain:
     delays = np.array([c - s for s, c in rows]) * 1000.0
     created = [c for _s, c in rows]
     span = (max(created) - min(created)) if len(created) > 1 else float("nan")
-    return {"db": db.split("?")[0] if db.startswith("postgres") else "sqlite" if not db.endswith(".csv") else "csv",
+    return {"db": redact(db).split("?")[0] if db.startswith("postgres") else "sqlite" if not db.endswith(".csv") else "csv",
             "batch": batch, "offered_per_s": round(ticks * objects / (end - start)),
             "received": stats["received"], "stored": len(delays), "dropped": stats["dropped"],
             "stored_per_s": round(len(delays) / span) if span == span and span > 0 else None,
@@ -138,7 +137,7 @@ def crash(db: str, batch: int, objects: int, rate: float, seconds: float, kill_a
     def missing(low: float, high: float) -> int:
         published = sum(objects for t in ticks_at if low < t <= high)
         return published - sum(1 for s in stored if low < s <= high)
-    return {"db": db.split("?")[0] if db.startswith("postgres") else "sqlite" if not db.endswith(".csv") else "csv",
+    return {"db": redact(db).split("?")[0] if db.startswith("postgres") else "sqlite" if not db.endswith(".csv") else "csv",
             "batch": batch, "offered_per_s": round(len(ticks_at) * objects / (end - start)),
             "published_before_kill": sum(objects for t in ticks_at if t <= kill_time),
             "stored_before_kill": len(stored), "lost_last_1s_before_kill": missing(kill_time - 1.0, kill_time),

@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 
 from ..bus import Bus
 from ..errors import GridbusError
-from .journal import Journal, RawRow, export, open_journals, prepare_spool, spool_file, target_key
+from .journal import RawRow, export, open_journals, prepare_spool, spool_file, target_key
 from .sinks import Row, Sink, SinkUnavailable
 from .tap import ROLES, Decoder, Tap, json_fields
 
