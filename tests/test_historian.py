@@ -23,6 +23,12 @@ from pg import Cluster
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 
 
+@pytest.fixture(autouse=True)
+def private_state_dir(tmp_path, monkeypatch):
+    """Journals and spool files of recorders without --spool go under the test's directory."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 def start_recorder(domain: int, db: str, *patterns: str, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     proc = subprocess.Popen([*CLI, "record", *patterns, "--db", db, "--domain", str(domain), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

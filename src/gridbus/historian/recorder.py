@@ -87,11 +87,15 @@ class Recorder:
     def _take_loop(self) -> None:
         last_commit = time.monotonic()
         while not self.stop_event.is_set():
-            self.tap.wait(0.01)
-            self.take_once()
-            if time.monotonic() - last_commit >= self.commit_interval:
-                self.commit()
-                last_commit = time.monotonic()
+            try:
+                self.tap.wait(0.01)
+                self.take_once()
+                if time.monotonic() - last_commit >= self.commit_interval:
+                    self.commit()
+                    last_commit = time.monotonic()
+            except Exception:                               # keep recording; say what went wrong
+                _logger.exception("record: taking samples failed; trying again")
+                self.stop_event.wait(0.5)
 
     def take_once(self) -> int:
         rows = self.tap.take()
@@ -135,17 +139,21 @@ class Recorder:
         last_write = time.monotonic()
         last_settle = time.monotonic()
         while not self.stop_event.is_set():
-            waiting = self._backlog()
-            if waiting >= self.batch or (waiting and time.monotonic() - last_write >= self.flush_interval):
-                if self.forward_batch(self.batch):
-                    last_write = time.monotonic()
+            try:
+                waiting = self._backlog()
+                if waiting >= self.batch or (waiting and time.monotonic() - last_write >= self.flush_interval):
+                    if self.forward_batch(self.batch):
+                        last_write = time.monotonic()
+                    else:
+                        self.stop_event.wait(self._backoff())
                 else:
-                    self.stop_event.wait(self._backoff())
-            else:
-                self.stop_event.wait(0.01)
-            if time.monotonic() - last_settle >= 0.5:
-                self._settle()
-                last_settle = time.monotonic()
+                    self.stop_event.wait(0.01)
+                if time.monotonic() - last_settle >= 0.5:
+                    self._settle()
+                    last_settle = time.monotonic()
+            except Exception:                               # the rows stay in the journal
+                _logger.exception("record: forwarding the journal failed; trying again")
+                self.stop_event.wait(1.0)
 
     def _backlog(self) -> int:
         newest = self.journal._forward.execute("SELECT max(seq) FROM rows").fetchone()[0] or 0
@@ -331,7 +339,7 @@ class Recorder:
 
     def _close_journals(self) -> None:
         for journal in (self.journal, *self._leftovers):
-            journal.close()
+            journal.close(remove=journal.count_after(0) == 0)
 
 
 def summary(stats: dict[str, object], target: str) -> str | None:
