@@ -356,6 +356,24 @@ def test_disk_full_rows_go_to_the_spool_and_every_sample_is_counted(domain, tmp_
     assert not list(spool.glob("*.journal*"))                           # nothing left behind
 
 
+@pytest.mark.skipif(not ROOT, reason="mounting a small tmpfs to fill needs root")
+def test_full_spool_disk_rows_go_to_the_database_from_memory(domain, tmp_path):
+    """The journal's disk fills up (a small root file system) while the database's has room."""
+    db = str(tmp_path / "h.sqlite")
+    with tmpfs(tmp_path / "spool", "200k") as spool:
+        rec = start_recorder(domain, db, spool, "--batch", "50", "--flush-interval", "0.1", "--exit-timeout", "2")
+        ballast = spool / "ballast"
+        with open(ballast, "wb") as handle:                          # leave the journal ~40 kB
+            with contextlib.suppress(OSError):
+                handle.write(b"\0" * (160 * 1024))
+        count = 3000
+        publish_numbered(domain, count, 1500.0)
+        stats, _out, err, code = stop_recorder(rec)
+    assert "cannot be written" in err and code == 0, err
+    assert sorted(n for n, _r in stored_numbers(db)) == list(range(count))
+    assert stats["written"] == stats["received"] == count and stats["lost"] == 0
+
+
 # -- DDS's own losses ------------------------------------------------------------------------
 def test_flood_dds_drops_are_counted_and_reported(domain, tmp_path):
     """A best-effort flood faster than the recorder takes: what DDS drops is counted, exit 1."""

@@ -114,24 +114,42 @@ class Recorder:
 
     def commit(self) -> bool:
         """Group commit: every row taken so far into the journal; False if the journal refused."""
-        with self.lock:
+        with self.lock:                                     # the forwarder may take rows from pending too
             rows = list(self.pending)
-        if not rows:
-            return True
-        try:
-            self.journal.append(rows)
-        except sqlite3.Error as exc:
-            if not self._journal_failing:
-                self._journal_failing = True
-                self.log(f"record: journal {self.journal.path} cannot be written ({exc}); rows wait in memory "
-                         f"(at most {self.max_buffer})")
-            return False
+            if not rows:
+                return True
+            try:
+                self.journal.append(rows)
+            except sqlite3.Error as exc:
+                if not self._journal_failing:
+                    self._journal_failing = True
+                    self.log(f"record: journal {self.journal.path} cannot be written ({exc}); rows go to the "
+                             f"database from memory (at most {self.max_buffer} wait)")
+                return False
+            self.pending.clear()
         if self._journal_failing:
             self._journal_failing = False
             self.log("record: journal writable again")
+        return True
+
+    def forward_from_memory(self, size: int) -> bool:
+        """While the journal cannot be written, rows go straight from memory to the database."""
         with self.lock:
-            for _ in rows:
-                self.pending.popleft()
+            rows = [self.pending.popleft() for _ in range(min(size, len(self.pending)))]
+        if not rows:
+            return True
+        try:
+            decoded = self._new_only(self._decoded(rows))
+            self.sink.write(decoded)
+        except SinkUnavailable as exc:
+            with self.lock:
+                self.pending.extendleft(reversed(rows))
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                self.log(f"record: database unavailable too, rows wait in memory: {exc}")
+            return False
+        self.stats["written"] += len(decoded)
+        self.stats["batches"] += 1
         return True
 
     # -- forwarding the journal to the target -------------------------------------------
@@ -141,7 +159,10 @@ class Recorder:
         while not self.stop_event.is_set():
             try:
                 waiting = self._backlog()
-                if waiting >= self.batch or (waiting and time.monotonic() - last_write >= self.flush_interval):
+                if not waiting and self._journal_failing and self.pending:
+                    if not self.forward_from_memory(self.batch):
+                        self.stop_event.wait(self._backoff())
+                elif waiting >= self.batch or (waiting and time.monotonic() - last_write >= self.flush_interval):
                     if self.forward_batch(self.batch):
                         last_write = time.monotonic()
                     else:
@@ -291,8 +312,14 @@ class Recorder:
     def _finish(self) -> None:
         """Forward the rest; spool what the database refuses; count what is lost."""
         deadline = time.monotonic() + self.exit_timeout
-        while self._backlog() and time.monotonic() < deadline:
-            if not self.forward_batch(max(self.batch, 1000)):
+        while (self._backlog() or self.pending) and time.monotonic() < deadline:
+            if self._backlog():
+                done = self.forward_batch(max(self.batch, 1000))
+            elif self.commit():
+                continue
+            else:
+                done = self.forward_from_memory(max(self.batch, 1000))
+            if not done:
                 time.sleep(min(self._backoff(), max(0.0, deadline - time.monotonic())))
         self._settle()
         self._spool_rest()
@@ -302,7 +329,10 @@ class Recorder:
         self.sink.close()
 
     def _spool_rest(self) -> None:
-        waiting = self.journal.count_after(self.cursor) if not self._journal_failing else 0
+        try:
+            waiting = self.journal.count_after(self.cursor)
+        except sqlite3.Error:
+            waiting = 0
         in_memory = list(self.pending)
         if not waiting and not in_memory:
             self.journal.close(remove=True)
