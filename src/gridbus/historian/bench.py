@@ -68,7 +68,7 @@ def _one(db: str, batch: int, objects: int, rate: float, seconds: float, domain:
     delays = np.array([c - s for s, c in rows]) * 1000.0
     created = [c for _s, c in rows]
     span = (max(created) - min(created)) if len(created) > 1 else float("nan")
-    return {"db": redact(db).split("?")[0] if db.startswith("postgres") else "sqlite" if not db.endswith(".csv") else "csv",
+    return {"db": _kind(db),
             "batch": batch, "offered_per_s": round(ticks * objects / (end - start)),
             "received": stats["received"], "stored": len(delays), "dropped": stats["dropped"],
             "stored_per_s": round(len(delays) / span) if span == span and span > 0 else None,
@@ -137,13 +137,20 @@ def crash(db: str, batch: int, objects: int, rate: float, seconds: float, kill_a
     def missing(low: float, high: float) -> int:
         published = sum(objects for t in ticks_at if low < t <= high)
         return published - sum(1 for s in stored if low < s <= high)
-    return {"db": redact(db).split("?")[0] if db.startswith("postgres") else "sqlite" if not db.endswith(".csv") else "csv",
+    return {"db": _kind(db),
             "batch": batch, "offered_per_s": round(len(ticks_at) * objects / (end - start)),
             "published_before_kill": sum(objects for t in ticks_at if t <= kill_time),
             "stored_before_kill": len(stored), "lost_last_1s_before_kill": missing(kill_time - 1.0, kill_time),
             "lost_in_the_second_before_that": missing(kill_time - 2.0, kill_time - 1.0),
             "lost_last_100ms": missing(kill_time - 0.1, kill_time),
             "recovered_at_restart": stats.get("recovered")}
+
+
+def _kind(db: str) -> str:
+    """How a result names its database: the URL without password or parameters, or sqlite / csv."""
+    if db.startswith("postgres"):
+        return redact(db).split("?")[0]
+    return "csv" if db.endswith(".csv") else "sqlite"
 
 
 def print_results(rows: list[dict[str, Any]], as_json: bool) -> None:

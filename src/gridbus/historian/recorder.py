@@ -61,11 +61,16 @@ class Recorder:
         self.spool = prepare_spool(spool)                   # refuse before taking anything
         self.sink.check()
         self.key = target_key(sink.url)
-        self.journal, self._leftovers = open_journals(self.spool, self.key)
+        try:
+            self.journal, self._leftovers = open_journals(self.spool, self.key)
+        except BaseException:
+            self.sink.close()
+            raise
         try:
             self.tap = Tap(bus, patterns, roles, queue)
         except BaseException:
             self._close_journals()
+            self.sink.close()
             raise
         self.decode = Decoder(bus.registry)
         self.pending: deque[RawRow] = deque()               # taken, not yet in the journal
@@ -74,8 +79,8 @@ class Recorder:
         self.cursor = 0                                     # journal rows up to here are in the target
         self.stats: dict[str, object] = {
             "received": 0, "recovered": 0, "written": 0, "spooled": 0, "left_in_journal": 0, "dropped": 0,
-            "dds_lost": 0, "dds_rejected": 0, "undecodable": 0, "lost": 0, "duplicates_skipped": 0, "batches": 0, "reconnects": 0,
-            "max_buffered": 0}
+            "dds_lost": 0, "dds_rejected": 0, "undecodable": 0, "lost": 0, "duplicates_skipped": 0,
+            "batches": 0, "reconnects": 0, "max_buffered": 0}
         self._down_since: float | None = None
         self._journal_failing = False
 
