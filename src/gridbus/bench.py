@@ -396,16 +396,16 @@ def main(args: argparse.Namespace) -> int:
         print_latency(latency(args), args.json)
     elif args.bench_command == "historian":
         import tempfile
-        from .historian.bench import ingest, print_results as print_ingest
+        from .historian.bench import check_arguments, crash, ingest, parse_batches, print_results as print_ingest
+        batches = parse_batches(args.batches)
+        check_arguments(batches, args.objects, args.rate, args.seconds, args.kill_at)
         dbs = args.db or [tempfile.mkdtemp(prefix="gridbus-bench-") + "/bench.sqlite"]
         if args.kill_at is not None:
-            from .historian.bench import crash
-            rows = [crash(db, int(b), args.objects, args.rate, args.seconds, args.kill_at, args.domain)
-                    for db in dbs for b in args.batches.split(",")]
-            print("\n".join(json.dumps(row) for row in rows))
+            for row in (crash(db, b, args.objects, args.rate, args.seconds, args.kill_at, args.domain)
+                        for db in dbs for b in batches):
+                print(json.dumps(row), flush=True)
             return 0
-        print_ingest(ingest(dbs, [int(b) for b in args.batches.split(",")], args.objects, args.rate,
-                            args.seconds, args.domain), args.json)
+        print_ingest(ingest(dbs, batches, args.objects, args.rate, args.seconds, args.domain), args.json)
     elif args.bench_command == "serial":
         from .translators.bench import print_results, serial_latency
         bauds = [int(b) for b in args.bauds.split(",")]
