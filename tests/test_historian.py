@@ -179,3 +179,12 @@ def test_historian_bench_reports_ingest_and_delays(env, tmp_path):
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     assert row["batch"] == 10 and row["stored"] == row["received"] > 0
     assert 0 < row["delay_p50_ms"] <= row["delay_p99_ms"]
+
+
+def test_historian_bench_measures_the_loss_of_a_kill_9(env, tmp_path):
+    proc = gridbus("bench", "historian", "--db", str(tmp_path / "k.sqlite"), "--batches", "1000", "--objects", "5",
+                   "--rate", "100", "--seconds", "3", "--kill-at", "2", "--json", env=env, timeout=60, check=True)
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert row["published_before_kill"] >= row["stored_before_kill"] > 0
+    assert row["recovered_at_restart"] > 0                     # the batch of 1000 was still in the journal
+    assert 0 <= row["lost_last_100ms"] <= row["lost_last_1s_before_kill"]
