@@ -345,6 +345,8 @@ def test_disk_full_rows_go_to_the_spool_and_every_sample_is_counted(domain, tmp_
         stats, out, err, code = stop_recorder(rec)
         assert code == 1 and "database or disk is full" in err
         in_db = [n for n, _r in stored_numbers(db)]
+    print(f"\ndisk full: {count} published, {stats['written']} in the database, {stats['spooled']} in the spool, "
+          f"{stats['lost']} lost")
     spooled = Path(stats["spool_file"])
     assert spooled.parent == spool and str(spooled) in err and stat.S_IMODE(spooled.stat().st_mode) == 0o600
     with open(spooled, newline="") as handle:
