@@ -7,8 +7,10 @@ status saying so.  The recorder's readers keep *all* samples up to a bound
 counts what it could not keep:
 
 * ``sample_rejected`` — a best-effort sample arrived while the recorder's
-  queue was full (the recorder fell behind).  A reliable sample is not
-  rejected: Cyclone retries it, slowing its writer down (back-pressure);
+  queue was full (the recorder fell behind).  A reliable sample is not lost
+  that way: Cyclone retries it every millisecond, slowing its writer down
+  (back-pressure), and counts every attempt, so a reliable reader's count
+  is not a count of losses and is left out;
 * ``sample_lost`` — a sample DDS dropped before it reached the queue (here:
   older than the newest of its object under by-source-timestamp ordering).
 
@@ -77,6 +79,7 @@ class _Source:
     topic: TopicType
     dds: DataReader
     ids: list[tuple[bytes, bytes]] | None            # None: every object of the topic
+    best_effort: bool                                 # a rejected sample is gone (not retried)
 
 
 def json_fields(fields: dict[str, Any]) -> str:
@@ -108,9 +111,12 @@ class Tap:
         self.waitset = WaitSet(bus.participant)
         self.sources: list[_Source] = []
         for topic, ids in wanted.values():
-            dds = DataReader(bus.subscriber, bus._topic(topic), qos=self._qos(bus, topic, queue))
+            qos = self._qos(bus, topic, queue)
+            dds = DataReader(bus.subscriber, bus._topic(topic), qos=qos)
             self.waitset.attach(ReadCondition(dds, ANY_STATE))
-            self.sources.append(_Source(topic, dds, None if ids is None else [_key_prefixes(i) for i in sorted(ids)]))
+            best_effort = Policy.Reliability in qos and qos[Policy.Reliability] == Policy.Reliability.BestEffort
+            self.sources.append(_Source(topic, dds, None if ids is None else [_key_prefixes(i) for i in sorted(ids)],
+                                        best_effort))
 
     @staticmethod
     def _qos(bus: Bus, topic: TopicType, queue: int) -> Qos:
@@ -144,7 +150,7 @@ class Tap:
         lost = rejected = 0
         for source in self.sources:
             a, b = dds_losses(source.dds)
-            lost, rejected = lost + a, rejected + b
+            lost, rejected = lost + a, rejected + (b if source.best_effort else 0)
         return {"dds_lost": lost, "dds_rejected": rejected}
 
 
