@@ -264,13 +264,17 @@ def test_files_the_recorder_creates_are_private(domain, tmp_path):
 
 
 # -- kill -9 ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["sqlite", "csv"])
-def test_kill_9_loses_at_most_the_last_commit_interval(kind, domain, tmp_path):
+@pytest.mark.parametrize("kind", ["sqlite", "csv", "postgres"])
+def test_kill_9_loses_at_most_the_last_commit_interval(kind, domain, tmp_path, request):
     """Samples reach the journal within ~50 ms; a restart forwards them once, nothing twice.
 
     Best-effort volatile measurements: no DDS history hands the new recorder what the old one lost.
     """
     db, spool = str(tmp_path / f"h.{kind}"), tmp_path / "spool"
+    if kind == "postgres":
+        cluster = request.getfixturevalue("postgres")
+        cluster.sql(f"CREATE DATABASE kill{domain}")
+        db = cluster.url_for("gridbus", database=f"kill{domain}")
     slow = ("--batch", "1000", "--flush-interval", "5", "--role", "Measurement")   # the database lags far behind
     rec = start_recorder(domain, db, spool, *slow, patterns=("G_1", "G_2"))
     killed: dict[str, object] = {}

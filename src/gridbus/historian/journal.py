@@ -30,6 +30,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Iterable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .sinks import CsvSink, Row, SinkRefused, create_private
 
@@ -70,7 +71,12 @@ def prepare_spool(path: Path | str | None) -> Path:
 
 def target_key(target: str) -> str:
     """A file-name stem for a target (already without its password): readable part + hash."""
-    canonical = target if "://" in target else str(Path(target.removeprefix("csv:")).resolve())
+    if "://" in target:                                # the same journal whether or not a password is given
+        parts = urlsplit(target)
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k.lower() != "password"], safe="/")
+        canonical = urlunsplit(parts._replace(netloc=parts.netloc.replace(":***@", "@"), query=query))
+    else:
+        canonical = str(Path(target.removeprefix("csv:")).resolve())
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", canonical.split("?")[0].split("://")[-1].rsplit("/", 1)[-1] or "db")
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:10]
     return f"{stem[:40]}-{digest}"

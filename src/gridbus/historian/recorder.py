@@ -77,6 +77,7 @@ class Recorder:
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.cursor = 0                                     # journal rows up to here are in the target
+        self._cursor_known = False                          # the target's mark has been read
         self.stats: dict[str, object] = {
             "received": 0, "recovered": 0, "written": 0, "spooled": 0, "left_in_journal": 0, "dropped": 0,
             "dds_lost": 0, "dds_rejected": 0, "undecodable": 0, "lost": 0, "duplicates_skipped": 0,
@@ -190,10 +191,11 @@ class Recorder:
 
     def forward_batch(self, size: int) -> bool:
         """Write the next ``size`` journal rows with their mark; True when written (or none)."""
-        batch = self.journal.after(self.cursor, size)
-        if not batch:
-            return True
         try:
+            self._learn_cursor()
+            batch = self.journal.after(self.cursor, size)
+            if not batch:
+                return True
             rows = self._new_only(self._decoded([row for _seq, row in batch]))
             self.sink.write(rows, (self.journal.id, batch[-1][0]))
         except SinkUnavailable as exc:
@@ -210,6 +212,12 @@ class Recorder:
                      f"writing the journal")
             self._down_since = None
         return True
+
+    def _learn_cursor(self) -> None:
+        """Start after the last row the target holds (its mark), never before: no row twice."""
+        if not self._cursor_known:
+            self.cursor = max(self.sink.forwarded(self.journal.id), self.journal.settled)
+            self._cursor_known = True
 
     def _decoded(self, raw: list[RawRow]) -> list[Row]:
         """Database rows of journal rows; one that does not decode is counted and logged, not stored."""
@@ -250,7 +258,7 @@ class Recorder:
 
     def _settle(self) -> None:
         try:
-            if self.cursor > self.journal.settled:
+            if self._cursor_known and self.cursor > self.journal.settled:
                 self.journal.settle(self.cursor)
         except sqlite3.Error:
             pass                                            # settling later is as good
@@ -262,7 +270,7 @@ class Recorder:
     # -- start: journals of earlier runs ------------------------------------------------
     def _recover(self) -> None:
         """Forward what earlier runs journaled and the target lacks (this journal, then leftovers)."""
-        self.cursor = max(self.sink.forwarded(self.journal.id), self.journal.settled)
+        self._learn_cursor()
         mine = self.journal.count_after(self.cursor)
         if mine:
             self.log(f"record: {mine} rows of an earlier run wait in {self.journal.path}; forwarding them")
