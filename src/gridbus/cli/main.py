@@ -245,6 +245,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     import signal
     from ..historian.recorder import Recorder, summary
     from ..historian.sinks import open_sink
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        raise GridbusError(f"--duration must be a positive number of seconds, not {args.duration}")
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, format="%(message)s", level=logging.INFO)
     sink = open_sink(args.db)

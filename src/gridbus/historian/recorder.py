@@ -26,6 +26,7 @@ What can be lost, and when (README, "Historian", says the same):
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -49,10 +50,15 @@ class Recorder:
                  batch: int = 100, flush_interval: float = 1.0, max_buffer: int = 1_000_000,
                  spool: str | Path | None = None, commit_interval: float = 0.05, exit_timeout: float = 10.0,
                  queue: int = 100_000, log: Callable[[str], None] | None = None) -> None:
-        if batch < 1 or not flush_interval > 0 or max_buffer < batch or not commit_interval > 0 \
-                or not exit_timeout >= 0:
-            raise GridbusError("need batch >= 1, flush interval > 0, max buffer >= batch, commit interval > 0 "
-                               "and exit timeout >= 0")
+        problems = [text for bad, text in (
+            (batch < 1, f"--batch must be >= 1, not {batch}"),
+            (not flush_interval > 0, f"--flush-interval must be > 0, not {flush_interval}"),
+            (max_buffer < batch, f"--max-buffer ({max_buffer}) must be >= --batch ({batch})"),
+            (not commit_interval > 0, f"the commit interval must be > 0, not {commit_interval}"),
+            (not (exit_timeout >= 0 and math.isfinite(exit_timeout)),
+             f"--exit-timeout must be a finite number >= 0, not {exit_timeout}")) if bad]
+        if problems:
+            raise GridbusError("; ".join(problems))
         self.bus, self.sink = bus, sink
         self.batch, self.flush_interval, self.max_buffer = batch, flush_interval, max_buffer
         self.commit_interval, self.exit_timeout = commit_interval, exit_timeout
