@@ -300,7 +300,7 @@ def test_kill_9_loses_at_most_the_last_commit_interval(kind, domain, tmp_path, r
           + (f", written up to {1000 * (killed['at'] - written[min(missing)]):.0f} ms before the kill"
              if missing else ""))
     # everything written more than the commit interval (+ generous slack for a busy machine) before the kill
-    assert [n for n in missing if written[n] < killed["at"] - 0.5] == []
+    assert [n for n in missing if written[n] < killed["at"] - 1.0] == []
     assert stats["recovered"] > 0 and "forwarding them" in err
     # everything written after the new recorder matched, and no row forwarded twice
     assert {n for n in written if written[n] > killed["matched"]} <= set(numbers)
@@ -316,7 +316,7 @@ def test_a_restarted_recorder_does_not_store_dds_history_again(stop, domain, tmp
     phase: dict[str, object] = {}
 
     def restart(n: int, writers) -> None:
-        if n == 99:
+        if n == 249:
             if stop == "SIGTERM":
                 time.sleep(0.3)
                 stop_recorder(rec)
@@ -329,11 +329,13 @@ def test_a_restarted_recorder_does_not_store_dds_history_again(stop, domain, tmp
                 assert w.wait_for_readers(1 if stop == "SIGTERM" else 2, timeout=10)
 
     rec = start_recorder(domain, db, spool, "--flush-interval", "0.1")
-    publish_numbered(domain, 150, 200.0, on_sample=restart)
+    publish_numbered(domain, 300, 200.0, on_sample=restart)
     stats, _out, err, code = stop_recorder(phase["new"])
     assert code == 0, err
     numbers = [n for n, _r in stored_numbers(db)]
-    assert len(numbers) == len(set(numbers)) and set(range(90)) | set(range(100, 150)) <= set(numbers)
+    # stored once each; a crash may lose the last commit interval (1 s of slack for a busy machine)
+    kept = set(range(300)) if stop == "SIGTERM" else set(range(50)) | set(range(250, 300))
+    assert len(numbers) == len(set(numbers)) and kept <= set(numbers)
     assert stats["duplicates_skipped"] >= (2 if stop == "SIGTERM" else 50), stats
 
 
