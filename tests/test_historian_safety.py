@@ -382,6 +382,24 @@ def test_full_spool_disk_rows_go_to_the_database_from_memory(domain, tmp_path):
     assert stats["written"] == stats["received"] == count and stats["lost"] == 0
 
 
+def test_a_sample_older_than_its_objects_newest_is_recorded(domain, tmp_path):
+    """Measurements are ordered by source time: a reader drops a late, older sample. The recorder keeps it."""
+    db = str(tmp_path / "h.sqlite")
+    rec = start_recorder(domain, db, tmp_path / "spool", "--flush-interval", "0.1", patterns=("G_1",))
+    with Bus(domain) as bus:
+        writer = bus.writer("G_1")
+        assert writer.wait_for_readers(1, timeout=10)
+        time.sleep(0.3)
+        now = time.time()
+        for n, stamp in enumerate((now, now + 0.001, now - 10.0)):          # the last one 10 s late
+            writer.write(P=float(n), f=60.0, timestamp=stamp)
+            time.sleep(0.05)
+        time.sleep(0.5)
+    stats, _out, err, code = stop_recorder(rec)
+    assert code == 0 and stats["dds_lost"] == 0, err
+    assert sorted(n for n, _r in stored_numbers(db, "Generator_Measurement")) == [0, 1, 2]
+
+
 # -- DDS's own losses ------------------------------------------------------------------------
 def test_flood_dds_drops_are_counted_and_reported(domain, tmp_path):
     """A best-effort flood faster than the recorder takes: what DDS drops is counted, exit 1."""

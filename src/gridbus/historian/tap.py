@@ -11,8 +11,9 @@ counts what it could not keep:
   that way: Cyclone retries it every millisecond, slowing its writer down
   (back-pressure), and counts every attempt, so a reliable reader's count
   is not a count of losses and is left out;
-* ``sample_lost`` — a sample DDS dropped before it reached the queue (here:
-  older than the newest of its object under by-source-timestamp ordering).
+* ``sample_lost`` — a sample DDS dropped before it reached the queue (with
+  by-source-timestamp ordering: one older than the newest of its object; the
+  recorder asks for by-reception ordering, so it keeps those).
 
 Both are read from the DataReader statuses through Cyclone's C API, as
 ``gridbus.bus`` reads the deadline status.  What no DDS reader can see are
@@ -120,9 +121,16 @@ class Tap:
 
     @staticmethod
     def _qos(bus: Bus, topic: TopicType, queue: int) -> Qos:
+        """The topic's reader QoS, but keep everything (up to ``queue``) in arrival order.
+
+        By-reception ordering matches every writer (by-source writers too) and
+        keeps a sample that arrives older than its object's newest (a writer
+        with a slow clock, a replay), which by-source ordering would drop.
+        """
         kept = [p for p in bus.qos.reader_qos(topic.name)
-                if not str(p).startswith(("Policy.History", "Policy.ResourceLimits"))]
-        return Qos(*kept, Policy.History.KeepAll, Policy.ResourceLimits(max_samples=queue))
+                if not str(p).startswith(("Policy.History", "Policy.ResourceLimits", "Policy.DestinationOrder"))]
+        return Qos(*kept, Policy.History.KeepAll, Policy.ResourceLimits(max_samples=queue),
+                   Policy.DestinationOrder.ByReceptionTimestamp)
 
     @property
     def topics(self) -> list[str]:
