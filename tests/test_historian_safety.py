@@ -382,22 +382,24 @@ def test_full_spool_disk_rows_go_to_the_database_from_memory(domain, tmp_path):
     assert stats["written"] == stats["received"] == count and stats["lost"] == 0
 
 
-def test_a_sample_older_than_its_objects_newest_is_recorded(domain, tmp_path):
-    """Measurements are ordered by source time: a reader drops a late, older sample. The recorder keeps it."""
+def test_late_samples_and_slow_writers_are_recorded(domain, tmp_path):
+    """Measurements are ordered by source time: a reader drops a late, older sample; and a writer
+    offering a longer deadline than the profile's matches no plain reader. The recorder takes both."""
     db = str(tmp_path / "h.sqlite")
-    rec = start_recorder(domain, db, tmp_path / "spool", "--flush-interval", "0.1", patterns=("G_1",))
+    rec = start_recorder(domain, db, tmp_path / "spool", "--flush-interval", "0.1", patterns=("G",))
     with Bus(domain) as bus:
-        writer = bus.writer("G_1")
-        assert writer.wait_for_readers(1, timeout=10)
+        writer, slow = bus.writer("G_1"), bus.writer("G_2", deadline=5.0)
+        assert writer.wait_for_readers(1, timeout=10) and slow.wait_for_readers(1, timeout=10)
         time.sleep(0.3)
         now = time.time()
         for n, stamp in enumerate((now, now + 0.001, now - 10.0)):          # the last one 10 s late
             writer.write(P=float(n), f=60.0, timestamp=stamp)
             time.sleep(0.05)
+        slow.write(P=3.0, f=60.0)
         time.sleep(0.5)
     stats, _out, err, code = stop_recorder(rec)
     assert code == 0 and stats["dds_lost"] == 0, err
-    assert sorted(n for n, _r in stored_numbers(db, "Generator_Measurement")) == [0, 1, 2]
+    assert sorted(n for n, _r in stored_numbers(db, "Generator_Measurement")) == [0, 1, 2, 3]
 
 
 # -- DDS's own losses ------------------------------------------------------------------------

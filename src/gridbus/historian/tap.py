@@ -125,10 +125,13 @@ class Tap:
 
         By-reception ordering matches every writer (by-source writers too) and
         keeps a sample that arrives older than its object's newest (a writer
-        with a slow clock, a replay), which by-source ordering would drop.
+        with a slow clock, a replay), which by-source ordering would drop.  No
+        deadline is requested: a writer offering a longer period than the
+        profile's would not match, and the recorder has no use for it.
         """
         kept = [p for p in bus.qos.reader_qos(topic.name)
-                if not str(p).startswith(("Policy.History", "Policy.ResourceLimits", "Policy.DestinationOrder"))]
+                if not str(p).startswith(("Policy.History", "Policy.ResourceLimits", "Policy.DestinationOrder",
+                                          "Policy.Deadline"))]
         return Qos(*kept, Policy.History.KeepAll, Policy.ResourceLimits(max_samples=queue),
                    Policy.DestinationOrder.ByReceptionTimestamp)
 
