@@ -81,6 +81,7 @@ class _Source:
     dds: DataReader
     ids: list[tuple[bytes, bytes]] | None            # None: every object of the topic
     best_effort: bool                                 # a rejected sample is gone (not retried)
+    condition: ReadCondition                          # kept alive: the wait set wakes on it
 
 
 def json_fields(fields: dict[str, Any]) -> str:
@@ -114,10 +115,11 @@ class Tap:
         for topic, ids in wanted.values():
             qos = self._qos(bus, topic, queue)
             dds = DataReader(bus.subscriber, bus._topic(topic), qos=qos)
-            self.waitset.attach(ReadCondition(dds, ANY_STATE))
+            condition = ReadCondition(dds, ANY_STATE)
+            self.waitset.attach(condition)
             best_effort = Policy.Reliability in qos and qos[Policy.Reliability] == Policy.Reliability.BestEffort
             self.sources.append(_Source(topic, dds, None if ids is None else [_key_prefixes(i) for i in sorted(ids)],
-                                        best_effort))
+                                        best_effort, condition))
 
     @staticmethod
     def _qos(bus: Bus, topic: TopicType, queue: int) -> Qos:
