@@ -25,16 +25,26 @@ from pg import Cluster
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 
 
+PARTITION = {"name": None}
+
+
 @pytest.fixture(autouse=True)
-def private_state_dir(tmp_path, monkeypatch):
-    """Journals and spool files of recorders without --spool go under the test's directory."""
+def private_state_dir(tmp_path, monkeypatch, partition):
+    """Journals and spool files of recorders without --spool go under the test's directory; the
+    test's processes meet in their own DDS partition (no other suite's testbed on the domain)."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    PARTITION["name"] = partition
+
+
+def joined(domain: int) -> Bus:
+    return Bus(domain, partition=PARTITION["name"])
 ROOT = os.geteuid() == 0
 
 
 # -- helpers ------------------------------------------------------------------------------
 def start_recorder(domain: int, db: str, spool: Path, *extra: str, patterns=("CTRL",)) -> subprocess.Popen:
-    proc = subprocess.Popen([*CLI, "record", *patterns, "--db", db, "--domain", str(domain), "--spool", str(spool),
+    proc = subprocess.Popen([*CLI, "record", *patterns, "--db", db, "--domain", str(domain),
+                             "--partition", PARTITION["name"], "--spool", str(spool),
                              *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line.startswith('{"ready"'):
@@ -104,7 +114,7 @@ def publish_numbered(domain: int, count: int, rate: float, ids=("CTRL_h1", "CTRL
     (reliable, the writer keeps 256 per object for late joiners) carry the number in ``reason``;
     generators' Measurement samples (best effort, volatile: no history) in ``P``."""
     written: dict[int, float] = {}
-    with Bus(domain) as bus:
+    with joined(domain) as bus:
         role = "State" if ids[0].startswith("CTRL") else "Measurement"
         writers = [bus.writer(i, role) for i in ids]
         for w in writers:
@@ -387,7 +397,7 @@ def test_late_samples_and_slow_writers_are_recorded(domain, tmp_path):
     offering a longer deadline than the profile's matches no plain reader. The recorder takes both."""
     db = str(tmp_path / "h.sqlite")
     rec = start_recorder(domain, db, tmp_path / "spool", "--flush-interval", "0.1", patterns=("G",))
-    with Bus(domain) as bus:
+    with joined(domain) as bus:
         writer, slow = bus.writer("G_1"), bus.writer("G_2", deadline=5.0)
         assert writer.wait_for_readers(1, timeout=10) and slow.wait_for_readers(1, timeout=10)
         time.sleep(0.3)
@@ -410,7 +420,7 @@ def test_flood_dds_drops_are_counted_and_reported(domain, tmp_path):
     db, spool = str(tmp_path / "flood.sqlite"), tmp_path / "spool"
     rec = start_recorder(domain, db, spool, "--dds-queue", "200", "--batch", "1000", patterns=("G_1",))
     count, marker = 30_000, 12345.678
-    with Bus(domain) as bus:
+    with joined(domain) as bus:
         writer = bus.writer("G_1")
         assert writer.wait_for_readers(1, timeout=10)
         template = bytearray(writer.build(P=marker, f=60.0).serialize())

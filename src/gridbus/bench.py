@@ -401,11 +401,12 @@ def main(args: argparse.Namespace) -> int:
         check_arguments(batches, args.objects, args.rate, args.seconds, args.kill_at)
         dbs = args.db or [tempfile.mkdtemp(prefix="gridbus-bench-") + "/bench.sqlite"]
         if args.kill_at is not None:
-            for row in (crash(db, b, args.objects, args.rate, args.seconds, args.kill_at, args.domain)
-                        for db in dbs for b in batches):
+            for row in (crash(db, b, args.objects, args.rate, args.seconds, args.kill_at, args.domain,
+                              partition=args.partition) for db in dbs for b in batches):
                 print(json.dumps(row), flush=True)
             return 0
-        print_ingest(ingest(dbs, batches, args.objects, args.rate, args.seconds, args.domain), args.json)
+        print_ingest(ingest(dbs, batches, args.objects, args.rate, args.seconds, args.domain, args.partition),
+                     args.json)
     elif args.bench_command == "serial":
         from .translators.bench import print_results, serial_latency
         bauds = [int(b) for b in args.bauds.split(",")]

@@ -58,12 +58,12 @@ def check_arguments(batches: list[int], objects: int, rate: float, seconds: floa
 
 
 def ingest(dbs: list[str], batches: list[int], objects: int, rate: float, seconds: float,
-           domain: int) -> list[dict[str, Any]]:
+           domain: int, partition: str | None = None) -> list[dict[str, Any]]:
     check_arguments(batches, objects, rate, seconds)
     results = []
     for db in dbs:
         for batch in batches:
-            results.append(_one(db, batch, objects, rate, seconds, domain))
+            results.append(_one(db, batch, objects, rate, seconds, domain, partition))
     return results
 
 
@@ -89,11 +89,11 @@ def _stop(recorder: subprocess.Popen) -> dict[str, Any]:
         raise GridbusError(f"the recorder ended without its statistics: {err.strip()[-300:]}") from None
 
 
-def _stream(domain: int, objects: int, rate: float, seconds: float,
+def _stream(domain: int, partition: str | None, objects: int, rate: float, seconds: float,
             on_tick: Callable[[float], None] | None = None) -> tuple[float, float, list[float]]:
     """Publish ``objects`` generators at ``rate`` Hz for ``seconds``; (start, end, tick times)."""
     ticks_at: list[float] = []
-    with Bus(domain) as bus:
+    with Bus(domain, partition=partition) as bus:
         writers = [bus.writer(f"G_{n + 1}") for n in range(objects)]
         writers[0].wait_for_readers(1)
         time.sleep(0.3)                                   # the recorder's side of discovery completes too
@@ -115,9 +115,10 @@ def _stream(domain: int, objects: int, rate: float, seconds: float,
     return start, end, ticks_at
 
 
-def _one(db: str, batch: int, objects: int, rate: float, seconds: float, domain: int) -> dict[str, Any]:
-    with _recorder(db, batch, domain) as recorder:
-        start, end, ticks_at = _stream(domain, objects, rate, seconds)
+def _one(db: str, batch: int, objects: int, rate: float, seconds: float, domain: int,
+         partition: str | None) -> dict[str, Any]:
+    with _recorder(db, batch, domain, extra=_partition(partition)) as recorder:
+        start, end, ticks_at = _stream(domain, partition, objects, rate, seconds)
         stats = _stop(recorder)
     rows = [(s, c) for _o, _t, s, _r, c, _f in read_rows(db, "Generator_Measurement", start=start - 0.1,
                                                           end=end + 0.1)]
@@ -145,15 +146,20 @@ def _start_recorder(db: str, batch: int, domain: int, env: dict | None, extra: l
     return recorder
 
 
+def _partition(partition: str | None) -> list[str]:
+    return ["--partition", partition] if partition else []
+
+
 def crash(db: str, batch: int, objects: int, rate: float, seconds: float, kill_at: float, domain: int,
-          env: dict | None = None, spool: str | None = "") -> dict[str, Any]:
+          env: dict | None = None, spool: str | None = "", partition: str | None = None) -> dict[str, Any]:
     """Samples lost when the recorder is killed (SIGKILL) ``kill_at`` s into a stream, then restarted.
 
     ``env`` runs the recorder with another environment (e.g. another gridbus on PYTHONPATH);
     ``spool=None`` passes no ``--spool`` (a recorder without one).
     """
     check_arguments([batch], objects, rate, seconds, kill_at)
-    extra = [] if spool is None else ["--spool", spool or tempfile.mkdtemp(prefix="gridbus-bench-spool-")]
+    extra = _partition(partition) + \
+        ([] if spool is None else ["--spool", spool or tempfile.mkdtemp(prefix="gridbus-bench-spool-")])
     restarted: dict[str, Any] = {}
 
     def restart() -> None:
@@ -170,7 +176,7 @@ def crash(db: str, batch: int, objects: int, rate: float, seconds: float, kill_a
                     first.send_signal(signal.SIGKILL)
                     restarted["kill"] = time.time()
                     thread.start()
-            start, end, ticks_at = _stream(domain, objects, rate, seconds, on_tick)
+            start, end, ticks_at = _stream(domain, partition, objects, rate, seconds, on_tick)
             first.communicate(timeout=30)
         thread.join(timeout=60)
         if "rec" not in restarted:
