@@ -38,9 +38,9 @@ from ..bus import Bus
 from ..errors import GridbusError
 from .journal import RawRow, export, open_journals, prepare_spool, spool_file, target_key
 from .sinks import Row, Sink, SinkUnavailable
-from .tap import ROLES, Decoder, Tap, json_fields
+from .tap import ROLES, Decoder, Tap
 
-__all__ = ["ROLES", "Recorder", "json_fields"]
+__all__ = ["ROLES", "Recorder", "summary"]
 
 _logger = logging.getLogger("gridbus.historian.recorder")
 

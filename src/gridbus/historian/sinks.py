@@ -531,11 +531,6 @@ class CsvSink:
             self.handle = None
 
 
-def _safe(url: str) -> str:
-    """A connection URL without its password, for messages (kept for older callers)."""
-    return redact(url)
-
-
 # -- reading back -------------------------------------------------------------------------
 def read_rows(url: str, topic: str | None = None, object_id: str | None = None,
               start: float | None = None, end: float | None = None) -> Iterator[StoredRow]:
