@@ -379,6 +379,8 @@ def add_arguments(parser: argparse.ArgumentParser, bus_options: Callable) -> Non
     p.add_argument("--objects", type=int, default=100)
     p.add_argument("--rate", type=float, default=100.0, help="samples per second per object")
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--kill-at", type=float, default=None, metavar="S",
+                   help="kill -9 the recorder S seconds into the stream, restart it, count what the crash lost")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("throughput", help="one-way stream rate and loss")
     bus_options(p)
@@ -395,10 +397,17 @@ def main(args: argparse.Namespace) -> int:
         print_latency(latency(args), args.json)
     elif args.bench_command == "historian":
         import tempfile
-        from .historian.bench import ingest, print_results as print_ingest
+        from .historian.bench import check_arguments, crash, ingest, parse_batches, print_results as print_ingest
+        batches = parse_batches(args.batches)
+        check_arguments(batches, args.objects, args.rate, args.seconds, args.kill_at)
         dbs = args.db or [tempfile.mkdtemp(prefix="gridbus-bench-") + "/bench.sqlite"]
-        print_ingest(ingest(dbs, [int(b) for b in args.batches.split(",")], args.objects, args.rate,
-                            args.seconds, args.domain), args.json)
+        if args.kill_at is not None:
+            for row in (crash(db, b, args.objects, args.rate, args.seconds, args.kill_at, args.domain,
+                              partition=args.partition) for db in dbs for b in batches):
+                print(json.dumps(row), flush=True)
+            return 0
+        print_ingest(ingest(dbs, batches, args.objects, args.rate, args.seconds, args.domain, args.partition),
+                     args.json)
     elif args.bench_command == "serial":
         from .translators.bench import print_results, serial_latency
         from .translators.profile import load_profile

@@ -299,33 +299,50 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------- historian
 def cmd_record(args: argparse.Namespace) -> int:
+    """Exit 0 when every sample taken is in the database, 1 when some are not (counted), 2 on refusal."""
+    import logging
     import signal
-    from ..historian.recorder import Recorder
+    from ..historian.recorder import Recorder, summary
     from ..historian.sinks import open_sink
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        raise GridbusError(f"--duration must be a positive number of seconds, not {args.duration}")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(stream=sys.stderr, format="%(message)s", level=logging.INFO)
+    sink = open_sink(args.db)
     with open_bus(args) as bus:
-        recorder = Recorder(bus, open_sink(args.db), args.patterns, args.role or None, batch=args.batch,
-                            flush_interval=args.flush_interval, max_buffer=args.max_buffer)
+        recorder = Recorder(bus, sink, args.patterns, args.role or None, batch=args.batch,
+                            flush_interval=args.flush_interval, max_buffer=args.max_buffer, spool=args.spool,
+                            exit_timeout=args.exit_timeout, queue=args.dds_queue)
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: recorder.stop())
-        print(json.dumps({"ready": {"db": args.db, "patterns": args.patterns, "readers": len(recorder.readers)}}),
+        print(json.dumps({"ready": {"db": sink.url, "patterns": args.patterns, "readers": len(recorder.readers),
+                                    "journal": str(recorder.journal.path), "spool": str(recorder.spool)}}),
               flush=True)
         stats = recorder.run(args.duration)
         print(json.dumps({"done": stats}), flush=True)
+    missing = summary(stats, sink.url)
+    if missing:
+        print(f"gridbus: {missing}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_delays(args: argparse.Namespace) -> int:
     from ..historian.analysis import delays, histogram
+    from ..historian.sinks import redact
     stats = delays(args.db, args.topic)
     if args.png:
-        histogram(stats, Path(args.png))
+        try:
+            histogram(stats, Path(args.png))
+        except OSError as exc:
+            raise GridbusError(f"--png {args.png}: {exc.strerror or exc}") from None
     rows = {name: {k: v for k, v in entry.items() if k != "_values"} for name, entry in stats.items()}
     if args.json:
         print(json.dumps(rows))
         return 0
     from rich.console import Console
     from rich.table import Table
-    table = Table(title=f"delay = row created - source time, ms ({args.db})", title_justify="left")
+    table = Table(title=f"delay = row created - source time, ms ({redact(args.db)})", title_justify="left")
     for column in ("topic", "count", "mean", "p50", "p90", "p99", "max"):
         table.add_column(column, justify="right")
     for name, r in rows.items():
@@ -584,8 +601,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", action="append", default=[], help="topic role to record (default: all)")
     p.add_argument("--batch", type=int, default=100, help="rows per write")
     p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between writes at most")
-    p.add_argument("--max-buffer", type=int, default=1_000_000, help="rows kept while the database is away")
+    p.add_argument("--max-buffer", type=int, default=1_000_000,
+                   help="rows kept in memory while the journal cannot be written")
     p.add_argument("--duration", type=float, default=None, help="seconds to record (default: until Ctrl-C)")
+    p.add_argument("--spool", default=None, metavar="DIR",
+                   help="journal and spool directory (default: $XDG_STATE_HOME/gridbus or ~/.local/state/gridbus)")
+    p.add_argument("--exit-timeout", type=float, default=10.0,
+                   help="seconds to keep trying the database at exit before spooling the rest")
+    p.add_argument("--dds-queue", type=int, default=100_000,
+                   help="samples DDS keeps per topic for the recorder; beyond, new ones are dropped and counted")
 
     p = sub.add_parser("delays", help="delay analysis: row created - source time per topic")
     p.set_defaults(handler=cmd_delays)

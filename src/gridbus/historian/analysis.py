@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GridbusError
-from .sinks import read_rows
+from .sinks import read_rows, redact
 
 
 def series(url: str, object_id: str, field: str, topic: str | None = None,
@@ -22,7 +22,7 @@ def series(url: str, object_id: str, field: str, topic: str | None = None,
             times.append(source)
             values.append(np.nan if data[field] is None else data[field])
     if not times:
-        raise GridbusError(f"no {field!r} of {object_id} in {url}" + (f" ({topic})" if topic else ""))
+        raise GridbusError(f"no {field!r} of {object_id} in {redact(url)}" + (f" ({topic})" if topic else ""))
     return np.array(times), np.array(values)
 
 
@@ -38,7 +38,7 @@ def delays(url: str, topic: str | None = None) -> dict[str, dict[str, Any]]:
                      **{f"p{q}_ms": float(np.percentile(ms, q)) for q in (50, 90, 99)},
                      "max_ms": float(ms.max()), "_values": ms}
     if not out:
-        raise GridbusError(f"{url}: no recorded samples" + (f" of {topic}" if topic else ""))
+        raise GridbusError(f"{redact(url)}: no recorded samples" + (f" of {topic}" if topic else ""))
     return out
 
 

@@ -1,157 +1,317 @@
 """``gridbus record``: store every sample of the selected objects and topics.
 
-Two threads, so a slow or absent database never stalls the bus side: the
-*taker* moves samples from DDS (deep reader histories) into a bounded buffer,
-the *writer* flushes the buffer in batches (``batch`` rows or every
-``flush_interval`` seconds).  If the database goes away the rows stay in the
-buffer, the writer reconnects with back-off and writes them — in order, each
-batch once (a failed batch is rolled back and retried whole).  The buffer
-warns as it fills; only when it is full are the oldest rows dropped, and they
-are counted.  On stop (SIGINT/SIGTERM) everything taken is flushed; rows the
-database still refuses are saved to ``<db>.unflushed.csv`` rather than lost.
+What can be lost, and when (README, "Historian", says the same):
+
+* Before anything is taken, the target is checked (opened, schema compared,
+  a probe row written and rolled back) and so is the spool directory: a
+  target that cannot be used stops the recorder with an error (exit 2).
+* The *taker* thread moves samples from DDS (KEEP_ALL readers, :mod:`.tap`)
+  into a local journal (:mod:`.journal`), group-committed every
+  ``commit_interval`` (50 ms).  ``kill -9`` loses what was taken but not yet
+  committed: at most about that interval.  Samples DDS itself dropped (the
+  recorder's queue was full, or out-of-order samples) are counted.
+* The *forwarder* thread writes journal rows in order, in batches of ``batch``
+  rows or every ``flush_interval`` s, each batch with its mark in the same
+  transaction.  While the database is away the rows wait in the journal on
+  disk; a restart forwards what the target lacks, never twice.
+* On SIGINT/SIGTERM the journal is forwarded for up to ``exit_timeout`` s;
+  what the database still refuses is written to a CSV in the spool directory
+  (never beside a database whose disk may be full), or stays in the journal
+  for the next start.  Every sample not in the database is counted in the
+  final statistics and the exit status says so.
+* Only if the journal itself cannot be written (the spool's disk is full)
+  do rows wait in memory, up to ``max_buffer`` rows; beyond that the oldest
+  are dropped and counted.
 """
 from __future__ import annotations
 
-import json
+import logging
 import math
-import sys
+import sqlite3
 import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Iterator
 
-from ..bus import Bus, Reader
-from ..errors import GridbusError, UnknownObjectError
-from .sinks import CsvSink, Row, Sink, SinkUnavailable
+from ..bus import Bus
+from ..errors import GridbusError
+from .journal import RawRow, export, open_journals, prepare_spool, spool_file, target_key
+from .sinks import Row, Sink, SinkUnavailable
+from .tap import ROLES, Decoder, Tap
 
-ROLES = ("Measurement", "State", "Command", "Protection")
+__all__ = ["ROLES", "Recorder", "summary"]
 
-
-def _json_fields(fields: dict[str, Any]) -> str:
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-             for k, v in fields.items() if k != "id"}
-    return json.dumps(clean, separators=(",", ":"))
+_logger = logging.getLogger("gridbus.historian.recorder")
 
 
 class Recorder:
     def __init__(self, bus: Bus, sink: Sink, patterns: list[str], roles: list[str] | None = None,
                  batch: int = 100, flush_interval: float = 1.0, max_buffer: int = 1_000_000,
-                 log: Callable[[str], None] | None = None) -> None:
-        if batch < 1 or flush_interval <= 0 or max_buffer < batch:
-            raise GridbusError("need batch >= 1, flush interval > 0 and max buffer >= batch")
+                 spool: str | Path | None = None, commit_interval: float = 0.05, exit_timeout: float = 10.0,
+                 queue: int = 100_000, log: Callable[[str], None] | None = None) -> None:
+        problems = [text for bad, text in (
+            (batch < 1, f"--batch must be >= 1, not {batch}"),
+            (not flush_interval > 0, f"--flush-interval must be > 0, not {flush_interval}"),
+            (max_buffer < batch, f"--max-buffer ({max_buffer}) must be >= --batch ({batch})"),
+            (not commit_interval > 0, f"the commit interval must be > 0, not {commit_interval}"),
+            (not (exit_timeout >= 0 and math.isfinite(exit_timeout)),
+             f"--exit-timeout must be a finite number >= 0, not {exit_timeout}")) if bad]
+        if problems:
+            raise GridbusError("; ".join(problems))
         self.bus, self.sink = bus, sink
         self.batch, self.flush_interval, self.max_buffer = batch, flush_interval, max_buffer
-        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-        self.readers: list[Reader] = []
-        for pattern in patterns:
-            for role in roles or ROLES:
-                try:
-                    self.readers.append(bus.reader(pattern, role, history=10_000))
-                except UnknownObjectError:
-                    if roles:
-                        raise
-        if not self.readers:
-            raise GridbusError(f"nothing to record for {' '.join(patterns)}")
-        self.buffer: deque[Row] = deque()
+        self.commit_interval, self.exit_timeout = commit_interval, exit_timeout
+        self.log = log or _logger.warning
+        self.started = time.time()                          # samples older than this may be stored already
+        self.spool = prepare_spool(spool)                   # refuse before taking anything
+        self.sink.check()
+        self.key = target_key(sink.url)
+        try:
+            self.journal, self._leftovers = open_journals(self.spool, self.key)
+        except BaseException:
+            self.sink.close()
+            raise
+        try:
+            self.tap = Tap(bus, patterns, roles, queue)
+        except BaseException:
+            self._close_journals()
+            self.sink.close()
+            raise
+        self.decode = Decoder(bus.registry)
+        self.pending: deque[RawRow] = deque()               # taken, not yet in the journal
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
-        self.stats = {"received": 0, "written": 0, "dropped": 0, "batches": 0, "reconnects": 0,
-                      "max_buffered": 0, "unflushed_saved": 0}
-        self._warned = 0.0
+        self.cursor = 0                                     # journal rows up to here are in the target
+        self._cursor_known = False                          # the target's mark has been read
+        self.stats: dict[str, object] = {
+            "received": 0, "recovered": 0, "written": 0, "spooled": 0, "left_in_journal": 0, "dropped": 0,
+            "dds_lost": 0, "dds_rejected": 0, "undecodable": 0, "lost": 0, "duplicates_skipped": 0,
+            "batches": 0, "reconnects": 0, "max_buffered": 0}
         self._down_since: float | None = None
+        self._journal_failing = False
 
-    # -- taking from the bus ------------------------------------------------------------
-    def _take(self) -> None:
+    @property
+    def readers(self) -> list[str]:
+        return self.tap.topics
+
+    # -- taking from the bus into the journal -------------------------------------------
+    def _take_loop(self) -> None:
+        last_commit = time.monotonic()
         while not self.stop_event.is_set():
-            self.take_once(0.05)
+            try:
+                self.tap.wait(0.01)
+                self.take_once()
+                if time.monotonic() - last_commit >= self.commit_interval:
+                    self.commit()
+                    last_commit = time.monotonic()
+            except Exception:                               # keep recording; say what went wrong
+                _logger.exception("record: taking samples failed; trying again")
+                self.stop_event.wait(0.5)
 
-    def take_once(self, timeout: float) -> int:
-        rows = []
-        for reader in self.readers:
-            for sample in reader.take(0):
-                rows.append((sample.id, sample.topic, sample.source_time, sample.reception_time,
-                             _json_fields(sample.fields())))
-        if not rows:
-            time.sleep(timeout)
-            return 0
-        with self.lock:
-            self.buffer.extend(rows)
-            self.stats["received"] += len(rows)
-            overflow = len(self.buffer) - self.max_buffer
-            if overflow > 0:
-                for _ in range(overflow):
-                    self.buffer.popleft()
-                self.stats["dropped"] += overflow
-            size = len(self.buffer)
-            self.stats["max_buffered"] = max(self.stats["max_buffered"], size)
-        self._warn_fill(size)
+    def take_once(self) -> int:
+        rows = self.tap.take()
+        if rows:
+            with self.lock:
+                self.pending.extend(rows)
+                self.stats["received"] += len(rows)
+                overflow = len(self.pending) - self.max_buffer
+                for _ in range(max(0, overflow)):
+                    self.pending.popleft()
+                if overflow > 0:
+                    self.stats["dropped"] += overflow
+                    self.log(f"record: {overflow} oldest rows dropped: the journal cannot be written and "
+                             f"{self.max_buffer} rows wait in memory")
         return len(rows)
 
-    def _warn_fill(self, size: int) -> None:
-        fill = size / self.max_buffer
-        for level in (0.5, 0.8, 0.95, 1.0):
-            if fill >= level > self._warned:
-                self._warned = level
-                self.log(f"record: buffer {fill:.0%} full ({size} of {self.max_buffer} rows)"
-                         + (f"; {self.stats['dropped']} oldest rows dropped" if level >= 1.0 else ""))
-        if fill < 0.4:
-            self._warned = 0.0
+    def commit(self) -> bool:
+        """Group commit: every row taken so far into the journal; False if the journal refused."""
+        with self.lock:                                     # the forwarder may take rows from pending too
+            rows = list(self.pending)
+            if not rows:
+                return True
+            try:
+                self.journal.append(rows)
+            except sqlite3.Error as exc:
+                if not self._journal_failing:
+                    self._journal_failing = True
+                    self.log(f"record: journal {self.journal.path} cannot be written ({exc}); rows go to the "
+                             f"database from memory (at most {self.max_buffer} wait)")
+                return False
+            self.pending.clear()
+        if self._journal_failing:
+            self._journal_failing = False
+            self.log("record: journal writable again")
+        return True
 
-    # -- writing to the sink ------------------------------------------------------------
-    def _write_loop(self) -> None:
-        last = time.monotonic()
-        while not self.stop_event.is_set():
-            with self.lock:
-                size = len(self.buffer)
-            due = size >= self.batch or (size and time.monotonic() - last >= self.flush_interval)
-            if not due:
-                time.sleep(min(0.01, self.flush_interval))
-                continue
-            if self.flush_batch():
-                last = time.monotonic()
-            else:
-                self.stop_event.wait(self._backoff())
-
-    def flush_batch(self) -> bool:
-        """Write the oldest ``batch`` rows; True when written (or nothing to write)."""
+    def forward_from_memory(self, size: int) -> bool:
+        """While the journal cannot be written, rows go straight from memory to the database."""
         with self.lock:
-            rows = [self.buffer[i] for i in range(min(self.batch, len(self.buffer)))]
+            rows = [self.pending.popleft() for _ in range(min(size, len(self.pending)))]
         if not rows:
             return True
         try:
-            self.sink.write(rows)
+            decoded = self._new_only(self._decoded(rows))
+            self.sink.write(decoded)
+        except SinkUnavailable as exc:
+            with self.lock:
+                self.pending.extendleft(reversed(rows))
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                self.log(f"record: database unavailable too, rows wait in memory: {exc}")
+            return False
+        self.stats["written"] += len(decoded)
+        self.stats["batches"] += 1
+        return True
+
+    # -- forwarding the journal to the target -------------------------------------------
+    def _forward_loop(self) -> None:
+        last_write = time.monotonic()
+        last_settle = time.monotonic()
+        while not self.stop_event.is_set():
+            try:
+                waiting = self._backlog()
+                if not waiting and self._journal_failing and self.pending:
+                    if not self.forward_from_memory(self.batch):
+                        self.stop_event.wait(self._backoff())
+                elif waiting >= self.batch or (waiting and time.monotonic() - last_write >= self.flush_interval):
+                    if self.forward_batch(self.batch):
+                        last_write = time.monotonic()
+                    else:
+                        self.stop_event.wait(self._backoff())
+                else:
+                    self.stop_event.wait(0.01)
+                if time.monotonic() - last_settle >= 0.5:
+                    self._settle()
+                    last_settle = time.monotonic()
+            except Exception:                               # the rows stay in the journal
+                _logger.exception("record: forwarding the journal failed; trying again")
+                self.stop_event.wait(1.0)
+
+    def _backlog(self) -> int:
+        newest = self.journal._forward.execute("SELECT max(seq) FROM rows").fetchone()[0] or 0
+        backlog = max(0, newest - self.cursor)
+        if backlog > self.stats["max_buffered"]:
+            self.stats["max_buffered"] = backlog
+        return backlog
+
+    def forward_batch(self, size: int) -> bool:
+        """Write the next ``size`` journal rows with their mark; True when written (or none)."""
+        try:
+            self._learn_cursor()
+            batch = self.journal.after(self.cursor, size)
+            if not batch:
+                return True
+            rows = self._new_only(self._decoded([row for _seq, row in batch]))
+            self.sink.write(rows, (self.journal.id, batch[-1][0]))
         except SinkUnavailable as exc:
             if self._down_since is None:
                 self._down_since = time.monotonic()
-                self.log(f"record: database unavailable, buffering: {exc}")
+                self.log(f"record: database unavailable, rows wait in the journal {self.journal.path}: {exc}")
             return False
-        with self.lock:
-            for _ in rows:
-                self.buffer.popleft()
-            self.stats["written"] += len(rows)
-            self.stats["batches"] += 1
+        self.cursor = batch[-1][0]
+        self.stats["written"] += len(rows)
+        self.stats["batches"] += 1
         if self._down_since is not None:
             self.stats["reconnects"] += 1
-            self.log(f"record: database back after {time.monotonic() - self._down_since:.1f} s; writing the buffer")
+            self.log(f"record: database back after {time.monotonic() - self._down_since:.1f} s; "
+                     f"writing the journal")
             self._down_since = None
         return True
+
+    def _learn_cursor(self) -> None:
+        """Start after the last row the target holds (its mark), never before: no row twice."""
+        if not self._cursor_known:
+            self.cursor = max(self.sink.forwarded(self.journal.id), self.journal.settled)
+            self._cursor_known = True
+
+    def _decoded(self, raw: list[RawRow]) -> list[Row]:
+        """Database rows of journal rows; one that does not decode is counted and logged, not stored."""
+        rows = []
+        for item in raw:
+            try:
+                rows.append(self.decode(item))
+            except GridbusError as exc:
+                self.stats["undecodable"] += 1
+                if self.stats["undecodable"] == 1:
+                    self.log(f"record: {exc}; such samples are counted as lost")
+        return rows
+
+    def _new_only(self, rows: list[Row]) -> list[Row]:
+        """Rows without the samples the target already has.
+
+        A sample written before this recorder started reached it either from an
+        earlier run's journal or as DDS history (a transient-local writer gives a
+        new reader its last N samples): if an earlier run stored it, it is not
+        stored twice.  A sample is known by object, topic and source time.
+        """
+        old = [row for row in rows if row[2] < self.started]
+        if not old:
+            return rows
+        keys = [(o, t, s) for o, t, s, _r, _f in old]
+        known = self.sink.existing(keys)
+        seen: set = set()
+        fresh = []
+        for row in rows:
+            key = (row[0], row[1], row[2])
+            if row[2] < self.started:
+                if key in known or key in seen:
+                    continue
+                seen.add(key)
+            fresh.append(row)
+        self.stats["duplicates_skipped"] += len(rows) - len(fresh)
+        return fresh
+
+    def _settle(self) -> None:
+        try:
+            if self._cursor_known and self.cursor > self.journal.settled:
+                self.journal.settle(self.cursor)
+        except sqlite3.Error:
+            pass                                            # settling later is as good
 
     def _backoff(self) -> float:
         down = time.monotonic() - (self._down_since or time.monotonic())
         return min(2.0, 0.1 + down / 5)
 
+    # -- start: journals of earlier runs ------------------------------------------------
+    def _recover(self) -> None:
+        """Forward what earlier runs journaled and the target lacks (this journal, then leftovers)."""
+        self._learn_cursor()
+        mine = self.journal.count_after(self.cursor)
+        if mine:
+            self.log(f"record: {mine} rows of an earlier run wait in {self.journal.path}; forwarding them")
+        self.stats["recovered"] += mine
+        for other in self._leftovers:
+            try:
+                cursor = max(self.sink.forwarded(other.id), other.settled)
+                count = other.count_after(cursor)
+                self.log(f"record: {count} rows of an earlier run wait in {other.path}; forwarding them")
+                while True:
+                    batch = other.after(cursor, max(self.batch, 1000))
+                    if not batch:
+                        break
+                    rows = self._new_only(self._decoded([r for _s, r in batch]))
+                    self.sink.write(rows, (other.id, batch[-1][0]))
+                    cursor = batch[-1][0]
+                    self.stats["written"] += len(rows)
+                    self.stats["recovered"] += len(batch)
+                other.settle(cursor)
+                other.close(remove=True)
+            except (SinkUnavailable, sqlite3.Error) as exc:
+                self.log(f"record: {other.path} stays for the next start: {exc}")
+                other.close()
+        self._leftovers = []
+
     # -- running ------------------------------------------------------------------------
-    def run(self, duration: float | None = None, final_timeout: float = 15.0) -> dict[str, int]:
+    def run(self, duration: float | None = None) -> dict[str, object]:
         try:
-            self.sink.connect()
+            self._recover()
         except SinkUnavailable as exc:
-            self._down_since = time.monotonic()
-            self.log(f"record: database unavailable at start, buffering: {exc}")
-        taker = threading.Thread(target=self._take, name="gridbus-record-take", daemon=True)
-        writer = threading.Thread(target=self._write_loop, name="gridbus-record-write", daemon=True)
+            self.log(f"record: database unavailable, journaled rows wait: {exc}")
+        taker = threading.Thread(target=self._take_loop, name="gridbus-record-take", daemon=True)
+        forwarder = threading.Thread(target=self._forward_loop, name="gridbus-record-forward", daemon=True)
         taker.start()
-        writer.start()
+        forwarder.start()
         try:
             deadline = None if duration is None else time.monotonic() + duration
             while not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -159,35 +319,88 @@ class Recorder:
         finally:
             self.stop_event.set()
             taker.join(timeout=5)
-            writer.join(timeout=5)
-            self.take_once(0)
-            self._final_flush(final_timeout)
-            self.sink.close()
+            forwarder.join(timeout=5)
+            self.take_once()
+            self.commit()
+            self._finish()
         return self.stats
 
     def stop(self) -> None:
         self.stop_event.set()
 
-    def _final_flush(self, timeout: float) -> None:
-        # on the way out, write the backlog in large batches: the steady-state batch size may be 1
-        self.batch = max(self.batch, 1000)
-        deadline = time.monotonic() + timeout
-        while self.buffer and time.monotonic() < deadline:
-            if not self.flush_batch():
-                time.sleep(self._backoff())
-        if self.buffer:
-            path = _fallback_path(str(self.sink.url))
-            fallback = CsvSink(str(path))
-            fallback.write(list(self.buffer))
-            fallback.close()
-            self.stats["unflushed_saved"] = len(self.buffer)
-            self.log(f"record: the database refused {len(self.buffer)} rows; saved them to {path}")
-            self.buffer.clear()
+    def _finish(self) -> None:
+        """Forward the rest; spool what the database refuses; count what is lost."""
+        deadline = time.monotonic() + self.exit_timeout
+        while (self._backlog() or self.pending) and time.monotonic() < deadline:
+            if self._backlog():
+                done = self.forward_batch(max(self.batch, 1000))
+            elif self.commit():
+                continue
+            else:
+                done = self.forward_from_memory(max(self.batch, 1000))
+            if not done:
+                time.sleep(min(self._backoff(), max(0.0, deadline - time.monotonic())))
+        self._settle()
+        self._spool_rest()
+        self.stats.update(self.tap.losses())
+        self.stats["lost"] += self.stats["dropped"] + self.stats["dds_lost"] + self.stats["dds_rejected"] \
+            + self.stats["undecodable"]
+        self.sink.close()
+
+    def _spool_rest(self) -> None:
+        try:
+            waiting = self.journal.count_after(self.cursor)
+        except sqlite3.Error:
+            waiting = 0
+        in_memory = list(self.pending)
+        if not waiting and not in_memory:
+            self.journal.close(remove=True)
+            return
+        path = spool_file(self.spool, self.key)
+        newest = [self.cursor]
+
+        def chunks() -> Iterator[list[Row]]:
+            cursor = self.cursor
+            while batch := self.journal.after(cursor, 10_000):
+                cursor = newest[0] = batch[-1][0]
+                yield self._decoded([r for _s, r in batch])
+            if in_memory:
+                yield self._decoded(in_memory)
+        try:
+            count = export(chunks(), path)
+        except (OSError, GridbusError, sqlite3.Error) as exc:
+            self.stats["left_in_journal"] = waiting
+            self.stats["lost"] += len(in_memory)
+            self.log(f"record: the database refused {waiting + len(in_memory)} rows and the spool directory "
+                     f"too ({exc}); {waiting} stay in {self.journal.path} for the next start with this --db, "
+                     f"{len(in_memory)} are lost")
+            self.journal.close()
+            return
+        self.stats["spooled"] = count
+        self.stats["spool_file"] = str(path)
+        self.pending.clear()
+        self.log(f"record: the database refused {count} rows; saved them to {path}")
+        try:
+            self.journal.settle(newest[0])
+            self.journal.close(remove=True)
+        except sqlite3.Error:
+            self.journal.close()
+
+    def _close_journals(self) -> None:
+        for journal in (self.journal, *self._leftovers):
+            journal.close(remove=journal.count_after(0) == 0)
 
 
-def _fallback_path(url: str) -> Path:
-    """Where rows the database refused at exit go: beside a file database, else in the cwd."""
-    if "://" not in url:
-        return Path(url + ".unflushed.csv")
-    name = url.split("?")[0].split("://", 1)[1].replace("/", "_").replace("@", "_")
-    return Path(f"gridbus-{name}.unflushed.csv")
+def summary(stats: dict[str, object], target: str) -> str | None:
+    """One line on what is not in the database, or None when everything taken is there."""
+    parts = []
+    for key, text in (("spooled", "in the spool file {spool_file}"), ("left_in_journal", "left in the journal"),
+                      ("dropped", "dropped by the recorder (memory full)"),
+                      ("undecodable", "journaled but undecodable"),
+                      ("dds_rejected", "dropped by DDS: the recorder's queue was full"),
+                      ("dds_lost", "dropped by DDS: lost or out of order")):
+        if stats.get(key):
+            parts.append(f"{stats[key]} {text.format(**{k: v for k, v in stats.items()})}")
+    if not parts:
+        return None
+    return f"record: not everything is in {target}: " + "; ".join(parts)

@@ -1,0 +1,193 @@
+"""The recorder's DDS readers: nothing overwritten silently, and DDS's own losses counted.
+
+A gridbus :class:`~gridbus.bus.Reader` keeps the last N samples per object
+(KEEP_LAST): a reader that falls behind loses the oldest samples without any
+status saying so.  The recorder's readers keep *all* samples up to a bound
+(``queue`` per topic, KEEP_ALL with resource limits) so that DDS itself
+counts what it could not keep:
+
+* ``sample_rejected`` — a best-effort sample arrived while the recorder's
+  queue was full (the recorder fell behind).  A reliable sample is not lost
+  that way: Cyclone retries it every millisecond, slowing its writer down
+  (back-pressure), and counts every attempt, so a reliable reader's count
+  is not a count of losses and is left out;
+* ``sample_lost`` — a sample DDS dropped before it reached the queue (with
+  by-source-timestamp ordering: one older than the newest of its object; the
+  recorder asks for by-reception ordering, so it keeps those).
+
+Both are read from the DataReader statuses through Cyclone's C API, as
+``gridbus.bus`` reads the deadline status.  What no DDS reader can see are
+best-effort samples lost on the wire: Cyclone's API has no per-writer
+sequence numbers, so such gaps are not counted (README says so).
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cyclonedds._clayer import ddspy_take
+from cyclonedds.core import DDSException, InstanceState, ReadCondition, SampleState, ViewState, WaitSet
+from cyclonedds.internal import DDS, dds_c_t
+from cyclonedds.qos import Policy, Qos
+from cyclonedds.sub import DataReader
+
+from ..bus import Bus
+from ..errors import GridbusError, UnknownObjectError
+from ..model import Registry, TopicType, _plain
+from ..qos import seconds_to_ns
+from .journal import RawRow
+from .sinks import Row
+
+ROLES = ("Measurement", "State", "Command", "Protection")
+ANY_STATE = SampleState.Any | ViewState.Any | InstanceState.Any
+TAKE_BATCH = 1000
+
+_get_lost = DDS._dll_handle.dds_get_sample_lost_status
+_get_lost.argtypes = [ctypes.c_int32, ctypes.POINTER(dds_c_t.sample_lost_status)]
+_get_lost.restype = ctypes.c_int32
+_get_rejected = DDS._dll_handle.dds_get_sample_rejected_status
+_get_rejected.argtypes = [ctypes.c_int32, ctypes.POINTER(dds_c_t.sample_rejected_status)]
+_get_rejected.restype = ctypes.c_int32
+
+
+def dds_losses(reader: DataReader) -> tuple[int, int]:
+    """(samples lost, samples rejected) so far by one DataReader, from its DDS statuses."""
+    lost, rejected = dds_c_t.sample_lost_status(), dds_c_t.sample_rejected_status()
+    for call, status in ((_get_lost, lost), (_get_rejected, rejected)):
+        ret = call(reader._ref, ctypes.byref(status))
+        if ret < 0:
+            raise DDSException(ret, "reading the sample lost/rejected status")
+    return lost.total_count, rejected.total_count
+
+
+def _key_prefixes(object_id: str) -> tuple[bytes, bytes]:
+    """How a serialized sample of ``object_id`` begins after its 4-byte header (LE, BE).
+
+    Compared on every sample: an instance handle is no identity (Cyclone gives
+    a key a new one once all its writers have gone).
+    """
+    want = object_id.encode() + b"\x00"
+    return struct.pack("<I", len(want)) + want, struct.pack(">I", len(want)) + want
+
+
+@dataclass
+class _Source:
+    topic: TopicType
+    dds: DataReader
+    ids: list[tuple[bytes, bytes]] | None            # None: every object of the topic
+    best_effort: bool                                 # a rejected sample is gone (not retried)
+    condition: ReadCondition                          # kept alive: the wait set wakes on it
+
+
+def json_fields(fields: dict[str, Any]) -> str:
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in fields.items() if k != "id"}
+    return json.dumps(clean, separators=(",", ":"))
+
+
+class Tap:
+    """One KEEP_ALL DataReader per selected topic, taking raw samples in batches."""
+
+    def __init__(self, bus: Bus, patterns: list[str], roles: list[str] | None, queue: int) -> None:
+        if queue < 1:
+            raise GridbusError("the DDS queue of the recorder must hold at least 1 sample")
+        wanted: dict[str, tuple[TopicType, set[str] | None]] = {}
+        for pattern in patterns:
+            object_types, object_id = bus.registry.select(pattern)
+            chosen = [o.topics[r] for o in object_types for r in (roles or ROLES) if r in o.topics]
+            if not chosen and roles:
+                raise UnknownObjectError(f"no object type matching {pattern!r} has a "
+                                         f"{' or '.join(roles)} topic")
+            for topic in chosen:
+                _, ids = wanted.get(topic.name, (topic, set()))
+                if ids is not None:
+                    ids = None if object_id is None else ids | {object_id}
+                wanted[topic.name] = (topic, ids)
+        if not wanted:
+            raise GridbusError(f"nothing to record for {' '.join(patterns)}")
+        self.waitset = WaitSet(bus.participant)
+        self.sources: list[_Source] = []
+        for topic, ids in wanted.values():
+            qos = self._qos(bus, topic, queue)
+            dds = DataReader(bus.subscriber, bus._topic(topic), qos=qos)
+            condition = ReadCondition(dds, ANY_STATE)
+            self.waitset.attach(condition)
+            best_effort = Policy.Reliability in qos and qos[Policy.Reliability] == Policy.Reliability.BestEffort
+            self.sources.append(_Source(topic, dds, None if ids is None else [_key_prefixes(i) for i in sorted(ids)],
+                                        best_effort, condition))
+
+    @staticmethod
+    def _qos(bus: Bus, topic: TopicType, queue: int) -> Qos:
+        """The topic's reader QoS, but keep everything (up to ``queue``) in arrival order.
+
+        By-reception ordering matches every writer (by-source writers too) and
+        keeps a sample that arrives older than its object's newest (a writer
+        with a slow clock, a replay), which by-source ordering would drop.  No
+        deadline is requested: a writer offering a longer period than the
+        profile's would not match, and the recorder has no use for it.
+        """
+        kept = [p for p in bus.qos.reader_qos(topic.name)
+                if not str(p).startswith(("Policy.History", "Policy.ResourceLimits", "Policy.DestinationOrder",
+                                          "Policy.Deadline"))]
+        return Qos(*kept, Policy.History.KeepAll, Policy.ResourceLimits(max_samples=queue),
+                   Policy.DestinationOrder.ByReceptionTimestamp)
+
+    @property
+    def topics(self) -> list[str]:
+        return [s.topic.name for s in self.sources]
+
+    def wait(self, timeout: float) -> None:
+        self.waitset.wait(seconds_to_ns(timeout))
+
+    def take(self, limit: int = TAKE_BATCH) -> list[RawRow]:
+        """The samples available now (up to ``limit`` per topic), still serialized: cheap to journal."""
+        rows: list[RawRow] = []
+        for source in self.sources:
+            got = ddspy_take(source.dds._ref, ANY_STATE, limit)
+            if not got:
+                continue
+            if isinstance(got, int):
+                raise DDSException(got, f"taking from {source.topic.name}")
+            now = time.time_ns() / 1e9
+            name, ids = source.topic.name, source.ids
+            rows += [(name, info.source_timestamp / 1e9, now, raw) for raw, info in got
+                     if info.valid_data and (ids is None or _matches(raw, ids))]
+        return rows
+
+    def losses(self) -> dict[str, int]:
+        lost = rejected = 0
+        for source in self.sources:
+            a, b = dds_losses(source.dds)
+            lost, rejected = lost + a, rejected + (b if source.best_effort else 0)
+        return {"dds_lost": lost, "dds_rejected": rejected}
+
+
+class Decoder:
+    """Journal rows (serialized samples) to database rows, for every topic of the data model."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.topics = {t.name: t for t in registry.topics()}
+
+    def __call__(self, row: RawRow) -> Row:
+        """Raises GridbusError for a topic this data model lacks or bytes that do not decode."""
+        name, source, reception, raw = row
+        topic = self.topics.get(name)
+        if topic is None:
+            raise GridbusError(f"a journaled {name} sample: no such topic in this data model (give its --idl)")
+        try:
+            data = topic.cls.deserialize(raw)
+        except Exception as exc:                                 # the binding raises assorted errors
+            raise GridbusError(f"a journaled {name} sample does not decode: {exc}") from None
+        fields = {k: _plain(v) for k, v in vars(data).items() if k not in ("id", "sample_info")}
+        return data.id, name, source, reception, json_fields(fields)
+
+
+def _matches(raw: bytes, ids: list[tuple[bytes, bytes]]) -> bool:
+    little = raw[1] & 1                                      # odd encapsulation id = little endian
+    return any(raw[4:4 + len(le)] == (le if little else be) for le, be in ids)
+
