@@ -868,6 +868,9 @@ class Bus:
         key = (topic.name, deadline)
         if key not in self._writers:
             qos = self._overrides(self.qos.writer_qos(topic.name), deadline, None)
+            if not any(isinstance(p, Policy.WriterDataLifecycle) for p in qos):
+                # a writer that leaves is "no writers" to readers; "disposed" stays an explicit act
+                qos = type(qos)(*qos, Policy.WriterDataLifecycle(autodispose=False))
             self._writers[key] = (DataWriter(self.publisher, self._topic(topic), qos=qos), time.monotonic())
         dds, born = self._writers[key]
         return Writer(self, topic, object_id, dds, born)
