@@ -261,6 +261,7 @@ class Writer:
         self.bus, self.topic, self.object_id = bus, topic, object_id
         self._dds = dds_writer
         self._born = born                                  # time.monotonic() at DDS writer creation
+        self._best_effort = any(isinstance(p, type(Policy.Reliability.BestEffort)) for p in dds_writer.get_qos())
         self._write = dds_writer.write
 
     def build(self, **fields: Any) -> IdlStruct:
@@ -305,8 +306,9 @@ class Writer:
         """Wait until ``count`` readers match; False after ``timeout`` s.
 
         A remote reader matches this writer a moment after this writer matches
-        it, and drops best-effort data sent in between: so a new writer, or one
-        that had to wait, pauses briefly before returning.
+        it, and drops best-effort data sent in between: so a new best-effort
+        writer, or one that had to wait, pauses briefly before returning.
+        (Reliable data sent in between is repaired by the protocol.)
         """
         deadline = time.monotonic() + timeout
         waited = False
@@ -315,7 +317,7 @@ class Writer:
                 return False
             waited = True
             time.sleep(0.005)
-        if waited or time.monotonic() - self._born < _MATCH_SETTLE:
+        if self._best_effort and (waited or time.monotonic() - self._born < _MATCH_SETTLE):
             time.sleep(_MATCH_SETTLE)
         return True
 
