@@ -155,6 +155,27 @@ def test_a_reader_learns_that_an_object_is_gone(domain, partition):
         assert [(e.id, e.reason) for e in events] == [("G_4", "disposed")]
 
 
+def test_gone_is_reported_even_after_a_missed_deadline(domain, partition):
+    """Cyclone 11.0.1 forgets an instance's writer once a reader deadline is missed, so with a
+    DDS reader deadline this object would never be seen to go; gridbus counts deadlines itself."""
+    with Bus(domain, partition=partition) as bus:
+        reader = bus.reader("G_8", deadline=0.3)
+        writer = peer("measure", "--domain", str(domain), "--partition", partition, "--id", "G_8",
+                      "--deadline", "0.1", "--count", "3", "--rate", "20", "f=60", "--linger", "1.5")
+        end = time.monotonic() + 8
+        while time.monotonic() < end and "G_8" not in reader.alive_objects:
+            reader.take(timeout=0.2)
+        assert "G_8" in reader.alive_objects
+        writer.wait(timeout=10)                            # silent 1.5 s (deadline missed), then gone
+        end = time.monotonic() + 5
+        events = []
+        while time.monotonic() < end and not events:
+            reader.take(timeout=0.2)
+            events = reader.gone()
+        assert [(e.id, e.reason) for e in events] == [("G_8", "no writers")]
+        assert reader.deadline_missed >= 3, "1.5 s of silence at a 0.3 s deadline"
+
+
 def test_reader_limits_are_overridable_and_checked(domain):
     with Bus(domain) as bus:
         reader = bus.reader("G", max_instances=8, max_samples=500)

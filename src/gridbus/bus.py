@@ -408,8 +408,11 @@ class _Deadlines:
             self._count(topic, now - entry[1])
         self.due[object_id] = (topic, now + period)
 
-    def forget(self, object_id: str) -> None:
-        self.due.pop(object_id, None)
+    def forget(self, object_id: str, now: float) -> None:
+        """Stop watching an object that is gone, counting its silence until ``now``."""
+        entry = self.due.pop(object_id, None)
+        if entry is not None and now > entry[1]:
+            self._count(entry[0], now - entry[1])
 
     def settle(self, now: float) -> None:
         """Count the misses of objects silent until ``now``."""
@@ -515,7 +518,7 @@ class Reader:
         if len(self._recently_gone) > self._GONE_KEPT:
             self._recently_gone.popitem(last=False)
         if self._deadlines is not None:
-            self._deadlines.forget(object_id)
+            self._deadlines.forget(object_id, time.monotonic())
         event = Gone(object_id, topic, "disposed" if state == _DISPOSED else "no writers", time.time())
         log.debug("%s gone on %s (%s)", object_id, topic, event.reason)
         self._gone_events.append(event)
