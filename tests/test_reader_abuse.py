@@ -161,7 +161,7 @@ def test_gone_is_reported_even_after_a_missed_deadline(domain, partition):
     with Bus(domain, partition=partition) as bus:
         reader = bus.reader("G_8", deadline=0.3)
         writer = peer("measure", "--domain", str(domain), "--partition", partition, "--id", "G_8",
-                      "--deadline", "0.1", "--count", "3", "--rate", "20", "f=60", "--linger", "1.5")
+                      "--deadline", "0.1", "--count", "6", "--rate", "20", "f=60", "--linger", "1.5")
         end = time.monotonic() + 8
         while time.monotonic() < end and "G_8" not in reader.alive_objects:
             reader.take(timeout=0.2)

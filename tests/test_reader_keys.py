@@ -40,7 +40,7 @@ def test_python_reader_gets_commands_from_three_writer_processes(domain, partiti
         got: list[float] = []
         for f_ref in (20, 25, 30):
             writer = peer("command", "--domain", str(domain), "--partition", partition, "--id", "G_7",
-                          f"f_ref={f_ref}", "--linger", "1.5")
+                          f"f_ref={f_ref}", "--linger", "2.5")   # exits cleanly: unregisters G_7
             end = time.monotonic() + 8
             while time.monotonic() < end and (not got or got[-1] != f_ref):
                 got += [s.f_ref for s in commands.take(timeout=0.2)]
