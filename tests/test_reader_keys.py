@@ -84,4 +84,4 @@ def test_key_match_reads_both_byte_orders_and_nothing_else():
     assert match(little) and match(big)
     assert not match(b"\x00\x01\x00\x00" + struct.pack("<I", 5) + b"G_20\x00")
     assert not match(b"\x00\x01\x00\x00" + struct.pack(">I", 4) + b"G_2\x00"), "wrong byte order"
-    assert _key_id(big) == _key_id(little) == "G_2"
+    assert _key_id(big) == _key_id(little) == "G_2" and _key_id(b"\x00\x01\x00\x00") == ""

@@ -347,7 +347,9 @@ class _KeyMatch:
 
 
 def _key_id(raw: bytes) -> str:
-    """The object id at the head of a serialized sample or key (either byte order)."""
+    """The object id at the head of a serialized sample or key (either byte order); "" if none."""
+    if len(raw) < 9:
+        return ""
     size = struct.unpack_from("<I" if raw[1] & 1 else ">I", raw, 4)[0]
     return raw[8:7 + size].decode("utf-8", "replace")
 
@@ -498,8 +500,8 @@ class Reader:
                             deadlines.seen(data.id, name, clock)
                         continue
                     self._now_gone(data.id, name, state)
-                elif state != _ALIVE:
-                    self._now_gone(_key_id(raw), name, state)
+                elif state != _ALIVE and (gone_id := _key_id(raw)):
+                    self._now_gone(gone_id, name, state)
             if len(out) >= limit:
                 break
         if time.monotonic() >= self._next_check:
