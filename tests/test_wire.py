@@ -15,8 +15,11 @@ def test_default_configuration_is_loopback_only(monkeypatch):
     text = cyclone_config(None)
     assert '<NetworkInterface name="lo"/>' in text
     assert "<AllowMulticast>false</AllowMulticast>" in text and '<Peer address="127.0.0.1"/>' in text
-    monkeypatch.setenv("CYCLONEDDS_URI", "file:///somewhere.xml")
+    monkeypatch.setenv("CYCLONEDDS_URI", f"file://{LOOPBACK_CONFIG}")
     assert cyclone_config(None) is None, "a user's CYCLONEDDS_URI is respected"
+    monkeypatch.setenv("CYCLONEDDS_URI", "file:///somewhere.xml")
+    with pytest.raises(ConfigError, match="somewhere.xml.*CYCLONEDDS_URI.*does not exist"):
+        cyclone_config(None)
     assert cyclone_config(LOOPBACK_CONFIG) == LOOPBACK_CONFIG.read_text()
     with pytest.raises(ConfigError, match="does not exist"):
         cyclone_config("/no/such/cyclone.xml")

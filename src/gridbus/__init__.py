@@ -10,12 +10,12 @@ The public API is small::
 
 See README.md for the tour, ``gridbus --help`` for the command line.
 """
-from .bus import Bus, Reader, Sample, Writer
+from .bus import Bus, Gone, Reader, Sample, Writer
 from .errors import (ConfigError, FieldError, GridbusError, IdlError, QosError,
                      UnknownObjectError)
 from .model import FieldInfo, ObjectType, Registry, TopicType
 
-__all__ = ["Bus", "Reader", "Writer", "Sample", "Registry", "ObjectType", "TopicType",
+__all__ = ["Bus", "Reader", "Writer", "Sample", "Gone", "Registry", "ObjectType", "TopicType",
            "FieldInfo", "GridbusError", "UnknownObjectError", "FieldError", "IdlError",
            "QosError", "ConfigError"]
 __version__ = "0.1.0"
