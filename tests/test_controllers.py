@@ -12,7 +12,6 @@ import time
 import pytest
 
 from gridbus import Bus
-from gridbus.bus import Reader
 from gridbus.control.clock import DataClock
 from gridbus.control.generators import PowerStartup, SlackStartup
 from gridbus.control.view import GridView, StaleMeasurement
@@ -178,7 +177,6 @@ def test_a_measurement_is_stale_when_the_rest_of_the_data_moved_on_without_it(do
         assert math.isinf(view.age("G_3"))                # and the view does not use it
 
 
-@pytest.mark.skipif(not hasattr(Reader, "gone"), reason="needs Reader.gone() (issue 10 item 5, bus.py)")
 def test_a_controller_says_testbed_gone_when_the_testbed_leaves(domain):
     clock = DataClock(time.time() + 1.0, SPEED)
     testbed = start_testbed(domain, clock)

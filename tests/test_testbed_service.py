@@ -175,3 +175,12 @@ def test_a_feeder_collapse_and_its_end_are_reported_on_the_event_log(testbed, do
         bus.command("L_4", P_ref=1700.0)
         back = wait_for(events, lambda s: s.kind == "FEEDER_RESTORED")
         assert back.object_id == "L_4" and back.severity.name == "INFO"
+
+
+@pytest.mark.parametrize("duration", ["3", "4"])
+def test_testbed_ends_after_its_duration(env, partition, duration):
+    """--duration ends the run even when the float sum of steps falls just short of it."""
+    proc = subprocess.run([sys.executable, "-m", "gridbus.cli.main", "testbed", "--speed", "20",
+                           "--duration", duration, "--partition", partition],
+                          env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr

@@ -132,7 +132,8 @@ class TestbedService:
         tick = 1.0 / self.rate
         wall_next = time.time()
         try:
-            while duration is None or self.plant.t < duration:
+            # half a step of slack: t is a sum of float steps (300 x 0.01 = 2.99999999999998)
+            while duration is None or self.plant.t + self.system.step / 2 < duration:
                 self._tick(duration)
                 wall_next += tick
                 pause = wall_next - time.time()
