@@ -11,11 +11,17 @@ The public API is small::
 See README.md for the tour, ``gridbus --help`` for the command line.
 """
 from .bus import Bus, Gone, Reader, Sample, Writer
-from .errors import (ConfigError, FieldError, GridbusError, IdlError, QosError,
-                     UnknownObjectError)
+from .errors import (CommandRejected, ConfigError, DaqConfigError, DeviceRejected, DeviceTimeout,
+                     ExperimentError, FieldError, FrameError, GridbusError, IdlError, LinkError,
+                     MissingExtra, PortLost, ProfileError, QosError, SinkRefused, SinkUnavailable,
+                     SystemFileError, UnknownObjectError)
 from .model import FieldInfo, ObjectType, Registry, TopicType
 
 __all__ = ["Bus", "Reader", "Writer", "Sample", "Gone", "Registry", "ObjectType", "TopicType",
-           "FieldInfo", "GridbusError", "UnknownObjectError", "FieldError", "IdlError",
-           "QosError", "ConfigError"]
+           "FieldInfo",
+           # errors: every one gridbus raises, so that callers catch them without importing a subsystem
+           "GridbusError", "UnknownObjectError", "FieldError", "IdlError", "QosError", "ConfigError",
+           "MissingExtra", "SystemFileError", "ProfileError", "DaqConfigError", "CommandRejected",
+           "ExperimentError", "SinkUnavailable", "SinkRefused", "LinkError", "DeviceTimeout",
+           "FrameError", "DeviceRejected", "PortLost"]
 __version__ = "0.1.0"

@@ -1,15 +1,21 @@
-"""Exceptions raised by gridbus.
+"""Exceptions raised by gridbus, all in one module.
 
 Every error names what was wrong (object id, field, file and line) so that a
-lab user can fix the input without reading gridbus's source.
+lab user can fix the input without reading gridbus's source.  They live here,
+not beside the code that raises them, so that catching one never means
+importing a subsystem (the simulator, a database driver, the serial stack),
+and so that ``gridbus.__all__`` can export every one of them.
 """
 from __future__ import annotations
+
+from typing import Any
 
 
 class GridbusError(Exception):
     """Base class of every error gridbus raises on bad input or state."""
 
 
+# -- the data model and the bus ------------------------------------------------------------
 class UnknownObjectError(GridbusError, KeyError):
     """An object id or type prefix that no loaded IDL module declares."""
 
@@ -31,3 +37,76 @@ class QosError(GridbusError):
 
 class ConfigError(GridbusError):
     """A Cyclone DDS configuration gridbus cannot use."""
+
+
+class MissingExtra(GridbusError, ImportError):
+    """A feature needs an optional dependency that is not installed.
+
+    Also an :class:`ImportError`, so code that guarded the import itself keeps working.
+    """
+
+    def __init__(self, feature: str, module: str, extra: str) -> None:
+        super().__init__(f"{feature} needs {module}, which is not installed: "
+                         f"pip install 'gridbus[{extra}]'")
+        self.feature, self.module, self.extra = feature, module, extra
+
+
+# -- input files ---------------------------------------------------------------------------
+class SystemFileError(GridbusError):
+    """A malformed system file; the message starts with ``file:line:``."""
+
+
+class ProfileError(GridbusError):
+    """A malformed device profile (message starts with ``file:line:``)."""
+
+
+class DaqConfigError(GridbusError):
+    """A malformed DAQ agent configuration (message starts with ``file:line:``)."""
+
+
+# -- the testbed and the experiments ----------------------------------------------------------
+class CommandRejected(GridbusError):
+    """A command the plant refuses as a whole; nothing of it was applied."""
+
+    def __init__(self, object_id: str, field: str, value: Any, reason: str) -> None:
+        super().__init__(f"{object_id}.{field} = {value!r} rejected: {reason}")
+        self.object_id, self.field, self.value, self.reason = object_id, field, value, reason
+
+
+class ExperimentError(GridbusError):
+    """An experiment could not run (the testbed did not start, a controller faulted…)."""
+
+
+# -- the historian's storage ------------------------------------------------------------------
+class SinkUnavailable(GridbusError):
+    """The database cannot take rows right now (down, restarting, disk full...)."""
+
+
+class SinkRefused(GridbusError):
+    """The target cannot be used at all (missing, read-only, not a database, another schema)."""
+
+
+# -- serial links ----------------------------------------------------------------------------
+class LinkError(GridbusError):
+    """A transaction failed; ``kind`` says how (timeout, garbage, checksum, rejected, port)."""
+    kind = "error"
+
+
+class DeviceTimeout(LinkError):
+    """The device did not answer in time."""
+    kind = "timeout"
+
+
+class FrameError(LinkError):
+    """The reply was garbage: a bad checksum, a truncated or malformed frame."""
+    kind = "garbage"
+
+
+class DeviceRejected(LinkError):
+    """The device answered with an error (a Modbus exception, an SCPI error)."""
+    kind = "rejected"
+
+
+class PortLost(LinkError):
+    """The serial port went away (unplugged adapter, closed pty)."""
+    kind = "port"

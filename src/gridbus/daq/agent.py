@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..bus import Bus
-from ..errors import FieldError, GridbusError
+from ..errors import DaqConfigError, FieldError
 from ..events import EventLog
 from ..model import Registry, TopicType, UnknownObjectError
 from ..tomlfile import read_toml
@@ -42,10 +42,6 @@ def default_limits(nominal: float) -> dict[str, tuple[float, float]]:
     """Output limits when ``[limits]`` leaves them out: frequency within 25 % of nominal; voltage
     and power within what the simulated ADC's inputs (400 V and 50 A peak) can show."""
     return {"f_ref": (0.75 * nominal, 1.25 * nominal), "V_ref": (0.0, 280.0), "P_ref": (0.0, 10000.0)}
-
-
-class DaqConfigError(GridbusError):
-    """A malformed DAQ agent configuration (message starts with ``file:line:``)."""
 
 
 # what a simulated channel can physically be: RMS values >= 0, |pf| <= 1, a frequency the DSP can track

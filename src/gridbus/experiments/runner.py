@@ -24,7 +24,7 @@ from ..bus import Bus
 from ..control.clock import DataClock
 from ..control.main import MainController
 from ..control.view import GridView
-from ..errors import GridbusError
+from ..errors import ExperimentError
 from .cases import CASES, Case
 
 RECORDED = [("G", "Measurement"), ("L", "Measurement"), ("Bus", "Measurement"), ("PMU", "Measurement"),
@@ -32,10 +32,6 @@ RECORDED = [("G", "Measurement"), ("L", "Measurement"), ("Bus", "Measurement"), 
 STARTUP_LIMIT = 240.0            # simulated seconds for the startup sequence
 FIRST_DATA_LIMIT = 15.0          # wall seconds for the testbed's first measurement to arrive
 SILENCE_LIMIT = 5.0              # wall seconds without data after which the run is abandoned
-
-
-class ExperimentError(GridbusError):
-    """An experiment could not run (the testbed did not start, a controller faulted…)."""
 
 
 @dataclass

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import GridbusError
+from ..errors import GridbusError, SinkRefused, SinkUnavailable
 
 Row = tuple[str, str, float, float, str]          # object_id, topic, source, reception, fields JSON
 StoredRow = tuple[str, str, float, float, float, str]
@@ -43,14 +43,6 @@ Key = tuple[str, str, float]                      # object_id, topic, source_tim
 
 COLUMNS = ("object_id", "topic", "source_time", "reception_time", "created_time", "fields")
 MARKS_TABLE = "gridbus_marks"
-
-
-class SinkUnavailable(GridbusError):
-    """The database cannot take rows right now (down, restarting, disk full...)."""
-
-
-class SinkRefused(GridbusError):
-    """The target cannot be used at all (missing, read-only, not a database, another schema)."""
 
 
 class Sink(Protocol):

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GridbusError, UnknownObjectError
+from ..errors import CommandRejected, UnknownObjectError
 from . import powerflow
 from .system import System
 
@@ -43,14 +43,6 @@ S_BASE = 10_000.0            # VA, three-phase base of the per-unit system
 RATED_RPM = 1800.0           # four-pole machines at 60 Hz (the paper's generators)
 LIVE = 0.1                   # pu voltage above which a side is energized
 RESTORE_HOLD = 1.0           # s of normal solutions before a collapse is reported over
-
-
-class CommandRejected(GridbusError):
-    """A command the plant refuses as a whole; nothing of it was applied."""
-
-    def __init__(self, object_id: str, field: str, value: Any, reason: str) -> None:
-        super().__init__(f"{object_id}.{field} = {value!r} rejected: {reason}")
-        self.object_id, self.field, self.value, self.reason = object_id, field, value, reason
 
 
 def wrap(angle: float) -> float:

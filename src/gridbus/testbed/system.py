@@ -21,15 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import GridbusError
+from ..errors import SystemFileError
 from ..model import Registry, UnknownObjectError
 from ..tomlfile import Locator, read_toml
 
 DEFAULT_SYSTEM = "fiu-testbed.toml"
-
-
-class SystemFileError(GridbusError):
-    """A malformed system file; the message starts with ``file:line:``."""
 
 
 @dataclass

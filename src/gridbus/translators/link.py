@@ -16,28 +16,10 @@ from typing import Callable
 
 import serial
 
+from ..errors import DeviceRejected as DeviceRejected  # the link's errors, importable from here too
+from ..errors import DeviceTimeout, FrameError, PortLost
+from ..errors import LinkError as LinkError
 from .profile import SerialSettings
-
-
-class LinkError(Exception):
-    """A transaction failed; ``kind`` says how (timeout, garbage, checksum, rejected, port)."""
-    kind = "error"
-
-
-class DeviceTimeout(LinkError):
-    kind = "timeout"
-
-
-class FrameError(LinkError):
-    kind = "garbage"
-
-
-class DeviceRejected(LinkError):
-    kind = "rejected"
-
-
-class PortLost(LinkError):
-    kind = "port"
 
 
 def char_time(settings: SerialSettings) -> float:

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import GridbusError
+from ..errors import ProfileError
 from ..model import Registry, UnknownObjectError
 from ..tomlfile import Locator, read_toml
 
@@ -23,10 +23,6 @@ KINDS = ("drive", "load")
 REGISTER_MAX = 0xFFFF            # Modbus: 16-bit register addresses and values
 UNIT_IDS = range(1, 248)         # Modbus: 0 is broadcast (never answered), 248-255 reserved
 DEVICE_STATUS = ("running", "fault")   # device status words the translator turns into State.status
-
-
-class ProfileError(GridbusError):
-    """A malformed device profile (message starts with ``file:line:``)."""
 
 
 @dataclass
