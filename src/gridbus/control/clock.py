@@ -1,7 +1,7 @@
 """Simulated time as the testbed's data tells it.
 
 The testbed stamps every sample with the simulated instant it describes
-(``epoch + t / speed``, see :class:`gridbus.testbed.service.SimClock`).  A
+(``epoch + t / speed``, see :mod:`gridbus.timebase`).  A
 :class:`DataClock` reads ``t`` back from those stamps: its :meth:`~DataClock.now`
 is the newest simulated instant any measurement has reported.  When the
 testbed is starved of CPU, its data comes slower and simulated time slows for
@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Protocol
 
 from ..bus import Sample
+from ..timebase import Clock as Clock  # controllers' clock protocol, importable from here too
+from ..timebase import TimeBase
 
 log = logging.getLogger("gridbus.control.clock")
 
@@ -27,19 +28,7 @@ MAX_CATCH_UP = 2.0
 SLACK = 1.0
 
 
-class Clock(Protocol):
-    """What controllers need of a clock: a :class:`DataClock`, or the testbed's wall-clock
-    schedule (:class:`gridbus.testbed.service.SimClock`) where nothing can be late."""
-    epoch: float
-    speed: float
-
-    def now(self) -> float: ...
-    def since(self, sim_time: float) -> float: ...
-    def stamp(self, sim_time: float) -> float: ...
-    def sim_time(self, stamp: float) -> float: ...
-
-
-class DataClock:
+class DataClock(TimeBase):
     """Simulated time = the newest source time seen in the testbed's measurements.
 
     It is fed by :meth:`observe` (:class:`~gridbus.control.view.GridView` does
@@ -49,19 +38,11 @@ class DataClock:
     """
 
     def __init__(self, epoch: float, speed: float = 1.0) -> None:
-        self.epoch, self.speed = epoch, speed
+        super().__init__(epoch, speed)
         self.first: float | None = None          # simulated time of the first measurement seen
         self._now = -math.inf
         self._advanced_at = time.monotonic()     # wall time (monotonic) of the last advance
         self.foreign: dict[str, int] = {}        # object id -> samples ignored as on another time base
-
-    def stamp(self, sim_time: float) -> float:
-        """The source timestamp that carries simulated time ``sim_time`` (as the testbed's)."""
-        return self.epoch + sim_time / self.speed
-
-    def sim_time(self, stamp: float) -> float:
-        """Simulated time carried by a source timestamp."""
-        return (stamp - self.epoch) * self.speed
 
     # -- fed by the data ------------------------------------------------------------------
     def observe(self, sample: Sample) -> bool:

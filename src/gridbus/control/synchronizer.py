@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from ..bus import Bus
-from ..testbed.plant import wrap
+from ..phasor import advance, wrap
 from .clock import Clock
 from .statemachine import StateMachine
 from .view import GridView
@@ -49,8 +49,8 @@ class Synchronizer(StateMachine):
         """(df Hz, dV V, dphi rad) of machine minus grid, projected to the closing instant."""
         gen, ref = view.sample(self.generator), view.sample(self.reference)
         now = self.clock.now() + self.limits.closing_time
-        gen_angle = gen.angle + 2 * math.pi * (gen.f - self.nominal) * (now - view.sim_time(gen))
-        ref_angle = ref.Va_ang + 2 * math.pi * (ref.f - self.nominal) * (now - view.sim_time(ref))
+        gen_angle = advance(gen.angle, gen.f, self.nominal, now - view.sim_time(gen))
+        ref_angle = advance(ref.Va_ang, ref.f, self.nominal, now - view.sim_time(ref))
         return gen.f - ref.f, gen.Va - ref.Va_mag, wrap(gen_angle - ref_angle)
 
     def on_matching(self, view: GridView) -> None:

@@ -33,7 +33,7 @@ class GridView:
     ``silence`` is in wall seconds: how long the testbed may send nothing at all
     before its data counts as gone (it also bounds the wait for a first sample,
     while discovery is under way).  With a plain wall-clock schedule
-    (:class:`~gridbus.testbed.service.SimClock`) ages are wall time x speed since
+    (:class:`~gridbus.timebase.SimClock`) ages are wall time x speed since
     arrival, as before: fine for a testbed that keeps up, wrong for a starved one.
     """
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CommandRejected, UnknownObjectError
+from ..phasor import wrap
 from . import powerflow
 from .system import System
 
@@ -43,11 +44,6 @@ S_BASE = 10_000.0            # VA, three-phase base of the per-unit system
 RATED_RPM = 1800.0           # four-pole machines at 60 Hz (the paper's generators)
 LIVE = 0.1                   # pu voltage above which a side is energized
 RESTORE_HOLD = 1.0           # s of normal solutions before a collapse is reported over
-
-
-def wrap(angle: float) -> float:
-    """An angle in radians folded into [-pi, pi)."""
-    return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
 @dataclass

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,46 +27,10 @@ from ..bus import Bus, Sample, Writer
 from ..errors import FieldError, UnknownObjectError
 from ..events import EventLog
 from ..model import TopicType
+from ..timebase import SimClock  # its home is gridbus.timebase; importable from here too
 from .plant import CommandRejected, Plant
 from .sensors import Sensors
 from .system import System
-
-
-@dataclass
-class SimClock:
-    """The testbed's time base: simulated time ``t`` is stamped ``epoch + t / speed``.
-
-    :meth:`now` is the wall-clock schedule (``(wall - epoch) * speed``): where
-    simulated time would be if nothing were ever late.  The testbed paces
-    itself by it; readers of its data should use the stamps instead
-    (:class:`gridbus.control.clock.DataClock`).
-    """
-    epoch: float
-    speed: float = 1.0
-
-    def now(self) -> float:
-        return (time.time() - self.epoch) * self.speed
-
-    def stamp(self, sim_time: float) -> float:
-        """The source timestamp (UTC s) that carries simulated time ``sim_time``."""
-        return self.epoch + sim_time / self.speed
-
-    def sim_time(self, stamp: float) -> float:
-        """Simulated time carried by a source timestamp (the inverse of :meth:`stamp`)."""
-        return (stamp - self.epoch) * self.speed
-
-    def since(self, sim_time: float) -> float:
-        """Simulated seconds from ``sim_time`` to now."""
-        return self.now() - sim_time
-
-    def wall(self, sim_time: float) -> float:
-        return self.epoch + sim_time / self.speed
-
-    def sleep(self, sim_seconds: float) -> None:
-        time.sleep(max(0.0, sim_seconds / self.speed))
-
-    def sleep_until(self, sim_time: float) -> None:
-        time.sleep(max(0.0, self.wall(sim_time) - time.time()))
 
 
 class TestbedService:
