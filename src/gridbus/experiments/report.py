@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from ..extras import require
 from .cases import SlackLimiter, VoltageReconfiguration
-from .runner import Result
+from .result import Result
 from .verdict import judge, reproduced
 
 
@@ -157,7 +158,7 @@ def _reconfig(result: Result) -> dict[str, Any]:
 
 # -- figures ------------------------------------------------------------------------------
 def write_plots(result: Result, out: Path) -> list[str]:
-    import matplotlib
+    matplotlib = require("matplotlib", "the experiment's figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     draw = {"sync": _plot_sync, "load-sharing": _plot_load_sharing, "reconfig": _plot_reconfig}

@@ -9,14 +9,11 @@ experiment down instead of making its time jump under the controllers.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,45 +22,16 @@ from ..control.clock import DataClock
 from ..control.main import MainController
 from ..control.view import GridView
 from ..errors import ExperimentError
+from ..extras import require
 from .cases import CASES, Case
+from .report import summarize, write_csv, write_plots
+from .result import Recording, Result
 
 RECORDED = [("G", "Measurement"), ("L", "Measurement"), ("Bus", "Measurement"), ("PMU", "Measurement"),
             ("G", "State"), ("CB", "State"), ("CB", "Protection"), ("CTRL", "State")]
 STARTUP_LIMIT = 240.0            # simulated seconds for the startup sequence
 FIRST_DATA_LIMIT = 15.0          # wall seconds for the testbed's first measurement to arrive
 SILENCE_LIMIT = 5.0              # wall seconds without data after which the run is abandoned
-
-
-@dataclass
-class Recording:
-    """Every recorded sample: per topic, rows of (simulated time, id, fields)."""
-    rows: dict[str, list[tuple[float, str, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
-
-    def add(self, t: float, topic: str, object_id: str, fields: dict[str, Any]) -> None:
-        self.rows[topic].append((t, object_id, fields))
-
-    def series(self, topic: str, object_id: str, name: str) -> tuple[list[float], list[Any]]:
-        points = [(t, f[name]) for t, i, f in self.rows.get(topic, []) if i == object_id]
-        return [t for t, _ in points], [v for _, v in points]
-
-
-@dataclass
-class Result:
-    case: Case
-    speed: float
-    recording: Recording
-    main: MainController
-    controllers: list
-    ready_at: float | None
-    ended_at: float
-    events: list[tuple[float, str]]
-    wall_seconds: float = math.nan   # wall time from simulated 0 (the epoch) to the end
-    partition: str = ""              # the DDS partition the run used
-
-    @property
-    def effective_speed(self) -> float:
-        """Simulated seconds per wall second achieved (below ``speed`` when the testbed was starved)."""
-        return self.ended_at / self.wall_seconds if self.wall_seconds > 0 else math.nan
 
 
 def run_case(case: Case, speed: float = 10.0, domain: int | None = None, partition: str | None = None,
@@ -208,9 +176,9 @@ def run_experiment(name: str, out: Path, speed: float = 10.0, domain: int | None
                    partition: str | None = None, system: str | None = None,
                    progress: Callable | None = None) -> dict[str, Any]:
     """Run case ``name`` and write its CSVs, plots and ``summary.json`` into ``out``."""
-    from .report import summarize, write_csv, write_plots
     if name not in CASES:
         raise ExperimentError(f"unknown experiment {name!r}; known: {', '.join(CASES)}")
+    require("matplotlib", "the experiment's figures")    # before a run of minutes, not after it
     result = run_case(CASES[name](), speed, domain, partition, system, progress)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(result)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GridbusError
+from ..extras import require
 from .sinks import read_rows, redact
 
 
@@ -43,7 +44,7 @@ def delays(url: str, topic: str | None = None) -> dict[str, dict[str, Any]]:
 
 
 def histogram(stats: dict[str, dict[str, Any]], path: Path, title: str = "created - source time") -> None:
-    import matplotlib
+    matplotlib = require("matplotlib", "the delay histogram")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(9, 4.5))

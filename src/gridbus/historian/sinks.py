@@ -35,6 +35,7 @@ from typing import Iterable, Iterator, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import GridbusError, SinkRefused, SinkUnavailable
+from ..extras import require
 
 Row = tuple[str, str, float, float, str]          # object_id, topic, source, reception, fields JSON
 StoredRow = tuple[str, str, float, float, float, str]
@@ -317,7 +318,7 @@ class PostgresSink:
         return f"{self.url}: {scrub(text, self._dsn)}"
 
     def check(self) -> None:
-        import psycopg
+        psycopg = require("psycopg", "the PostgreSQL sink")
         try:
             self.connect()
             with self.conn.transaction():
@@ -352,7 +353,7 @@ class PostgresSink:
                                   f"({', '.join(f'{n} {t}' for n, t in want)})")
 
     def connect(self) -> None:
-        import psycopg
+        psycopg = require("psycopg", "the PostgreSQL sink")
         try:
             self.conn = psycopg.connect(self._dsn, connect_timeout=3)
         except psycopg.Error as exc:
@@ -360,7 +361,7 @@ class PostgresSink:
             raise SinkUnavailable(self._error(exc)) from None
 
     def write(self, rows: list[Row], mark: Mark | None = None) -> None:
-        import psycopg
+        psycopg = require("psycopg", "the PostgreSQL sink")
         if self.conn is None or self.conn.closed:
             self.connect()
         try:
@@ -378,7 +379,7 @@ class PostgresSink:
             raise SinkUnavailable(self._error(exc)) from None
 
     def forwarded(self, journal: str) -> int:
-        import psycopg
+        psycopg = require("psycopg", "the PostgreSQL sink")
         if self.conn is None or self.conn.closed:
             self.connect()
         try:
@@ -390,7 +391,7 @@ class PostgresSink:
         return int(row[0]) if row else 0
 
     def existing(self, keys: list[Key]) -> set[Key]:
-        import psycopg
+        psycopg = require("psycopg", "the PostgreSQL sink")
         if not keys:
             return set()
         if self.conn is None or self.conn.closed:
@@ -563,7 +564,7 @@ def _readable_file(path: str) -> None:
 
 
 def _postgres_rows(url: str, sql: str, args: list) -> Iterator[StoredRow]:
-    import psycopg
+    psycopg = require("psycopg", "the PostgreSQL sink")
     try:
         with psycopg.connect(url, connect_timeout=5) as conn:
             for o, t, s, r, c, f in conn.execute(sql, args):

@@ -30,11 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pymodbus.framer import FramerRTU
-from pymodbus.pdu import DecodePDU, ExceptionResponse
-from pymodbus.pdu.register_message import (ReadHoldingRegistersRequest, ReadHoldingRegistersResponse,
-                                           WriteSingleRegisterRequest, WriteSingleRegisterResponse)
-
+from ..extras import require
 from .link import char_time
 from .profile import Profile
 from .protocols import parse_number, xor_checksum
@@ -103,6 +99,9 @@ class DeviceModel:
 # -- protocol servers ---------------------------------------------------------------------
 class ModbusServer:
     def __init__(self, model: DeviceModel) -> None:
+        require("pymodbus", "a Modbus RTU device")   # the serial extra; imported here, where it is used
+        from pymodbus.framer import FramerRTU
+        from pymodbus.pdu import DecodePDU
         self.model, self.profile = model, model.profile
         self.framer = FramerRTU(DecodePDU(True))
         registers = self.profile.status_registers()
@@ -118,6 +117,9 @@ class ModbusServer:
         return used, self.framer.buildFrame(self._answer(pdu))
 
     def _answer(self, pdu) -> Any:
+        from pymodbus.pdu import ExceptionResponse
+        from pymodbus.pdu.register_message import (ReadHoldingRegistersRequest, ReadHoldingRegistersResponse,
+                                                   WriteSingleRegisterRequest, WriteSingleRegisterResponse)
         unit = self.profile.unit
         self.last_kind = "query" if isinstance(pdu, ReadHoldingRegistersRequest) else "command"
         if isinstance(pdu, ReadHoldingRegistersRequest):

@@ -10,10 +10,7 @@ from __future__ import annotations
 import math
 from typing import Protocol as TypingProtocol
 
-from pymodbus.framer import FramerRTU
-from pymodbus.pdu import DecodePDU, ExceptionResponse
-from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, WriteSingleRegisterRequest
-
+from ..extras import require
 from .link import DeviceRejected, FrameError, SerialLink
 from .profile import CommandMap, Profile
 
@@ -86,11 +83,15 @@ def parse_number(text: str) -> float:
 
 class ModbusClient:
     def __init__(self, link: SerialLink, profile: Profile) -> None:
+        require("pymodbus", "Modbus RTU")            # the serial extra; imported here, where it is used
+        from pymodbus.framer import FramerRTU
+        from pymodbus.pdu import DecodePDU
         self.link, self.profile = link, profile
         self.framer = FramerRTU(DecodePDU(False))
         self.blocks = register_blocks(profile.status_registers())
 
     def _transact(self, request) -> object:
+        from pymodbus.pdu import ExceptionResponse
         unit = self.profile.unit
         reply = {}
 
@@ -111,11 +112,13 @@ class ModbusClient:
         return pdu
 
     def apply(self, command: CommandMap, value: float | None) -> None:
+        from pymodbus.pdu.register_message import WriteSingleRegisterRequest
         word = command.value if command.value is not None else register_word(command, value)
         self._transact(WriteSingleRegisterRequest(address=command.register, registers=[word],
                                                   dev_id=self.profile.unit))
 
     def read_status(self) -> dict[str, float]:
+        from pymodbus.pdu.register_message import ReadHoldingRegistersRequest
         words: dict[int, int] = {}
         for start, count in self.blocks:             # far-apart registers: one read per block
             pdu = self._transact(ReadHoldingRegistersRequest(address=start, count=count,
