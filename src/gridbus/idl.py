@@ -29,11 +29,12 @@ from pathlib import Path
 
 from .errors import IdlError
 from .files import read_text
+from .resources import package_path
 
 PT_LOAD, PT_DYNAMIC, PF_W = 1, 2, 2
 PACKAGE_ROOT = "gridbus.types"            # generated modules live under this package
-TYPES_DIR = Path(__file__).parent / "types"
-METADATA_FILE = TYPES_DIR / "metadata.json"
+TYPES_DIR = Path(__file__).parent / "types"     # where `gridbus idl generate` writes: the source tree
+METADATA_FILE = package_path("types", "metadata.json")   # what the package reads (gridbus.resources)
 
 
 # --------------------------------------------------------------------------- idlc

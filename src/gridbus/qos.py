@@ -23,8 +23,9 @@ from lxml import etree
 
 from .errors import QosError
 from .files import read_bytes
+from .resources import qos_dir
 
-DATA_DIR = Path(__file__).parent / "data" / "qos"
+DATA_DIR = qos_dir()                     # the shipped QoS files (gridbus.resources)
 DEFAULT_QOS_FILE = DATA_DIR / "gridbus_qos.xml"
 DEFAULT_TOPIC_MAP = DATA_DIR / "topics.xml"
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import fnmatch
 import math
 from dataclasses import MISSING, dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import SystemFileError
 from ..model import Registry, UnknownObjectError
+from ..resources import system_file
 from ..tomlfile import Locator, read_toml
 
 DEFAULT_SYSTEM = "fiu-testbed.toml"
@@ -233,7 +233,7 @@ MAX_STEP = 1.0                   # s; a longer integration step makes the govern
 
 
 def default_system_path() -> Path:
-    return Path(str(resources.files("gridbus.testbed").joinpath(DEFAULT_SYSTEM)))
+    return system_file(DEFAULT_SYSTEM)
 
 
 def load_system(path: str | Path | None = None) -> System:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import ProfileError
 from ..model import Registry, UnknownObjectError
+from ..resources import profile_dir as profile_dir  # the shipped profiles (gridbus.resources)
 from ..tomlfile import Locator, read_toml
 
 PROTOCOLS = ("modbus-rtu", "ascii", "scpi")
@@ -87,8 +87,6 @@ class Profile:
         return sorted({s.register for s in self.status.values() if s.register is not None})
 
 
-def profile_dir() -> Path:
-    return Path(str(resources.files("gridbus").joinpath("data", "profiles")))
 
 
 def available() -> list[str]:
