@@ -8,7 +8,7 @@ the figures its summary reports.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..bus import Bus
 from ..control.main import Plan, Unit
@@ -22,7 +22,7 @@ class Action:
     at: float                    # s after READY
     text: str
     object_id: str
-    fields: dict
+    fields: dict[str, Any]
 
 
 @dataclass

@@ -4,14 +4,18 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..extras import require
 from .cases import SlackLimiter, VoltageReconfiguration
-from .result import Result
+from .result import Recording, Result
 from .verdict import judge, reproduced
+
+if TYPE_CHECKING:                        # matplotlib is an extra: imported where plots are drawn
+    from matplotlib.figure import Figure
 
 
 # -- CSV ----------------------------------------------------------------------------------
@@ -78,7 +82,7 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _window(rec, topic: str, object_id: str, name: str, start: float, end: float) -> np.ndarray:
+def _window(rec: Recording, topic: str, object_id: str, name: str, start: float, end: float) -> np.ndarray:
     t, v = rec.series(topic, object_id, name)
     t, v = np.array(t), np.array(v, dtype=float)
     return v[(t >= start) & (t <= end)] if len(t) else np.array([])
@@ -167,7 +171,7 @@ def write_plots(result: Result, out: Path) -> list[str]:
     return names
 
 
-def _finish(fig, out: Path, name: str, result: Result) -> None:
+def _finish(fig: Figure, out: Path, name: str, result: Result) -> None:
     """Show simulated time from 0 to the end of the run, and save."""
     for ax in fig.axes:
         ax.set_xlim(0.0, result.ended_at)
@@ -175,7 +179,7 @@ def _finish(fig, out: Path, name: str, result: Result) -> None:
     fig.savefig(out / name, dpi=90)
 
 
-def _plot_sync(result: Result, out: Path, plt) -> list[str]:
+def _plot_sync(result: Result, out: Path, plt: ModuleType) -> list[str]:
     rec = result.recording
     fig, axes = plt.subplots(5, 1, figsize=(10, 13), sharex=True)
     for n, gid in enumerate(("G_1", "G_2", "G_3", "G_4")):
@@ -211,7 +215,7 @@ def _plot_sync(result: Result, out: Path, plt) -> list[str]:
     return ["sync.png", "frequencies.png"]
 
 
-def _plot_load_sharing(result: Result, out: Path, plt) -> list[str]:
+def _plot_load_sharing(result: Result, out: Path, plt: ModuleType) -> list[str]:
     rec = result.recording
     fig, axes = plt.subplots(5, 1, figsize=(10, 12), sharex=True)
     t1, p1 = rec.series("Load_Measurement", "L_1", "P")
@@ -230,7 +234,7 @@ def _plot_load_sharing(result: Result, out: Path, plt) -> list[str]:
     return ["load-sharing.png"]
 
 
-def _plot_reconfig(result: Result, out: Path, plt) -> list[str]:
+def _plot_reconfig(result: Result, out: Path, plt: ModuleType) -> list[str]:
     rec = result.recording
     fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
     for gid in ("G_1", "G_2"):

@@ -27,6 +27,8 @@ from .cases import CASES, Case
 from .report import summarize, write_csv, write_plots
 from .result import Recording, Result
 
+Progress = Callable[[float, float, str], None]   # (simulated time, end time, what is happening)
+
 RECORDED = [("G", "Measurement"), ("L", "Measurement"), ("Bus", "Measurement"), ("PMU", "Measurement"),
             ("G", "State"), ("CB", "State"), ("CB", "Protection"), ("CTRL", "State")]
 STARTUP_LIMIT = 240.0            # simulated seconds for the startup sequence
@@ -35,7 +37,7 @@ SILENCE_LIMIT = 5.0              # wall seconds without data after which the run
 
 
 def run_case(case: Case, speed: float = 10.0, domain: int | None = None, partition: str | None = None,
-             system: str | None = None, progress: Callable[[float, float, str], None] | None = None) -> Result:
+             system: str | None = None, progress: Progress | None = None) -> Result:
     """Run ``case`` against a testbed process of its own.
 
     Without ``partition`` the run gets a DDS partition of its own: two runs on one
@@ -60,7 +62,7 @@ def run_case(case: Case, speed: float = 10.0, domain: int | None = None, partiti
 
 
 def _start_testbed(domain: int, partition: str | None, system: str | None, clock: DataClock,
-                   case: Case) -> subprocess.Popen:
+                   case: Case) -> subprocess.Popen[str]:
     total = case.start_at + STARTUP_LIMIT + case.duration + 120.0
     cmd = [sys.executable, "-m", "gridbus.cli.main", "testbed", "--domain", str(domain),
            "--speed", str(clock.speed), "--epoch", repr(clock.epoch), "--duration", str(total)]
@@ -80,8 +82,8 @@ def _start_testbed(domain: int, partition: str | None, system: str | None, clock
     return proc
 
 
-def _drive(bus: Bus, clock: DataClock, case: Case, progress: Callable | None,
-           testbed: subprocess.Popen) -> Result:
+def _drive(bus: Bus, clock: DataClock, case: Case, progress: Progress | None,
+           testbed: subprocess.Popen[str]) -> Result:
     readers = [bus.reader(prefix, role) for prefix, role in RECORDED]
     view = GridView(clock)
     recording = Recording()
@@ -149,7 +151,7 @@ def _drive(bus: Bus, clock: DataClock, case: Case, progress: Callable | None,
                   wall_seconds=time.time() - clock.epoch)
 
 
-def _wait_for_start(clock: DataClock, start_at: float, poll: Callable[[], None], testbed: subprocess.Popen,
+def _wait_for_start(clock: DataClock, start_at: float, poll: Callable[[], None], testbed: subprocess.Popen[str],
                     tick: float) -> None:
     """Take the testbed's data until its simulated time reaches ``start_at``."""
     deadline = time.monotonic() + FIRST_DATA_LIMIT + start_at / clock.speed
@@ -162,7 +164,7 @@ def _wait_for_start(clock: DataClock, start_at: float, poll: Callable[[], None],
         time.sleep(tick)
 
 
-def _testbed_gone(testbed: subprocess.Popen, clock: DataClock) -> str | None:
+def _testbed_gone(testbed: subprocess.Popen[str], clock: DataClock) -> str | None:
     """Why the run cannot go on: the testbed process ended, or its data stopped; None if neither."""
     code = testbed.poll()
     if code is not None:
@@ -174,7 +176,7 @@ def _testbed_gone(testbed: subprocess.Popen, clock: DataClock) -> str | None:
 
 def run_experiment(name: str, out: Path, speed: float = 10.0, domain: int | None = None,
                    partition: str | None = None, system: str | None = None,
-                   progress: Callable | None = None) -> dict[str, Any]:
+                   progress: Progress | None = None) -> dict[str, Any]:
     """Run case ``name`` and write its CSVs, plots and ``summary.json`` into ``out``."""
     if name not in CASES:
         raise ExperimentError(f"unknown experiment {name!r}; known: {', '.join(CASES)}")
