@@ -7,6 +7,9 @@ sources copied at build time.
 from __future__ import annotations
 
 import filecmp
+import subprocess
+import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -64,8 +67,6 @@ def test_every_module_uses_the_one_lookup() -> None:
 @pytest.mark.integration
 def test_found_inside_a_zip(tmp_path: Path) -> None:
     """A zipped gridbus (zipapp, zip import) still finds its data: extracted as real files."""
-    import subprocess
-    import sys
     archive = tmp_path / "gridbus.zip"
     src = ROOT / "src"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -79,3 +80,13 @@ def test_found_inside_a_zip(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     count, topics = proc.stdout.split()
     assert int(count) > 0 and topics == "True"
+
+
+def test_every_data_file_is_declared_package_data() -> None:
+    """A file under gridbus/data that no package-data pattern matches would be missing from wheels."""
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["gridbus"]
+    package = ROOT / "src" / "gridbus"
+    for path in PACKAGE_DATA.rglob("*"):
+        if path.is_file():
+            relative = path.relative_to(package)
+            assert any(relative.match(pattern) for pattern in patterns), relative
