@@ -10,6 +10,8 @@ The public API is small::
 
 See README.md for the tour, ``gridbus --help`` for the command line.
 """
+from importlib import metadata as _metadata
+
 from .bus import Bus, Gone, Reader, Sample, Writer
 from .errors import (ConfigError, FieldError, GridbusError, IdlError, QosError,
                      UnknownObjectError)
@@ -18,4 +20,7 @@ from .model import FieldInfo, ObjectType, Registry, TopicType
 __all__ = ["Bus", "Reader", "Writer", "Sample", "Gone", "Registry", "ObjectType", "TopicType",
            "FieldInfo", "GridbusError", "UnknownObjectError", "FieldError", "IdlError",
            "QosError", "ConfigError"]
-__version__ = "0.1.0"
+try:                                                  # declared once, in pyproject.toml
+    __version__ = _metadata.version("gridbus")
+except _metadata.PackageNotFoundError:                # a source tree that was never installed
+    __version__ = "0+unknown"
