@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup generate bench clean
+.PHONY: demo test lint format setup generate bench clean
 
 $(STAMP): pyproject.toml
 	@# the historian's tests need a PostgreSQL server (they start a throwaway cluster themselves);
@@ -33,6 +33,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Lint (ruff), format check (ruff format) and strict type check (mypy, generated types excluded).
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests examples
+	$(BIN)/ruff format src tests examples
 
 generate: $(STAMP)
 	$(BIN)/gridbus idl generate

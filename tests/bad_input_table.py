@@ -15,9 +15,9 @@ old checkout::
 Cases run in processes forked from a server that imported gridbus once (fast);
 ``--no-fork`` runs each as a fresh ``python -m gridbus.cli.main`` instead.
 
-Cases marked with an ``owner`` other than ``cli`` belong to other parts of
-issue 10 (bus, historian, testbed, translators); they are tried but only
-reported, not asserted by the test.
+Each case names its ``owner``: the part of gridbus that reads the input
+(``cli`` for the shared argument types and files; bus, historian, experiments...).
+``tests/test_bad_input.py`` asserts every case.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class Case:
 
     group: str
     args: tuple[str, ...]
-    owner: str = "cli"                  # cli = this table's part; else the helper that fixes it
+    owner: str = "cli"                  # the part of gridbus that reads this input
     env: tuple[tuple[str, str], ...] = ()
     bus: bool = True                    # add --partition (a case that may join DDS stays private)
 

@@ -10,6 +10,8 @@ The public API is small::
 
 See README.md for the tour, ``gridbus --help`` for the command line.
 """
+from importlib import metadata as _metadata
+
 from .bus import Bus, Gone, Reader, Sample, Writer
 from .errors import (CommandRejected, ConfigError, DaqConfigError, DeviceRejected, DeviceTimeout,
                      ExperimentError, FieldError, FrameError, GridbusError, IdlError, LinkError,
@@ -24,4 +26,7 @@ __all__ = ["Bus", "Reader", "Writer", "Sample", "Gone", "Registry", "ObjectType"
            "MissingExtra", "SystemFileError", "ProfileError", "DaqConfigError", "CommandRejected",
            "ExperimentError", "SinkUnavailable", "SinkRefused", "LinkError", "DeviceTimeout",
            "FrameError", "DeviceRejected", "PortLost"]
-__version__ = "0.1.0"
+try:                                                  # declared once, in pyproject.toml
+    __version__ = _metadata.version("gridbus")
+except _metadata.PackageNotFoundError:                # a source tree that was never installed
+    __version__ = "0+unknown"
