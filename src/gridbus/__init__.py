@@ -13,10 +13,27 @@ See README.md for the tour, ``gridbus --help`` for the command line.
 from importlib import metadata as _metadata
 
 from .bus import Bus, Gone, Reader, Sample, Writer
-from .errors import (CommandRejected, ConfigError, DaqConfigError, DeviceRejected, DeviceTimeout,
-                     ExperimentError, FieldError, FrameError, GridbusError, IdlError, LinkError,
-                     MissingExtra, PortLost, ProfileError, QosError, SinkRefused, SinkUnavailable,
-                     SystemFileError, UnknownObjectError)
+from .errors import (
+    CommandRejected,
+    ConfigError,
+    DaqConfigError,
+    DeviceRejected,
+    DeviceTimeout,
+    ExperimentError,
+    FieldError,
+    FrameError,
+    GridbusError,
+    IdlError,
+    LinkError,
+    MissingExtra,
+    PortLost,
+    ProfileError,
+    QosError,
+    SinkRefused,
+    SinkUnavailable,
+    SystemFileError,
+    UnknownObjectError,
+)
 from .model import FieldInfo, ObjectType, Registry, TopicType
 
 __all__ = ["Bus", "Reader", "Writer", "Sample", "Gone", "Registry", "ObjectType", "TopicType",

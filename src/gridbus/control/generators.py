@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..bus import Bus
 from .clock import Clock
 from .statemachine import StateMachine
-from .synchronizer import SyncLimits, Synchronizer
+from .synchronizer import Synchronizer, SyncLimits
 from .view import GridView
 
 

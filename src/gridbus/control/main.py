@@ -39,23 +39,23 @@ class Plan:
     steps: list[tuple[str, object]] = field(default_factory=list)
     limits: SyncLimits = field(default_factory=SyncLimits)
 
-    def slack(self, unit: Unit) -> "Plan":
+    def slack(self, unit: Unit) -> Plan:
         self.steps.append(("slack", unit))
         return self
 
-    def close(self, *breakers: str) -> "Plan":
+    def close(self, *breakers: str) -> Plan:
         self.steps.append(("close", list(breakers)))
         return self
 
-    def load(self, load: str, breaker: str, power: float) -> "Plan":
+    def load(self, load: str, breaker: str, power: float) -> Plan:
         self.steps.append(("load", LoadStep(load, breaker, power)))
         return self
 
-    def unit(self, unit: Unit) -> "Plan":
+    def unit(self, unit: Unit) -> Plan:
         self.steps.append(("unit", unit))
         return self
 
-    def wait(self, seconds: float) -> "Plan":
+    def wait(self, seconds: float) -> Plan:
         self.steps.append(("wait", seconds))
         return self
 

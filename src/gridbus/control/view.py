@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..bus import Bus, Reader, Sample
 from .clock import Clock
@@ -49,7 +50,7 @@ class GridView:
         self.gone: dict[tuple[str, str], str] = {}       # (object, role) -> why its writers left
 
     def attach(self, bus: Bus, measured: Iterable[str] = ("G", "PMU", "Bus", "L"),
-               stateful: Iterable[str] = ("G", "CB")) -> "GridView":
+               stateful: Iterable[str] = ("G", "CB")) -> GridView:
         """Read the given object types from ``bus`` (the recorder feeds :meth:`ingest` instead)."""
         # the DDS deadline (wall time) a reader requests must not be shorter than the writers offer
         # (their publishing period); the age check in sample() is the finer, simulated-time test

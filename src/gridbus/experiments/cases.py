@@ -7,14 +7,15 @@ the figures its summary reports.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..bus import Bus
+from ..control.clock import Clock
 from ..control.main import Plan, Unit
 from ..control.statemachine import StateMachine
 from ..control.view import GridView
-from ..control.clock import Clock
 
 
 @dataclass

@@ -53,7 +53,7 @@ def summarize(result: Result) -> dict[str, Any]:
     trips = [{"breaker": i, "t": round(t, 2), "fault": f["fault"], "detail": f["detail"]}
              for t, i, f in protection if f["trip"]]
     controllers: dict[str, dict[str, Any]] = {}
-    for t, i, f in rec.rows.get("Controller_State", []):
+    for _t, i, f in rec.rows.get("Controller_State", []):
         entry = controllers.setdefault(i, {"transitions": 0})
         entry.update(transitions=entry["transitions"] + 1, stage=f["stage"], reason=f["reason"])
     summary: dict[str, Any] = {
@@ -95,7 +95,7 @@ def _sync(result: Result) -> dict[str, Any]:
         if f["stage"] == "READY" and i.startswith("CTRL_G"):
             ready.setdefault(i.removeprefix("CTRL_"), round(t, 2))
     final = {}
-    for t, i, f in rec.rows.get("Breaker_State", []):
+    for _t, i, f in rec.rows.get("Breaker_State", []):
         final[i] = f["status"]
     return {"generators_ready_at": ready,
             "shutdown_completed": result.main.stage == "OFF",

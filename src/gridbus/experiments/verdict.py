@@ -15,7 +15,8 @@ reaction time, written next to each check.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Summary = dict[str, Any]
 
