@@ -9,6 +9,7 @@ remaining loads, the slack machine, and finally every breaker open.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..bus import Bus
 from .clock import Clock
@@ -33,10 +34,15 @@ class LoadStep:
     power: float                 # W
 
 
+# (kind, item): ("slack" | "unit", Unit), ("close", [breaker ids]), ("load", LoadStep), ("wait", seconds);
+# shutdown: ("shed", LoadStep), ("stop", generator id), ("open", None)
+Step = tuple[str, Any]
+
+
 @dataclass
 class Plan:
     """An ordered startup: slack machine, breakers to close, loads, power units, pauses."""
-    steps: list[tuple[str, object]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     limits: SyncLimits = field(default_factory=SyncLimits)
 
     def slack(self, unit: Unit) -> Plan:
@@ -70,7 +76,7 @@ class MainController(StateMachine):
         self.loads_on: list[LoadStep] = []
         self._waiting: list[str] = []
         self._current: SlackStartup | PowerStartup | None = None
-        self._shutdown_queue: list[tuple[str, object]] = []
+        self._shutdown_queue: list[Step] = []
         self._wait_until = 0.0
 
     # -- startup ----------------------------------------------------------------------
@@ -86,6 +92,7 @@ class MainController(StateMachine):
         kind, item = self.plan.steps[self.index]
         if kind in ("slack", "unit"):
             unit = item
+            machine: SlackStartup | PowerStartup
             if kind == "slack":
                 machine = SlackStartup(self.bus, self.clock, unit.generator, unit.breaker)
             else:
@@ -146,7 +153,7 @@ class MainController(StateMachine):
     # -- shutdown ---------------------------------------------------------------------
     def shutdown(self) -> None:
         """Power units one by one (shedding a load before each), remaining loads, slack, breakers."""
-        queue: list[tuple[str, object]] = []
+        queue: list[Step] = []
         loads = list(reversed(self.loads_on))
         power_units = [g for g, m in self.units.items() if isinstance(m, PowerStartup)]
         for generator in reversed(power_units):

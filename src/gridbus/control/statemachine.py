@@ -51,6 +51,10 @@ class StateMachine:
         self._writer.write(stage=stage, previous=previous, reason=reason[:127], ready=self.ready,
                            fault=self.fault, timestamp=self._stamped)
 
+    def start(self) -> None:
+        """Leave IDLE: each controller says what its first stage is."""
+        raise NotImplementedError
+
     def elapsed(self) -> float:
         """Simulated seconds in the present stage."""
         return self.clock.since(self.entered)

@@ -75,6 +75,7 @@ class Synchronizer(StateMachine):
             self._sent, self._sent_at = target, self.clock.now()
 
     def on_closing(self, view: GridView) -> None:
+        assert self.closure is not None              # set on the way into CLOSING
         for sample in view.protections:
             if sample.id == self.breaker and view.sim_time(sample) >= self.closure["t"] - 0.5 and sample.trip:
                 self.go("FAULT", f"closure refused by the plant: {sample.detail}", fault=True)

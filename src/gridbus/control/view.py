@@ -151,7 +151,8 @@ class GridView:
         if sample is None:
             return None
         value = getattr(sample.data, field)
-        return getattr(value, "name", value)
+        status: str | None = getattr(value, "name", value)    # an IDL enum's name
+        return status
 
     def sim_time(self, sample: Sample) -> float:
         """The simulated instant ``sample`` describes (its source timestamp, read back)."""

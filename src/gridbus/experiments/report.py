@@ -83,18 +83,18 @@ def _round(value: float | None, digits: int = 2) -> float | None:
 
 
 def _window(rec: Recording, topic: str, object_id: str, name: str, start: float, end: float) -> np.ndarray:
-    t, v = rec.series(topic, object_id, name)
-    t, v = np.array(t), np.array(v, dtype=float)
+    times, values = rec.series(topic, object_id, name)
+    t, v = np.array(times), np.array(values, dtype=float)
     return v[(t >= start) & (t <= end)] if len(t) else np.array([])
 
 
 def _sync(result: Result) -> dict[str, Any]:
     rec = result.recording
-    ready = {}
+    ready: dict[str, float] = {}
     for t, i, f in rec.rows.get("Controller_State", []):
         if f["stage"] == "READY" and i.startswith("CTRL_G"):
             ready.setdefault(i.removeprefix("CTRL_"), round(t, 2))
-    final = {}
+    final: dict[str, str] = {}
     for _t, i, f in rec.rows.get("Breaker_State", []):
         final[i] = f["status"]
     return {"generators_ready_at": ready,
@@ -105,8 +105,8 @@ def _sync(result: Result) -> dict[str, Any]:
 def _load_sharing(result: Result) -> dict[str, Any]:
     rec, r0 = result.recording, result.ready_at or 0.0
     limiter = next(c for c in result.controllers if isinstance(c, SlackLimiter))
-    t, p = rec.series("Generator_Measurement", "G_1", "P")
-    t, p = np.array(t), np.array(p, dtype=float)
+    times, powers = rec.series("Generator_Measurement", "G_1", "P")
+    t, p = np.array(times), np.array(powers, dtype=float)
     after = t >= r0
     t, p = t[after], p[after]
     episodes = _episodes(t, p > limiter.limit)

@@ -74,6 +74,7 @@ def _start_testbed(domain: int, partition: str | None, system: str | None, clock
     # its log goes to a file, not a pipe nobody reads (a full pipe would stall the testbed)
     log = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+    assert proc.stdout is not None               # stdout=PIPE
     line = proc.stdout.readline()
     if not line.startswith('{"ready"'):
         proc.kill()
