@@ -35,7 +35,6 @@ from .link import char_time
 from .profile import Profile
 from .protocols import parse_number, xor_checksum
 
-
 RAMP = 30.0                      # Hz/s, the simulated drive's acceleration and deceleration
 
 
@@ -118,8 +117,12 @@ class ModbusServer:
 
     def _answer(self, pdu) -> Any:
         from pymodbus.pdu import ExceptionResponse
-        from pymodbus.pdu.register_message import (ReadHoldingRegistersRequest, ReadHoldingRegistersResponse,
-                                                   WriteSingleRegisterRequest, WriteSingleRegisterResponse)
+        from pymodbus.pdu.register_message import (
+            ReadHoldingRegistersRequest,
+            ReadHoldingRegistersResponse,
+            WriteSingleRegisterRequest,
+            WriteSingleRegisterResponse,
+        )
         unit = self.profile.unit
         self.last_kind = "query" if isinstance(pdu, ReadHoldingRegistersRequest) else "command"
         if isinstance(pdu, ReadHoldingRegistersRequest):

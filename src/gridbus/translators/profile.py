@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProfileError
-from ..model import Registry, UnknownObjectError
+from ..errors import ProfileError, UnknownObjectError
+from ..model import Registry
 from ..resources import profile_dir as profile_dir  # the shipped profiles (gridbus.resources)
 from ..tomlfile import Locator, read_toml
 
