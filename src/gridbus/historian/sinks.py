@@ -260,7 +260,7 @@ class SqliteSink:
         return db
 
     def _connection(self) -> sqlite3.Connection:
-        """The open connection, opened again if a failure closed it."""
+        """The connection, opened on first use or again after :meth:`close`."""
         return self.db if self.db is not None else self._connect()
 
     def write(self, rows: list[Row], mark: Mark | None = None) -> None:
