@@ -132,7 +132,7 @@ class Translator:
             return name, getattr(data, name, math.nan), str(exc)
         for name, spec in self.profile.commands.items():
             value = getattr(data, name, None) if name in self.command_topic.fields else None
-            if spec.value is None and is_set(value):
+            if spec.value is None and value is not None and is_set(value):
                 try:
                     check_value(spec, float(value), self.profile.protocol)
                 except OutOfRange as exc:
