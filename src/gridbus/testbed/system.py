@@ -24,46 +24,22 @@ from typing import Any
 from ..errors import GridbusError
 from ..model import Registry, UnknownObjectError
 from ..tomlfile import Locator, read_toml
+from .devices import DEVICE_KINDS
+from .devices import BreakerParams as Breaker
+from .devices import GeneratorParams as Generator
+from .devices import LoadParams as Load
+from .devices import MeterParams as SmartMeter
+from .devices import MicrogridParams as Microgrid
+from .devices import PMUParams as PMU
+from .devices import PVParams as PVEmulator
+from .devices import StorageParams as EnergyStorage
+from .devices import WindParams as WindEmulator
 
 DEFAULT_SYSTEM = "fiu-testbed.toml"
 
 
 class SystemFileError(GridbusError):
     """A malformed system file; the message starts with ``file:line:``."""
-
-
-@dataclass
-class Breaker:
-    """A circuit breaker ``CB_x``; it switches one element in or out of the network."""
-    id: str
-    closed: bool = False
-    element: str = ""            # the generator, line, load or microgrid it switches
-
-
-@dataclass
-class Generator:
-    """A synchronous generator with its prime mover, governor and voltage regulator."""
-    id: str
-    bus: str
-    breaker: str
-    rating: float                # VA
-    H: float = 1.0               # s, inertia constant of generator + prime mover
-    mode: str = "POWER"          # SPEED for the slack machine
-    f_ref: float = 60.0          # Hz
-    V_ref: float = 120.0         # V, phase
-    P_ref: float = 0.0           # W, for POWER mode
-    droop: float = 0.05          # pu speed change for 1 pu power (POWER mode)
-    Tg: float = 0.5              # s, governor / prime-mover lag
-    Kp: float = 8.0              # pu power per pu speed error (SPEED mode)
-    Ki: float = 4.0              # pu power per pu speed error·s (SPEED mode)
-    accel: float = 0.2           # pu speed per s while starting (drive ramp)
-    Ta: float = 0.4              # s, AVR time constant
-    losses: float = 0.01         # pu, no-load mechanical losses
-    P_max: float = 0.0           # W, prime-mover limit (0 = the rating)
-    # bands of the references the testbed obeys (P_ref is obeyed within ±rating)
-    f_max: float = 0.0           # Hz, highest f_ref (0 = 1.2 × the system frequency)
-    V_min: float = 0.0           # V, lowest V_ref (0 = 0.5 × the system voltage)
-    V_max: float = 0.0           # V, highest V_ref (0 = 1.2 × the system voltage)
 
 
 @dataclass
@@ -77,84 +53,6 @@ class Line:
     B: float = 0.0               # S, total shunt susceptance (half at each end)
     breaker: str = ""
     I_max: float = 0.0           # A, overcurrent trip (0 = none)
-
-
-@dataclass
-class Load:
-    """A programmable load emulator."""
-    id: str
-    bus: str
-    breaker: str
-    P: float = 0.0               # W
-    Q: float = 0.0               # var
-    model: str = "constant_power"   # or constant_impedance (P, Q at nominal voltage)
-    rating: float = 10000.0      # VA, the emulator's rating: P_ref 0..rating, |Q_ref| <= rating
-
-
-@dataclass
-class PVEmulator:
-    id: str
-    rating: float = 3000.0       # W at 1000 W/m2, 25 degC
-    V_mp: float = 300.0          # V at the maximum power point
-    Ir: float = 800.0            # W/m2
-    Temp: float = 25.0           # degC
-    gamma: float = -0.004        # 1/degC, power temperature coefficient
-    Ir_max: float = 1500.0       # W/m2, highest irradiance the emulator accepts
-    Temp_min: float = -20.0      # degC, temperature range the emulator accepts
-    Temp_max: float = 80.0
-
-
-@dataclass
-class WindEmulator:
-    id: str
-    rating: float = 2000.0       # W
-    Ws: float = 8.0              # m/s
-    Ws_rated: float = 12.0       # m/s, rated wind speed
-    Ws_cut_in: float = 3.0       # m/s
-    Ws_cut_out: float = 25.0     # m/s
-    V_rated: float = 120.0       # V, phase, at rated speed (before the rectifier)
-    f_rated: float = 60.0        # Hz, at rated speed
-    Ws_max: float = 30.0         # m/s, highest wind speed the emulator accepts
-
-
-@dataclass
-class EnergyStorage:
-    id: str
-    capacity: float = 5000.0     # Wh
-    V_nom: float = 240.0         # V
-    SoC: float = 80.0            # percent
-    R: float = 0.05              # ohm, internal resistance
-    I_max: float = 40.0          # A, the converter's limit: |I_ref| <= I_max
-
-
-@dataclass
-class Microgrid:
-    """A DC microgrid tied to the AC grid by a bidirectional converter."""
-    id: str
-    bus: str
-    breaker: str
-    rating: float = 4000.0       # VA, converter: |P_ref|, |Q_ref| <= rating
-    Vdc: float = 380.0           # V, DC bus
-    mode: str = "GRID_CONNECTED"
-    P_ref: float = 0.0           # W into the AC grid (positive = export)
-    Q_ref: float = 0.0           # var
-    pv: list[str] = field(default_factory=list)
-    wind: list[str] = field(default_factory=list)
-    storage: list[str] = field(default_factory=list)
-    fuel_cell: float = 0.0       # W, constant output of a fuel-cell emulator
-
-
-@dataclass
-class SmartMeter:
-    """A smart meter at a load (measures what that load draws)."""
-    id: str
-    load: str
-
-
-@dataclass
-class PMU:
-    id: str
-    bus: str
 
 
 @dataclass
@@ -213,18 +111,24 @@ class System:
 
 # -- loading ------------------------------------------------------------------------------
 
-_KINDS: dict[str, tuple[type, str, str]] = {
-    # TOML array name -> (dataclass, System attribute, object-id prefix)
-    "generator": (Generator, "generators", "G"),
-    "line": (Line, "lines", "TL"),
-    "load": (Load, "loads", "L"),
-    "microgrid": (Microgrid, "microgrids", "MG"),
-    "pv": (PVEmulator, "pv", "PV_EM"),
-    "wind": (WindEmulator, "wind", "W_EM"),
-    "storage": (EnergyStorage, "storage", "ES"),
-    "meter": (SmartMeter, "meters", "SM"),
-    "pmu": (PMU, "pmus", "PMU"),
-}
+
+def _kinds() -> dict[str, tuple[type, str, str]]:
+    """TOML array name -> (parameter dataclass, System attribute, object-id prefix).
+
+    Every device kind of the registry the file describes as an array, and the
+    network's lines, read right after the generators (which fixes the order of
+    ``System.breakers``, hence of the State topics at start).
+    """
+    kinds: dict[str, tuple[type, str, str]] = {}
+    for kind in DEVICE_KINDS.values():
+        if kind.section is not None:
+            kinds[kind.section] = (kind.params_type, kind.system_attr, kind.prefix)
+        if kind.section == "generator":
+            kinds["line"] = (Line, "lines", "TL")
+    return kinds
+
+
+_KINDS = _kinds()
 _RENAMED = {"from": "from_bus", "to": "to_bus"}
 # Quantities that only make sense above zero (a time constant, a rating, a divisor) and those
 # that may be zero but never negative (impedances, limits where 0 means "none" or "default").
@@ -376,7 +280,8 @@ def _typed(object_id: str, key: str, value: Any, default: Any, loc: Locator) -> 
 def _breakers(system: System, doc: dict[str, Any], registry: Registry, loc: Locator) -> None:
     """Collect the breakers named by generators, lines, loads and microgrids."""
     closed_by_default = {"line": False}
-    for kind in ("generator", "line", "load", "microgrid"):
+    switched = [kind for kind, (cls, _, _) in _KINDS.items() if "breaker" in {f.name for f in fields(cls)}]
+    for kind in switched:
         for entry in doc.get(kind, []):
             object_id, breaker = entry["id"], entry.get("breaker", "")
             if not breaker:
