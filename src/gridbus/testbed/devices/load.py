@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .base import LIVE, Band, Device, unit
 
 if TYPE_CHECKING:
+    from ..network import Network
     from ..plant import Plant
 
 
@@ -56,13 +57,13 @@ class LoadDevice(Device[LoadParams, LoadState]):
         if "Q_ref" in fields:
             self.var.Q_ref = float(fields["Q_ref"])
 
-    def draw(self, plant: Plant) -> None:
+    def draw(self, network: Network) -> None:
         """What the load draws from the voltage just solved."""
-        v = plant.bus_voltage(self.params.bus) / plant.v_base
-        if v < LIVE or not plant.in_service(self.id):
+        v = network.bus_voltage(self.params.bus) / network.v_base
+        if v < LIVE or not network.in_service(self.id):
             self.var.P, self.var.Q = 0.0, 0.0
             return
-        scale = plant.load_scale(self.id, v)
+        scale = network.load_scale(self.id, v)
         self.var.P, self.var.Q = float(self.var.P_ref * scale), float(self.var.Q_ref * scale)
 
     def measure(self, plant: Plant) -> dict[str, float]:
