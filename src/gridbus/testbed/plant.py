@@ -256,6 +256,11 @@ class Plant(Network):
     def stateful(self) -> list[str]:
         return [object_id for object_id, d in self.devices.items() if d.stateful]
 
+    def take_events(self) -> list[tuple[str, Any]]:
+        """The events raised since the last call, for the service to publish."""
+        events, self.events = self.events, []
+        return events
+
     # -- convenience for tests and controllers ----------------------------------------
     def start(self) -> None:
         """Nothing to prepare: the lab plant is solved at construction."""
