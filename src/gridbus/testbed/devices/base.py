@@ -30,9 +30,43 @@ LIVE = 0.1                   # pu voltage above which a side is energized
 RATED_RPM = 1800.0           # four-pole machines at 60 Hz (the paper's generators)
 
 
-def unit(symbol: str, default: Any = MISSING, **kwargs: Any) -> Any:
-    """A dataclass field whose unit is recorded in its metadata (``field.metadata["unit"]``)."""
-    return field(default=default, metadata={"unit": symbol}, **kwargs)
+def unit(symbol: str, default: Any = MISSING, *, positive: bool = False, non_negative: bool = False,
+         **kwargs: Any) -> Any:
+    """A dataclass field with its unit (``field.metadata["unit"]``) and the sign the file must respect.
+
+    ``positive``: refused at zero or below (a rating, a time constant, a divisor);
+    ``non_negative``: may be zero, never negative (impedances, limits where 0
+    means "none" or "default").  The system-file loader enforces both.
+    """
+    metadata: dict[str, Any] = {"unit": symbol}
+    if positive:
+        metadata["bound"] = ">0"
+    elif non_negative:
+        metadata["bound"] = ">=0"
+    return field(default=default, metadata=metadata, **kwargs)
+
+
+class ParamError(GridbusError):
+    """A device's parameters that do not fit its system; the loader adds file and line."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key, self.reason = key, reason
+
+
+def need(ok: bool, key: str, reason: str) -> None:
+    """Raise :class:`ParamError` on ``key`` unless ``ok``."""
+    if not ok:
+        raise ParamError(key, reason)
+
+
+def need_ref(key: str, ref: str, pool: Any, what: str) -> None:
+    """``ref`` (the value of ``key``) must name an object of ``pool``."""
+    need(ref in pool, key, f"{key} {ref!r} is not a {what} of this system")
+
+
+def one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    need(value in allowed, key, f"{key} must be {' or '.join(allowed)}, got {value!r}")
 
 
 def wrap(angle: float) -> float:

@@ -14,10 +14,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .base import LIVE, RATED_RPM, Band, Device, Stage, unit, wrap
+from .base import (
+    LIVE,
+    RATED_RPM,
+    Band,
+    Device,
+    Stage,
+    need,
+    need_ref,
+    one_of,
+    unit,
+    wrap,
+)
 
 if TYPE_CHECKING:
     from ..plant import Plant
+    from ..system import System
 
 
 @dataclass
@@ -26,24 +38,37 @@ class GeneratorParams:
     id: str
     bus: str
     breaker: str
-    rating: float = unit("VA")
-    H: float = unit("s", 1.0)                # inertia constant of generator + prime mover
+    rating: float = unit("VA", positive=True)
+    H: float = unit("s", 1.0, positive=True)                # inertia constant of generator + prime mover
     mode: str = "POWER"                      # SPEED for the slack machine
-    f_ref: float = unit("Hz", 60.0)
-    V_ref: float = unit("V", 120.0)          # phase
+    f_ref: float = unit("Hz", 60.0, positive=True)
+    V_ref: float = unit("V", 120.0, positive=True)   # phase
     P_ref: float = unit("W", 0.0)            # for POWER mode
-    droop: float = unit("pu", 0.05)          # speed change for 1 pu power (POWER mode)
-    Tg: float = unit("s", 0.5)               # governor / prime-mover lag
-    Kp: float = unit("pu/pu", 8.0)           # power per speed error (SPEED mode)
-    Ki: float = unit("pu/(pu s)", 4.0)       # power per speed error·s (SPEED mode)
-    accel: float = unit("pu/s", 0.2)         # speed ramp while starting (the drive's)
-    Ta: float = unit("s", 0.4)               # AVR time constant
-    losses: float = unit("pu", 0.01)         # no-load mechanical losses
-    P_max: float = unit("W", 0.0)            # prime-mover limit (0 = the rating)
+    droop: float = unit("pu", 0.05, positive=True)          # speed change for 1 pu power (POWER mode)
+    Tg: float = unit("s", 0.5, positive=True)               # governor / prime-mover lag
+    Kp: float = unit("pu/pu", 8.0, non_negative=True)           # power per speed error (SPEED mode)
+    Ki: float = unit("pu/(pu s)", 4.0, non_negative=True)       # power per speed error·s (SPEED mode)
+    accel: float = unit("pu/s", 0.2, positive=True)         # speed ramp while starting (the drive's)
+    Ta: float = unit("s", 0.4, positive=True)               # AVR time constant
+    losses: float = unit("pu", 0.01, non_negative=True)         # no-load mechanical losses
+    P_max: float = unit("W", 0.0, non_negative=True)            # prime-mover limit (0 = the rating)
     # bands of the references the testbed obeys (P_ref is obeyed within ±rating)
-    f_max: float = unit("Hz", 0.0)           # highest f_ref (0 = 1.2 × the system frequency)
-    V_min: float = unit("V", 0.0)            # lowest V_ref (0 = 0.5 × the system voltage)
-    V_max: float = unit("V", 0.0)            # highest V_ref (0 = 1.2 × the system voltage)
+    f_max: float = unit("Hz", 0.0, non_negative=True)           # highest f_ref (0 = 1.2 × the system frequency)
+    V_min: float = unit("V", 0.0, non_negative=True)            # lowest V_ref (0 = 0.5 × the system voltage)
+    V_max: float = unit("V", 0.0, non_negative=True)   # highest V_ref (0 = 1.2 × the system voltage)
+
+    def check(self, system: System) -> None:
+        """Its bus and mode; its bands, the defaults filled from the system's frequency and voltage."""
+        need_ref("bus", self.bus, system.buses, "bus")
+        one_of("mode", self.mode, ("SPEED", "POWER"))
+        self.f_max = self.f_max or 1.2 * system.frequency
+        self.V_min = self.V_min or 0.5 * system.voltage
+        self.V_max = self.V_max or 1.2 * system.voltage
+        need(self.f_ref <= self.f_max, "f_ref", f"f_ref {self.f_ref} is above f_max {self.f_max:g}")
+        need(self.V_min < self.V_max, "V_max", f"V_max {self.V_max:g} must be above V_min {self.V_min:g}")
+        need(self.V_min <= self.V_ref <= self.V_max, "V_ref",
+             f"V_ref {self.V_ref} is outside V_min..V_max ({self.V_min:g}..{self.V_max:g} V)")
+        need(abs(self.P_ref) <= self.rating, "P_ref", f"P_ref {self.P_ref} is beyond its rating {self.rating:g}")
 
 
 @dataclass

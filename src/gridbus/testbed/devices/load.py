@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .base import LIVE, Band, Device, unit
+from .base import LIVE, Band, Device, need, need_ref, one_of, unit
 
 if TYPE_CHECKING:
     from ..network import Network
     from ..plant import Plant
+    from ..system import System
 
 
 @dataclass
@@ -22,10 +23,16 @@ class LoadParams:
     id: str
     bus: str
     breaker: str
-    P: float = unit("W", 0.0)
+    P: float = unit("W", 0.0, non_negative=True)
     Q: float = unit("var", 0.0)
     model: str = "constant_power"        # or constant_impedance (P, Q at nominal voltage)
-    rating: float = unit("VA", 10000.0)  # the emulator's rating: P_ref 0..rating, |Q_ref| <= rating
+    rating: float = unit("VA", 10000.0, positive=True)   # the emulator's: P_ref 0..rating, |Q_ref| <= rating
+
+    def check(self, system: System) -> None:
+        need_ref("bus", self.bus, system.buses, "bus")
+        one_of("model", self.model, ("constant_power", "constant_impedance"))
+        need(self.P <= self.rating and abs(self.Q) <= self.rating, "P",
+             f"P and |Q| must be within its rating {self.rating:g} VA")
 
 
 @dataclass

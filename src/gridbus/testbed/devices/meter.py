@@ -10,11 +10,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .base import Device, Stage, unit
+from .base import Device, Stage, need_ref, unit
 from .load import LoadDevice
 
 if TYPE_CHECKING:
     from ..plant import Plant
+    from ..system import System
 
 LOG_EVERY = 1.0              # s of simulated time between entries of the energy log
 LOG_SPAN = 3600.0            # s the energy log reaches back (the hour figure)
@@ -25,6 +26,9 @@ class MeterParams:
     """What the system file says of a smart meter (``[[meter]]``)."""
     id: str
     load: str
+
+    def check(self, system: System) -> None:
+        need_ref("load", self.load, system.loads, "load")
 
 
 @dataclass

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .base import LIVE, Band, Device, Stage, unit
+from .base import LIVE, Band, Device, Stage, need, need_ref, one_of, unit
 from .pv import PVDevice
 from .storage import StorageDevice
 from .wind import WindDevice
 
 if TYPE_CHECKING:
     from ..plant import Plant
+    from ..system import System
 
 
 @dataclass
@@ -28,15 +29,25 @@ class MicrogridParams:
     id: str
     bus: str
     breaker: str
-    rating: float = unit("VA", 4000.0)       # converter: |P_ref|, |Q_ref| <= rating
-    Vdc: float = unit("V", 380.0)            # DC bus
+    rating: float = unit("VA", 4000.0, positive=True)       # converter: |P_ref|, |Q_ref| <= rating
+    Vdc: float = unit("V", 380.0, positive=True)   # DC bus
     mode: str = "GRID_CONNECTED"
     P_ref: float = unit("W", 0.0)            # into the AC grid (positive = export)
     Q_ref: float = unit("var", 0.0)
     pv: list[str] = field(default_factory=list)
     wind: list[str] = field(default_factory=list)
     storage: list[str] = field(default_factory=list)
-    fuel_cell: float = unit("W", 0.0)        # constant output of a fuel-cell emulator
+    fuel_cell: float = unit("W", 0.0, non_negative=True)   # constant output of a fuel-cell emulator
+
+    def check(self, system: System) -> None:
+        need_ref("bus", self.bus, system.buses, "bus")
+        one_of("mode", self.mode, ("ISLANDED", "GRID_CONNECTED"))
+        for key, pool, what in (("pv", system.pv, "PV emulator"), ("wind", system.wind, "wind emulator"),
+                                ("storage", system.storage, "energy storage")):
+            for ref in getattr(self, key):
+                need_ref(key, ref, pool, what)
+        need(abs(self.P_ref) <= self.rating and abs(self.Q_ref) <= self.rating, "P_ref",
+             f"P_ref and Q_ref must be within its converter rating {self.rating:g} VA")
 
 
 @dataclass

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .base import LIVE, Device, wrap
+from .base import LIVE, Device, need_ref, wrap
 
 if TYPE_CHECKING:
     from ..plant import Plant
+    from ..system import System
 
 DEAD_BUS = 0x8000            # quality bit: no voltage to measure
 
@@ -24,6 +25,9 @@ class PMUParams:
     """What the system file says of a PMU (``[[pmu]]``)."""
     id: str
     bus: str
+
+    def check(self, system: System) -> None:
+        need_ref("bus", self.bus, system.buses, "bus")
 
 
 @dataclass

@@ -8,24 +8,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .base import Band, Device, Stage, unit
+from .base import Band, Device, Stage, need, unit
 
 if TYPE_CHECKING:
     from ..plant import Plant
+    from ..system import System
 
 
 @dataclass
 class PVParams:
     """What the system file says of a PV emulator (``[[pv]]``)."""
     id: str
-    rating: float = unit("W", 3000.0)        # at 1000 W/m2, 25 degC
-    V_mp: float = unit("V", 300.0)           # at the maximum power point
-    Ir: float = unit("W/m2", 800.0)
+    rating: float = unit("W", 3000.0, positive=True)        # at 1000 W/m2, 25 degC
+    V_mp: float = unit("V", 300.0, positive=True)           # at the maximum power point
+    Ir: float = unit("W/m2", 800.0, non_negative=True)
     Temp: float = unit("degC", 25.0)
     gamma: float = unit("1/degC", -0.004)    # power temperature coefficient
-    Ir_max: float = unit("W/m2", 1500.0)     # highest irradiance the emulator accepts
+    Ir_max: float = unit("W/m2", 1500.0, positive=True)     # highest irradiance the emulator accepts
     Temp_min: float = unit("degC", -20.0)    # temperature range the emulator accepts
     Temp_max: float = unit("degC", 80.0)
+
+    def check(self, system: System) -> None:
+        need(self.Ir <= self.Ir_max, "Ir", f"Ir {self.Ir} is above Ir_max {self.Ir_max:g}")
+        need(self.Temp_min < self.Temp_max, "Temp_max", "Temp_max must be above Temp_min")
+        need(self.Temp_min <= self.Temp <= self.Temp_max, "Temp", "Temp is outside Temp_min..Temp_max")
 
 
 @dataclass

@@ -11,21 +11,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .base import Band, Device, unit
+from .base import Band, Device, need, unit
 
 if TYPE_CHECKING:
     from ..plant import Plant
+    from ..system import System
 
 
 @dataclass
 class StorageParams:
     """What the system file says of an energy storage (``[[storage]]``)."""
     id: str
-    capacity: float = unit("Wh", 5000.0)
-    V_nom: float = unit("V", 240.0)
+    capacity: float = unit("Wh", 5000.0, positive=True)
+    V_nom: float = unit("V", 240.0, positive=True)
     SoC: float = unit("%", 80.0)
-    R: float = unit("ohm", 0.05)             # internal resistance
-    I_max: float = unit("A", 40.0)           # the converter's limit: |I_ref| <= I_max
+    R: float = unit("ohm", 0.05, non_negative=True)             # internal resistance
+    I_max: float = unit("A", 40.0, non_negative=True)   # the converter's limit: |I_ref| <= I_max
+
+    def check(self, system: System) -> None:
+        need(0.0 <= self.SoC <= 100.0, "SoC", f"SoC must be 0..100 percent, got {self.SoC}")
+        need(self.I_max > 0, "I_max", "I_max must be > 0 (the converter's current limit)")
 
 
 @dataclass

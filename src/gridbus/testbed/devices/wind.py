@@ -8,24 +8,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .base import Band, Device, Stage, unit
+from .base import Band, Device, Stage, need, unit
 
 if TYPE_CHECKING:
     from ..plant import Plant
+    from ..system import System
 
 
 @dataclass
 class WindParams:
     """What the system file says of a wind emulator (``[[wind]]``)."""
     id: str
-    rating: float = unit("W", 2000.0)
-    Ws: float = unit("m/s", 8.0)
-    Ws_rated: float = unit("m/s", 12.0)      # rated wind speed
-    Ws_cut_in: float = unit("m/s", 3.0)
-    Ws_cut_out: float = unit("m/s", 25.0)
-    V_rated: float = unit("V", 120.0)        # phase, at rated speed (before the rectifier)
-    f_rated: float = unit("Hz", 60.0)        # at rated speed
-    Ws_max: float = unit("m/s", 30.0)        # highest wind speed the emulator accepts
+    rating: float = unit("W", 2000.0, positive=True)
+    Ws: float = unit("m/s", 8.0, non_negative=True)
+    Ws_rated: float = unit("m/s", 12.0, positive=True)      # rated wind speed
+    Ws_cut_in: float = unit("m/s", 3.0, non_negative=True)
+    Ws_cut_out: float = unit("m/s", 25.0, positive=True)
+    V_rated: float = unit("V", 120.0, positive=True)        # phase, at rated speed (before the rectifier)
+    f_rated: float = unit("Hz", 60.0, positive=True)        # at rated speed
+    Ws_max: float = unit("m/s", 30.0, positive=True)   # highest wind speed the emulator accepts
+
+    def check(self, system: System) -> None:
+        need(self.Ws_cut_in < self.Ws_rated < self.Ws_cut_out, "Ws_rated",
+             "wind speeds must rise: Ws_cut_in < Ws_rated < Ws_cut_out")
+        need(self.Ws <= self.Ws_max, "Ws", f"Ws {self.Ws} is above Ws_max {self.Ws_max:g}")
 
 
 @dataclass
