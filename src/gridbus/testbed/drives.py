@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import GridbusError
 from .devices import RATED_RPM, CommandRejected

@@ -244,9 +244,9 @@ class Plant(Network):
         out = {object_id: d.measure(self) for object_id, d in self.devices.items() if d.measured}
         for n, bus in enumerate(self.system.buses):
             v = abs(self.bus_V[n])
-            out[bus] = dict(Va=v, Vb=v, Vc=v)
+            out[bus] = {"Va": v, "Vb": v, "Vc": v}
         for tid, current in self.line_I.items():
-            out[tid] = dict(Ia=current, Ib=current, Ic=current)
+            out[tid] = {"Ia": current, "Ib": current, "Ic": current}
         return out
 
     def state(self, object_id: str) -> dict[str, Any]:
@@ -266,7 +266,7 @@ class Plant(Network):
         """Nothing to prepare: the lab plant is solved at construction."""
 
     def run(self, seconds: float) -> None:
-        for _ in range(int(round(seconds / self.system.step))):
+        for _ in range(round(seconds / self.system.step)):
             self.step()
 
     def total_load(self) -> float:

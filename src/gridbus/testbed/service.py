@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..bus import Bus, Sample, Writer
 from ..errors import FieldError, GridbusError, UnknownObjectError
@@ -208,7 +209,7 @@ class TestbedService:
         (or jumping) to catch up while its readers wait.
         """
         dt = self.system.step
-        budget = max(1, int(math.ceil(2 * self.clock.speed / self.rate / dt)))
+        budget = max(1, math.ceil(2 * self.clock.speed / self.rate / dt))
         steps = 0
         while self.plant.t + dt / 2 <= target and steps < budget:
             self.plant.step()

@@ -48,4 +48,4 @@ class BreakerDevice(Device[BreakerParams, BreakerState]):
             plant.open(self.id)
 
     def state(self, plant: Plant) -> dict[str, Any]:
-        return dict(status="CLOSED" if self.var.closed else "OPEN")
+        return {"status": "CLOSED" if self.var.closed else "OPEN"}

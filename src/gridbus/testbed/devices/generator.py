@@ -236,9 +236,9 @@ class GeneratorDevice(Device[GeneratorParams, GeneratorState]):
         v = m.E if not plant.in_service(self.id) else plant.bus_voltage(self.params.bus)
         i = math.hypot(m.P, m.Q) / (3 * v) if v > 1.0 else 0.0
         f = m.omega * plant.f0 if m.E > LIVE * plant.v_base else 0.0
-        return dict(Va=v, Vb=v, Vc=v, Ia=i, Ib=i, Ic=i, f=f, P=m.P, Q=m.Q,
-                    speed=m.omega * RATED_RPM, angle=wrap(m.delta))
+        return {"Va": v, "Vb": v, "Vc": v, "Ia": i, "Ib": i, "Ic": i, "f": f, "P": m.P, "Q": m.Q,
+                    "speed": m.omega * RATED_RPM, "angle": wrap(m.delta)}
 
     def state(self, plant: Plant) -> dict[str, Any]:
         m = self.var
-        return dict(status=m.status, mode=m.mode, sync=plant.in_service(self.id) and m.running, ready=m.ready)
+        return {"status": m.status, "mode": m.mode, "sync": plant.in_service(self.id) and m.running, "ready": m.ready}

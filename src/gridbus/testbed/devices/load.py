@@ -74,4 +74,4 @@ class LoadDevice(Device[LoadParams, LoadState]):
         self.var.P, self.var.Q = float(self.var.P_ref * scale), float(self.var.Q_ref * scale)
 
     def measure(self, plant: Plant) -> dict[str, float]:
-        return dict(P=self.var.P, Q=self.var.Q)
+        return {"P": self.var.P, "Q": self.var.Q}

@@ -65,11 +65,11 @@ class MeterDevice(Device[MeterParams, MeterState]):
         p, q = load.var.P, load.var.Q
         i = math.hypot(p, q) / (3 * v) if v > 1.0 else 0.0
         pa, qa = self.var.PA, self.var.QA
-        return dict(Ia=i, Ib=i, Ic=i, Va=v, Vb=v, Vc=v, PA=pa, QA=qa,
-                    PA_minute=pa - self._energy_before(plant.t, 60.0, 1),
-                    QA_minute=qa - self._energy_before(plant.t, 60.0, 2),
-                    PA_hour=pa - self._energy_before(plant.t, 3600.0, 1),
-                    QA_hour=qa - self._energy_before(plant.t, 3600.0, 2), V_rms=v, I_rms=i)
+        return {"Ia": i, "Ib": i, "Ic": i, "Va": v, "Vb": v, "Vc": v, "PA": pa, "QA": qa,
+                    "PA_minute": pa - self._energy_before(plant.t, 60.0, 1),
+                    "QA_minute": qa - self._energy_before(plant.t, 60.0, 2),
+                    "PA_hour": pa - self._energy_before(plant.t, 3600.0, 1),
+                    "QA_hour": qa - self._energy_before(plant.t, 3600.0, 2), "V_rms": v, "I_rms": i}
 
     def _energy_before(self, t: float, window: float, column: int) -> float:
         for entry in self.var.log:

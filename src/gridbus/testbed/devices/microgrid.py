@@ -115,8 +115,8 @@ class MicrogridDevice(Device[MicrogridParams, MicrogridState]):
         state = self.var
         v = plant.bus_voltage(self.params.bus)
         i = math.hypot(state.P, state.Q) / (3 * v) if v > 1.0 else 0.0
-        return dict(Ia=i, Ib=i, Ic=i, Va=v, Vb=v, Vc=v, f=plant.bus_frequency(self.params.bus),
-                    P=state.P, Q=state.Q, Vdc=state.Vdc, Idc=state.Idc)
+        return {"Ia": i, "Ib": i, "Ic": i, "Va": v, "Vb": v, "Vc": v, "f": plant.bus_frequency(self.params.bus),
+                    "P": state.P, "Q": state.Q, "Vdc": state.Vdc, "Idc": state.Idc}
 
     def state(self, plant: Plant) -> dict[str, Any]:
-        return dict(mode=self.var.mode)
+        return {"mode": self.var.mode}

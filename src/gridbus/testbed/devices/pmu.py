@@ -47,7 +47,7 @@ class PMUDevice(Device[PMUParams, PMUState]):
     def measure(self, plant: Plant) -> dict[str, float]:
         v = plant.bus_phasor(self.params.bus)
         ang = float(np.angle(v))
-        return dict(Va_mag=abs(v), Va_ang=ang, Vb_mag=abs(v), Vb_ang=wrap(ang - 2 * math.pi / 3),
-                    Vc_mag=abs(v), Vc_ang=wrap(ang + 2 * math.pi / 3), Ia_mag=0.0, Ia_ang=0.0,
-                    f=plant.bus_frequency(self.params.bus), rocof=0.0,
-                    quality=0 if abs(v) > LIVE * plant.v_base else DEAD_BUS)
+        return {"Va_mag": abs(v), "Va_ang": ang, "Vb_mag": abs(v), "Vb_ang": wrap(ang - 2 * math.pi / 3),
+                    "Vc_mag": abs(v), "Vc_ang": wrap(ang + 2 * math.pi / 3), "Ia_mag": 0.0, "Ia_ang": 0.0,
+                    "f": plant.bus_frequency(self.params.bus), "rocof": 0.0,
+                    "quality": 0 if abs(v) > LIVE * plant.v_base else DEAD_BUS}

@@ -73,4 +73,4 @@ class PVDevice(Device[PVParams, PVState]):
 
     def measure(self, plant: Plant) -> dict[str, float]:
         pv = self.var
-        return dict(Ir=pv.Ir, Temp=pv.Temp, P=pv.P, V=pv.V, I=pv.I)
+        return {"Ir": pv.Ir, "Temp": pv.Temp, "P": pv.P, "V": pv.V, "I": pv.I}

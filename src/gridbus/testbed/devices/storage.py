@@ -78,4 +78,4 @@ class StorageDevice(Device[StorageParams, StorageState]):
 
     def measure(self, plant: Plant) -> dict[str, float]:
         e = self.var
-        return dict(V=e.V, I=e.I, SoC=e.SoC, Temp=e.Temp)
+        return {"V": e.V, "I": e.I, "SoC": e.SoC, "Temp": e.Temp}

@@ -72,4 +72,4 @@ class WindDevice(Device[WindParams, WindState]):
     def measure(self, plant: Plant) -> dict[str, float]:
         w = self.var
         i = w.P / (3 * w.V) if w.V > 1.0 else 0.0
-        return dict(Ws=w.Ws, Ia=i, Ib=i, Ic=i, Va=w.V, Vb=w.V, Vc=w.V, f=w.f, P=w.P, Q=0.0)
+        return {"Ws": w.Ws, "Ia": i, "Ib": i, "Ic": i, "Va": w.V, "Vb": w.V, "Vc": w.V, "f": w.f, "P": w.P, "Q": 0.0}
