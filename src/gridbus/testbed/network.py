@@ -144,7 +144,9 @@ class Network:
         P = np.zeros(n)
         Q = np.zeros(n)
         V0 = self._warm[buses].copy()
-        ref = self.generators[island.reference]
+        reference = island.reference
+        assert reference is not None, "only a live island is solved"
+        ref = self.generators[reference]
         machine_at: dict[int, list[GeneratorDevice]] = {}
         for g in island.machines:
             m = self.generators[g]
@@ -182,7 +184,7 @@ class Network:
                 P[k] += p / S_BASE
                 Q[k] += q / S_BASE
                 Y[k, k] += complex(p, -q) / S_BASE
-                self.collapsed[lid] = island.reference
+                self.collapsed[lid] = reference
             result = powerflow.solve(Y, kind, P, Q, V0)
         self._warm[buses] = result.V
         # machine powers: the reference takes the mismatch at its bus
@@ -238,9 +240,11 @@ class Network:
         for lid in [*new, *self._reported]:
             if lid in self.collapsed:
                 self._reported[lid] = None
-            elif self._reported[lid] is None:
+                continue
+            since = self._reported[lid]
+            if since is None:
                 self._reported[lid] = self.t
-            elif self.t - self._reported[lid] >= RESTORE_HOLD:
+            elif self.t - since >= RESTORE_HOLD:
                 del self._reported[lid]
                 restored.append(lid)
         if restored:

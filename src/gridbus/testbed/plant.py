@@ -142,7 +142,7 @@ class Plant(Network):
         """Close ``cb`` unless its two sides are live and out of step (then it trips)."""
         element = self.system.breakers[cb].element
         sides = self._sides(element)
-        record = {"id": cb, "fault": "NO_FAULT", "trip": False, "df": 0.0, "dV": 0.0, "dphi": 0.0,
+        record: dict[str, Any] = {"id": cb, "fault": "NO_FAULT", "trip": False, "df": 0.0, "dV": 0.0, "dphi": 0.0,
                   "detail": ""}
         if sides is not None:
             (v1, a1, f1), (v2, a2, f2) = sides

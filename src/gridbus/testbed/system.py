@@ -21,8 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import GridbusError
-from ..model import Registry, UnknownObjectError
+from ..errors import GridbusError, UnknownObjectError
+from ..model import Registry
 from ..tomlfile import Locator, read_toml
 from .devices import DEVICE_KINDS, ParamError, need, need_ref, unit
 from .devices import BreakerParams as Breaker

@@ -110,9 +110,13 @@ class Device(Generic[P, S]):
     measured: ClassVar[bool] = True      # publishes a Measurement topic
     commanded: ClassVar[bool] = False    # obeys a Command topic
 
-    def __init__(self, params: P, var: S) -> None:
+    def __init__(self, params: P) -> None:
         self.params = params
-        self.var = var
+        self.var: S = self.initial(params)
+
+    def initial(self, params: P) -> S:
+        """The state the device starts in, from its parameters."""
+        raise NotImplementedError
 
     @property
     def id(self) -> str:

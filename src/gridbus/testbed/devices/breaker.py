@@ -37,8 +37,8 @@ class BreakerDevice(Device[BreakerParams, BreakerState]):
     measured = False
     commanded = True
 
-    def __init__(self, params: BreakerParams) -> None:
-        super().__init__(params, BreakerState(params.closed))
+    def initial(self, params: BreakerParams) -> BreakerState:
+        return BreakerState(params.closed)
 
     def command(self, plant: Plant, fields: dict[str, Any]) -> None:
         want = fields.get("status")

@@ -104,9 +104,9 @@ class GeneratorDevice(Device[GeneratorParams, GeneratorState]):
     stateful = True
     commanded = True
 
-    def __init__(self, params: GeneratorParams) -> None:
-        super().__init__(params, GeneratorState(mode=params.mode, f_ref=params.f_ref, P_ref=params.P_ref,
-                                                V_ref=params.V_ref))
+    def initial(self, params: GeneratorParams) -> GeneratorState:
+        return GeneratorState(mode=params.mode, f_ref=params.f_ref, P_ref=params.P_ref,
+                                                V_ref=params.V_ref)
 
     @property
     def rating(self) -> float:

@@ -50,8 +50,8 @@ class LoadDevice(Device[LoadParams, LoadState]):
     params_type = LoadParams
     commanded = True
 
-    def __init__(self, params: LoadParams) -> None:
-        super().__init__(params, LoadState(params.P, params.Q))
+    def initial(self, params: LoadParams) -> LoadState:
+        return LoadState(params.P, params.Q)
 
     def limits(self) -> dict[str, Band]:
         rating = self.params.rating

@@ -45,8 +45,8 @@ class MeterDevice(Device[MeterParams, MeterState]):
     params_type = MeterParams
     stage = Stage.AFTER_SOLVE
 
-    def __init__(self, params: MeterParams) -> None:
-        super().__init__(params, MeterState())
+    def initial(self, params: MeterParams) -> MeterState:
+        return MeterState()
 
     def step(self, plant: Plant, dt: float) -> None:
         load = plant.device(self.params.load, LoadDevice).var

@@ -70,8 +70,8 @@ class MicrogridDevice(Device[MicrogridParams, MicrogridState]):
     stateful = True
     commanded = True
 
-    def __init__(self, params: MicrogridParams) -> None:
-        super().__init__(params, MicrogridState(params.mode, params.P_ref, params.Q_ref, Vdc=params.Vdc))
+    def initial(self, params: MicrogridParams) -> MicrogridState:
+        return MicrogridState(params.mode, params.P_ref, params.Q_ref, Vdc=params.Vdc)
 
     def limits(self) -> dict[str, Band]:
         rating = self.params.rating

@@ -41,8 +41,8 @@ class PMUDevice(Device[PMUParams, PMUState]):
     system_attr = "pmus"
     params_type = PMUParams
 
-    def __init__(self, params: PMUParams) -> None:
-        super().__init__(params, PMUState())
+    def initial(self, params: PMUParams) -> PMUState:
+        return PMUState()
 
     def measure(self, plant: Plant) -> dict[str, float]:
         v = plant.bus_phasor(self.params.bus)

@@ -51,8 +51,8 @@ class PVDevice(Device[PVParams, PVState]):
     stage = Stage.SOURCES
     commanded = True
 
-    def __init__(self, params: PVParams) -> None:
-        super().__init__(params, PVState(params.Ir, params.Temp))
+    def initial(self, params: PVParams) -> PVState:
+        return PVState(params.Ir, params.Temp)
 
     def limits(self) -> dict[str, Band]:
         pv = self.params

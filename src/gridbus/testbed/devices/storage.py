@@ -49,8 +49,8 @@ class StorageDevice(Device[StorageParams, StorageState]):
     params_type = StorageParams
     commanded = True                     # stepped by its microgrid (Stage.NONE)
 
-    def __init__(self, params: StorageParams) -> None:
-        super().__init__(params, StorageState(SoC=params.SoC, V=params.V_nom))
+    def initial(self, params: StorageParams) -> StorageState:
+        return StorageState(SoC=params.SoC, V=params.V_nom)
 
     def limits(self) -> dict[str, Band]:
         return {"I_ref": (-self.params.I_max, self.params.I_max, f"I_max ±{self.params.I_max:g} A")}

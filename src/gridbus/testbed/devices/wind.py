@@ -50,8 +50,8 @@ class WindDevice(Device[WindParams, WindState]):
     stage = Stage.SOURCES
     commanded = True
 
-    def __init__(self, params: WindParams) -> None:
-        super().__init__(params, WindState(params.Ws))
+    def initial(self, params: WindParams) -> WindState:
+        return WindState(params.Ws)
 
     def limits(self) -> dict[str, Band]:
         return {"Ws_ref": (0.0, self.params.Ws_max, f"emulator range 0..{self.params.Ws_max:g} m/s")}
