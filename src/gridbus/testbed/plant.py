@@ -41,9 +41,9 @@ from .devices import (
     DEVICE_KINDS,
     LIVE,
     RATED_RPM,
+    AnyDevice,
     BreakerDevice,
     CommandRejected,
-    Device,
     GeneratorDevice,
     GeneratorState,
     LoadDevice,
@@ -57,7 +57,7 @@ from .system import System
 
 __all__ = ["LIVE", "RATED_RPM", "RESTORE_HOLD", "S_BASE", "CommandRejected", "Island", "Plant", "wrap"]
 
-D = TypeVar("D", bound=Device)   # type: ignore[type-arg]
+D = TypeVar("D", bound=AnyDevice)
 
 
 class Plant(Network):
@@ -69,7 +69,7 @@ class Plant(Network):
     def __init__(self, system: System) -> None:
         super().__init__(system)
         self.t = 0.0
-        self.devices: dict[str, Device] = {             # type: ignore[type-arg]
+        self.devices: dict[str, AnyDevice] = {
             object_id: kind(params)
             for kind in DEVICE_KINDS.values() for object_id, params in getattr(system, kind.system_attr).items()}
         self._staged = {stage: [d for d in self.devices.values() if d.stage == stage] for stage in Stage}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .base import (
                    LIVE,
                    RATED_RPM,
+                   AnyDevice,
                    Band,
                    CommandRejected,
                    Device,
@@ -32,7 +33,7 @@ from .pv import PVDevice, PVParams, PVState
 from .storage import StorageDevice, StorageParams, StorageState
 from .wind import WindDevice, WindParams, WindState
 
-DEVICE_KINDS: dict[str, type[Device]] = {   # type: ignore[type-arg]
+DEVICE_KINDS: dict[str, type[AnyDevice]] = {
     kind.prefix: kind for kind in (GeneratorDevice, BreakerDevice, LoadDevice, MicrogridDevice,
                                    StorageDevice, PVDevice, WindDevice, MeterDevice, PMUDevice)
 }
@@ -41,6 +42,7 @@ __all__ = [
                    "DEVICE_KINDS",
                    "LIVE",
                    "RATED_RPM",
+                   "AnyDevice",
                    "Band",
                    "BreakerDevice",
                    "BreakerParams",

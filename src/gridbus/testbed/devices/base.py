@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import MISSING, field
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from ...errors import GridbusError
 
@@ -94,7 +94,12 @@ class CommandRejected(GridbusError):
         self.object_id, self.field, self.value, self.reason = object_id, field, value, reason
 
 
-P = TypeVar("P")
+class Identified(Protocol):
+    """Parameters name their object: every parameter dataclass has an ``id``."""
+    id: str
+
+
+P = TypeVar("P", bound=Identified)
 S = TypeVar("S")
 
 
@@ -120,7 +125,7 @@ class Device(Generic[P, S]):
 
     @property
     def id(self) -> str:
-        return str(self.params.id)   # type: ignore[attr-defined]
+        return self.params.id
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.var!r})"
@@ -164,3 +169,7 @@ class Device(Generic[P, S]):
     def state(self, plant: Plant) -> dict[str, Any]:
         """The fields of the device's State topic."""
         return {}
+
+
+AnyDevice = Device[Any, Any]
+"""A device of any kind (what the registry and the plant hold)."""
