@@ -20,14 +20,16 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..bus import Bus, Sample, Writer
-from ..errors import FieldError, UnknownObjectError
+from ..errors import FieldError, GridbusError, UnknownObjectError
 from ..events import EventLog
 from ..model import TopicType
+from .engine import Engine
 from .plant import CommandRejected, Plant
 from .sensors import Sensors
 from .system import System
@@ -71,14 +73,17 @@ class SimClock:
 
 
 class TestbedService:
-    """Runs a :class:`Plant` in (scaled) real time on a :class:`Bus`."""
+    """Runs an :class:`~.engine.Engine` in (scaled) real time on a :class:`Bus`.
+
+    The engine is the lab :class:`Plant` of ``system`` unless another is given.
+    """
 
     def __init__(self, bus: Bus, system: System, rate: float = 100.0, clock: SimClock | None = None,
                  log: Callable[[str], None] | None = None, serial_drives: str | Path | None = None,
-                 drive_profile: str = "vfd-modbus") -> None:
+                 drive_profile: str = "vfd-modbus", engine: Engine | None = None) -> None:
         self.bus = bus
         self.system = system
-        self.plant = Plant(system)
+        self.plant: Engine = Plant(system) if engine is None else engine
         self.sensors = Sensors(system)
         self.rate = rate
         self.clock = clock or SimClock(time.time())
@@ -104,11 +109,13 @@ class TestbedService:
                 self._due[object_id] = 0.0
         for object_id in self.plant.stateful():
             self._state[object_id] = bus.writer(object_id, "State")
-        for cb in self.plant.breakers:
+        for cb in system.breakers:
             self._protection[cb] = bus.writer(cb, "Protection")
         self.drives = None
         if serial_drives is not None:
             from .drives import SerialDrives
+            if not isinstance(self.plant, Plant):
+                raise GridbusError("serial drives need the lab plant as the testbed's engine")
             self.drives = SerialDrives(self.plant, serial_drives, drive_profile,
                                        on_reject=self._drive_command_rejected)
 
@@ -126,6 +133,7 @@ class TestbedService:
     def run(self, duration: float | None = None, ready: Callable[[], None] | None = None) -> None:
         """Run until ``duration`` simulated seconds have passed (forever if None)."""
         self.clock.sleep_until(0.0)
+        self.plant.start()
         self.publish_states()
         if ready:
             ready()
@@ -148,11 +156,11 @@ class TestbedService:
     def _tick(self, duration: float | None) -> None:
         self._apply_commands()
         if self.drives is not None:
-            self.drives.apply(self.plant)
+            self.drives.apply(self.drives.plant)
         target = self.clock.now() - self.lost
         self._advance(target if duration is None else min(target, duration))
         if self.drives is not None:
-            self.drives.update(self.plant)
+            self.drives.update(self.drives.plant)
         self._publish_events()
         self._publish_measurements(self._stamp())
 
@@ -201,7 +209,7 @@ class TestbedService:
         (or jumping) to catch up while its readers wait.
         """
         dt = self.system.step
-        budget = max(1, int(math.ceil(2 * self.clock.speed / self.rate / dt)))
+        budget = max(1, math.ceil(2 * self.clock.speed / self.rate / dt))
         steps = 0
         while self.plant.t + dt / 2 <= target and steps < budget:
             self.plant.step()
@@ -211,9 +219,8 @@ class TestbedService:
             self.lost += target - self.plant.t
 
     def _publish_events(self) -> None:
-        events, self.plant.events = self.plant.events, []
         seen = set()
-        for kind, payload in events:
+        for kind, payload in self.plant.take_events():
             if kind == "state" and payload not in seen:
                 seen.add(payload)
                 self._publish_state(payload)
