@@ -5,14 +5,17 @@ DCPSSubscription); nothing central is asked, each participant announces itself.
 """
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from cyclonedds.builtin import (BuiltinDataReader, BuiltinTopicDcpsParticipant,
                                 BuiltinTopicDcpsPublication, BuiltinTopicDcpsSubscription)
 from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
 from cyclonedds.internal import InvalidSample
+
+if TYPE_CHECKING:
+    from .bus import Bus
 
 ANY = SampleState.Any | ViewState.Any | InstanceState.Any
 
@@ -34,8 +37,12 @@ def _events(reader: BuiltinDataReader, kind: str, own: set) -> list[dict[str, An
     return out
 
 
-def watch(bus, duration: float = 3.0, as_json: bool = False) -> int:
-    """Print discovery events for ``duration`` s (0 = until interrupted)."""
+def watch(bus: Bus, duration: float = 3.0, on_event: Callable[[dict[str, Any]], None] = lambda _e: None) -> int:
+    """Hand each discovery event to ``on_event`` for ``duration`` s (0 = until interrupted).
+
+    An event is ``{"event": "join"|"leave", "kind": "participant"|"writer"|"reader", "key": ...}``,
+    with ``topic``, ``type`` and ``participant`` for an endpoint that joins.
+    """
     with bus:
         own = {str(bus.participant.guid)}
         readers = {
@@ -52,19 +59,5 @@ def watch(bus, duration: float = 3.0, as_json: bool = False) -> int:
             waitset.wait(int(remaining * 1e9))
             for kind, reader in readers.items():
                 for event in _events(reader, kind, own):
-                    _print(event, as_json)
+                    on_event(event)
     return 0
-
-
-def _print(event: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(event), flush=True)
-        return
-    sign = "+" if event["event"] == "join" else "-"
-    if event["kind"] == "participant":
-        print(f"{sign} participant {event['key']}", flush=True)
-    elif "topic" in event:
-        print(f"{sign} {event['kind']:<6} {event['topic']:<28} {event['type']:<32} "
-              f"participant {event['participant']}", flush=True)
-    else:
-        print(f"{sign} {event['kind']:<6} {event['key']}", flush=True)

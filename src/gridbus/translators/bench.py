@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..bus import Bus
 from ..errors import GridbusError
+from ..stats import mean, summary
 from .profile import load_profile
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
@@ -87,7 +86,7 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
         sim.wait(timeout=10)
     return {"profile": profile, "baud": baud, "commands": count, "confirmed": len(to_confirm),
             **_stats("bus_to_line_ms", to_line), **_stats("bus_to_confirmed_ms", to_confirm),
-            "poll_rate_hz": round(float(np.mean(poll_rates)), 1) if poll_rates else None}
+            "poll_rate_hz": mean(poll_rates, digits=1)}
 
 
 def _expect(reader, status: str, timeout: float):
@@ -100,26 +99,5 @@ def _expect(reader, status: str, timeout: float):
 
 
 def _stats(name: str, values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {f"{name}_mean": None, f"{name}_p50": None, f"{name}_p90": None, f"{name}_max": None}
-    ms = np.array(values) * 1000.0
-    return {f"{name}_mean": round(float(ms.mean()), 2), f"{name}_p50": round(float(np.percentile(ms, 50)), 2),
-            f"{name}_p90": round(float(np.percentile(ms, 90)), 2), f"{name}_max": round(float(ms.max()), 2)}
-
-
-def print_results(rows: list[dict[str, Any]], as_json: bool) -> None:
-    if as_json:
-        for row in rows:
-            print(json.dumps(row))
-        return
-    from rich.console import Console
-    from rich.table import Table
-    table = Table(title="serial command latency (bus -> line -> confirmed on the bus), ms")
-    for column in ("profile", "baud", "confirmed", "to line p50", "to line p90", "confirmed p50",
-                   "confirmed p90", "confirmed max", "polls/s"):
-        table.add_column(column, justify="right")
-    for r in rows:
-        table.add_row(r["profile"], str(r["baud"]), f"{r['confirmed']}/{r['commands']}",
-                      *(str(r[k]) for k in ("bus_to_line_ms_p50", "bus_to_line_ms_p90", "bus_to_confirmed_ms_p50",
-                                            "bus_to_confirmed_ms_p90", "bus_to_confirmed_ms_max", "poll_rate_hz")))
-    Console(width=max(120, Console().width)).print(table)
+    """Mean, p50, p90 and max of ``values`` (seconds) in ms, keyed ``{name}_mean`` etc."""
+    return {f"{name}_{k}": v for k, v in summary(values, (50, 90), digits=2, scale=1000.0).items()}
