@@ -77,13 +77,14 @@ def gridbus_endpoint(options: BusOptions, out_role: str, in_role: str, mode: str
               partition=options.partition)
     writer = bus.writer("BENCH_1", out_role)
     reader = bus.reader("BENCH", in_role, mode=mode)
-    cls = writer.topic.cls
+    cls: Any = writer.topic.cls
 
     def send(seq: int, payload: bytes) -> None:
         writer.write(cls(id="BENCH_1", seq=seq, payload=payload))
 
     def receive(timeout: float) -> list[tuple[int, bytes]]:
-        return [(s.data.seq, s.data.payload) for s in reader.take(timeout)]
+        got: list[Any] = [s.data for s in reader.take(timeout)]
+        return [(d.seq, d.payload) for d in got]
     return Endpoint(send, receive, lambda: writer.matched > 0, bus.close)
 
 
@@ -105,7 +106,8 @@ def raw_endpoint(options: BusOptions, out_role: str, in_role: str, mode: str) ->
     participant = DomainParticipant(options.domain)
     qos_map = TopicMap(options.topic_map, options.qos_file) if options.topic_map \
         else TopicMap(qos_file=options.qos_file)
-    out_cls, in_cls = getattr(Bench, out_role), getattr(Bench, in_role)
+    out_cls: Any = getattr(Bench, out_role)
+    in_cls: Any = getattr(Bench, in_role)
     group = Qos(Policy.Partition(partitions=[options.partition])) if options.partition else None
     from cyclonedds.pub import Publisher
     from cyclonedds.sub import Subscriber
@@ -131,7 +133,10 @@ def raw_endpoint(options: BusOptions, out_role: str, in_role: str, mode: str) ->
         nonlocal domain
         participant.__del__()
         domain = None
-    return Endpoint(send, receive, lambda: writer.get_publication_matched_status().current_count > 0, close)
+    def matched() -> bool:
+        status = writer.get_publication_matched_status()  # type: ignore[no-untyped-call]
+        return bool(status.current_count > 0)
+    return Endpoint(send, receive, matched, close)
 
 
 def endpoint(options: BusOptions, system: str, out_role: str, in_role: str, mode: str) -> Endpoint:

@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 ANY = SampleState.Any | ViewState.Any | InstanceState.Any
 
 
-def _events(reader: BuiltinDataReader, kind: str, own: set) -> list[dict[str, Any]]:
+def _events(reader: BuiltinDataReader, kind: str, own: set[str]) -> list[dict[str, Any]]:
     out = []
     for sample in reader.take(N=256):
         alive = not isinstance(sample, InvalidSample) and \
             sample.sample_info.instance_state == InstanceState.Alive
-        data = sample.key_sample if isinstance(sample, InvalidSample) else sample
+        data: Any = sample.key_sample if isinstance(sample, InvalidSample) else sample
         key = str(data.key)
         if key in own or str(getattr(data, "participant_key", "")) in own:
             continue                                   # this watcher itself

@@ -117,7 +117,7 @@ def cmd_historian(args: argparse.Namespace) -> int:
         return 0
     print_table("historian ingest and delay (created - source time)",
                 [c.replace("_per_s", "/s").replace("delay_", "").replace("_ms", " ms") for c in INGEST_COLUMNS],
-                ((str(row[c]) for c in INGEST_COLUMNS) for row in rows), min_width=140)
+                [[str(row[c]) for c in INGEST_COLUMNS] for row in rows], min_width=140)
     return 0
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .argtypes import cyclone_config, domain_id, input_file
+from .argtypes import GridbusArgumentParser, cyclone_config, domain_id, input_file
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,7 +27,7 @@ EXIT_BAD_INPUT = 2
 Row = dict[str, Any]
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
 if TYPE_CHECKING:
-    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+    Subcommands: TypeAlias = argparse._SubParsersAction[GridbusArgumentParser]
 
 
 # ------------------------------------------------------------------ bus options

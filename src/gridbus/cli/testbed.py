@@ -64,7 +64,7 @@ def cmd_daq(args: argparse.Namespace) -> int:
                                     "sample_rate": config.sample_rate}}), flush=True)
         start_wall, start_cpu = time.monotonic(), usage.ru_utime + usage.ru_stime
         agent.run(args.duration)
-        report = {"published": agent.published, "commands_applied": agent.applied,
+        report: dict[str, float] = {"published": agent.published, "commands_applied": agent.applied,
                   "commands_rejected": agent.rejected}
         if args.stats:
             report |= footprint(start_wall, start_cpu)

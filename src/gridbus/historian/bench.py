@@ -68,8 +68,8 @@ def ingest(dbs: list[str], batches: list[int], objects: int, rate: float, second
 
 
 @contextlib.contextmanager
-def _recorder(db: str, batch: int, domain: int, env: dict | None = None,
-              extra: list[str] | None = None) -> Iterator[subprocess.Popen]:
+def _recorder(db: str, batch: int, domain: int, env: dict[str, str] | None = None,
+              extra: list[str] | None = None) -> Iterator[subprocess.Popen[str]]:
     """A ``gridbus record`` process that is always gone afterwards (killed if still running)."""
     recorder = _start_recorder(db, batch, domain, env, extra or [])
     try:
@@ -80,11 +80,12 @@ def _recorder(db: str, batch: int, domain: int, env: dict | None = None,
             recorder.communicate(timeout=30)
 
 
-def _stop(recorder: subprocess.Popen) -> dict[str, Any]:
+def _stop(recorder: subprocess.Popen[str]) -> dict[str, Any]:
     recorder.send_signal(signal.SIGINT)
     out, err = recorder.communicate(timeout=120)
     try:
-        return json.loads(out.strip().splitlines()[-1])["done"]
+        done: dict[str, Any] = json.loads(out.strip().splitlines()[-1])["done"]
+        return done
     except (IndexError, ValueError, KeyError):
         raise GridbusError(f"the recorder ended without its statistics: {err.strip()[-300:]}") from None
 
@@ -134,10 +135,12 @@ def _one(db: str, batch: int, objects: int, rate: float, seconds: float, domain:
             "delay_mean_ms": delay["mean"]}
 
 
-def _start_recorder(db: str, batch: int, domain: int, env: dict | None, extra: list[str]) -> subprocess.Popen:
+def _start_recorder(db: str, batch: int, domain: int, env: dict[str, str] | None,
+                    extra: list[str]) -> subprocess.Popen[str]:
     recorder = subprocess.Popen([*CLI, "record", "G", "--role", "Measurement", "--db", db, "--domain", str(domain),
                                  "--batch", str(batch), "--flush-interval", "1.0", *extra],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert recorder.stdout is not None
     line = recorder.stdout.readline()
     if not line.startswith('{"ready"'):
         recorder.kill()
@@ -151,7 +154,8 @@ def _partition(partition: str | None) -> list[str]:
 
 
 def crash(db: str, batch: int, objects: int, rate: float, seconds: float, kill_at: float, domain: int,
-          env: dict | None = None, spool: str | None = "", partition: str | None = None) -> dict[str, Any]:
+          env: dict[str, str] | None = None, spool: str | None = "",
+          partition: str | None = None) -> dict[str, Any]:
     """Samples lost when the recorder is killed (SIGKILL) ``kill_at`` s into a stream, then restarted.
 
     ``env`` runs the recorder with another environment (e.g. another gridbus on PYTHONPATH);

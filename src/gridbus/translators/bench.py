@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..bus import Bus
+from ..bus import Bus, Reader, Sample
 from ..errors import GridbusError
 from ..stats import mean, summary
 from .profile import load_profile
@@ -40,12 +40,14 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
     work = Path(tempfile.mkdtemp(prefix="gridbus-bench-serial-"))
     sim = subprocess.Popen([*CLI, "device-sim", profile, "--trace", "--baud", str(baud), "--link",
                             str(work / "tty")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    port = json.loads(sim.stdout.readline())["port"]
+    assert sim.stdout is not None and sim.stdin is not None
+    sim_out = sim.stdout
+    port = json.loads(sim_out.readline())["port"]
     commands: list[float] = []
     lock = threading.Lock()
 
     def collect() -> None:
-        for line in sim.stdout:
+        for line in sim_out:
             event = json.loads(line)
             if event.get("kind") == "command":
                 with lock:
@@ -55,6 +57,7 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
     translator = subprocess.Popen([*CLI, "translate", profile, "--port", port, "--object", obj, "--baud", str(baud),
                                    "--domain", str(domain), "--no-measurement"],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert translator.stdout is not None
     translator.stdout.readline()
     to_line, to_confirm, poll_rates = [], [], []
     try:
@@ -89,7 +92,7 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
             "poll_rate_hz": mean(poll_rates, digits=1)}
 
 
-def _expect(reader, status: str, timeout: float):
+def _expect(reader: Reader, status: str, timeout: float) -> Sample | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for sample in reader.take(0.1):
