@@ -5,27 +5,24 @@ DCPSSubscription); nothing central is asked, each participant announces itself.
 """
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cyclonedds.builtin import (BuiltinDataReader, BuiltinTopicDcpsParticipant,
                                 BuiltinTopicDcpsPublication, BuiltinTopicDcpsSubscription)
 from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
 from cyclonedds.internal import InvalidSample
 
-if TYPE_CHECKING:
-    from .bus import Bus
-
 ANY = SampleState.Any | ViewState.Any | InstanceState.Any
 
 
-def _events(reader: BuiltinDataReader, kind: str, own: set[str]) -> list[dict[str, Any]]:
+def _events(reader: BuiltinDataReader, kind: str, own: set) -> list[dict[str, Any]]:
     out = []
     for sample in reader.take(N=256):
         alive = not isinstance(sample, InvalidSample) and \
             sample.sample_info.instance_state == InstanceState.Alive
-        data: Any = sample.key_sample if isinstance(sample, InvalidSample) else sample
+        data = sample.key_sample if isinstance(sample, InvalidSample) else sample
         key = str(data.key)
         if key in own or str(getattr(data, "participant_key", "")) in own:
             continue                                   # this watcher itself
@@ -37,12 +34,8 @@ def _events(reader: BuiltinDataReader, kind: str, own: set[str]) -> list[dict[st
     return out
 
 
-def watch(bus: Bus, duration: float = 3.0, on_event: Callable[[dict[str, Any]], None] = lambda _e: None) -> int:
-    """Hand each discovery event to ``on_event`` for ``duration`` s (0 = until interrupted).
-
-    An event is ``{"event": "join"|"leave", "kind": "participant"|"writer"|"reader", "key": ...}``,
-    with ``topic``, ``type`` and ``participant`` for an endpoint that joins.
-    """
+def watch(bus, duration: float = 3.0, as_json: bool = False) -> int:
+    """Print discovery events for ``duration`` s (0 = until interrupted)."""
     with bus:
         own = {str(bus.participant.guid)}
         readers = {
@@ -59,5 +52,19 @@ def watch(bus: Bus, duration: float = 3.0, on_event: Callable[[dict[str, Any]], 
             waitset.wait(int(remaining * 1e9))
             for kind, reader in readers.items():
                 for event in _events(reader, kind, own):
-                    on_event(event)
+                    _print(event, as_json)
     return 0
+
+
+def _print(event: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(event), flush=True)
+        return
+    sign = "+" if event["event"] == "join" else "-"
+    if event["kind"] == "participant":
+        print(f"{sign} participant {event['key']}", flush=True)
+    elif "topic" in event:
+        print(f"{sign} {event['kind']:<6} {event['topic']:<28} {event['type']:<32} "
+              f"participant {event['participant']}", flush=True)
+    else:
+        print(f"{sign} {event['kind']:<6} {event['key']}", flush=True)

@@ -165,21 +165,7 @@ def _duration(seconds: float | None) -> str:
 # --------------------------------------------------------------------------- ls
 def cmd_ls(args: argparse.Namespace) -> int:
     from ..discovery import watch
-
-    def show(event: dict[str, Any]) -> None:
-        print(json.dumps(event) if args.json else discovery_line(event), flush=True)
-    return watch(open_bus(args), duration=args.duration, on_event=show)
-
-
-def discovery_line(event: dict[str, Any]) -> str:
-    """``+ writer  Generator_Measurement  Generator::Measurement  participant ...`` (plain ``ls``)."""
-    sign = "+" if event["event"] == "join" else "-"
-    if event["kind"] == "participant":
-        return f"{sign} participant {event['key']}"
-    if "topic" in event:
-        return (f"{sign} {event['kind']:<6} {event['topic']:<28} {event['type']:<32} "
-                f"participant {event['participant']}")
-    return f"{sign} {event['kind']:<6} {event['key']}"
+    return watch(open_bus(args), duration=args.duration, as_json=args.json)
 
 
 # -------------------------------------------------------------------------- idl
