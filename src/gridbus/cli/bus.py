@@ -12,7 +12,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import GridbusError
 from .argtypes import input_file, nonneg_float, output_dir, positive_float, positive_int
