@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import GridbusError
-from ..stats import percentile
 from .sinks import read_rows, redact
+from ..stats import percentile
 
 
 def series(url: str, object_id: str, field: str, topic: str | None = None,
