@@ -144,7 +144,7 @@ def name_list(choices: tuple[str, ...] | None = None, what: str = "names") -> Ar
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
         for part in parts:
             if choices is not None and part not in choices:
-                raise argparse.ArgumentTypeError(f"unknown {what[:-1] if what.endswith('s') else what} "
+                raise argparse.ArgumentTypeError(f"unknown {what.removesuffix('s')} "
                                                  f"{part!r}; choose from {', '.join(choices)}")
         return parts
     return parse

@@ -8,15 +8,13 @@ This module only builds the parser from the command modules (each has a
 ``register(subparsers)``; the handler a subcommand runs is a plain function
 of the parsed arguments, callable from Python) and runs it:
 
-==================  ==========================================================
-``cli/bus.py``      types, publish, subscribe, qos show, ls, idl generate, demo
-``cli/bench.py``    bench latency, throughput, serial, historian
-``cli/testbed.py``  testbed, daq
-``cli/experiment``  experiment
-``cli/serial.py``   translate, device-sim, profiles
-``cli/historian``   record, delays, replay
-``cli/common.py``   bus options, JSON lines and tables, the log handler
-==================  ==========================================================
+- ``bus.py``: types, publish, subscribe, qos show, ls, idl generate, demo
+- ``bench.py``: bench latency, throughput, serial, historian
+- ``testbed.py``: testbed, daq
+- ``experiment.py``: experiment
+- ``serial.py``: translate, device-sim, profiles
+- ``historian.py``: record, delays, replay
+- ``common.py``: the bus options, JSON lines and tables, the log handler (``-v``, ``--log-format``)
 
 Why argparse: it is the standard library, so the CLI adds no dependency to
 an install that may run on a DAQ board; subcommands, argument groups and type
