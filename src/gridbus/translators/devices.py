@@ -39,10 +39,9 @@ from .link import char_time
 from .profile import Profile
 from .protocols import parse_number, xor_checksum
 
-log = logging.getLogger(__name__)
-
 
 RAMP = 30.0                      # Hz/s, the simulated drive's acceleration and deceleration
+log = logging.getLogger(__name__)
 
 
 class Rejected(Exception):
