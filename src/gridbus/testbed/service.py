@@ -17,8 +17,8 @@ and never needs the wall clock to agree.
 """
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +33,8 @@ from .engine import Engine
 from .plant import CommandRejected, Plant
 from .sensors import Sensors
 from .system import System
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,7 +89,7 @@ class TestbedService:
         self.sensors = Sensors(system)
         self.rate = rate
         self.clock = clock or SimClock(time.time())
-        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.log = log or _log.warning              # an ignored command, a trip: worth a warning
         self.commands = bus.reader("*", "Command")
         self.events = EventLog(bus, "testbed")
         self._command_types = {t.name: t for t in bus.registry.topics() if t.role == "Command"}
