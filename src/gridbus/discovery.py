@@ -12,7 +12,8 @@ from typing import Any
 from cyclonedds.builtin import (BuiltinDataReader, BuiltinTopicDcpsParticipant,
                                 BuiltinTopicDcpsPublication, BuiltinTopicDcpsSubscription)
 from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
-from cyclonedds.internal import InvalidSample
+
+from ._cyclone import InvalidSample
 
 ANY = SampleState.Any | ViewState.Any | InstanceState.Any
 

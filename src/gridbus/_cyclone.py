@@ -1,0 +1,143 @@
+"""Every use gridbus makes of cyclonedds-python's internals, in one place.
+
+The binding's public API lacks a few things gridbus needs: a take that
+returns samples still serialized (so a reader can drop other objects'
+samples by their key bytes before paying for deserialization), the
+sample-lost/rejected statuses read without the binding's wrapper, deleting an
+entity now rather than whenever the garbage collector runs, and one
+``Domain`` per id per process.  Each of those reaches into the binding
+(``cyclonedds._clayer``, ``cyclonedds.internal``, ``Entity._ref``,
+``__del__``), whose internals change between releases.  Keeping them here
+means the next cyclonedds upgrade is checked against this file only
+(written for cyclonedds 11.0.1).
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from typing import Any, ClassVar, Protocol
+
+from cyclonedds._clayer import ddspy_take
+from cyclonedds.core import DDSException, Entity, InstanceState, SampleState, ViewState
+from cyclonedds.domain import Domain
+from cyclonedds.internal import DDS, InvalidSample, dds_c_t
+from cyclonedds.sub import DataReader
+
+from .errors import ConfigError
+
+__all__ = ["ANY_STATE", "Domains", "InvalidSample", "RawInfo", "delete", "matched_writers",
+           "sample_losses", "take_serialized"]
+
+log = logging.getLogger(__name__)
+
+ANY_STATE = SampleState.Any | ViewState.Any | InstanceState.Any   # take whatever is there
+_U64 = 2**64 - 1                               # instance handles are unsigned in sample infos
+
+
+class RawInfo(Protocol):
+    """The parts of the binding's sample info that gridbus reads, as ``take_serialized`` gives it."""
+
+    valid_data: bool
+    instance_state: int
+    source_timestamp: int
+    publication_handle: int
+
+
+# --------------------------------------------------------------------------- taking
+def take_serialized(reader: DataReader, limit: int) -> list[tuple[bytes, Any]]:
+    """Take up to ``limit`` samples of any state from ``reader``, still serialized.
+
+    Each item is ``(CDR bytes, sample info)`` (see :class:`RawInfo`); an
+    invalid sample (a key that was disposed or lost its writers) carries the
+    serialized key.  The binding's ``DataReader.take`` deserializes every
+    sample, which a reader of one object among many cannot afford.
+    """
+    got = ddspy_take(reader._ref, ANY_STATE, limit)
+    if not got:
+        return []
+    if isinstance(got, int):                              # a DDS return code: an error
+        raise DDSException(got, f"taking from {reader.topic.name}")
+    return got
+
+
+def matched_writers(reader: DataReader) -> set[int]:
+    """Instance handles of the writers ``reader`` is matched with, as sample infos give them.
+
+    The binding returns them signed here and unsigned in sample infos.
+    """
+    return {handle & _U64 for handle in reader.get_matched_publications()}
+
+
+# ------------------------------------------------------------------------- statuses
+def _status_call(name: str, status: type[ctypes.Structure]) -> Any:
+    call = getattr(DDS._dll_handle, name)
+    call.argtypes = [ctypes.c_int32, ctypes.POINTER(status)]
+    call.restype = ctypes.c_int32
+    return call
+
+
+_get_lost = _status_call("dds_get_sample_lost_status", dds_c_t.sample_lost_status)
+_get_rejected = _status_call("dds_get_sample_rejected_status", dds_c_t.sample_rejected_status)
+
+
+def sample_losses(reader: DataReader) -> tuple[int, int]:
+    """(samples lost, samples rejected) so far by one DataReader, from its DDS statuses."""
+    lost, rejected = dds_c_t.sample_lost_status(), dds_c_t.sample_rejected_status()
+    for call, status in ((_get_lost, lost), (_get_rejected, rejected)):
+        ret = call(reader._ref, ctypes.byref(status))
+        if ret < 0:
+            raise DDSException(ret, "reading the sample lost/rejected status")
+    return int(lost.total_count), int(rejected.total_count)
+
+
+# ------------------------------------------------------------------------- entities
+def delete(entity: Entity) -> None:
+    """Delete a DDS entity (and its children) now: a participant leaves the domain at once.
+
+    The binding only deletes in ``__del__``, i.e. when the garbage collector
+    gets to it; an entity already deleted is left alone.
+    """
+    try:
+        entity.__del__()
+    except Exception:                                     # already gone
+        log.debug("deleting a DDS entity that was already gone")
+
+
+class Domains:
+    """One Cyclone ``Domain`` per id per process, shared by the Buses on it.
+
+    Cyclone applies a configuration when a domain is created; a second
+    ``Domain`` object for the same id would be refused, and the configuration
+    of one already open cannot change.  So the first Bus on an id creates it
+    (when gridbus supplies the configuration) and the last one releases it.
+    """
+
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _open: ClassVar[dict[int, tuple[Domain | None, str | None, int]]] = {}   # id -> (domain, config, users)
+
+    @classmethod
+    def acquire(cls, domain_id: int, config: str | None) -> None:
+        """Join ``domain_id`` with Cyclone configuration ``config`` (None: Cyclone's own choice)."""
+        with cls._lock:
+            domain, used, count = cls._open.get(domain_id, (None, None, 0))
+            if count and used != config:
+                raise ConfigError(f"domain {domain_id} is already open in this process with "
+                                  "another Cyclone configuration")
+            if not count and config is not None:
+                try:
+                    domain = Domain(domain_id, config)
+                except DDSException as exc:
+                    raise ConfigError(f"Cyclone DDS rejected the configuration for domain "
+                                      f"{domain_id}: {exc}") from None
+            cls._open[domain_id] = (domain, config, count + 1)
+
+    @classmethod
+    def release(cls, domain_id: int) -> None:
+        """One user of ``domain_id`` left; the last one drops the ``Domain``."""
+        with cls._lock:
+            domain, used, count = cls._open[domain_id]
+            if count <= 1:
+                del cls._open[domain_id]
+            else:
+                cls._open[domain_id] = (domain, used, count - 1)
