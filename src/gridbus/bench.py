@@ -104,7 +104,8 @@ def raw_endpoint(args: argparse.Namespace, out_role: str, in_role: str, mode: st
 
     def close() -> None:
         nonlocal domain
-        participant.__del__()
+        from ._cyclone import delete
+        delete(participant)
         domain = None
     return Endpoint(send, receive, lambda: writer.get_publication_matched_status().current_count > 0, close)
 
