@@ -2,32 +2,34 @@
 
 The binding's public API lacks a few things gridbus needs: a take that
 returns samples still serialized (so a reader can drop other objects'
-samples by their key bytes before paying for deserialization), the
-sample-lost/rejected statuses read without the binding's wrapper, deleting an
+samples by their key bytes before paying for deserialization), deleting an
 entity now rather than whenever the garbage collector runs, and one
 ``Domain`` per id per process.  Each of those reaches into the binding
 (``cyclonedds._clayer``, ``cyclonedds.internal``, ``Entity._ref``,
-``__del__``), whose internals change between releases.  Keeping them here
+``__del__``), whose internals change between releases.  The DDS statuses
+gridbus reads are here too, typed: the binding's getters are untyped and
+return ctypes structures.  Keeping them here
 means the next cyclonedds upgrade is checked against this file only
 (written for cyclonedds 11.0.1).
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import threading
 from typing import Any, ClassVar, Protocol
 
-from cyclonedds._clayer import ddspy_take
+from cyclonedds._clayer import ddspy_take  # type: ignore[import-not-found]  # C, no stubs
 from cyclonedds.core import DDSException, Entity, InstanceState, SampleState, ViewState
 from cyclonedds.domain import Domain
-from cyclonedds.internal import DDS, InvalidSample, dds_c_t
+from cyclonedds.internal import InvalidSample
+from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
 
 from .errors import ConfigError
 
 __all__ = ["ANY_STATE", "Domains", "InvalidSample", "RawInfo", "delete", "matched_writers",
-           "sample_losses", "take_serialized"]
+           "publication_matched", "sample_losses", "sample_lost", "sample_rejected",
+           "subscription_matched", "take_serialized"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class RawInfo(Protocol):
 
 
 # --------------------------------------------------------------------------- taking
-def take_serialized(reader: DataReader, limit: int) -> list[tuple[bytes, Any]]:
+def take_serialized(reader: DataReader[Any], limit: int) -> list[tuple[bytes, RawInfo]]:
     """Take up to ``limit`` samples of any state from ``reader``, still serialized.
 
     Each item is ``(CDR bytes, sample info)`` (see :class:`RawInfo`); an
@@ -58,10 +60,11 @@ def take_serialized(reader: DataReader, limit: int) -> list[tuple[bytes, Any]]:
         return []
     if isinstance(got, int):                              # a DDS return code: an error
         raise DDSException(got, f"taking from {reader.topic.name}")
-    return got
+    samples: list[tuple[bytes, RawInfo]] = got
+    return samples
 
 
-def matched_writers(reader: DataReader) -> set[int]:
+def matched_writers(reader: DataReader[Any]) -> set[int]:
     """Instance handles of the writers ``reader`` is matched with, as sample infos give them.
 
     The binding returns them signed here and unsigned in sample infos.
@@ -70,25 +73,33 @@ def matched_writers(reader: DataReader) -> set[int]:
 
 
 # ------------------------------------------------------------------------- statuses
-def _status_call(name: str, status: type[ctypes.Structure]) -> Any:
-    call = getattr(DDS._dll_handle, name)
-    call.argtypes = [ctypes.c_int32, ctypes.POINTER(status)]
-    call.restype = ctypes.c_int32
-    return call
+# The binding's status getters are untyped; these give gridbus typed values.  Each raises
+# DDSException if the entity is gone.
+def subscription_matched(reader: DataReader[Any]) -> tuple[int, int]:
+    """(writers matched now, writers ever matched) of ``reader``."""
+    status = reader.get_subscription_matched_status()  # type: ignore[no-untyped-call]
+    return int(status.current_count), int(status.total_count)
 
 
-_get_lost = _status_call("dds_get_sample_lost_status", dds_c_t.sample_lost_status)
-_get_rejected = _status_call("dds_get_sample_rejected_status", dds_c_t.sample_rejected_status)
+def publication_matched(writer: DataWriter[Any]) -> int:
+    """Readers matched now by ``writer``."""
+    return int(writer.get_publication_matched_status().current_count)  # type: ignore[no-untyped-call]
 
 
-def sample_losses(reader: DataReader) -> tuple[int, int]:
+def sample_rejected(reader: DataReader[Any]) -> tuple[int, int]:
+    """(samples ``reader`` refused so far at its resource limits, the last reason's code)."""
+    status = reader.get_sample_rejected_status()  # type: ignore[no-untyped-call]
+    return int(status.total_count), int(status.last_reason)
+
+
+def sample_lost(reader: DataReader[Any]) -> int:
+    """Samples DDS knows were lost before reaching ``reader``, so far."""
+    return int(reader.get_sample_lost_status().total_count)  # type: ignore[no-untyped-call]
+
+
+def sample_losses(reader: DataReader[Any]) -> tuple[int, int]:
     """(samples lost, samples rejected) so far by one DataReader, from its DDS statuses."""
-    lost, rejected = dds_c_t.sample_lost_status(), dds_c_t.sample_rejected_status()
-    for call, status in ((_get_lost, lost), (_get_rejected, rejected)):
-        ret = call(reader._ref, ctypes.byref(status))
-        if ret < 0:
-            raise DDSException(ret, "reading the sample lost/rejected status")
-    return int(lost.total_count), int(rejected.total_count)
+    return sample_lost(reader), sample_rejected(reader)[0]
 
 
 # ------------------------------------------------------------------------- entities

@@ -122,8 +122,8 @@ class Bus:
         self.partition = partition
         self.publisher = Publisher(self.participant, qos=group)
         self.subscriber = Subscriber(self.participant, qos=group)
-        self._topics: dict[str, Topic] = {}
-        self._writers: dict[tuple[str, float | None], tuple[DataWriter, float]] = {}   # -> (writer, born)
+        self._topics: dict[str, Topic[Any]] = {}
+        self._writers: dict[tuple[str, float | None], tuple[DataWriter[Any], float]] = {}   # -> (writer, born)
         self._readers: list[Reader] = []
         self._closed = False
 
@@ -152,7 +152,7 @@ class Bus:
         obj = self.registry.parse_id(object_id)
         return obj.topic(role or _default_role(obj))
 
-    def _topic(self, topic: TopicType) -> Topic:
+    def _topic(self, topic: TopicType) -> Topic[Any]:
         if topic.name not in self._topics:
             self._topics[topic.name] = Topic(self.participant, topic.name, topic.cls)
         return self._topics[topic.name]

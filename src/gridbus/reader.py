@@ -290,12 +290,12 @@ class Reader:
     @property
     def rejected(self) -> int:
         """Samples DDS refused because this reader hit its resource limits."""
-        return sum(int(s.dds.get_sample_rejected_status().total_count) for s in self._sources)
+        return sum(_cyclone.sample_rejected(s.dds)[0] for s in self._sources)
 
     @property
     def lost(self) -> int:
         """Samples DDS knows were lost before reaching this reader (e.g. best-effort gaps)."""
-        return sum(int(s.dds.get_sample_lost_status().total_count) for s in self._sources)
+        return sum(_cyclone.sample_lost(s.dds) for s in self._sources)
 
     @property
     def deadline_missed(self) -> int:

@@ -26,7 +26,7 @@ class Sample:
     __slots__ = ("data", "reception_time_ns", "source_time_ns", "topic")
 
     def __init__(self, data: IdlStruct, topic: str, source_time_ns: int, reception_time_ns: int) -> None:
-        self.data = data
+        self.data: Any = data                            # a topic type: fields vary, ``id`` first
         self.topic = topic
         self.source_time_ns = source_time_ns
         self.reception_time_ns = reception_time_ns

@@ -13,9 +13,9 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cyclonedds.core import ReadCondition
-from cyclonedds.idl import IdlStruct
 from cyclonedds.qos import Policy
 from cyclonedds.sub import DataReader
 
@@ -66,9 +66,9 @@ class Source:
     """One DDS reader feeding a gridbus Reader (one per topic)."""
 
     topic: TopicType
-    dds: DataReader
+    dds: DataReader[Any]
     condition: ReadCondition                            # kept alive: a wait set wakes on it
-    deserialize: Callable[[bytes], IdlStruct]
+    deserialize: Callable[[bytes], Any]                 # a topic type's: an IdlStruct with an id
     match: KeyMatch | None = None                       # set for a reader of one object
     limits: Policy.ResourceLimits | None = None
     rejected_seen: int = 0
@@ -78,8 +78,7 @@ class Source:
 
     def writers_left(self) -> bool:
         """Whether a writer unmatched since the last call (one may have joined meanwhile)."""
-        matched = self.dds.get_subscription_matched_status()
-        seen = (matched.current_count, matched.total_count)
+        seen = _cyclone.subscription_matched(self.dds)
         joined = seen[1] - self.matched_seen[1]
         left = seen[0] < self.matched_seen[0] + joined
         self.matched_seen = seen
@@ -93,12 +92,12 @@ class Source:
         """Say (at most every 10 s per topic) that DDS refused samples at this reader's limits."""
         if time.monotonic() < self.warn_after:
             return
-        status = self.dds.get_sample_rejected_status()
-        if status.total_count > self.rejected_seen:
-            limit = _REJECT_REASONS.get(status.last_reason, "a resource limit")
+        total, reason = _cyclone.sample_rejected(self.dds)
+        if total > self.rejected_seen:
+            limit = _REJECT_REASONS.get(reason, "a resource limit")
             value = getattr(self.limits, limit, "?")
             log.warning("reader of %s (%s): DDS refused %d sample(s), %s=%s reached; "
                         "samples of the objects it holds still arrive", label(),
-                        self.topic.name, status.total_count - self.rejected_seen, limit, value)
-            self.rejected_seen = status.total_count
+                        self.topic.name, total - self.rejected_seen, limit, value)
+            self.rejected_seen = total
             self.warn_after = time.monotonic() + _WARN_EVERY

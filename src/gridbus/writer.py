@@ -13,6 +13,7 @@ from cyclonedds.idl import IdlStruct
 from cyclonedds.pub import DataWriter
 from cyclonedds.qos import Policy
 
+from . import _cyclone
 from .errors import GridbusError, UnknownObjectError
 from .model import TopicType
 
@@ -27,7 +28,7 @@ _MATCH_SETTLE = 0.05                           # s for a remote reader to match 
 class Writer:
     """Writes one object's samples on one topic (``G_1`` on Generator_Measurement)."""
 
-    def __init__(self, bus: Bus, topic: TopicType, object_id: str, dds_writer: DataWriter,
+    def __init__(self, bus: Bus, topic: TopicType, object_id: str, dds_writer: DataWriter[Any],
                  born: float = 0.0) -> None:
         self.bus, self.topic, self.object_id = bus, topic, object_id
         self._dds = dds_writer
@@ -52,8 +53,8 @@ class Writer:
         elif not isinstance(sample, self.topic.cls):
             raise GridbusError(f"{self.object_id}: expected a {self.topic.type_name} sample, "
                                f"got {type(sample).__name__}")
-        elif sample.id != self.object_id:
-            raise UnknownObjectError(f"sample id {sample.id!r} does not match writer of {self.object_id}")
+        elif (given := getattr(sample, "id", None)) != self.object_id:
+            raise UnknownObjectError(f"sample id {given!r} does not match writer of {self.object_id}")
         stamp = time.time_ns() if timestamp is None else int(timestamp * 1e9)
         self._write(sample, timestamp=stamp)
         return sample
@@ -71,8 +72,7 @@ class Writer:
     @property
     def matched(self) -> int:
         """Number of readers currently matched (for waiting until someone listens)."""
-        count: int = self._dds.get_publication_matched_status().current_count
-        return count
+        return _cyclone.publication_matched(self._dds)
 
     def wait_for_readers(self, count: int = 1, timeout: float = 5.0) -> bool:
         """Wait until ``count`` readers match; False after ``timeout`` s.
