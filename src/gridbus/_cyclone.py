@@ -3,14 +3,15 @@
 The binding's public API lacks a few things gridbus needs: a take that
 returns samples still serialized (so a reader can drop other objects'
 samples by their key bytes before paying for deserialization), deleting an
-entity now rather than whenever the garbage collector runs, and one
-``Domain`` per id per process.  Each of those reaches into the binding
+entity now rather than whenever the garbage collector runs, one ``Domain``
+per id per process, and the ``InvalidSample`` class discovery meets (kept in
+``cyclonedds.internal``).  Each of those reaches into the binding
 (``cyclonedds._clayer``, ``cyclonedds.internal``, ``Entity._ref``,
 ``__del__``), whose internals change between releases.  The DDS statuses
 gridbus reads are here too, typed: the binding's getters are untyped and
-return ctypes structures.  Keeping them here
-means the next cyclonedds upgrade is checked against this file only
-(written for cyclonedds 11.0.1).
+return ctypes structures.  So the next cyclonedds upgrade is checked against
+this file alone (written for cyclonedds 11.0.1); ``tests/test_bus.py`` fails
+if another module starts using the internals.
 """
 from __future__ import annotations
 

@@ -155,16 +155,17 @@ class Reader:
                 if info.valid_data:
                     data = deserialize(raw)
                     out.append(Sample(data, name, info.source_timestamp, now))
+                    object_id = data.id
                     if state == _ALIVE:
-                        entry = writers_of.get(data.id)
+                        entry = writers_of.get(object_id)
                         if entry is None:
-                            presence.now_alive(data.id, name, info.publication_handle)
+                            presence.now_alive(object_id, name, info.publication_handle)
                         elif info.publication_handle not in entry[1]:
                             entry[1].add(info.publication_handle)
                         if deadlines is not None:
-                            deadlines.seen(data.id, name, clock)
+                            deadlines.seen(object_id, name, clock)
                         continue
-                    presence.now_gone(data.id, name, state)
+                    presence.now_gone(object_id, name, state)
                 elif state != _ALIVE and (gone_id := key_id(raw)):
                     presence.now_gone(gone_id, name, state)
             if len(out) >= limit:
