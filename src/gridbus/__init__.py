@@ -12,10 +12,13 @@ See README.md for the tour, ``gridbus --help`` for the command line.
 """
 from importlib import metadata as _metadata
 
-from .bus import Bus, Gone, Reader, Sample, Writer
+from .bus import Bus
 from .errors import (ConfigError, FieldError, GridbusError, IdlError, QosError,
                      UnknownObjectError)
 from .model import FieldInfo, ObjectType, Registry, TopicType
+from .reader import Reader
+from .sample import Gone, Sample
+from .writer import Writer
 
 __all__ = ["Bus", "Reader", "Writer", "Sample", "Gone", "Registry", "ObjectType", "TopicType",
            "FieldInfo", "GridbusError", "UnknownObjectError", "FieldError", "IdlError",

@@ -131,7 +131,8 @@ def raw_endpoint(options: BusOptions, out_role: str, in_role: str, mode: str) ->
 
     def close() -> None:
         nonlocal domain
-        participant.__del__()
+        from ._cyclone import delete
+        delete(participant)
         domain = None
     def matched() -> bool:
         status = writer.get_publication_matched_status()  # type: ignore[no-untyped-call]

@@ -13,7 +13,8 @@ from cyclonedds.builtin import (BuiltinDataReader, BuiltinTopicDcpsParticipant,
                                 BuiltinTopicDcpsPublication, BuiltinTopicDcpsSubscription)
 from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
 from cyclonedds.builtin_types import DcpsEndpoint, DcpsParticipant
-from cyclonedds.internal import InvalidSample
+
+from ._cyclone import InvalidSample
 
 if TYPE_CHECKING:
     from .bus import Bus
@@ -22,7 +23,7 @@ ANY = SampleState.Any | ViewState.Any | InstanceState.Any
 
 
 def _events(reader: BuiltinDataReader, kind: str, own: set[str]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for sample in reader.take(N=256):
         alive = not isinstance(sample, InvalidSample) and \
             sample.sample_info.instance_state == InstanceState.Alive
