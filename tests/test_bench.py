@@ -30,3 +30,17 @@ def test_bench_throughput_json(env):
 def test_bench_rejects_an_unknown_mode(env):
     proc = gridbus("bench", "latency", "--modes", "turbo", "--count", "1", env=env)
     assert proc.returncode == 2 and "unknown receive mode 'turbo'" in proc.stderr
+
+
+def test_one_percentile_helper_for_every_benchmark():
+    import math
+
+    import numpy as np
+
+    from gridbus.stats import percentile, summary
+    values = [5.0, 1.0, 3.0, math.nan, 2.0, 4.0]
+    assert percentile(values, 50) == float(np.percentile([1, 2, 3, 4, 5], 50)) == 3.0
+    assert percentile(values, 90, digits=1) == round(float(np.percentile([1, 2, 3, 4, 5], 90)), 1)
+    assert percentile([], 50) is None and summary([], (50, 90)) == {"mean": None, "p50": None, "p90": None,
+                                                                    "max": None}
+    assert summary([0.001, 0.003], (50,), digits=2, scale=1000.0) == {"mean": 2.0, "p50": 2.0, "max": 3.0}

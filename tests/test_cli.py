@@ -104,3 +104,38 @@ def test_demo_runs(env):
     assert proc.returncode == 0, proc.stderr
     assert "CB_1 state is now CLOSED" in proc.stdout
     assert "G_2: f=" in proc.stdout and "late joiner got the breaker state: CB_1 OPEN" in proc.stdout
+
+
+def test_log_records_go_to_stderr_as_plain_text_or_json_lines(env):
+    """Warnings by default, as bare text; ``--log-format json`` (before or after the command)
+    makes each one a JSON object; stdout keeps the command's own JSON lines."""
+    args = ("translate", "vfd-modbus", "--port", "/nonexistent/tty", "--duration", "0.5")
+    plain = gridbus(*args, env=env, check=True)
+    assert "translate: G_1 on /nonexistent/tty: port: cannot open the port" in plain.stderr
+    assert not plain.stderr.lstrip().startswith("{")
+    for options in (("--log-format", "json", *args), (*args, "-v", "--log-format", "json")):
+        proc = gridbus(*options, env=env, check=True)
+        records = [json.loads(line) for line in proc.stderr.splitlines()]
+        assert records and all(set(r) == {"time", "level", "logger", "message"} for r in records)
+        fault = [r for r in records if r["logger"] == "gridbus.translators.translator" and "/nonexistent" in r["message"]]
+        assert fault and fault[0]["level"] == "WARNING"
+        lines = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert list(lines[0]) == ["ready"] and list(lines[-1]) == ["done"]
+
+
+def test_a_command_handler_runs_in_process(capsys):
+    """``main()`` and the handlers it calls are plain functions: no subprocess needed."""
+    import logging
+
+    from gridbus.cli.main import main
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert main(["types", "CB", "--json"]) == 0
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [r["prefix"] for r in rows] == ["CB"]
+        assert main(["types", " "]) == 2
+        assert "TYPE is empty" in capsys.readouterr().err
+    finally:                                      # main() installed the CLI's log handler: take it away
+        root.handlers[:] = handlers
+        root.setLevel(level)

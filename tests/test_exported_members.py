@@ -13,7 +13,8 @@ EXPECTED = {
     "Bus", "Reader", "Writer", "Sample", "Gone", "Registry", "ObjectType", "TopicType", "FieldInfo",
     # errors
     "GridbusError", "UnknownObjectError", "FieldError", "IdlError", "QosError", "ConfigError",
-    "MissingExtra", "SystemFileError", "ProfileError", "DaqConfigError", "CommandRejected",
+    "MissingExtra", "SystemFileError", "ParamError", "ProfileError", "DaqConfigError",
+    "CommandRejected",
     "ExperimentError", "SinkUnavailable", "SinkRefused", "LinkError", "DeviceTimeout", "FrameError",
     "DeviceRejected", "PortLost",
 }
@@ -43,10 +44,13 @@ def test_old_import_paths_still_work() -> None:
     from gridbus.daq.agent import DaqConfigError
     from gridbus.experiments.runner import ExperimentError
     from gridbus.historian.sinks import SinkRefused, SinkUnavailable
+    from gridbus.testbed.devices import CommandRejected as DeviceCommandRejected
+    from gridbus.testbed.devices import ParamError
     from gridbus.testbed.plant import CommandRejected
     from gridbus.testbed.system import SystemFileError
     from gridbus.translators.link import DeviceRejected, DeviceTimeout, FrameError, LinkError, PortLost
     from gridbus.translators.profile import ProfileError
     moved = [DaqConfigError, ExperimentError, SinkRefused, SinkUnavailable, CommandRejected,
-             SystemFileError, DeviceRejected, DeviceTimeout, FrameError, LinkError, PortLost, ProfileError]
+             SystemFileError, DeviceRejected, DeviceCommandRejected, ParamError, DeviceTimeout, FrameError,
+             LinkError, PortLost, ProfileError]
     assert all(cls is getattr(gridbus, cls.__name__) for cls in moved)

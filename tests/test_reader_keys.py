@@ -14,7 +14,8 @@ import time
 
 from conftest import gridbus, peer
 from gridbus import Bus
-from gridbus.bus import _KeyMatch, _key_id
+from gridbus.source import KeyMatch as _KeyMatch
+from gridbus.source import key_id as _key_id
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 

@@ -215,12 +215,11 @@ def test_sensors_add_noise_bias_quantization_and_delay():
 ])
 def test_a_set_point_beyond_the_rating_is_refused_and_the_last_good_one_stays(object_id, fields, field):
     plant = Plant(load_system())
-    before = plant.measurements(), repr((plant.machines, plant.load_ref, plant.mg, plant.storage,
-                                         plant.pv, plant.wind))
+    before = plant.measurements(), repr(plant.devices)
     with pytest.raises(CommandRejected) as err:
         plant.command(object_id, fields)
     assert (err.value.object_id, err.value.field) == (object_id, field)
-    assert repr((plant.machines, plant.load_ref, plant.mg, plant.storage, plant.pv, plant.wind)) == before[1]
+    assert repr(plant.devices) == before[1]
 
 
 def test_a_command_with_one_bad_set_point_is_refused_whole():
@@ -260,3 +259,21 @@ def test_past_voltage_collapse_loads_report_the_power_that_arrives_and_an_event_
     restored = [p for kind, p in plant.events if kind == "restored"]
     assert len(restored) == 1 and restored[0]["object"] == "L_4"
     assert len([p for kind, p in plant.events if kind == "collapse"]) == 1
+
+
+# -- the device registry (issue 11) ---------------------------------------------------------
+
+def test_every_device_kind_is_registered_by_prefix_with_units_on_its_parameters():
+    from dataclasses import fields
+
+    from gridbus.testbed.devices import DEVICE_KINDS
+    plant = Plant(load_system())
+    assert {type(d) for d in plant.devices.values()} == set(DEVICE_KINDS.values())
+    for prefix, kind in DEVICE_KINDS.items():
+        assert kind.prefix == prefix
+        for f in fields(kind.params_type):
+            if f.type == "float":
+                assert f.metadata.get("unit"), f"{kind.__name__}: {f.name} has no unit"
+    for object_id, device in plant.devices.items():
+        assert object_id.startswith(device.prefix + "_")
+        assert isinstance(device.state(plant), dict) and isinstance(device.measure(plant), dict)

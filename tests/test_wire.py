@@ -7,7 +7,7 @@ import time
 import pytest
 
 from gridbus import Bus, ConfigError, Registry
-from gridbus.bus import LOOPBACK_CONFIG, cyclone_config
+from gridbus.config import LOOPBACK_CONFIG, cyclone_config
 
 
 def test_default_configuration_is_loopback_only(monkeypatch):

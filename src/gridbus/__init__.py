@@ -12,7 +12,7 @@ See README.md for the tour, ``gridbus --help`` for the command line.
 """
 from importlib import metadata as _metadata
 
-from .bus import Bus, Gone, Reader, Sample, Writer
+from .bus import Bus
 from .errors import (
     CommandRejected,
     ConfigError,
@@ -26,6 +26,7 @@ from .errors import (
     IdlError,
     LinkError,
     MissingExtra,
+    ParamError,
     PortLost,
     ProfileError,
     QosError,
@@ -35,12 +36,16 @@ from .errors import (
     UnknownObjectError,
 )
 from .model import FieldInfo, ObjectType, Registry, TopicType
+from .reader import Reader
+from .sample import Gone, Sample
+from .writer import Writer
 
 __all__ = ["Bus", "Reader", "Writer", "Sample", "Gone", "Registry", "ObjectType", "TopicType",
            "FieldInfo",
            # errors: every one gridbus raises, so that callers catch them without importing a subsystem
            "GridbusError", "UnknownObjectError", "FieldError", "IdlError", "QosError", "ConfigError",
-           "MissingExtra", "SystemFileError", "ProfileError", "DaqConfigError", "CommandRejected",
+           "MissingExtra", "SystemFileError", "ParamError", "ProfileError", "DaqConfigError",
+           "CommandRejected",
            "ExperimentError", "SinkUnavailable", "SinkRefused", "LinkError", "DeviceTimeout",
            "FrameError", "DeviceRejected", "PortLost"]
 try:                                                  # declared once, in pyproject.toml

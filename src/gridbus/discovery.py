@@ -7,22 +7,29 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cyclonedds.builtin import (BuiltinDataReader, BuiltinTopicDcpsParticipant,
                                 BuiltinTopicDcpsPublication, BuiltinTopicDcpsSubscription)
 from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
-from cyclonedds.internal import InvalidSample
+from cyclonedds.builtin_types import DcpsEndpoint, DcpsParticipant
+
+from ._cyclone import InvalidSample
+
+if TYPE_CHECKING:
+    from .bus import Bus
 
 ANY = SampleState.Any | ViewState.Any | InstanceState.Any
 
 
-def _events(reader: BuiltinDataReader, kind: str, own: set) -> list[dict[str, Any]]:
-    out = []
+def _events(reader: BuiltinDataReader, kind: str, own: set[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for sample in reader.take(N=256):
         alive = not isinstance(sample, InvalidSample) and \
             sample.sample_info.instance_state == InstanceState.Alive
-        data = sample.key_sample if isinstance(sample, InvalidSample) else sample
+        # the binding declares key_sample as object; on these readers it is the topic's data type
+        data = cast("DcpsParticipant | DcpsEndpoint",
+                    sample.key_sample if isinstance(sample, InvalidSample) else sample)
         key = str(data.key)
         if key in own or str(getattr(data, "participant_key", "")) in own:
             continue                                   # this watcher itself
@@ -34,7 +41,7 @@ def _events(reader: BuiltinDataReader, kind: str, own: set) -> list[dict[str, An
     return out
 
 
-def watch(bus, duration: float = 3.0, as_json: bool = False) -> int:
+def watch(bus: Bus, duration: float = 3.0, as_json: bool = False) -> int:
     """Print discovery events for ``duration`` s (0 = until interrupted)."""
     with bus:
         own = {str(bus.participant.guid)}

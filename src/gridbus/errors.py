@@ -56,6 +56,14 @@ class SystemFileError(GridbusError):
     """A malformed system file; the message starts with ``file:line:``."""
 
 
+class ParamError(GridbusError):
+    """A device's parameters that do not fit its system; the loader adds file and line."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key, self.reason = key, reason
+
+
 class ProfileError(GridbusError):
     """A malformed device profile (message starts with ``file:line:``)."""
 

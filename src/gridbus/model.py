@@ -23,9 +23,10 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any, Iterable, TypedDict
 
 from cyclonedds.idl import IdlEnum, IdlStruct
+from cyclonedds.idl import types as idl_types
 
 from .errors import FieldError, IdlError, UnknownObjectError
 from .idl import METADATA_FILE, PACKAGE_ROOT, load_user_idl
@@ -38,6 +39,25 @@ _INT_BOUNDS = {
     "uint16": (0, 2**16 - 1), "int32": (-2**31, 2**31 - 1), "uint32": (0, 2**32 - 1),
     "int64": (-2**63, 2**63 - 1), "uint64": (0, 2**64 - 1), "byte": (0, 2**8 - 1), "octet": (0, 2**8 - 1),
 }
+
+
+class FieldMeta(TypedDict, total=False):
+    """What the IDL's annotations and comments say about one field (``types/metadata.json``)."""
+    unit: str
+    min: float
+    max: float
+    doc: str
+
+
+Metadata = dict[str, dict[str, FieldMeta]]       # scoped struct name -> field name -> what the IDL says
+
+
+class _Described(TypedDict):
+    """The :class:`FieldInfo` arguments that come from :class:`FieldMeta`, unset ones None."""
+    unit: str | None
+    min: float | None
+    max: float | None
+    doc: str | None
 
 
 @dataclass(frozen=True)
@@ -155,8 +175,8 @@ class FieldInfo:
         if isinstance(value, float) and math.isnan(value):
             return                                   # NaN = "unset" in commands
         low, high = self.min, self.max
-        if self.kind == "int":
-            bounds = _INT_BOUNDS.get(self.type_name, (None, None))
+        bounds = _INT_BOUNDS.get(self.type_name) if self.kind == "int" else None
+        if bounds is not None:
             low = bounds[0] if low is None else max(low, bounds[0])
             high = bounds[1] if high is None else min(high, bounds[1])
         if low is not None and value < low:
@@ -196,9 +216,9 @@ def _parse_float(text: str, where: str, type_name: str) -> float:
         raise FieldError(f"{where}: expected a number ({type_name}), got {text!r}") from None
 
 
-def _field_info(name: str, hint: Any, meta: dict, command_like: bool) -> FieldInfo:
+def _field_info(name: str, hint: Any, meta: FieldMeta, command_like: bool) -> FieldInfo:
     """Describe one generated dataclass field from its type hint and IDL metadata."""
-    common = dict(unit=meta.get("unit"), min=meta.get("min"), max=meta.get("max"), doc=meta.get("doc"))
+    common = _Described(unit=meta.get("unit"), min=meta.get("min"), max=meta.get("max"), doc=meta.get("doc"))
     if inspect.isclass(hint) and issubclass(hint, IdlEnum):
         return FieldInfo(name, "enum", hint.__name__, enum=hint, **common)
     if inspect.isclass(hint) and issubclass(hint, IdlStruct):
@@ -209,12 +229,14 @@ def _field_info(name: str, hint: Any, meta: dict, command_like: bool) -> FieldIn
         if isinstance(tag, str):
             kind = {float: "float", int: "int", bool: "bool", str: "str"}.get(base, "other")
             return FieldInfo(name, kind, tag, nan_default=command_like and kind == "float", **common)
-        tag_name = type(tag).__name__
-        if tag_name == "bounded_str":
+        if isinstance(tag, idl_types.bounded_str):
             return FieldInfo(name, "str", f"string<{tag.max_length}>", length=tag.max_length, **common)
-        if tag_name in ("array", "sequence"):
-            inner = _field_info(name, tag.subtype if not isinstance(tag.subtype, str)
-                                else typing.Annotated[_PRIMITIVE.get(tag.subtype, float), tag.subtype],
+        if isinstance(tag, (idl_types.array, idl_types.sequence)):
+            tag_name = type(tag).__name__
+            # the binding declares ``subtype: type``, but a primitive element comes as its IDL name ("float64")
+            subtype = typing.cast("type | str", tag.subtype)
+            inner = _field_info(name, subtype if not isinstance(subtype, str)
+                                else typing.Annotated[_PRIMITIVE.get(subtype, float), subtype],
                                 meta, command_like)
             length = getattr(tag, "length", None) or getattr(tag, "max_length", None)
             return FieldInfo(name, tag_name, f"{tag_name}<{inner.type_name}>", length=length,
@@ -343,7 +365,7 @@ class Registry:
 
     def __init__(self) -> None:
         self.object_types: dict[str, ObjectType] = {}      # by prefix
-        self._metadata: dict[str, dict] = {}
+        self._metadata: Metadata = {}
 
     @classmethod
     def default(cls) -> "Registry":
@@ -363,7 +385,7 @@ class Registry:
                            "`const string PREFIX = \"XX\";` and a struct per topic role")
         return added
 
-    def add_package(self, package: str, metadata: dict, source: str = "") -> list[ObjectType]:
+    def add_package(self, package: str, metadata: Metadata, source: str = "") -> list[ObjectType]:
         self._metadata.update(metadata)
         root = importlib.import_module(package)
         added = []

@@ -15,7 +15,8 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn, TypeVar
 
 from ..errors import GridbusError
 from ..files import check_input_file, check_output_dir, read_text
@@ -25,12 +26,13 @@ MAX_EPOCH = 1e11                        # UNIX seconds; beyond the year 5000 is 
 # Rates, speeds, seconds: beyond these a value is a typo, and 1/rate or a timeout in ns would
 # overflow what time.sleep() and DDS durations (int64 ns, about 292 years) can hold.
 SMALLEST, LARGEST = 1e-9, 1e9
-ArgType = Callable[[str], object]
+ArgType = Callable[[str], Any]
+F = TypeVar("F", bound=Callable[[str], Any])
 
 
-def _named(name: str) -> Callable[[ArgType], ArgType]:
+def _named(name: str) -> Callable[[F], F]:
     """Give an argument type the name argparse shows in its messages."""
-    def wrap(func: ArgType) -> ArgType:
+    def wrap(func: F) -> F:
         func.__name__ = name
         return func
     return wrap
@@ -116,10 +118,10 @@ def epoch_seconds(text: str) -> float:
     return value
 
 
-def number_list(item: Callable[[str], float | int], what: str) -> ArgType:
+def number_list(item: Callable[[str], float], what: str) -> Callable[[str], list[float]]:
     """A comma-separated list, each element checked by ``item`` (``--sizes 32,256``)."""
     @_named(f"list of {what}")
-    def parse(text: str) -> list:
+    def parse(text: str) -> list[float]:
         parts = [p.strip() for p in text.split(",")]
         if not text.strip() or any(not p for p in parts):
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
@@ -142,7 +144,7 @@ def name_list(choices: tuple[str, ...] | None = None, what: str = "names") -> Ar
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
         for part in parts:
             if choices is not None and part not in choices:
-                raise argparse.ArgumentTypeError(f"unknown {what[:-1] if what.endswith('s') else what} "
+                raise argparse.ArgumentTypeError(f"unknown {what.removesuffix('s')} "
                                                  f"{part!r}; choose from {', '.join(choices)}")
         return parts
     return parse
@@ -211,7 +213,7 @@ def link_path(text: str) -> str:
     return text
 
 
-def domain_from_env(environ: dict[str, str]) -> int | None:
+def domain_from_env(environ: Mapping[str, str]) -> int | None:
     """``GRIDBUS_DOMAIN`` checked like ``--domain`` (None when unset)."""
     text = environ.get("GRIDBUS_DOMAIN")
     if text is None:
@@ -230,7 +232,7 @@ class GridbusArgumentParser(argparse.ArgumentParser):
     ``gridbus: error: ...`` and exit status 2, like every other bad input.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.register("type", float, finite_float)
 

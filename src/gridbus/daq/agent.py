@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from ..bus import Bus
-from ..errors import DaqConfigError, FieldError
+from ..errors import DaqConfigError, FieldError, UnknownObjectError
 from ..events import EventLog
-from ..model import Registry, TopicType, UnknownObjectError
+from ..model import Registry, TopicType
 from ..tomlfile import read_toml
 from .backend import Channel, SamplingBackend, SimulatedADC
 from .dsp import CycleProcessor

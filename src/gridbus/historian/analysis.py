@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import GridbusError
 from ..extras import require
 from .sinks import read_rows, redact
+from ..stats import percentile
 
 
 def series(url: str, object_id: str, field: str, topic: str | None = None,
@@ -36,7 +37,7 @@ def delays(url: str, topic: str | None = None) -> dict[str, dict[str, Any]]:
     for name, values in sorted(per_topic.items()):
         ms = np.array(values) * 1000.0
         out[name] = {"count": int(ms.size), "mean_ms": float(ms.mean()),
-                     **{f"p{q}_ms": float(np.percentile(ms, q)) for q in (50, 90, 99)},
+                     **{f"p{q}_ms": percentile(ms, q) for q in (50, 90, 99)},
                      "max_ms": float(ms.max()), "_values": ms}
     if not out:
         raise GridbusError(f"{redact(url)}: no recorded samples" + (f" of {topic}" if topic else ""))

@@ -23,12 +23,12 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Iterator
-
-import numpy as np
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..bus import Bus
 from ..errors import GridbusError
+from ..stats import summary
 from .sinks import read_rows, redact
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
@@ -68,8 +68,8 @@ def ingest(dbs: list[str], batches: list[int], objects: int, rate: float, second
 
 
 @contextlib.contextmanager
-def _recorder(db: str, batch: int, domain: int, env: dict | None = None,
-              extra: list[str] | None = None) -> Iterator[subprocess.Popen]:
+def _recorder(db: str, batch: int, domain: int, env: dict[str, str] | None = None,
+              extra: list[str] | None = None) -> Iterator[subprocess.Popen[str]]:
     """A ``gridbus record`` process that is always gone afterwards (killed if still running)."""
     recorder = _start_recorder(db, batch, domain, env, extra or [])
     try:
@@ -80,11 +80,12 @@ def _recorder(db: str, batch: int, domain: int, env: dict | None = None,
             recorder.communicate(timeout=30)
 
 
-def _stop(recorder: subprocess.Popen) -> dict[str, Any]:
+def _stop(recorder: subprocess.Popen[str]) -> dict[str, Any]:
     recorder.send_signal(signal.SIGINT)
     out, err = recorder.communicate(timeout=120)
     try:
-        return json.loads(out.strip().splitlines()[-1])["done"]
+        done: dict[str, Any] = json.loads(out.strip().splitlines()[-1])["done"]
+        return done
     except (IndexError, ValueError, KeyError):
         raise GridbusError(f"the recorder ended without its statistics: {err.strip()[-300:]}") from None
 
@@ -122,22 +123,24 @@ def _one(db: str, batch: int, objects: int, rate: float, seconds: float, domain:
         stats = _stop(recorder)
     rows = [(s, c) for _o, _t, s, _r, c, _f in read_rows(db, "Generator_Measurement", start=start - 0.1,
                                                           end=end + 0.1)]
-    delays = np.array([c - s for s, c in rows]) * 1000.0
+    delays_ms = [(c - s) * 1000.0 for s, c in rows]
+    delay = summary(delays_ms, (50, 90, 99), digits=1)
     created = [c for _s, c in rows]
     span = (max(created) - min(created)) if len(created) > 1 else float("nan")
     return {"db": _kind(db),
             "batch": batch, "offered_per_s": round(len(ticks_at) * objects / (end - start)),
-            "received": stats["received"], "stored": len(delays), "dropped": stats["dropped"],
-            "stored_per_s": round(len(delays) / span) if span == span and span > 0 else None,
-            **{f"delay_{k}_ms": (round(float(np.percentile(delays, q)), 1) if len(delays) else None)
-               for k, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
-            "delay_mean_ms": round(float(delays.mean()), 1) if len(delays) else None}
+            "received": stats["received"], "stored": len(delays_ms), "dropped": stats["dropped"],
+            "stored_per_s": round(len(delays_ms) / span) if span > 0 else None,
+            **{f"delay_{k}_ms": delay[k] for k in ("p50", "p90", "p99", "max")},
+            "delay_mean_ms": delay["mean"]}
 
 
-def _start_recorder(db: str, batch: int, domain: int, env: dict | None, extra: list[str]) -> subprocess.Popen:
+def _start_recorder(db: str, batch: int, domain: int, env: dict[str, str] | None,
+                    extra: list[str]) -> subprocess.Popen[str]:
     recorder = subprocess.Popen([*CLI, "record", "G", "--role", "Measurement", "--db", db, "--domain", str(domain),
                                  "--batch", str(batch), "--flush-interval", "1.0", *extra],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert recorder.stdout is not None
     line = recorder.stdout.readline()
     if not line.startswith('{"ready"'):
         recorder.kill()
@@ -151,7 +154,8 @@ def _partition(partition: str | None) -> list[str]:
 
 
 def crash(db: str, batch: int, objects: int, rate: float, seconds: float, kill_at: float, domain: int,
-          env: dict | None = None, spool: str | None = "", partition: str | None = None) -> dict[str, Any]:
+          env: dict[str, str] | None = None, spool: str | None = "",
+          partition: str | None = None) -> dict[str, Any]:
     """Samples lost when the recorder is killed (SIGKILL) ``kill_at`` s into a stream, then restarted.
 
     ``env`` runs the recorder with another environment (e.g. another gridbus on PYTHONPATH);
@@ -209,19 +213,3 @@ def _kind(db: str) -> str:
         return redact(db).split("?")[0]
     return "csv" if db.endswith(".csv") else "sqlite"
 
-
-def print_results(rows: list[dict[str, Any]], as_json: bool) -> None:
-    if as_json:
-        for row in rows:
-            print(json.dumps(row))
-        return
-    from rich.console import Console
-    from rich.table import Table
-    table = Table(title="historian ingest and delay (created - source time)")
-    columns = ("db", "batch", "offered_per_s", "received", "stored", "stored_per_s", "delay_mean_ms",
-               "delay_p50_ms", "delay_p90_ms", "delay_p99_ms", "delay_max_ms")
-    for column in columns:
-        table.add_column(column.replace("_per_s", "/s").replace("delay_", "").replace("_ms", " ms"), justify="right")
-    for row in rows:
-        table.add_row(*(str(row[c]) for c in columns))
-    Console(width=max(140, Console().width)).print(table)

@@ -144,7 +144,8 @@ class Journal:
             "ORDER BY seq LIMIT ?", (seq, limit))]
 
     def count_after(self, seq: int) -> int:
-        return self._forward.execute("SELECT count(*) FROM rows WHERE seq > ?", (seq,)).fetchone()[0]
+        count: int = self._forward.execute("SELECT count(*) FROM rows WHERE seq > ?", (seq,)).fetchone()[0]
+        return count
 
     def settle(self, seq: int) -> None:
         """Rows up to ``seq`` are safe elsewhere: drop them from the journal."""

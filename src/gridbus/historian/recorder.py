@@ -32,17 +32,36 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping, NotRequired, TypedDict
 
 from ..bus import Bus
 from ..errors import GridbusError
 from .journal import RawRow, export, open_journals, prepare_spool, spool_file, target_key
-from .sinks import Row, Sink, SinkUnavailable
+from .sinks import Key, Row, Sink, SinkUnavailable
 from .tap import ROLES, Decoder, Tap
 
-__all__ = ["ROLES", "Recorder", "summary"]
+__all__ = ["ROLES", "Recorder", "RecorderStats", "summary"]
 
 _logger = logging.getLogger("gridbus.historian.recorder")
+
+
+class RecorderStats(TypedDict):
+    """What :meth:`Recorder.run` returns (and ``gridbus record`` prints): counts of samples by fate."""
+    received: int
+    recovered: int
+    written: int
+    spooled: int
+    left_in_journal: int
+    dropped: int
+    dds_lost: int
+    dds_rejected: int
+    undecodable: int
+    lost: int
+    duplicates_skipped: int
+    batches: int
+    reconnects: int
+    max_buffered: int
+    spool_file: NotRequired[str]                    # only when rows went to a spool CSV
 
 
 class Recorder:
@@ -84,7 +103,7 @@ class Recorder:
         self.stop_event = threading.Event()
         self.cursor = 0                                     # journal rows up to here are in the target
         self._cursor_known = False                          # the target's mark has been read
-        self.stats: dict[str, object] = {
+        self.stats: RecorderStats = {
             "received": 0, "recovered": 0, "written": 0, "spooled": 0, "left_in_journal": 0, "dropped": 0,
             "dds_lost": 0, "dds_rejected": 0, "undecodable": 0, "lost": 0, "duplicates_skipped": 0,
             "batches": 0, "reconnects": 0, "max_buffered": 0}
@@ -250,7 +269,7 @@ class Recorder:
             return rows
         keys = [(o, t, s) for o, t, s, _r, _f in old]
         known = self.sink.existing(keys)
-        seen: set = set()
+        seen: set[Key] = set()
         fresh = []
         for row in rows:
             key = (row[0], row[1], row[2])
@@ -303,7 +322,7 @@ class Recorder:
         self._leftovers = []
 
     # -- running ------------------------------------------------------------------------
-    def run(self, duration: float | None = None) -> dict[str, object]:
+    def run(self, duration: float | None = None) -> RecorderStats:
         try:
             self._recover()
         except SinkUnavailable as exc:
@@ -342,7 +361,8 @@ class Recorder:
                 time.sleep(min(self._backoff(), max(0.0, deadline - time.monotonic())))
         self._settle()
         self._spool_rest()
-        self.stats.update(self.tap.losses())
+        losses = self.tap.losses()
+        self.stats["dds_lost"], self.stats["dds_rejected"] = losses["dds_lost"], losses["dds_rejected"]
         self.stats["lost"] += self.stats["dropped"] + self.stats["dds_lost"] + self.stats["dds_rejected"] \
             + self.stats["undecodable"]
         self.sink.close()
@@ -391,7 +411,7 @@ class Recorder:
             journal.close(remove=journal.count_after(0) == 0)
 
 
-def summary(stats: dict[str, object], target: str) -> str | None:
+def summary(stats: Mapping[str, object], target: str) -> str | None:
     """One line on what is not in the database, or None when everything taken is there."""
     parts = []
     for key, text in (("spooled", "in the spool file {spool_file}"), ("left_in_journal", "left in the journal"),

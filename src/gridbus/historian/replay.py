@@ -12,7 +12,7 @@ import fnmatch
 import json
 import math
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from ..bus import Bus
 from ..errors import GridbusError
@@ -53,7 +53,7 @@ def replay(bus: Bus, url: str, speed: float = 1.0, objects: list[str] | None = N
     return sent
 
 
-def _fields(url: str, object_id: str, topic: str, source: float, text: str) -> dict:
+def _fields(url: str, object_id: str, topic: str, source: float, text: str) -> dict[str, Any]:
     """A stored row's fields, or an error naming the row (a hand-edited or damaged recording)."""
     try:
         data = json.loads(text)

@@ -31,16 +31,20 @@ import sqlite3
 import stat
 import time
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence, TextIO, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import GridbusError, SinkRefused, SinkUnavailable
 from ..extras import require
 
+if TYPE_CHECKING:                                 # psycopg is the optional ``postgres`` extra
+    import psycopg
+
 Row = tuple[str, str, float, float, str]          # object_id, topic, source, reception, fields JSON
 StoredRow = tuple[str, str, float, float, float, str]
 Mark = tuple[str, int]                            # journal id, sequence number of the batch's last row
 Key = tuple[str, str, float]                      # object_id, topic, source_time: one sample of one writer
+QueryArg = str | float                            # a value bound to a ``%s`` / ``?`` in a reading query
 
 COLUMNS = ("object_id", "topic", "source_time", "reception_time", "created_time", "fields")
 MARKS_TABLE = "gridbus_marks"
@@ -204,7 +208,8 @@ class SqliteSink:
             raise SinkRefused(str(exc) if isinstance(exc, GridbusError) else f"{self.url}: {exc}") from None
 
     def _check_schema(self) -> None:
-        tables = {name: kind for name, kind in self.db.execute(
+        db = self._connection()
+        tables = {name: kind for name, kind in db.execute(
             "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')")}
         if "samples" not in tables:
             others = sorted(t for t in tables if not t.startswith("sqlite_") and t != MARKS_TABLE)
@@ -212,71 +217,77 @@ class SqliteSink:
                 raise SinkRefused(f"{self.url}: holds tables {', '.join(others)} but no samples table: "
                                   f"not a gridbus recording")
         else:
-            columns = [(name, decl.upper()) for _cid, name, decl, *_ in self.db.execute("PRAGMA table_info(samples)")]
+            columns = [(name, decl.upper()) for _cid, name, decl, *_ in db.execute("PRAGMA table_info(samples)")]
             if tables["samples"] != "table" or columns != SQLITE_COLUMNS:
                 raise SinkRefused(f"{self.url}: its samples table has another layout "
                                   f"({', '.join(f'{n} {t}' for n, t in columns) or 'a view'}); gridbus writes "
                                   f"({', '.join(f'{n} {t}' for n, t in SQLITE_COLUMNS)})")
         if MARKS_TABLE in tables:
-            columns = [name for _cid, name, *_ in self.db.execute(f"PRAGMA table_info({MARKS_TABLE})")]
-            if columns != ["journal", "seq"]:
-                raise SinkRefused(f"{self.url}: table {MARKS_TABLE} has another layout ({', '.join(columns)})")
-        with self.db:
-            self.db.executescript(self.SCHEMA)
+            mark_columns = [name for _cid, name, *_ in db.execute(f"PRAGMA table_info({MARKS_TABLE})")]
+            if mark_columns != ["journal", "seq"]:
+                raise SinkRefused(f"{self.url}: table {MARKS_TABLE} has another layout ({', '.join(mark_columns)})")
+        with db:
+            db.executescript(self.SCHEMA)
 
     def _probe(self) -> None:
         """Write a row and roll it back: proves the file, its directory and the disk take writes."""
-        self.db.execute("BEGIN IMMEDIATE")
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
         try:
-            self.db.execute("INSERT INTO samples (object_id, topic, source_time, reception_time, created_time, "
-                            "fields) VALUES ('probe', 'probe', 0, 0, 0, '{}')")
+            db.execute("INSERT INTO samples (object_id, topic, source_time, reception_time, created_time, "
+                       "fields) VALUES ('probe', 'probe', 0, 0, 0, '{}')")
         finally:
-            self.db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
 
     def connect(self) -> None:
+        self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
         try:
-            self.db = sqlite3.connect(self.url, check_same_thread=False, isolation_level=None, timeout=5)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db = db = sqlite3.connect(self.url, check_same_thread=False, isolation_level=None, timeout=5)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             self.close()
             raise SinkUnavailable(f"{self.url}: {exc}") from None
+        return db
+
+    def _connection(self) -> sqlite3.Connection:
+        """The connection, opened on first use or again after :meth:`close`."""
+        return self.db if self.db is not None else self._connect()
 
     def write(self, rows: list[Row], mark: Mark | None = None) -> None:
-        if self.db is None:
-            self.connect()
+        db = self._connection()
         created = time.time()
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                self.db.executemany(
+                db.executemany(
                     "INSERT INTO samples (object_id, topic, source_time, reception_time, created_time, fields) "
                     "VALUES (?, ?, ?, ?, ?, ?)", [(o, t, s, r, created, f) for o, t, s, r, f in rows])
                 if mark is not None:
-                    self.db.execute(f"INSERT OR REPLACE INTO {MARKS_TABLE} (journal, seq) VALUES (?, ?)", mark)
-                self.db.execute("COMMIT")
+                    db.execute(f"INSERT OR REPLACE INTO {MARKS_TABLE} (journal, seq) VALUES (?, ?)", mark)
+                db.execute("COMMIT")
             except BaseException:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise SinkUnavailable(f"{self.url}: {exc}") from None
 
     def forwarded(self, journal: str) -> int:
-        if self.db is None:
-            self.connect()
+        db = self._connection()
         try:
-            row = self.db.execute(f"SELECT seq FROM {MARKS_TABLE} WHERE journal = ?", (journal,)).fetchone()
+            row = db.execute(f"SELECT seq FROM {MARKS_TABLE} WHERE journal = ?", (journal,)).fetchone()
         except sqlite3.Error as exc:
             raise SinkUnavailable(f"{self.url}: {exc}") from None
         return int(row[0]) if row else 0
 
     def existing(self, keys: list[Key]) -> set[Key]:
         """Which of these samples the database already holds (the series index answers each)."""
-        if self.db is None:
-            self.connect()
+        db = self._connection()
         try:
-            return {key for key in keys if self.db.execute(
+            return {key for key in keys if db.execute(
                 "SELECT 1 FROM samples WHERE topic = ? AND object_id = ? AND source_time = ? LIMIT 1",
                 (key[1], key[0], key[2])).fetchone()}
         except sqlite3.Error as exc:
@@ -311,22 +322,23 @@ class PostgresSink:
     def __init__(self, url: str) -> None:
         self._dsn = url
         self.url = redact(url)
-        self.conn = None
+        self.conn: psycopg.Connection[tuple[Any, ...]] | None = None
 
     def _error(self, exc: Exception) -> str:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"{self.url}: {scrub(text, self._dsn)}"
 
     def check(self) -> None:
-        psycopg = require("psycopg", "the PostgreSQL sink")
+        require("psycopg", "the PostgreSQL sink")
+        import psycopg
         try:
-            self.connect()
-            with self.conn.transaction():
-                self._check_schema()
-                self.conn.execute(self.SCHEMA)
-            with self.conn.transaction(force_rollback=True):
-                self.conn.execute("INSERT INTO samples (object_id, topic, source_time, reception_time, fields) "
-                                  "VALUES ('probe', 'probe', 0, 0, '{}')")
+            conn = self._connect()
+            with conn.transaction():
+                self._check_schema(conn)
+                conn.execute(self.SCHEMA)
+            with conn.transaction(force_rollback=True):
+                conn.execute("INSERT INTO samples (object_id, topic, source_time, reception_time, fields) "
+                             "VALUES ('probe', 'probe', 0, 0, '{}')")
         except SinkUnavailable as exc:
             self.close()
             raise SinkRefused(str(exc)) from None
@@ -337,14 +349,14 @@ class PostgresSink:
             self.close()
             raise SinkRefused(self._error(exc)) from None
 
-    def _check_schema(self) -> None:
+    def _check_schema(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         for table, want in (("samples", PG_COLUMNS), (MARKS_TABLE, [("journal", "text"), ("seq", "bigint")])):
-            kind = self.conn.execute(
+            kind = conn.execute(
                 "SELECT table_type FROM information_schema.tables WHERE table_schema = current_schema() "
                 "AND table_name = %s", (table,)).fetchone()
             if kind is None:
                 continue
-            columns = [tuple(r) for r in self.conn.execute(
+            columns = [tuple(r) for r in conn.execute(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
                 "current_schema() AND table_name = %s ORDER BY ordinal_position", (table,))]
             if kind[0] != "BASE TABLE" or columns != want:
@@ -353,20 +365,29 @@ class PostgresSink:
                                   f"({', '.join(f'{n} {t}' for n, t in want)})")
 
     def connect(self) -> None:
-        psycopg = require("psycopg", "the PostgreSQL sink")
+        self._connect()
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        require("psycopg", "the PostgreSQL sink")
+        import psycopg
         try:
-            self.conn = psycopg.connect(self._dsn, connect_timeout=3)
+            self.conn = conn = psycopg.connect(self._dsn, connect_timeout=3)
         except psycopg.Error as exc:
             self.close()
             raise SinkUnavailable(self._error(exc)) from None
+        return conn
+
+    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The open connection, opened again if a failure (or the server) closed it."""
+        return self.conn if self.conn is not None and not self.conn.closed else self._connect()
 
     def write(self, rows: list[Row], mark: Mark | None = None) -> None:
-        psycopg = require("psycopg", "the PostgreSQL sink")
-        if self.conn is None or self.conn.closed:
-            self.connect()
+        require("psycopg", "the PostgreSQL sink")
+        import psycopg
+        conn = self._connection()
         try:
-            with self.conn.transaction():
-                with self.conn.cursor() as cur:
+            with conn.transaction():
+                with conn.cursor() as cur:
                     with cur.copy("COPY samples (object_id, topic, source_time, reception_time, fields) "
                                   "FROM STDIN") as copy:
                         for row in rows:
@@ -379,26 +400,26 @@ class PostgresSink:
             raise SinkUnavailable(self._error(exc)) from None
 
     def forwarded(self, journal: str) -> int:
-        psycopg = require("psycopg", "the PostgreSQL sink")
-        if self.conn is None or self.conn.closed:
-            self.connect()
+        require("psycopg", "the PostgreSQL sink")
+        import psycopg
+        conn = self._connection()
         try:
-            with self.conn.transaction():
-                row = self.conn.execute(f"SELECT seq FROM {MARKS_TABLE} WHERE journal = %s", (journal,)).fetchone()
+            with conn.transaction():
+                row = conn.execute(f"SELECT seq FROM {MARKS_TABLE} WHERE journal = %s", (journal,)).fetchone()
         except psycopg.Error as exc:
             self.close()
             raise SinkUnavailable(self._error(exc)) from None
         return int(row[0]) if row else 0
 
     def existing(self, keys: list[Key]) -> set[Key]:
-        psycopg = require("psycopg", "the PostgreSQL sink")
+        require("psycopg", "the PostgreSQL sink")
+        import psycopg
         if not keys:
             return set()
-        if self.conn is None or self.conn.closed:
-            self.connect()
+        conn = self._connection()
         try:
-            with self.conn.transaction():
-                found = self.conn.execute(
+            with conn.transaction():
+                found = conn.execute(
                     "SELECT s.object_id, s.topic, s.source_time FROM samples s JOIN "
                     "unnest(%s::text[], %s::text[], %s::float8[]) AS k(o, t, st) "
                     "ON s.topic = k.t AND s.object_id = k.o AND s.source_time = k.st",
@@ -418,12 +439,18 @@ class PostgresSink:
 
 
 # -- CSV ----------------------------------------------------------------------------------
+class CsvMarks(TypedDict):
+    """The ``<file>.marks`` sidecar: the file size at the last mark, and each journal's mark."""
+    size: int | None
+    journals: dict[str, int]
+
+
 class CsvSink:
     """Append-only CSV; marks live in ``<file>.marks`` (JSON: file size and journal marks)."""
 
     def __init__(self, path: str) -> None:
         self.url = path
-        self.handle = None
+        self.handle: TextIO | None = None
         self.marks_path = Path(path + ".marks")
 
     def check(self) -> None:
@@ -446,21 +473,26 @@ class CsvSink:
             raise SinkRefused(str(exc)) from None
 
     def connect(self) -> None:
+        self._connect()
+
+    def _connect(self) -> TextIO:
         path = Path(self.url)
         try:
             create_private(path)
             new = path.stat().st_size == 0
-            self.handle = open(path, "a", newline="", encoding="utf-8")
+            self.handle = handle = open(path, "a", newline="", encoding="utf-8")
             if new:
-                csv.writer(self.handle).writerow(COLUMNS)
-                self.handle.flush()
+                csv.writer(handle).writerow(COLUMNS)
+                handle.flush()
         except OSError as exc:
             self.handle = None
             raise SinkUnavailable(f"{self.url}: {exc.strerror}") from None
+        return handle
 
-    def _marks(self) -> dict:
+    def _marks(self) -> CsvMarks:
         try:
-            return json.loads(self.marks_path.read_text())
+            marks: CsvMarks = json.loads(self.marks_path.read_text())
+            return marks
         except (OSError, ValueError):
             return {"size": None, "journals": {}}
 
@@ -495,17 +527,16 @@ class CsvSink:
         return found
 
     def write(self, rows: list[Row], mark: Mark | None = None) -> None:
-        if self.handle is None:
-            self.connect()
+        handle = self.handle if self.handle is not None else self._connect()
         created = time.time()
         try:
-            writer = csv.writer(self.handle)
+            writer = csv.writer(handle)
             for o, t, s, r, f in rows:
                 writer.writerow((o, t, repr(s), repr(r), repr(created), f))
-            self.handle.flush()
+            handle.flush()
             if mark is not None:
                 marks = self._marks()
-                marks["size"] = self.handle.tell()
+                marks["size"] = handle.tell()
                 marks.setdefault("journals", {})[mark[0]] = mark[1]
                 tmp = self.marks_path.with_suffix(".tmp")
                 create_private(tmp)
@@ -533,7 +564,8 @@ def read_rows(url: str, topic: str | None = None, object_id: str | None = None,
     FIFO, a corrupt SQLite file, a malformed or non-UTF-8 CSV) raises
     :class:`GridbusError` naming the file (and CSV line).
     """
-    where, args = [], []
+    where: list[str] = []
+    args: list[QueryArg] = []
     for column, value, op in (("topic", topic, "="), ("object_id", object_id, "="),
                               ("source_time", start, ">="), ("source_time", end, "<=")):
         if value is not None:
@@ -563,8 +595,9 @@ def _readable_file(path: str) -> None:
         raise GridbusError(f"{path}: is not a regular file (a FIFO or device?), not a recording")
 
 
-def _postgres_rows(url: str, sql: str, args: list) -> Iterator[StoredRow]:
-    psycopg = require("psycopg", "the PostgreSQL sink")
+def _postgres_rows(url: str, sql: str, args: Sequence[QueryArg]) -> Iterator[StoredRow]:
+    require("psycopg", "the PostgreSQL sink")
+    import psycopg
     try:
         with psycopg.connect(url, connect_timeout=5) as conn:
             for o, t, s, r, c, f in conn.execute(sql, args):
@@ -574,7 +607,7 @@ def _postgres_rows(url: str, sql: str, args: list) -> Iterator[StoredRow]:
         raise GridbusError(f"{redact(url)}: {scrub(text, url)}") from None
 
 
-def _sqlite_rows(path: str, sql: str, args: list) -> Iterator[StoredRow]:
+def _sqlite_rows(path: str, sql: str, args: Sequence[QueryArg]) -> Iterator[StoredRow]:
     _readable_file(path)
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -593,7 +626,7 @@ def _sqlite_rows(path: str, sql: str, args: list) -> Iterator[StoredRow]:
         db.close()
 
 
-def _utf8_lines(path: str, handle) -> Iterator[str]:
+def _utf8_lines(path: str, handle: IO[bytes]) -> Iterator[str]:
     """Decoded lines; a line that is not UTF-8, or a last line cut short, is an error naming it."""
     for number, raw in enumerate(handle, start=1):
         try:
@@ -603,7 +636,7 @@ def _utf8_lines(path: str, handle) -> Iterator[str]:
                                f"{exc.start + 1})") from None
 
 
-def record_ends_line(handle) -> bool:
+def record_ends_line(handle: IO[bytes]) -> bool:
     """False only at the end of a file whose last line has no end-of-line (cut short?)."""
     position = handle.tell()
     if position < handle.seek(0, os.SEEK_END):
@@ -622,7 +655,8 @@ def _is_json(text: str) -> bool:
     return True
 
 
-def _csv_rows(path: str, topic, object_id, start, end) -> Iterable[StoredRow]:
+def _csv_rows(path: str, topic: str | None, object_id: str | None, start: float | None,
+              end: float | None) -> Iterable[StoredRow]:
     _readable_file(path)
     try:
         handle = open(path, "rb")
@@ -634,7 +668,7 @@ def _csv_rows(path: str, topic, object_id, start, end) -> Iterable[StoredRow]:
             header = next(reader, None)
             if header is None or tuple(header) != COLUMNS:
                 raise GridbusError(f"{path}:1: not a gridbus recording (expected columns {', '.join(COLUMNS)})")
-            rows = []
+            rows: list[StoredRow] = []
             for record in reader:
                 line = reader.line_num
                 if len(record) != len(COLUMNS):

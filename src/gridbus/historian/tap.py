@@ -15,14 +15,13 @@ counts what it could not keep:
   by-source-timestamp ordering: one older than the newest of its object; the
   recorder asks for by-reception ordering, so it keeps those).
 
-Both are read from the DataReader statuses through Cyclone's C API, as
-``gridbus.bus`` reads the deadline status.  What no DDS reader can see are
+Both are read from the DataReader statuses through Cyclone's C API
+(:func:`gridbus._cyclone.sample_losses`).  What no DDS reader can see are
 best-effort samples lost on the wire: Cyclone's API has no per-writer
 sequence numbers, so such gaps are not counted (README says so).
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import math
 import struct
@@ -30,12 +29,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cyclonedds._clayer import ddspy_take
-from cyclonedds.core import DDSException, InstanceState, ReadCondition, SampleState, ViewState, WaitSet
-from cyclonedds.internal import DDS, dds_c_t
+from cyclonedds.core import ReadCondition, WaitSet
 from cyclonedds.qos import Policy, Qos
 from cyclonedds.sub import DataReader
 
+from .. import _cyclone
 from ..bus import Bus
 from ..errors import GridbusError, UnknownObjectError
 from ..model import Registry, TopicType, _plain
@@ -44,25 +42,7 @@ from .journal import RawRow
 from .sinks import Row
 
 ROLES = ("Measurement", "State", "Command", "Protection")
-ANY_STATE = SampleState.Any | ViewState.Any | InstanceState.Any
 TAKE_BATCH = 1000
-
-_get_lost = DDS._dll_handle.dds_get_sample_lost_status
-_get_lost.argtypes = [ctypes.c_int32, ctypes.POINTER(dds_c_t.sample_lost_status)]
-_get_lost.restype = ctypes.c_int32
-_get_rejected = DDS._dll_handle.dds_get_sample_rejected_status
-_get_rejected.argtypes = [ctypes.c_int32, ctypes.POINTER(dds_c_t.sample_rejected_status)]
-_get_rejected.restype = ctypes.c_int32
-
-
-def dds_losses(reader: DataReader) -> tuple[int, int]:
-    """(samples lost, samples rejected) so far by one DataReader, from its DDS statuses."""
-    lost, rejected = dds_c_t.sample_lost_status(), dds_c_t.sample_rejected_status()
-    for call, status in ((_get_lost, lost), (_get_rejected, rejected)):
-        ret = call(reader._ref, ctypes.byref(status))
-        if ret < 0:
-            raise DDSException(ret, "reading the sample lost/rejected status")
-    return lost.total_count, rejected.total_count
 
 
 def _key_prefixes(object_id: str) -> tuple[bytes, bytes]:
@@ -115,7 +95,7 @@ class Tap:
         for topic, ids in wanted.values():
             qos = self._qos(bus, topic, queue)
             dds = DataReader(bus.subscriber, bus._topic(topic), qos=qos)
-            condition = ReadCondition(dds, ANY_STATE)
+            condition = ReadCondition(dds, _cyclone.ANY_STATE)
             self.waitset.attach(condition)
             best_effort = Policy.Reliability in qos and qos[Policy.Reliability] == Policy.Reliability.BestEffort
             self.sources.append(_Source(topic, dds, None if ids is None else [_key_prefixes(i) for i in sorted(ids)],
@@ -148,11 +128,9 @@ class Tap:
         """The samples available now (up to ``limit`` per topic), still serialized: cheap to journal."""
         rows: list[RawRow] = []
         for source in self.sources:
-            got = ddspy_take(source.dds._ref, ANY_STATE, limit)
+            got = _cyclone.take_serialized(source.dds, limit)
             if not got:
                 continue
-            if isinstance(got, int):
-                raise DDSException(got, f"taking from {source.topic.name}")
             now = time.time_ns() / 1e9
             name, ids = source.topic.name, source.ids
             rows += [(name, info.source_timestamp / 1e9, now, raw) for raw, info in got
@@ -162,7 +140,7 @@ class Tap:
     def losses(self) -> dict[str, int]:
         lost = rejected = 0
         for source in self.sources:
-            a, b = dds_losses(source.dds)
+            a, b = _cyclone.sample_losses(source.dds)
             lost, rejected = lost + a, rejected + (b if source.best_effort else 0)
         return {"dds_lost": lost, "dds_rejected": rejected}
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import GridbusError
-from .plant import RATED_RPM, CommandRejected, Plant
+from .devices import RATED_RPM, CommandRejected
+from .plant import Plant
 
 # what the drive's commands mean to the plant's generator
 _COMMANDS = {"start": {"action": "START"}, "stop": {"action": "STOP"}}
@@ -33,6 +35,7 @@ class SerialDrives:
         self.profile = load_profile(profile)
         if self.profile.kind != "drive":
             raise GridbusError(f"profile {self.profile.name} is a {self.profile.kind}, not a drive")
+        self.plant = plant
         self.on_reject = on_reject
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ class _ObjectSensors:
     low: np.ndarray
     high: np.ndarray
     numeric: np.ndarray              # False for integer status words (left untouched)
-    history: deque
+    history: deque[tuple[float, np.ndarray]]
 
 
 class Sensors:

@@ -17,35 +17,42 @@ and never needs the wall clock to agree.
 """
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..bus import Bus, Sample, Writer
-from ..errors import FieldError, UnknownObjectError
+from ..errors import FieldError, GridbusError, UnknownObjectError
 from ..events import EventLog
 from ..model import TopicType
 from ..timebase import SimClock  # its home is gridbus.timebase; importable from here too
+from .engine import Engine
 from .plant import CommandRejected, Plant
 from .sensors import Sensors
 from .system import System
 
+_log = logging.getLogger(__name__)
+
 
 class TestbedService:
-    """Runs a :class:`Plant` in (scaled) real time on a :class:`Bus`."""
+    """Runs an :class:`~.engine.Engine` in (scaled) real time on a :class:`Bus`.
+
+    The engine is the lab :class:`Plant` of ``system`` unless another is given.
+    """
 
     def __init__(self, bus: Bus, system: System, rate: float = 100.0, clock: SimClock | None = None,
                  log: Callable[[str], None] | None = None, serial_drives: str | Path | None = None,
-                 drive_profile: str = "vfd-modbus") -> None:
+                 drive_profile: str = "vfd-modbus", engine: Engine | None = None) -> None:
         self.bus = bus
         self.system = system
-        self.plant = Plant(system)
+        self.plant: Engine = Plant(system) if engine is None else engine
         self.sensors = Sensors(system)
         self.rate = rate
         self.clock = clock or SimClock(time.time())
-        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.log = log or _log.warning              # an ignored command, a trip: worth a warning
         self.commands = bus.reader("*", "Command")
         self.events = EventLog(bus, "testbed")
         self._command_types = {t.name: t for t in bus.registry.topics() if t.role == "Command"}
@@ -67,11 +74,13 @@ class TestbedService:
                 self._due[object_id] = 0.0
         for object_id in self.plant.stateful():
             self._state[object_id] = bus.writer(object_id, "State")
-        for cb in self.plant.breakers:
+        for cb in system.breakers:
             self._protection[cb] = bus.writer(cb, "Protection")
         self.drives = None
         if serial_drives is not None:
             from .drives import SerialDrives
+            if not isinstance(self.plant, Plant):
+                raise GridbusError("serial drives need the lab plant as the testbed's engine")
             self.drives = SerialDrives(self.plant, serial_drives, drive_profile,
                                        on_reject=self._drive_command_rejected)
 
@@ -89,6 +98,7 @@ class TestbedService:
     def run(self, duration: float | None = None, ready: Callable[[], None] | None = None) -> None:
         """Run until ``duration`` simulated seconds have passed (forever if None)."""
         self.clock.sleep_until(0.0)
+        self.plant.start()
         self.publish_states()
         if ready:
             ready()
@@ -111,11 +121,11 @@ class TestbedService:
     def _tick(self, duration: float | None) -> None:
         self._apply_commands()
         if self.drives is not None:
-            self.drives.apply(self.plant)
+            self.drives.apply(self.drives.plant)
         target = self.clock.now() - self.lost
         self._advance(target if duration is None else min(target, duration))
         if self.drives is not None:
-            self.drives.update(self.plant)
+            self.drives.update(self.drives.plant)
         self._publish_events()
         self._publish_measurements(self._stamp())
 
@@ -164,7 +174,7 @@ class TestbedService:
         (or jumping) to catch up while its readers wait.
         """
         dt = self.system.step
-        budget = max(1, int(math.ceil(2 * self.clock.speed / self.rate / dt)))
+        budget = max(1, math.ceil(2 * self.clock.speed / self.rate / dt))
         steps = 0
         while self.plant.t + dt / 2 <= target and steps < budget:
             self.plant.step()
@@ -174,9 +184,8 @@ class TestbedService:
             self.lost += target - self.plant.t
 
     def _publish_events(self) -> None:
-        events, self.plant.events = self.plant.events, []
         seen = set()
-        for kind, payload in events:
+        for kind, payload in self.plant.take_events():
             if kind == "state" and payload not in seen:
                 seen.add(payload)
                 self._publish_state(payload)

@@ -20,137 +20,41 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import SystemFileError
-from ..model import Registry, UnknownObjectError
+from ..errors import SystemFileError, UnknownObjectError
+from ..model import Registry
 from ..resources import system_file
 from ..tomlfile import Locator, read_toml
+from .devices import DEVICE_KINDS, ParamError, need, need_ref, unit
+from .devices import BreakerParams as Breaker
+from .devices import GeneratorParams as Generator
+from .devices import LoadParams as Load
+from .devices import MeterParams as SmartMeter
+from .devices import MicrogridParams as Microgrid
+from .devices import PMUParams as PMU
+from .devices import PVParams as PVEmulator
+from .devices import StorageParams as EnergyStorage
+from .devices import WindParams as WindEmulator
 
 DEFAULT_SYSTEM = "fiu-testbed.toml"
 
 
 @dataclass
-class Breaker:
-    """A circuit breaker ``CB_x``; it switches one element in or out of the network."""
-    id: str
-    closed: bool = False
-    element: str = ""            # the generator, line, load or microgrid it switches
-
-
-@dataclass
-class Generator:
-    """A synchronous generator with its prime mover, governor and voltage regulator."""
-    id: str
-    bus: str
-    breaker: str
-    rating: float                # VA
-    H: float = 1.0               # s, inertia constant of generator + prime mover
-    mode: str = "POWER"          # SPEED for the slack machine
-    f_ref: float = 60.0          # Hz
-    V_ref: float = 120.0         # V, phase
-    P_ref: float = 0.0           # W, for POWER mode
-    droop: float = 0.05          # pu speed change for 1 pu power (POWER mode)
-    Tg: float = 0.5              # s, governor / prime-mover lag
-    Kp: float = 8.0              # pu power per pu speed error (SPEED mode)
-    Ki: float = 4.0              # pu power per pu speed error·s (SPEED mode)
-    accel: float = 0.2           # pu speed per s while starting (drive ramp)
-    Ta: float = 0.4              # s, AVR time constant
-    losses: float = 0.01         # pu, no-load mechanical losses
-    P_max: float = 0.0           # W, prime-mover limit (0 = the rating)
-    # bands of the references the testbed obeys (P_ref is obeyed within ±rating)
-    f_max: float = 0.0           # Hz, highest f_ref (0 = 1.2 × the system frequency)
-    V_min: float = 0.0           # V, lowest V_ref (0 = 0.5 × the system voltage)
-    V_max: float = 0.0           # V, highest V_ref (0 = 1.2 × the system voltage)
-
-
-@dataclass
 class Line:
-    """A π-section line emulator between two buses."""
+    """A π-section line emulator between two buses (the network's: no device of its own)."""
     id: str
     from_bus: str
     to_bus: str
-    R: float                     # ohm, series resistance
-    X: float                     # ohm, series reactance
-    B: float = 0.0               # S, total shunt susceptance (half at each end)
+    R: float = unit("ohm", non_negative=True)            # series resistance
+    X: float = unit("ohm", non_negative=True)            # series reactance
+    B: float = unit("S", 0.0, non_negative=True)         # total shunt susceptance (half at each end)
     breaker: str = ""
-    I_max: float = 0.0           # A, overcurrent trip (0 = none)
+    I_max: float = unit("A", 0.0, non_negative=True)     # overcurrent trip (0 = none)
 
-
-@dataclass
-class Load:
-    """A programmable load emulator."""
-    id: str
-    bus: str
-    breaker: str
-    P: float = 0.0               # W
-    Q: float = 0.0               # var
-    model: str = "constant_power"   # or constant_impedance (P, Q at nominal voltage)
-    rating: float = 10000.0      # VA, the emulator's rating: P_ref 0..rating, |Q_ref| <= rating
-
-
-@dataclass
-class PVEmulator:
-    id: str
-    rating: float = 3000.0       # W at 1000 W/m2, 25 degC
-    V_mp: float = 300.0          # V at the maximum power point
-    Ir: float = 800.0            # W/m2
-    Temp: float = 25.0           # degC
-    gamma: float = -0.004        # 1/degC, power temperature coefficient
-    Ir_max: float = 1500.0       # W/m2, highest irradiance the emulator accepts
-    Temp_min: float = -20.0      # degC, temperature range the emulator accepts
-    Temp_max: float = 80.0
-
-
-@dataclass
-class WindEmulator:
-    id: str
-    rating: float = 2000.0       # W
-    Ws: float = 8.0              # m/s
-    Ws_rated: float = 12.0       # m/s, rated wind speed
-    Ws_cut_in: float = 3.0       # m/s
-    Ws_cut_out: float = 25.0     # m/s
-    V_rated: float = 120.0       # V, phase, at rated speed (before the rectifier)
-    f_rated: float = 60.0        # Hz, at rated speed
-    Ws_max: float = 30.0         # m/s, highest wind speed the emulator accepts
-
-
-@dataclass
-class EnergyStorage:
-    id: str
-    capacity: float = 5000.0     # Wh
-    V_nom: float = 240.0         # V
-    SoC: float = 80.0            # percent
-    R: float = 0.05              # ohm, internal resistance
-    I_max: float = 40.0          # A, the converter's limit: |I_ref| <= I_max
-
-
-@dataclass
-class Microgrid:
-    """A DC microgrid tied to the AC grid by a bidirectional converter."""
-    id: str
-    bus: str
-    breaker: str
-    rating: float = 4000.0       # VA, converter: |P_ref|, |Q_ref| <= rating
-    Vdc: float = 380.0           # V, DC bus
-    mode: str = "GRID_CONNECTED"
-    P_ref: float = 0.0           # W into the AC grid (positive = export)
-    Q_ref: float = 0.0           # var
-    pv: list[str] = field(default_factory=list)
-    wind: list[str] = field(default_factory=list)
-    storage: list[str] = field(default_factory=list)
-    fuel_cell: float = 0.0       # W, constant output of a fuel-cell emulator
-
-
-@dataclass
-class SmartMeter:
-    """A smart meter at a load (measures what that load draws)."""
-    id: str
-    load: str
-
-
-@dataclass
-class PMU:
-    id: str
-    bus: str
+    def check(self, system: System) -> None:
+        need_ref("from", self.from_bus, system.buses, "bus")
+        need_ref("to", self.to_bus, system.buses, "bus")
+        need(self.from_bus != self.to_bus, "to", "from and to are the same bus")
+        need(self.R > 0 or self.X > 0, "X", "R and X are both 0 (a line needs an impedance)")
 
 
 @dataclass
@@ -209,25 +113,25 @@ class System:
 
 # -- loading ------------------------------------------------------------------------------
 
-_KINDS: dict[str, tuple[type, str, str]] = {
-    # TOML array name -> (dataclass, System attribute, object-id prefix)
-    "generator": (Generator, "generators", "G"),
-    "line": (Line, "lines", "TL"),
-    "load": (Load, "loads", "L"),
-    "microgrid": (Microgrid, "microgrids", "MG"),
-    "pv": (PVEmulator, "pv", "PV_EM"),
-    "wind": (WindEmulator, "wind", "W_EM"),
-    "storage": (EnergyStorage, "storage", "ES"),
-    "meter": (SmartMeter, "meters", "SM"),
-    "pmu": (PMU, "pmus", "PMU"),
-}
+
+def _kinds() -> dict[str, tuple[type, str, str]]:
+    """TOML array name -> (parameter dataclass, System attribute, object-id prefix).
+
+    Every device kind of the registry the file describes as an array, and the
+    network's lines, read right after the generators (which fixes the order of
+    ``System.breakers``, hence of the State topics at start).
+    """
+    kinds: dict[str, tuple[type, str, str]] = {}
+    for kind in DEVICE_KINDS.values():
+        if kind.section is not None:
+            kinds[kind.section] = (kind.params_type, kind.system_attr, kind.prefix)
+        if kind.section == "generator":
+            kinds["line"] = (Line, "lines", "TL")
+    return kinds
+
+
+_KINDS = _kinds()
 _RENAMED = {"from": "from_bus", "to": "to_bus"}
-# Quantities that only make sense above zero (a time constant, a rating, a divisor) and those
-# that may be zero but never negative (impedances, limits where 0 means "none" or "default").
-_POSITIVE = {"rating", "H", "Tg", "Ta", "capacity", "V_nom", "V_mp", "Vdc", "Ws_rated", "Ws_cut_out",
-             "f_ref", "V_ref", "f_rated", "V_rated", "accel", "droop", "Ir_max", "Ws_max"}
-_NON_NEGATIVE = {"R", "X", "B", "I_max", "P_max", "losses", "Kp", "Ki", "fuel_cell", "Ws_cut_in",
-                 "f_max", "V_min", "V_max", "P", "Ir", "Ws"}
 _SYSTEM_POSITIVE = {"frequency", "voltage", "step", "max_df", "max_dV", "max_dphi"}
 MAX_STEP = 1.0                   # s; a longer integration step makes the governors unstable
 
@@ -269,8 +173,7 @@ def _build(doc: dict[str, Any], loc: Locator) -> System:
                 raise loc.error(f"duplicate object id {obj.id!r}", obj.id)
             getattr(system, attr)[obj.id] = obj
     _breakers(system, doc, registry, loc)
-    _references(system, loc)
-    _bands(system, loc)
+    _check_objects(system, loc)
     system.sensors = _sensors(doc.get("sensors", {}), loc)
     system.rates = _rates(doc.get("rates", {}), registry, loc)
     return system
@@ -321,21 +224,23 @@ def _object(cls: type, entry: Any, prefix: str, registry: Registry, loc: Locator
     object_id = entry["id"]
     _check_id(object_id, prefix, registry, loc)
     defaults = cls(**{f: _placeholder(cls, f) for f in _required(cls)})
+    names = [f.name for f in fields(cls)]
     values: dict[str, Any] = {}
     for key, value in entry.items():
         name = _RENAMED.get(key, key)
-        if not hasattr(defaults, name):
-            allowed = sorted(_RENAMED_BACK.get(k, k) for k in vars(defaults))
+        if name not in names:
+            allowed = sorted(_RENAMED_BACK.get(k, k) for k in names)
             raise loc.error(f"{object_id}: unknown key {key!r}; known: {', '.join(allowed)}", object_id, key)
         values[name] = _typed(object_id, key, value, getattr(defaults, name), loc)
     missing = [k for k in _required(cls) if k not in values]
     if missing:
         raise loc.error(f"{object_id}: missing {', '.join(_RENAMED_BACK.get(m, m) for m in missing)}", object_id)
     obj = cls(**values)
-    for key in _POSITIVE & set(values):
+    bounds = {f.name: f.metadata.get("bound") for f in fields(cls) if f.name in values}
+    for key in [k for k, bound in bounds.items() if bound == ">0"]:
         if values[key] <= 0:
             raise loc.error(f"{object_id}: {key} must be > 0, got {values[key]}", object_id, key)
-    for key in _NON_NEGATIVE & set(values):
+    for key in [k for k, bound in bounds.items() if bound == ">=0"]:
         if values[key] < 0:
             raise loc.error(f"{object_id}: {key} must be >= 0, got {values[key]}", object_id, key)
     return obj
@@ -372,7 +277,8 @@ def _typed(object_id: str, key: str, value: Any, default: Any, loc: Locator) -> 
 def _breakers(system: System, doc: dict[str, Any], registry: Registry, loc: Locator) -> None:
     """Collect the breakers named by generators, lines, loads and microgrids."""
     closed_by_default = {"line": False}
-    for kind in ("generator", "line", "load", "microgrid"):
+    switched = [kind for kind, (cls, _, _) in _KINDS.items() if "breaker" in {f.name for f in fields(cls)}]
+    for kind in switched:
         for entry in doc.get(kind, []):
             object_id, breaker = entry["id"], entry.get("breaker", "")
             if not breaker:
@@ -394,80 +300,18 @@ def _breakers(system: System, doc: dict[str, Any], registry: Registry, loc: Loca
             system.breakers[breaker] = Breaker(breaker, closed, object_id)
 
 
-def _references(system: System, loc: Locator) -> None:
-    buses = set(system.buses)
-
-    def need(object_id: str, key: str, ref: str, pool: Any, what: str) -> None:
-        if ref not in pool:
-            raise loc.error(f"{object_id}: {key} {ref!r} is not a {what} of this system", object_id, key)
-
-    def one_of(object_id: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
-        if value not in allowed:
-            raise loc.error(f"{object_id}: {key} must be {' or '.join(allowed)}, got {value!r}", object_id, key)
-
-    for gen in system.generators.values():
-        need(gen.id, "bus", gen.bus, buses, "bus")
-        one_of(gen.id, "mode", gen.mode, ("SPEED", "POWER"))
-    for line in system.lines.values():
-        need(line.id, "from", line.from_bus, buses, "bus")
-        need(line.id, "to", line.to_bus, buses, "bus")
-        if line.from_bus == line.to_bus:
-            raise loc.error(f"{line.id}: from and to are the same bus", line.id, "to")
-    for load in system.loads.values():
-        need(load.id, "bus", load.bus, buses, "bus")
-        one_of(load.id, "model", load.model, ("constant_power", "constant_impedance"))
-    for mg in system.microgrids.values():
-        need(mg.id, "bus", mg.bus, buses, "bus")
-        one_of(mg.id, "mode", mg.mode, ("ISLANDED", "GRID_CONNECTED"))
-        for key, pool, what in (("pv", system.pv, "PV emulator"), ("wind", system.wind, "wind emulator"),
-                                ("storage", system.storage, "energy storage")):
-            for ref in getattr(mg, key):
-                need(mg.id, key, ref, pool, what)
-    for meter in system.meters.values():
-        need(meter.id, "load", meter.load, system.loads, "load")
-    for pmu in system.pmus.values():
-        need(pmu.id, "bus", pmu.bus, buses, "bus")
+def _check_objects(system: System, loc: Locator) -> None:
+    """Each object checks its references and bands (:meth:`check` of its parameters); one slack."""
+    for _, attr, _ in _KINDS.values():
+        for obj in getattr(system, attr).values():
+            try:
+                obj.check(system)
+            except ParamError as exc:
+                raise loc.error(f"{obj.id}: {exc.reason}", obj.id, exc.key) from None
     slack = [g.id for g in system.generators.values() if g.mode == "SPEED"]
     if system.generators and not slack:
         first = next(iter(system.generators))
         raise loc.error("no generator has mode = \"SPEED\": one machine must set the frequency", first, "mode")
-
-
-def _bands(system: System, loc: Locator) -> None:
-    """Fill the default command bands and check each device's own numbers fit together."""
-
-    def need(ok: bool, object_id: str, key: str, reason: str) -> None:
-        if not ok:
-            raise loc.error(f"{object_id}: {reason}", object_id, key)
-
-    for gen in system.generators.values():
-        gen.f_max = gen.f_max or 1.2 * system.frequency
-        gen.V_min = gen.V_min or 0.5 * system.voltage
-        gen.V_max = gen.V_max or 1.2 * system.voltage
-        need(gen.f_ref <= gen.f_max, gen.id, "f_ref", f"f_ref {gen.f_ref} is above f_max {gen.f_max:g}")
-        need(gen.V_min < gen.V_max, gen.id, "V_max", f"V_max {gen.V_max:g} must be above V_min {gen.V_min:g}")
-        need(gen.V_min <= gen.V_ref <= gen.V_max, gen.id, "V_ref",
-             f"V_ref {gen.V_ref} is outside V_min..V_max ({gen.V_min:g}..{gen.V_max:g} V)")
-        need(abs(gen.P_ref) <= gen.rating, gen.id, "P_ref", f"P_ref {gen.P_ref} is beyond its rating {gen.rating:g}")
-    for line in system.lines.values():
-        need(line.R > 0 or line.X > 0, line.id, "X", "R and X are both 0 (a line needs an impedance)")
-    for load in system.loads.values():
-        need(load.P <= load.rating and abs(load.Q) <= load.rating, load.id, "P",
-             f"P and |Q| must be within its rating {load.rating:g} VA")
-    for mg in system.microgrids.values():
-        need(abs(mg.P_ref) <= mg.rating and abs(mg.Q_ref) <= mg.rating, mg.id, "P_ref",
-             f"P_ref and Q_ref must be within its converter rating {mg.rating:g} VA")
-    for pv in system.pv.values():
-        need(pv.Ir <= pv.Ir_max, pv.id, "Ir", f"Ir {pv.Ir} is above Ir_max {pv.Ir_max:g}")
-        need(pv.Temp_min < pv.Temp_max, pv.id, "Temp_max", "Temp_max must be above Temp_min")
-        need(pv.Temp_min <= pv.Temp <= pv.Temp_max, pv.id, "Temp", "Temp is outside Temp_min..Temp_max")
-    for wind in system.wind.values():
-        need(wind.Ws_cut_in < wind.Ws_rated < wind.Ws_cut_out, wind.id, "Ws_rated",
-             "wind speeds must rise: Ws_cut_in < Ws_rated < Ws_cut_out")
-        need(wind.Ws <= wind.Ws_max, wind.id, "Ws", f"Ws {wind.Ws} is above Ws_max {wind.Ws_max:g}")
-    for es in system.storage.values():
-        need(0.0 <= es.SoC <= 100.0, es.id, "SoC", f"SoC must be 0..100 percent, got {es.SoC}")
-        need(es.I_max > 0, es.id, "I_max", "I_max must be > 0 (the converter's current limit)")
 
 
 def _sensors(table: Any, loc: Locator) -> list[tuple[str, SensorModel]]:

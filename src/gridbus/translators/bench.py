@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..bus import Bus
+from ..bus import Bus, Reader, Sample
 from ..errors import GridbusError
+from ..stats import mean, summary
 from .profile import load_profile
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
@@ -41,12 +40,14 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
     work = Path(tempfile.mkdtemp(prefix="gridbus-bench-serial-"))
     sim = subprocess.Popen([*CLI, "device-sim", profile, "--trace", "--baud", str(baud), "--link",
                             str(work / "tty")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    port = json.loads(sim.stdout.readline())["port"]
+    assert sim.stdout is not None and sim.stdin is not None
+    sim_out = sim.stdout
+    port = json.loads(sim_out.readline())["port"]
     commands: list[float] = []
     lock = threading.Lock()
 
     def collect() -> None:
-        for line in sim.stdout:
+        for line in sim_out:
             event = json.loads(line)
             if event.get("kind") == "command":
                 with lock:
@@ -56,6 +57,7 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
     translator = subprocess.Popen([*CLI, "translate", profile, "--port", port, "--object", obj, "--baud", str(baud),
                                    "--domain", str(domain), "--no-measurement"],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert translator.stdout is not None
     translator.stdout.readline()
     to_line, to_confirm, poll_rates = [], [], []
     try:
@@ -87,10 +89,10 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
         sim.wait(timeout=10)
     return {"profile": profile, "baud": baud, "commands": count, "confirmed": len(to_confirm),
             **_stats("bus_to_line_ms", to_line), **_stats("bus_to_confirmed_ms", to_confirm),
-            "poll_rate_hz": round(float(np.mean(poll_rates)), 1) if poll_rates else None}
+            "poll_rate_hz": mean(poll_rates, digits=1)}
 
 
-def _expect(reader, status: str, timeout: float):
+def _expect(reader: Reader, status: str, timeout: float) -> Sample | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for sample in reader.take(0.1):
@@ -100,26 +102,5 @@ def _expect(reader, status: str, timeout: float):
 
 
 def _stats(name: str, values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {f"{name}_mean": None, f"{name}_p50": None, f"{name}_p90": None, f"{name}_max": None}
-    ms = np.array(values) * 1000.0
-    return {f"{name}_mean": round(float(ms.mean()), 2), f"{name}_p50": round(float(np.percentile(ms, 50)), 2),
-            f"{name}_p90": round(float(np.percentile(ms, 90)), 2), f"{name}_max": round(float(ms.max()), 2)}
-
-
-def print_results(rows: list[dict[str, Any]], as_json: bool) -> None:
-    if as_json:
-        for row in rows:
-            print(json.dumps(row))
-        return
-    from rich.console import Console
-    from rich.table import Table
-    table = Table(title="serial command latency (bus -> line -> confirmed on the bus), ms")
-    for column in ("profile", "baud", "confirmed", "to line p50", "to line p90", "confirmed p50",
-                   "confirmed p90", "confirmed max", "polls/s"):
-        table.add_column(column, justify="right")
-    for r in rows:
-        table.add_row(r["profile"], str(r["baud"]), f"{r['confirmed']}/{r['commands']}",
-                      *(str(r[k]) for k in ("bus_to_line_ms_p50", "bus_to_line_ms_p90", "bus_to_confirmed_ms_p50",
-                                            "bus_to_confirmed_ms_p90", "bus_to_confirmed_ms_max", "poll_rate_hz")))
-    Console(width=max(120, Console().width)).print(table)
+    """Mean, p50, p90 and max of ``values`` (seconds) in ms, keyed ``{name}_mean`` etc."""
+    return {f"{name}_{k}": v for k, v in summary(values, (50, 90), digits=2, scale=1000.0).items()}

@@ -18,7 +18,7 @@ status queries report the model.  Lines on stdin inject faults:
 """
 from __future__ import annotations
 
-import json
+import logging
 import os
 import random
 import select
@@ -36,6 +36,7 @@ from .profile import Profile
 from .protocols import parse_number, xor_checksum
 
 RAMP = 30.0                      # Hz/s, the simulated drive's acceleration and deceleration
+log = logging.getLogger(__name__)
 
 
 class Rejected(Exception):
@@ -328,7 +329,7 @@ class Simulator:
             try:
                 used, reply = self.server.handle(self.buffer)
             except Exception as exc:                     # a device never dies of what it hears
-                print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), file=sys.stderr, flush=True)
+                log.error("device-sim: %s: %s", type(exc).__name__, exc)
                 self.buffer = b""
                 break
             if used == 0:
@@ -357,11 +358,14 @@ class Simulator:
 
 
 def run_simulator(profile: Profile, link: str | None = None, duration: float | None = None,
-                  trace: bool = False) -> int:
-    """``gridbus device-sim``: serve until stdin says quit or ``duration`` passes."""
-    emit = (lambda event: print(json.dumps(event), flush=True)) if trace else None
-    sim = Simulator(profile, link, trace=emit)
-    print(json.dumps({"port": sim.path, "profile": profile.name, "protocol": profile.protocol}), flush=True)
+                  trace: bool = False, *, emit: Callable[[dict[str, Any]], None]) -> int:
+    """``gridbus device-sim``: serve until stdin says quit or ``duration`` passes.
+
+    ``emit`` gets what the simulator has to say, one dict each: first ``{"port": ...}``, then
+    the reply to each control line (``{"control": ...}``) and, with ``trace``, each request.
+    """
+    sim = Simulator(profile, link, trace=emit if trace else None)
+    emit({"port": sim.path, "profile": profile.name, "protocol": profile.protocol})
     start = last = time.monotonic()
     stdin_open = True
     try:
@@ -375,7 +379,7 @@ def run_simulator(profile: Profile, link: str | None = None, duration: float | N
                         continue
                     if line.strip() == "quit":
                         break
-                    print(json.dumps({"control": sim.control(line.strip())}), flush=True)
+                    emit({"control": sim.control(line.strip())})
             sim.poll(0.002)
             now = time.monotonic()
             sim.model.step(now - last)

@@ -112,7 +112,7 @@ class SerialLink:
         while True:
             try:
                 waiting = self.serial.in_waiting
-                chunk = self.serial.read(waiting or 1)
+                chunk: bytes = self.serial.read(waiting or 1)
             except (serial.SerialException, OSError, termios.error) as exc:
                 raise PortLost(f"the port failed: {why(exc, self.port)}") from None
             if chunk:

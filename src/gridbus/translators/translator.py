@@ -19,11 +19,11 @@ is written again after a reconnect.
 """
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any
 
 from ..bus import Bus
 from ..errors import FieldError, GridbusError
@@ -32,6 +32,8 @@ from ..model import TopicType
 from .link import DeviceRejected, LinkError, PortLost, SerialLink
 from .profile import Profile
 from .protocols import OutOfRange, check_value, client_for, is_set
+
+log = logging.getLogger(__name__)
 
 RECONNECT_INTERVAL = 0.25        # s between attempts to reopen a lost port
 TEXT_BOUND = 128                 # bytes of Link_State's string<128> fields
@@ -69,15 +71,13 @@ def _show(value: Any) -> str:
 
 class Translator:
     def __init__(self, bus: Bus, profile: Profile, port: str, object_id: str, *, publish_state: bool = True,
-                 publish_measurement: bool = True, emulate_line: bool | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 publish_measurement: bool = True, emulate_line: bool | None = None) -> None:
         obj = bus.registry.parse_id(object_id)
         if obj.prefix != profile.object:
             raise GridbusError(f"profile {profile.name} serves {profile.object}_x objects, not {object_id}")
         self.bus, self.profile, self.object_id = bus, profile, object_id
         self.link = SerialLink(port, profile.serial, emulate_line)
         self.client = client_for(self.link, profile)
-        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self.command_topic = obj.topic("Command")
         self.commands = bus.reader(object_id, "Command")
         self.state_writer = bus.writer(object_id, "State") if publish_state and "State" in obj.topics else None
@@ -132,7 +132,7 @@ class Translator:
             return name, getattr(data, name, math.nan), str(exc)
         for name, spec in self.profile.commands.items():
             value = getattr(data, name, None) if name in self.command_topic.fields else None
-            if spec.value is None and is_set(value):
+            if spec.value is None and value is not None and is_set(value):
                 try:
                     check_value(spec, float(value), self.profile.protocol)
                 except OutOfRange as exc:
@@ -186,7 +186,7 @@ class Translator:
             return
         text = (f"profile {self.profile.name} maps no {', '.join(self.unmapped)}: "
                 f"{self.command_topic.name} fields ignored for {self.object_id}")
-        self.log(f"translate: {text}")
+        log.warning("translate: %s", text)
         self.events.report("COMMANDS_UNMAPPED", text, object=self.object_id, topic=self.command_topic.name)
 
     # -- the loop ---------------------------------------------------------------------
@@ -229,7 +229,7 @@ class Translator:
             return
         if self._ever_connected:
             self.health["reconnects"] += 1
-            self.log(f"translate: {self.link.port} back; re-applying {len(self.desired)} setting(s)")
+            log.warning("translate: %s back; re-applying %d setting(s)", self.link.port, len(self.desired))
             self.events.report("LINK_UP", f"{self.link.port} back; re-applying {len(self.desired)} setting(s)",
                                severity="INFO", object=self.object_id)
         self._ever_connected = True
@@ -262,7 +262,7 @@ class Translator:
         self.confirmed.pop(_OPPOSITE.get(name, ""), None)
         self.health["commands_applied"] += 1
         self._recovered("apply")
-        self.log(f"translate: {self.object_id} {name}{'' if value is None else f'={value:g}'} applied")
+        log.info("translate: %s %s%s applied", self.object_id, name, "" if value is None else f"={value:g}")
         self._next_poll = 0.0                            # confirm the change at once
 
     def _poll(self) -> None:
@@ -316,7 +316,7 @@ class Translator:
     def _fault(self, text: str, *, ends_on: str) -> None:
         """Record the newest problem in ``last_error`` (whole, up to its 128-byte bound)."""
         if text != self.health["last_error"]:
-            self.log(f"translate: {self.object_id} on {self.link.port}: {text}")
+            log.warning("translate: %s on %s: %s", self.object_id, self.link.port, text)
         self.health["last_error"] = clip_utf8(text)
         self._error_ends_on = ends_on
 
@@ -324,7 +324,7 @@ class Translator:
         """Clear ``last_error`` once its problem is over: a line fault at the next good
         transaction, a refused command when a later command is applied."""
         if self.health["last_error"] and (event == "apply" or self._error_ends_on == "transaction"):
-            self.log(f"translate: {self.object_id} on {self.link.port}: recovered")
+            log.warning("translate: %s on %s: recovered", self.object_id, self.link.port)
             self.health["last_error"] = ""
             self._error_ends_on = ""
 

@@ -1,0 +1,155 @@
+"""Every use gridbus makes of cyclonedds-python's internals, in one place.
+
+The binding's public API lacks a few things gridbus needs: a take that
+returns samples still serialized (so a reader can drop other objects'
+samples by their key bytes before paying for deserialization), deleting an
+entity now rather than whenever the garbage collector runs, one ``Domain``
+per id per process, and the ``InvalidSample`` class discovery meets (kept in
+``cyclonedds.internal``).  Each of those reaches into the binding
+(``cyclonedds._clayer``, ``cyclonedds.internal``, ``Entity._ref``,
+``__del__``), whose internals change between releases.  The DDS statuses
+gridbus reads are here too, typed: the binding's getters are untyped and
+return ctypes structures.  So the next cyclonedds upgrade is checked against
+this file alone (written for cyclonedds 11.0.1); ``tests/test_bus.py`` fails
+if another module starts using the internals.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, ClassVar, Protocol
+
+from cyclonedds._clayer import ddspy_take  # type: ignore[import-not-found]  # C, no stubs
+from cyclonedds.core import DDSException, Entity, InstanceState, SampleState, ViewState
+from cyclonedds.domain import Domain
+from cyclonedds.internal import InvalidSample
+from cyclonedds.pub import DataWriter
+from cyclonedds.sub import DataReader
+
+from .errors import ConfigError
+
+__all__ = ["ANY_STATE", "Domains", "InvalidSample", "RawInfo", "delete", "matched_writers",
+           "publication_matched", "sample_losses", "sample_lost", "sample_rejected",
+           "subscription_matched", "take_serialized"]
+
+log = logging.getLogger(__name__)
+
+ANY_STATE = SampleState.Any | ViewState.Any | InstanceState.Any   # take whatever is there
+_U64 = 2**64 - 1                               # instance handles are unsigned in sample infos
+
+
+class RawInfo(Protocol):
+    """The parts of the binding's sample info that gridbus reads, as ``take_serialized`` gives it."""
+
+    valid_data: bool
+    instance_state: int
+    source_timestamp: int
+    publication_handle: int
+
+
+# --------------------------------------------------------------------------- taking
+def take_serialized(reader: DataReader[Any], limit: int) -> list[tuple[bytes, RawInfo]]:
+    """Take up to ``limit`` samples of any state from ``reader``, still serialized.
+
+    Each item is ``(CDR bytes, sample info)`` (see :class:`RawInfo`); an
+    invalid sample (a key that was disposed or lost its writers) carries the
+    serialized key.  The binding's ``DataReader.take`` deserializes every
+    sample, which a reader of one object among many cannot afford.
+    """
+    got = ddspy_take(reader._ref, ANY_STATE, limit)
+    if not got:
+        return []
+    if isinstance(got, int):                              # a DDS return code: an error
+        raise DDSException(got, f"taking from {reader.topic.name}")
+    samples: list[tuple[bytes, RawInfo]] = got
+    return samples
+
+
+def matched_writers(reader: DataReader[Any]) -> set[int]:
+    """Instance handles of the writers ``reader`` is matched with, as sample infos give them.
+
+    The binding returns them signed here and unsigned in sample infos.
+    """
+    return {handle & _U64 for handle in reader.get_matched_publications()}
+
+
+# ------------------------------------------------------------------------- statuses
+# The binding's status getters are untyped; these give gridbus typed values.  Each raises
+# DDSException if the entity is gone.
+def subscription_matched(reader: DataReader[Any]) -> tuple[int, int]:
+    """(writers matched now, writers ever matched) of ``reader``."""
+    status = reader.get_subscription_matched_status()  # type: ignore[no-untyped-call]
+    return int(status.current_count), int(status.total_count)
+
+
+def publication_matched(writer: DataWriter[Any]) -> int:
+    """Readers matched now by ``writer``."""
+    return int(writer.get_publication_matched_status().current_count)  # type: ignore[no-untyped-call]
+
+
+def sample_rejected(reader: DataReader[Any]) -> tuple[int, int]:
+    """(samples ``reader`` refused so far at its resource limits, the last reason's code)."""
+    status = reader.get_sample_rejected_status()  # type: ignore[no-untyped-call]
+    return int(status.total_count), int(status.last_reason)
+
+
+def sample_lost(reader: DataReader[Any]) -> int:
+    """Samples DDS knows were lost before reaching ``reader``, so far."""
+    return int(reader.get_sample_lost_status().total_count)  # type: ignore[no-untyped-call]
+
+
+def sample_losses(reader: DataReader[Any]) -> tuple[int, int]:
+    """(samples lost, samples rejected) so far by one DataReader, from its DDS statuses."""
+    return sample_lost(reader), sample_rejected(reader)[0]
+
+
+# ------------------------------------------------------------------------- entities
+def delete(entity: Entity) -> None:
+    """Delete a DDS entity (and its children) now: a participant leaves the domain at once.
+
+    The binding only deletes in ``__del__``, i.e. when the garbage collector
+    gets to it; an entity already deleted is left alone.
+    """
+    try:
+        entity.__del__()
+    except Exception:                                     # already gone
+        log.debug("deleting a DDS entity that was already gone")
+
+
+class Domains:
+    """One Cyclone ``Domain`` per id per process, shared by the Buses on it.
+
+    Cyclone applies a configuration when a domain is created; a second
+    ``Domain`` object for the same id would be refused, and the configuration
+    of one already open cannot change.  So the first Bus on an id creates it
+    (when gridbus supplies the configuration) and the last one releases it.
+    """
+
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _open: ClassVar[dict[int, tuple[Domain | None, str | None, int]]] = {}   # id -> (domain, config, users)
+
+    @classmethod
+    def acquire(cls, domain_id: int, config: str | None) -> None:
+        """Join ``domain_id`` with Cyclone configuration ``config`` (None: Cyclone's own choice)."""
+        with cls._lock:
+            domain, used, count = cls._open.get(domain_id, (None, None, 0))
+            if count and used != config:
+                raise ConfigError(f"domain {domain_id} is already open in this process with "
+                                  "another Cyclone configuration")
+            if not count and config is not None:
+                try:
+                    domain = Domain(domain_id, config)
+                except DDSException as exc:
+                    raise ConfigError(f"Cyclone DDS rejected the configuration for domain "
+                                      f"{domain_id}: {exc}") from None
+            cls._open[domain_id] = (domain, config, count + 1)
+
+    @classmethod
+    def release(cls, domain_id: int) -> None:
+        """One user of ``domain_id`` left; the last one drops the ``Domain``."""
+        with cls._lock:
+            domain, used, count = cls._open[domain_id]
+            if count <= 1:
+                del cls._open[domain_id]
+            else:
+                cls._open[domain_id] = (domain, used, count - 1)

@@ -1,0 +1,94 @@
+"""Writing one object's samples: the gridbus side of the binding's ``DataWriter``.
+
+A :class:`Writer` is a view of one object (``G_1``) on a DDS writer that the
+Bus shares among all objects of a topic: writers are cheap to ask for, and
+each stamps what it writes with the source time.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from cyclonedds.idl import IdlStruct
+from cyclonedds.pub import DataWriter
+from cyclonedds.qos import Policy
+
+from . import _cyclone
+from .errors import GridbusError, UnknownObjectError
+from .model import TopicType
+
+if TYPE_CHECKING:
+    from .bus import Bus
+
+__all__ = ["Writer"]
+
+_MATCH_SETTLE = 0.05                           # s for a remote reader to match a new writer
+
+
+class Writer:
+    """Writes one object's samples on one topic (``G_1`` on Generator_Measurement)."""
+
+    def __init__(self, bus: Bus, topic: TopicType, object_id: str, dds_writer: DataWriter[Any],
+                 born: float = 0.0) -> None:
+        self.bus, self.topic, self.object_id = bus, topic, object_id
+        self._dds = dds_writer
+        self._born = born                                  # time.monotonic() at DDS writer creation
+        self._best_effort = any(isinstance(p, type(Policy.Reliability.BestEffort)) for p in dds_writer.get_qos())
+        self._write = dds_writer.write
+
+    def build(self, **fields: Any) -> IdlStruct:
+        """A checked sample of this object (missing fields take their defaults)."""
+        return self.topic.build(self.object_id, fields)
+
+    def write(self, sample: IdlStruct | None = None, /, *, timestamp: float | None = None,
+              **fields: Any) -> IdlStruct:
+        """Publish ``sample``, or one built from ``fields``; stamp it with the source time.
+
+        ``timestamp`` (UTC seconds) overrides the clock, e.g. for replayed data.
+        """
+        if sample is None:
+            sample = self.topic.build(self.object_id, fields)
+        elif fields:
+            raise TypeError("give either a sample or fields, not both")
+        elif not isinstance(sample, self.topic.cls):
+            raise GridbusError(f"{self.object_id}: expected a {self.topic.type_name} sample, "
+                               f"got {type(sample).__name__}")
+        elif (given := getattr(sample, "id", None)) != self.object_id:
+            raise UnknownObjectError(f"sample id {given!r} does not match writer of {self.object_id}")
+        stamp = time.time_ns() if timestamp is None else int(timestamp * 1e9)
+        self._write(sample, timestamp=stamp)
+        return sample
+
+    def dispose(self) -> None:
+        """Tell readers this object is gone (e.g. a device removed from the testbed).
+
+        The instance is also unregistered, so that readers (and this writer)
+        can reclaim it; writing again brings the object back.
+        """
+        key = self.topic.build(self.object_id)
+        self._dds.dispose(key)
+        self._dds.unregister_instance(key)
+
+    @property
+    def matched(self) -> int:
+        """Number of readers currently matched (for waiting until someone listens)."""
+        return _cyclone.publication_matched(self._dds)
+
+    def wait_for_readers(self, count: int = 1, timeout: float = 5.0) -> bool:
+        """Wait until ``count`` readers match; False after ``timeout`` s.
+
+        A remote reader matches this writer a moment after this writer matches
+        it, and drops best-effort data sent in between: so a new best-effort
+        writer, or one that had to wait, pauses briefly before returning.
+        (Reliable data sent in between is repaired by the protocol.)
+        """
+        deadline = time.monotonic() + timeout
+        waited = False
+        while self.matched < count:
+            if time.monotonic() > deadline:
+                return False
+            waited = True
+            time.sleep(0.005)
+        if self._best_effort and (waited or time.monotonic() - self._born < _MATCH_SETTLE):
+            time.sleep(_MATCH_SETTLE)
+        return True
