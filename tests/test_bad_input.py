@@ -22,7 +22,7 @@ import uuid
 
 import pytest
 
-import conftest
+import helpers
 from bad_input_table import CASES, Case, make_fixtures, run_broken_pipe, start_server
 
 OWN_CASES = CASES             # every case, whichever part of gridbus reads the input
@@ -38,7 +38,7 @@ def _case_id(case: Case) -> str:
 @pytest.fixture(scope="module")
 def cli_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["GRIDBUS_DOMAIN"] = str(100 + (next(conftest._domains) - 100) % 130)
+    env["GRIDBUS_DOMAIN"] = str(helpers.next_domain())
     env.pop("CYCLONEDDS_URI", None)
     return env
 
@@ -72,6 +72,7 @@ def test_the_table_is_large_and_has_no_duplicates():
     assert len(set(CASES)) == len(CASES)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("case", OWN_CASES, ids=_case_id)
 def test_bad_input_is_a_clean_error(runs, case):
     futures, fixtures = runs
@@ -91,6 +92,7 @@ def test_bad_input_is_a_clean_error(runs, case):
         assert re.search(r"\.(xml|idl):\d+: ", result.stderr), result.stderr
 
 
+@pytest.mark.integration
 def test_broken_pipe_exits_quietly(cli_env):
     """``gridbus types --json | head -1``: no traceback, nothing on stderr, no hang."""
     result = run_broken_pipe(cli_env, timeout=CASE_TIMEOUT)

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 
-from conftest import gridbus
+import pytest
+
+from helpers import gridbus
 
 
+@pytest.mark.integration
 def test_bench_latency_json(env):
     proc = gridbus("bench", "latency", "--sizes", "32,256", "--rates", "200", "--count", "60", "--json",
                    env=env, timeout=120, check=True)
@@ -18,6 +21,7 @@ def test_bench_latency_json(env):
     assert {r["size"] for r in rows} == {32, 256}
 
 
+@pytest.mark.integration
 def test_bench_throughput_json(env):
     proc = gridbus("bench", "throughput", "--size", "32", "--seconds", "1", "--json", env=env,
                    timeout=120, check=True)
@@ -27,6 +31,7 @@ def test_bench_throughput_json(env):
         assert r["sent"] > 0 and r["delivered"] + r["lost"] == r["sent"] and r["delivered"] > 0
 
 
+@pytest.mark.integration
 def test_bench_rejects_an_unknown_mode(env):
     proc = gridbus("bench", "latency", "--modes", "turbo", "--count", "1", env=env)
     assert proc.returncode == 2 and "unknown receive mode 'turbo'" in proc.stderr

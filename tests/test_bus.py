@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from conftest import peer
+from helpers import peer
 from gridbus import Bus, GridbusError, UnknownObjectError
 
 
+@pytest.mark.integration
 def test_reader_of_one_object_never_sees_another(domain, partition):
     with Bus(domain, partition=partition) as bus:
         one = bus.reader("G_2")
@@ -30,6 +31,7 @@ def test_reader_of_one_object_never_sees_another(domain, partition):
     assert {s.id for s in got_every} == {"G_1", "G_2", "G_3"}
 
 
+@pytest.mark.integration
 def test_samples_carry_both_time_stamps(domain, partition):
     with Bus(domain, partition=partition) as bus:
         reader = bus.reader("L_1")
@@ -44,6 +46,7 @@ def test_samples_carry_both_time_stamps(domain, partition):
     assert 0 <= sample.latency < 1.0
 
 
+@pytest.mark.integration
 def test_commands_state_and_callbacks_in_one_process(domain, partition):
     with Bus(domain, partition=partition) as device, Bus(domain, partition=partition) as controller:
         received = []
@@ -63,6 +66,7 @@ def test_commands_state_and_callbacks_in_one_process(domain, partition):
         assert received[0].status.name == "CLOSED"
 
 
+@pytest.mark.integration
 def test_async_iteration_and_poll_mode(domain, partition):
     async def collect(reader, n):
         return [s async for s in reader.aiter(timeout=5, count=n)]
@@ -81,6 +85,7 @@ def test_async_iteration_and_poll_mode(domain, partition):
     assert len(got_poll) == 5
 
 
+@pytest.mark.integration
 def test_publish_picks_the_topic_by_fields(domain, partition):
     with Bus(domain, partition=partition) as bus:
         commands = bus.reader("G_1", "Command")
@@ -93,6 +98,7 @@ def test_publish_picks_the_topic_by_fields(domain, partition):
     assert state.sync is True
 
 
+@pytest.mark.integration
 def test_bad_input_through_the_bus(domain):
     with Bus(domain) as bus:
         with pytest.raises(UnknownObjectError, match="unknown object id 'Q_1'"):
@@ -106,6 +112,7 @@ def test_bad_input_through_the_bus(domain):
             bus.reader("G_1", mode="fast")
 
 
+@pytest.mark.integration
 def test_many_participants_on_one_host(domain, partition):
     """The loopback configuration leaves room for more than Cyclone's default 9 + 1."""
     buses = [Bus(domain, partition=partition) for _ in range(12)]

@@ -6,9 +6,12 @@ import subprocess
 import sys
 import time
 
-from conftest import gridbus
+import pytest
+
+from helpers import gridbus
 
 
+@pytest.mark.integration
 def test_types_lists_objects_fields_and_units(env):
     out = gridbus("types", "--json", env=env, check=True).stdout.splitlines()
     types = {t["prefix"]: t for t in map(json.loads, out)}
@@ -19,6 +22,7 @@ def test_types_lists_objects_fields_and_units(env):
     assert "Breaker_Command" in table and "OPEN" in table
 
 
+@pytest.mark.integration
 def test_publish_and_subscribe_json(env):
     sub = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "subscribe", "G_1", "--count", "3",
                             "--json", "--timeout", "20"], env=env, stdout=subprocess.PIPE,
@@ -37,6 +41,7 @@ def test_publish_and_subscribe_json(env):
     assert first["source_time"] <= first["reception_time"]
 
 
+@pytest.mark.integration
 def test_publish_a_command_reaches_a_late_subscriber_within_its_lifespan(env):
     gridbus("publish", "CB_2", "status=CLOSED", "--wait", "0", env=env, check=True)
     # the publisher has exited: transient-local data lives with its writer, so nothing is replayed
@@ -44,6 +49,7 @@ def test_publish_a_command_reaches_a_late_subscriber_within_its_lifespan(env):
     assert got.returncode == 1 and "received 0 of 1" in got.stderr
 
 
+@pytest.mark.integration
 def test_qos_show_json(env):
     out = gridbus("qos", "show", "G_1", "--json", env=env, check=True).stdout.splitlines()
     rows = {r["topic"]: r for r in map(json.loads, out)}
@@ -58,6 +64,7 @@ def test_qos_show_json(env):
     assert rows["Generator_State"]["deadline"] is None
 
 
+@pytest.mark.integration
 def test_ls_shows_participants_and_topics(env):
     pub = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "publish", "MG_1", "P=100",
                             "--count", "60", "--rate", "20", "--wait", "0"], env=env,
@@ -70,6 +77,7 @@ def test_ls_shows_participants_and_topics(env):
                for e in events)
 
 
+@pytest.mark.integration
 def test_domain_flag_and_environment(env):
     out = gridbus("qos", "show", "CB_1", "--json", "--domain", "7", env=env, check=True)
     assert out.returncode == 0
@@ -78,6 +86,7 @@ def test_domain_flag_and_environment(env):
     assert err.returncode == 2 and "GRIDBUS_DOMAIN='seven'" in err.stderr
 
 
+@pytest.mark.integration
 def test_bad_input_exits_non_zero_with_a_clear_message(env, tmp_path):
     cases = [
         (("publish", "Z_1", "f=1"), "unknown object id 'Z_1'"),
@@ -99,6 +108,7 @@ def test_bad_input_exits_non_zero_with_a_clear_message(env, tmp_path):
     assert proc.returncode == 2 and f"{broken}:3" in proc.stderr
 
 
+@pytest.mark.integration
 def test_demo_runs(env):
     proc = gridbus("demo", "--seconds", "3", env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -106,6 +116,7 @@ def test_demo_runs(env):
     assert "G_2: f=" in proc.stdout and "late joiner got the breaker state: CB_1 OPEN" in proc.stdout
 
 
+@pytest.mark.integration
 def test_log_records_go_to_stderr_as_plain_text_or_json_lines(env):
     """Warnings by default, as bare text; ``--log-format json`` (before or after the command)
     makes each one a JSON object; stdout keeps the command's own JSON lines."""

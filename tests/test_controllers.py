@@ -16,6 +16,8 @@ from gridbus.control.clock import DataClock
 from gridbus.control.generators import PowerStartup, SlackStartup
 from gridbus.control.view import GridView, StaleMeasurement
 
+pytestmark = pytest.mark.integration    # joins DDS or starts processes
+
 SPEED = 10.0
 
 

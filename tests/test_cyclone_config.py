@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, gridbus
+from helpers import ROOT, gridbus
 from gridbus import Bus, ConfigError
 from gridbus.bus import LOOPBACK_CONFIG, check_partition, cyclone_config
 
@@ -91,6 +91,7 @@ echo "tx-control $(tx)"
 """
 
 
+@pytest.mark.integration
 def test_a_bad_configuration_sends_no_packet_on_another_interface(tmp_path):
     reason = _netns_available()
     if reason:
@@ -122,6 +123,7 @@ def test_a_bad_configuration_sends_no_packet_on_another_interface(tmp_path):
     ("lab*", "wildcard"),
     ("lab\n2", "control character"),
 ])
+@pytest.mark.integration
 def test_a_partition_name_cyclone_cannot_take_is_refused(env, name, reason):
     proc = gridbus("publish", "G_1", "f=60", "--partition", name, env=env, timeout=30)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-300:])       # -11 was a segfault
@@ -130,6 +132,7 @@ def test_a_partition_name_cyclone_cannot_take_is_refused(env, name, reason):
         check_partition(name)
 
 
+@pytest.mark.integration
 def test_a_fine_partition_name_still_works(domain):
     name = "lab-3 bench/ü" + "x" * 200
     with Bus(domain, partition=name) as bus:

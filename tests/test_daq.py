@@ -16,7 +16,7 @@ from gridbus.daq.agent import DaqConfigError, load_config
 from gridbus.daq.backend import Channel, SimulatedADC
 from gridbus.daq.dsp import CycleProcessor
 
-from conftest import ROOT
+from helpers import ROOT
 
 EXAMPLE = ROOT / "examples" / "daq-agent.toml"
 
@@ -70,6 +70,7 @@ def test_bad_configuration_names_file_line_and_reason(tmp_path, old, new, reason
     assert new.split("\n")[-1].split("=")[0].strip() in path.read_text().splitlines()[line - 1]
 
 
+@pytest.mark.integration
 def test_agent_publishes_its_objects_and_obeys_commands(env, domain):
     config = load_config(EXAMPLE)
     proc = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "daq", "--config", str(EXAMPLE),
@@ -127,6 +128,7 @@ def _latest(reader, predicate, timeout: float = 5.0):
     raise AssertionError(f"condition not seen in time; latest {latest}")
 
 
+@pytest.mark.integration
 def test_agent_refuses_bad_commands_whole_reports_them_and_keeps_the_last_good_setting(env, domain):
     proc = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "daq", "--config", str(EXAMPLE),
                              "--duration", "30"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -84,6 +84,7 @@ def _gridbus(*args: str, env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=30)
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(_cyclone_c() is not None, reason=str(_cyclone_c()))
 def test_the_cyclone_c_node_of_the_interop_guide_joins_the_bus(tmp_path, domain, partition):
     binary = _build_c_node(tmp_path)

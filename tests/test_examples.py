@@ -5,7 +5,11 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT
+import pytest
+
+from helpers import ROOT
+
+pytestmark = pytest.mark.integration    # joins DDS or starts processes
 
 EXAMPLES = ROOT / "examples"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import gridbus
+from helpers import gridbus
 from gridbus.experiments import run_experiment
 from gridbus.experiments.verdict import failures, judge
 from gridbus.testbed.system import load_system
@@ -52,24 +52,28 @@ def assert_reproduced(summary):
     assert summary["reproduced"] is True
 
 
+@pytest.mark.integration
 @pytest.mark.timeout(200)
 def test_case_1_synchronization(tmp_path, domain):
     run_experiment("sync", tmp_path, speed=SPEED, domain=domain)
     assert_reproduced(check_outputs(tmp_path, ["sync.png", "frequencies.png"]))
 
 
+@pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_case_2_load_sharing(tmp_path, domain):
     run_experiment("load-sharing", tmp_path, speed=SPEED, domain=domain)
     assert_reproduced(check_outputs(tmp_path, ["load-sharing.png"]))
 
 
+@pytest.mark.integration
 @pytest.mark.timeout(200)
 def test_case_3_reconfiguration(tmp_path, domain):
     run_experiment("reconfig", tmp_path, speed=SPEED, domain=domain)
     assert_reproduced(check_outputs(tmp_path, ["reconfig.png"]))
 
 
+@pytest.mark.integration
 @pytest.mark.timeout(90)
 def test_case_1_reproduces_beside_two_cpu_hogs(tmp_path, domain):
     """Issue 10: on a busy machine the run gets slower, not different.
@@ -150,6 +154,7 @@ def test_a_figure_the_run_never_produced_fails_its_check():
     assert not verdict["frequency held after the outage"]["pass"]
 
 
+@pytest.mark.integration
 @pytest.mark.timeout(60)
 def test_a_run_that_does_not_reproduce_the_paper_prints_its_failed_checks_and_exits_1(tmp_path, env):
     """Case 1 on a plant without G_4: the startup stops in FAULT, and the command says so."""

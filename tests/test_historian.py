@@ -17,8 +17,10 @@ from gridbus.errors import GridbusError
 from gridbus.historian import series
 from gridbus.historian.sinks import read_rows
 
-from conftest import gridbus
+from helpers import gridbus
 from pg import Cluster
+
+pytestmark = pytest.mark.integration    # joins DDS or starts processes
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 

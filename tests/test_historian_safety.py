@@ -19,8 +19,10 @@ import pytest
 from gridbus import Bus
 from gridbus.historian.sinks import read_rows
 
-from conftest import gridbus
+from helpers import gridbus
 from pg import Cluster
+
+pytestmark = pytest.mark.integration    # joins DDS or starts processes
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, gridbus, peer
+from helpers import ROOT, gridbus, peer
 from gridbus import Bus, IdlError, Registry
 from gridbus.idl import generate, make_loadable, read_metadata
 
@@ -47,6 +47,7 @@ module lab {
 """
 
 
+@pytest.mark.integration
 def test_committed_types_are_current(tmp_path):
     """Regenerating from idl/ must give exactly what is committed under gridbus/types."""
     generate(sorted((ROOT / "idl").glob("*.idl")), tmp_path)
@@ -98,6 +99,7 @@ def test_metadata_reader_reads_units_ranges_and_comments():
     assert fields["T_out"]["doc"] == "outlet water temperature"
 
 
+@pytest.mark.integration
 def test_malformed_idl_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.idl"
     bad.write_text("module lab {\n  struct Broken {\n    double x\n  };\n};\n")
@@ -114,6 +116,7 @@ def test_idl_without_key_is_rejected(tmp_path):
         Registry.default().load_idl(bad)
 
 
+@pytest.mark.integration
 def test_user_idl_through_api_and_cli(tmp_path, domain, partition, env):
     """The paper's expandability: a new object type without editing gridbus."""
     idl = tmp_path / "heatpump.idl"

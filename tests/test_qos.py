@@ -106,6 +106,7 @@ def test_topic_map_rejects_a_missing_profile(tmp_path):
     assert f"{topics}:3" in str(err.value) and "unknown QoS profile 'gridbus::nope'" in str(err.value)
 
 
+@pytest.mark.integration
 def test_unmapped_topic_is_a_clear_error(tmp_path, domain):
     topics = tmp_path / "topics.xml"
     topics.write_text(f'<topics qos_file="{DEFAULT_QOS_FILE}">\n'

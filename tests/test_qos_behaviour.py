@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import time
 
-from conftest import peer
+import pytest
+
+from helpers import peer
 from gridbus import Bus
+
+pytestmark = pytest.mark.integration    # joins DDS or starts processes
 
 
 def test_late_joiner_gets_breaker_state_but_no_old_measurements(domain, partition):

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import gridbus, peer
+from helpers import gridbus, peer
 from gridbus import Bus
+
+pytestmark = pytest.mark.integration    # joins DDS or starts processes
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 FLOOD_SECONDS = 6.0

@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 
-from conftest import gridbus, peer
+import pytest
+
+from helpers import gridbus, peer
 from gridbus import Bus
 from gridbus.source import KeyMatch as _KeyMatch
 from gridbus.source import key_id as _key_id
@@ -20,6 +22,7 @@ from gridbus.source import key_id as _key_id
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 
 
+@pytest.mark.integration
 def test_cli_subscriber_of_one_object_hears_three_publisher_runs(env, partition):
     sub = subprocess.Popen([*CLI, "subscribe", "G_2", "--json", "--count", "6", "--timeout", "20",
                             "--partition", partition], env=env, stdout=subprocess.PIPE,
@@ -35,6 +38,7 @@ def test_cli_subscriber_of_one_object_hears_three_publisher_runs(env, partition)
     assert {59.0, 60.0, 61.0} <= set(got), f"the subscriber heard only {got}: {err}"
 
 
+@pytest.mark.integration
 def test_python_reader_gets_commands_from_three_writer_processes(domain, partition):
     with Bus(domain, partition=partition) as bus:
         commands = bus.reader("G_7", "Command")
@@ -49,6 +53,7 @@ def test_python_reader_gets_commands_from_three_writer_processes(domain, partiti
     assert got == [20.0, 25.0, 30.0]
 
 
+@pytest.mark.integration
 def test_translator_applies_commands_of_successive_publisher_runs(domain, env, tmp_path):
     """The testbed-drive mode of issue 10: only the first f_ref used to reach the drive."""
     sim = subprocess.Popen([*CLI, "device-sim", "vfd-modbus", "--link", str(tmp_path / "tty")],

@@ -5,7 +5,7 @@ import pytest
 
 from gridbus.testbed.system import SystemFileError, default_system_path, load_system
 
-from conftest import gridbus
+from helpers import gridbus
 
 
 def test_shipped_system_follows_the_paper():
@@ -60,6 +60,7 @@ def test_missing_system_file_is_a_clear_error(tmp_path):
         load_system(tmp_path / "nope.toml")
 
 
+@pytest.mark.integration
 def test_cli_checks_a_system_file(tmp_path, env):
     ok = gridbus("testbed", "--check", env=env, check=True)
     assert '"objects": 84' in ok.stdout

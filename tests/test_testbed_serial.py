@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from gridbus import Bus
 from gridbus.control.generators import SlackStartup
 from gridbus.control.view import GridView
@@ -15,6 +17,7 @@ CLI = [sys.executable, "-m", "gridbus.cli.main"]
 SPEED = 5.0
 
 
+@pytest.mark.integration
 def test_slack_startup_through_a_modbus_drive(domain, tmp_path):
     clock = SimClock(time.time() + 1.0, SPEED)
     drives = tmp_path / "drives"

@@ -12,6 +12,8 @@ import pytest
 from gridbus import Bus
 from gridbus.testbed.system import load_system
 
+pytestmark = pytest.mark.integration    # joins DDS or starts processes
+
 SPEED = 10.0
 
 

@@ -98,6 +98,7 @@ def rig(domain, tmp_path, request):
 DRIVES = [("vfd-modbus", "G_2"), ("speed-controller-ascii", "G_3")]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rig", DRIVES, indirect=True, ids=[d[0] for d in DRIVES])
 def test_drive_starts_ramps_and_stops_from_bus_commands(rig):
     rig.bus.command(rig.obj, action="START", f_ref=60.0)
@@ -114,6 +115,7 @@ def test_drive_starts_ramps_and_stops_from_bus_commands(rig):
     assert health.errors == 0 and health.poll_rate > 5
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rig", [("load-scpi", "L_2")], indirect=True, ids=["load-scpi"])
 def test_scpi_load_follows_its_power_reference(rig):
     rig.bus.command("L_2", P_ref=800.0)
@@ -126,6 +128,7 @@ def test_scpi_load_follows_its_power_reference(rig):
 @pytest.mark.parametrize("rig", [("load-scpi", "L_2"), ("vfd-modbus", "G_2"),
                                  ("speed-controller-ascii", "G_3")], indirect=True,
                          ids=["scpi", "modbus", "ascii"])
+@pytest.mark.integration
 def test_a_rejected_command_is_reported_and_the_translator_carries_on(rig):
     if rig.obj.startswith("L"):
         rig.bus.command("L_2", P_ref=9999.0)             # the load's limit is 3 kW
@@ -144,6 +147,7 @@ def test_a_rejected_command_is_reported_and_the_translator_carries_on(rig):
 @pytest.mark.parametrize("rig", DRIVES, indirect=True, ids=[d[0] for d in DRIVES])
 @pytest.mark.parametrize("fault, kind", [("silent 1.5", "timeout"), ("garbage", "garbage"),
                                          ("corrupt", "garbage")])
+@pytest.mark.integration
 def test_line_faults_are_reported_and_survived(rig, fault, kind):
     rig.bus.command(rig.obj, action="START", f_ref=60.0)
     rig.wait_measurement(lambda s: abs(s.f - 60.0) < 0.05)
@@ -157,6 +161,7 @@ def test_line_faults_are_reported_and_survived(rig, fault, kind):
     assert rig.translator.poll() is None
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rig", DRIVES, indirect=True, ids=[d[0] for d in DRIVES])
 def test_unplugged_port_comes_back_and_the_newest_command_is_reapplied(rig):
     rig.bus.command(rig.obj, action="START", f_ref=60.0)
@@ -218,8 +223,9 @@ def test_malformed_profile_names_file_line_and_reason(tmp_path, old, new, reason
     assert new.split("=")[0].strip() in path.read_text().splitlines()[line - 1]
 
 
+@pytest.mark.integration
 def test_serial_bench_reports_latency_and_poll_rate(env):
-    from conftest import gridbus
+    from helpers import gridbus
     proc = gridbus("bench", "serial", "--profiles", "vfd-modbus", "--bauds", "115200", "--count", "4", "--json",
                    env=env, timeout=60, check=True)
     row = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -246,6 +252,7 @@ def _events(rig, kind: str, timeout: float = 4.0) -> list:
     return [e for e in seen if e.kind == kind]
 
 
+@pytest.mark.integration
 def test_out_of_range_commands_are_refused_whole_and_reported(domain, tmp_path):
     # the profile's P_ref limit is wrong (10 MW): the 16-bit register still refuses what does not fit
     wrong = _profile_copy(tmp_path, "vfd-wrong-limit", ("max = 13800.0", "max = 1e7"))
@@ -278,6 +285,7 @@ def test_out_of_range_commands_are_refused_whole_and_reported(domain, tmp_path):
         rig.close()
 
 
+@pytest.mark.integration
 def test_the_last_good_setting_survives_a_refusal_and_a_power_cycle(domain, tmp_path):
     # the translator's profile allows 90 Hz, the drive itself only 70: the device refuses 80
     wide = _profile_copy(tmp_path, "vfd-wide", ("min = 0.0, max = 70.0", "min = 0.0, max = 90.0"))
@@ -299,6 +307,7 @@ def test_the_last_good_setting_survives_a_refusal_and_a_power_cycle(domain, tmp_
         rig.close()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_sigterm_ends_like_sigint_link_state_says_disconnected(domain, tmp_path, signum):
     rig = Rig("vfd-modbus", "G_2", domain, tmp_path)
@@ -313,6 +322,7 @@ def test_sigterm_ends_like_sigint_link_state_says_disconnected(domain, tmp_path,
         rig.close()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rig", [("speed-controller-ascii", "G_3")], indirect=True, ids=["ascii"])
 def test_command_fields_the_profile_does_not_map_are_reported_once_at_start(rig):
     events = _events(rig, "COMMANDS_UNMAPPED")
@@ -323,6 +333,7 @@ def test_command_fields_the_profile_does_not_map_are_reported_once_at_start(rig)
     assert "maps no" in rig.log.read_text()
 
 
+@pytest.mark.integration
 def test_status_registers_far_apart_are_read_in_blocks(domain, tmp_path):
     far = _profile_copy(tmp_path, "vfd-far", ("speed = { register = 0x210C", "speed = { register = 0x2300"))
     rig = Rig(far, "G_2", domain, tmp_path)

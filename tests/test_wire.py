@@ -33,6 +33,7 @@ def test_type_names_are_idl_scoped_and_final():
         assert sample.serialize()[:2] == b"\x00\x01", "XCDR1 little endian (CDR_LE)"
 
 
+@pytest.mark.integration
 def test_a_plain_cyclonedds_reader_gets_gridbus_data(domain, partition):
     from cyclonedds.core import Qos, Policy
     from cyclonedds.domain import DomainParticipant
