@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format setup generate bench clean
+.PHONY: demo test lint format setup data generate bench clean
 
 $(STAMP): pyproject.toml
 	@# the historian's tests need a PostgreSQL server (they start a throwaway cluster themselves);
@@ -44,7 +44,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests examples
 	$(BIN)/ruff format src tests examples
 
-generate: $(STAMP)
+# The user-facing idl/, qos/ and translators/profiles/ are the ones you edit; the package's copies
+# under src/gridbus/data/ are what an installed gridbus reads (tests/test_resources.py keeps them equal).
+data:
+	cp idl/*.idl src/gridbus/data/idl/
+	cp qos/*.xml src/gridbus/data/qos/
+	cp translators/profiles/*.toml src/gridbus/data/profiles/
+
+generate: data $(STAMP)
 	$(BIN)/gridbus idl generate
 
 bench: $(STAMP)

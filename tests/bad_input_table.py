@@ -322,7 +322,7 @@ def make_fixtures(root: Path) -> dict[str, str]:
     for name, (rate, line) in DAQ_BAD.items():
         (root / f"daq_{name}.toml").write_text(f'[agent]\nrate = {rate}\n[[object]]\nid = "G_2"\n{line}\n')
         fx[f"daq_{name}"] = str(root / f"daq_{name}.toml")
-    system = (src / "src" / "gridbus" / "testbed" / "fiu-testbed.toml").read_text()
+    system = (src / "src" / "gridbus" / "data" / "systems" / "fiu-testbed.toml").read_text()
     for name, step in (("step0", "step = 0.0"), ("step_neg", "step = -0.01")):
         (root / f"system_{name}.toml").write_text(system.replace("step = 0.01", step, 1))
         fx[f"system_{name}"] = str(root / f"system_{name}.toml")

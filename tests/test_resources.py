@@ -20,8 +20,7 @@ from gridbus import resources
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DATA = ROOT / "src" / "gridbus" / "data"
 # user-facing copy in the checkout -> package folder under gridbus/data
-COPIES = {ROOT / "idl": "idl", ROOT / "qos": "qos", ROOT / "translators" / "profiles": "profiles",
-          ROOT / "src" / "gridbus" / "testbed": "systems"}
+COPIES = {ROOT / "idl": "idl", ROOT / "qos": "qos", ROOT / "translators" / "profiles": "profiles"}
 
 
 @pytest.mark.parametrize("copy", list(COPIES), ids=lambda p: str(p.relative_to(ROOT)))
