@@ -19,7 +19,7 @@ import logging
 import threading
 from typing import Any, ClassVar, Protocol
 
-from cyclonedds._clayer import ddspy_take  # type: ignore[import-not-found]  # C, no stubs
+from cyclonedds._clayer import ddspy_take  # a C extension without stubs (mypy: ignore_missing_imports)
 from cyclonedds.core import DDSException, Entity, InstanceState, SampleState, ViewState
 from cyclonedds.domain import Domain
 from cyclonedds.internal import InvalidSample

@@ -52,7 +52,7 @@ _INFINITE = {"DURATION_INFINITE_SEC", "DURATION_INFINITE_NSEC", "DURATION_INFINI
 
 
 def _local(element: etree._Element) -> str:
-    return etree.QName(element).localname
+    return str(etree.QName(element).localname)
 
 
 def _where(path: Path, element: etree._Element) -> str:
@@ -113,7 +113,7 @@ class QosLibrary:
         name = element.get("name")
         if not name:
             raise QosError(f"{_where(self.path, element)}: <{_local(element)}> needs a name attribute")
-        return name
+        return str(name)
 
     def _check_profile(self, profile: etree._Element) -> None:
         for entity in profile:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 def cmd_testbed(args: argparse.Namespace) -> int:
-    from ..testbed.service import SimClock, TestbedService, describe
+    from ..testbed.service import TestbedService, describe
+    from ..timebase import SimClock
     from ..testbed.system import load_system
     system = load_system(args.system)
     if args.check:

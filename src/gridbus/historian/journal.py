@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .sinks import CsvSink, Row, SinkRefused, create_private
+from ..errors import SinkRefused
+from .sinks import CsvSink, Row, create_private
 
 RawRow = tuple[str, float, float, bytes]          # topic, source time, reception time, serialized sample
 

@@ -37,7 +37,8 @@ from typing import Callable, Iterator, Mapping, NotRequired, TypedDict
 from ..bus import Bus
 from ..errors import GridbusError
 from .journal import RawRow, export, open_journals, prepare_spool, spool_file, target_key
-from .sinks import Key, Row, Sink, SinkUnavailable
+from ..errors import SinkUnavailable
+from .sinks import Key, Row, Sink
 from .tap import ROLES, Decoder, Tap
 
 __all__ = ["ROLES", "Recorder", "RecorderStats", "summary"]

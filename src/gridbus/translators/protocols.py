@@ -11,7 +11,8 @@ import math
 from typing import Protocol as TypingProtocol
 
 from ..extras import require
-from .link import DeviceRejected, FrameError, SerialLink
+from ..errors import DeviceRejected, FrameError
+from .link import SerialLink
 from .profile import CommandMap, Profile
 
 MODBUS_EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",

@@ -29,7 +29,8 @@ from ..bus import Bus
 from ..errors import FieldError, GridbusError
 from ..events import EventLog
 from ..model import TopicType
-from .link import DeviceRejected, LinkError, PortLost, SerialLink
+from ..errors import DeviceRejected, LinkError, PortLost
+from .link import SerialLink
 from .profile import Profile
 from .protocols import OutOfRange, check_value, client_for, is_set
 

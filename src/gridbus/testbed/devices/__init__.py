@@ -8,21 +8,9 @@ module here and a line below.
 """
 from __future__ import annotations
 
-from .base import (
-                   LIVE,
-                   RATED_RPM,
-                   AnyDevice,
-                   Band,
-                   CommandRejected,
-                   Device,
-                   ParamError,
-                   Stage,
-                   need,
-                   need_ref,
-                   one_of,
-                   unit,
-                   wrap,
-)
+from ...errors import CommandRejected, ParamError
+from ...phasor import wrap
+from .base import LIVE, RATED_RPM, AnyDevice, Band, Device, Stage, need, need_ref, one_of, unit
 from .breaker import BreakerDevice, BreakerParams, BreakerState
 from .generator import GeneratorDevice, GeneratorParams, GeneratorState
 from .load import LoadDevice, LoadParams, LoadState
