@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TypedDict
 
 from .errors import IdlError
 from .files import read_text
@@ -132,26 +133,41 @@ _ANNOTATION = re.compile(r"@(\w+)(?:\s*\((.*)\))?", re.DOTALL)
 _NUMBER = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
 
 
-def _annotation_values(name: str, args: str | None) -> dict:
+class FieldMeta(TypedDict, total=False):
+    """What the IDL's annotations and comments say about one field (``types/metadata.json``)."""
+    unit: str
+    min: float
+    max: float
+    doc: str
+
+
+Metadata = dict[str, dict[str, FieldMeta]]       # scoped struct name -> field name -> what the IDL says
+
+
+def _annotation_values(name: str, args: str | None) -> FieldMeta:
     if name == "unit" and args:
         return {"unit": args.strip().strip('"')}
     if name in ("min", "max") and args and re.fullmatch(_NUMBER, args.strip()):
-        return {name: float(args)}
+        return {"min": float(args)} if name == "min" else {"max": float(args)}
+    meta: FieldMeta = {}
     if name == "range" and args:
-        found = dict(re.findall(rf"(min|max)\s*=\s*({_NUMBER})", args))
-        return {k: float(v) for k, v in found.items()}
-    return {}
+        for bound, number in re.findall(rf"(min|max)\s*=\s*({_NUMBER})", args):   # the last one wins
+            if bound == "min":
+                meta["min"] = float(number)
+            else:
+                meta["max"] = float(number)
+    return meta
 
 
-def read_metadata(idl_text: str) -> dict[str, dict[str, dict]]:
+def read_metadata(idl_text: str) -> Metadata:
     """Per struct (scoped name ``a::b::S``), per field: unit, min, max, doc.
 
     Only what idlc's Python backend drops is read here; syntax is idlc's job.
     """
-    result: dict[str, dict[str, dict]] = {}
+    result: Metadata = {}
     scope: list[tuple[str, str]] = []          # (kind, name) of open blocks
-    pending: dict = {}
-    last_field: dict | None = None
+    pending: FieldMeta = {}
+    last_field: FieldMeta | None = None
     last_line = -1
     for m in _TOKEN.finditer(idl_text):
         line = idl_text.count("\n", 0, m.start())
@@ -161,6 +177,8 @@ def read_metadata(idl_text: str) -> dict[str, dict[str, dict]]:
                 last_field["doc"] = m.group().lstrip("/").strip()
         elif kind == "annotation":
             a = _ANNOTATION.match(m.group())
+            if a is None:                       # _TOKEN's annotation is an _ANNOTATION: cannot happen
+                raise IdlError(f"unreadable annotation {m.group()!r}")
             pending.update(_annotation_values(a.group(1), a.group(2)))
         elif kind == "module":
             scope.append(("module", m.group("mname")))
@@ -178,7 +196,7 @@ def read_metadata(idl_text: str) -> dict[str, dict[str, dict]]:
         elif kind == "decl" and scope and scope[-1][0] == "struct":
             words = re.sub(r"\[.*?\]", "", m.group()).rstrip(";").split()
             if words:
-                field = dict(pending)
+                field = pending.copy()
                 result["::".join(n for _, n in scope)][words[-1]] = field
                 last_field, last_line = field, idl_text.count("\n", 0, m.end())
             pending = {}
@@ -219,7 +237,7 @@ def generate(idl_files: list[Path], types_dir: Path = TYPES_DIR) -> list[Path]:
     package (one per top-level IDL module) and ``metadata.json`` is replaced.
     """
     written: list[Path] = []
-    metadata: dict[str, dict] = {}
+    metadata: Metadata = {}
     with tempfile.TemporaryDirectory() as tmp:
         for idl_file in idl_files:
             text = read_text(idl_file, IdlError, "IDL file")
@@ -238,7 +256,7 @@ def generate(idl_files: list[Path], types_dir: Path = TYPES_DIR) -> list[Path]:
     return written
 
 
-def load_user_idl(idl_file: Path) -> tuple[list[str], dict[str, dict]]:
+def load_user_idl(idl_file: Path) -> tuple[list[str], Metadata]:
     """Compile a user's IDL file at run time and import its modules.
 
     Returns the top-level Python module names (under ``gridbus.types``) and

@@ -29,7 +29,7 @@ from cyclonedds.idl import IdlEnum, IdlStruct
 from cyclonedds.idl import types as idl_types
 
 from .errors import FieldError, IdlError, UnknownObjectError
-from .idl import METADATA_FILE, PACKAGE_ROOT, load_user_idl
+from .idl import METADATA_FILE, PACKAGE_ROOT, FieldMeta, Metadata, load_user_idl
 
 ROLES_IN_ORDER = ("Measurement", "State", "Command", "Protection")
 _INDEX = r"[A-Za-z0-9][A-Za-z0-9.\-]*"
@@ -39,17 +39,6 @@ _INT_BOUNDS = {
     "uint16": (0, 2**16 - 1), "int32": (-2**31, 2**31 - 1), "uint32": (0, 2**32 - 1),
     "int64": (-2**63, 2**63 - 1), "uint64": (0, 2**64 - 1), "byte": (0, 2**8 - 1), "octet": (0, 2**8 - 1),
 }
-
-
-class FieldMeta(TypedDict, total=False):
-    """What the IDL's annotations and comments say about one field (``types/metadata.json``)."""
-    unit: str
-    min: float
-    max: float
-    doc: str
-
-
-Metadata = dict[str, dict[str, FieldMeta]]       # scoped struct name -> field name -> what the IDL says
 
 
 class _Described(TypedDict):

@@ -58,7 +58,7 @@ def _key_prefixes(object_id: str) -> tuple[bytes, bytes]:
 @dataclass
 class _Source:
     topic: TopicType
-    dds: DataReader
+    dds: DataReader[Any]
     ids: list[tuple[bytes, bytes]] | None            # None: every object of the topic
     best_effort: bool                                 # a rejected sample is gone (not retried)
     condition: ReadCondition                          # kept alive: the wait set wakes on it
@@ -161,8 +161,9 @@ class Decoder:
             data = topic.cls.deserialize(raw)
         except Exception as exc:                                 # the binding raises assorted errors
             raise GridbusError(f"a journaled {name} sample does not decode: {exc}") from None
-        fields = {k: _plain(v) for k, v in vars(data).items() if k not in ("id", "sample_info")}
-        return data.id, name, source, reception, json_fields(fields)
+        values: dict[str, Any] = vars(data)                      # every gridbus topic is keyed by id
+        fields = {k: _plain(v) for k, v in values.items() if k not in ("id", "sample_info")}
+        return values["id"], name, source, reception, json_fields(fields)
 
 
 def _matches(raw: bytes, ids: list[tuple[bytes, bytes]]) -> bool:

@@ -116,7 +116,7 @@ class ModbusServer:
             return used, b""                             # another device's request: stay silent
         return used, self.framer.buildFrame(self._answer(pdu))
 
-    def _answer(self, pdu) -> Any:
+    def _answer(self, pdu: Any) -> Any:                  # pymodbus's PDUs carry no types
         from pymodbus.pdu import ExceptionResponse
         from pymodbus.pdu.register_message import (
             ReadHoldingRegistersRequest,
@@ -198,11 +198,11 @@ class TextServer:
                 return f"{value:.3f}"
         for name, spec in self.profile.commands.items():
             for template in spec.send:
-                value = _match(template, text)
-                if value is False:
+                number = _match(template, text)
+                if number is False:
                     continue
                 try:
-                    self.model.command(name, None if value is None else value / spec.scale)
+                    self.model.command(name, None if number is None else number / spec.scale)
                 except Rejected as exc:
                     if scpi:
                         self.errors.append(f'-222,"Data out of range; {exc}"')
@@ -269,7 +269,7 @@ class PtyPort:
 # -- the simulator loop -------------------------------------------------------------------
 class Simulator:
     def __init__(self, profile: Profile, link: str | None = None, model: DeviceModel | None = None,
-                 trace: Callable[[dict], None] | None = None) -> None:
+                 trace: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.profile = profile
         self.model = model or DeviceModel(profile)
         self.server = ModbusServer(self.model) if profile.protocol == "modbus-rtu" else TextServer(self.model)
@@ -351,6 +351,8 @@ class Simulator:
             reply = self.server.corrupt(reply)
         self.next_reply_fault = None
         time.sleep(len(reply) * char_time(self.profile.serial))     # the bytes' time on the line
+        if self.port.master is None:                    # unplugged meanwhile: lost, as on a pulled cable
+            return
         try:
             os.write(self.port.master, reply)
         except OSError:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 from typing import Protocol as TypingProtocol
 
 from ..extras import require
@@ -45,6 +46,20 @@ def register_word(command: CommandMap, value: float) -> int:
         raise OutOfRange(f"{value:g} x {command.scale:g} = {word} does not fit the 16-bit register "
                          f"({low}..{high})")
     return word & 0xFFFF
+
+
+def needed_value(command: CommandMap, value: float | None) -> float:
+    """``value``, which a command that carries a number cannot do without."""
+    if value is None:
+        raise TypeError(f"the {command.name} command carries a value and was given none")
+    return value
+
+
+def command_register(command: CommandMap) -> int:
+    """The holding register a Modbus command writes (the profile loader requires one)."""
+    if command.register is None:
+        raise TypeError(f"the {command.name} command has no Modbus register")
+    return command.register
 
 
 def register_blocks(registers: list[int], limit: int = READ_MAX) -> list[tuple[int, int]]:
@@ -91,10 +106,10 @@ class ModbusClient:
         self.framer = FramerRTU(DecodePDU(False))
         self.blocks = register_blocks(profile.status_registers())
 
-    def _transact(self, request) -> object:
+    def _transact(self, request: Any) -> Any:                 # pymodbus's PDUs carry no types
         from pymodbus.pdu import ExceptionResponse
         unit = self.profile.unit
-        reply = {}
+        reply: dict[str, Any] = {}
 
         def complete(buffer: bytes) -> bool:
             used, pdu = self.framer.handleFrame(buffer, unit, 0)
@@ -114,8 +129,8 @@ class ModbusClient:
 
     def apply(self, command: CommandMap, value: float | None) -> None:
         from pymodbus.pdu.register_message import WriteSingleRegisterRequest
-        word = command.value if command.value is not None else register_word(command, value)
-        self._transact(WriteSingleRegisterRequest(address=command.register, registers=[word],
+        word = command.value if command.value is not None else register_word(command, needed_value(command, value))
+        self._transact(WriteSingleRegisterRequest(address=command_register(command), registers=[word],
                                                   dev_id=self.profile.unit))
 
     def read_status(self) -> dict[str, float]:
@@ -130,6 +145,8 @@ class ModbusClient:
             words.update(zip(range(start, start + count), registers))
         out = {}
         for name, item in self.profile.status.items():
+            if item.register is None:
+                raise TypeError(f"the {name} status value has no Modbus register")
             raw = words[item.register]
             out[name] = float((raw >> item.bit) & 1) if item.bit is not None else item.bus_value(raw)
         return out
@@ -166,7 +183,7 @@ class TextClient:
 
     def apply(self, command: CommandMap, value: float | None) -> None:
         for template in command.send:
-            payload = template.format(command.device_value(value)) if "{" in template else template
+            payload = template.format(command.device_value(needed_value(command, value))) if "{" in template else template
             if self.profile.protocol == "scpi":
                 self.link.send(self._frame(payload))
             else:
