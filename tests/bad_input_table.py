@@ -433,6 +433,7 @@ def _child(argv: list[str], env: dict[str, str], out_path: str, err_path: str) -
 def serve(request: dict) -> None:
     """Run the requested cases, ``jobs`` at a time; print one JSON line per finished case."""
     import json
+
     import gridbus.cli.main  # noqa: F401  (import once, before any fork)
     cases = [CASES[i] for i in request["cases"]]
     fixtures, env, partition = request["fixtures"], request["env"], request["partition"]
@@ -453,7 +454,7 @@ def serve(request: dict) -> None:
         pid, status = os.waitpid(-1, os.WNOHANG)
         finished = {pid: os.waitstatus_to_exitcode(status)} if pid else {}
         now = time.monotonic()
-        for other, (index, started, _err) in list(running.items()):
+        for other, (_index, started, _err) in list(running.items()):
             if other not in finished and now - started > timeout:
                 _kill_group(other)
                 os.waitpid(other, 0)

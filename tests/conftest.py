@@ -9,7 +9,6 @@ import os
 import uuid
 
 import pytest
-
 from helpers import next_domain
 
 os.environ.pop("CYCLONEDDS_URI", None)

@@ -20,9 +20,8 @@ import re
 import threading
 import uuid
 
-import pytest
-
 import helpers
+import pytest
 from bad_input_table import CASES, Case, make_fixtures, run_broken_pipe, start_server
 
 OWN_CASES = CASES             # every case, whichever part of gridbus reads the input

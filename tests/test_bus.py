@@ -6,8 +6,8 @@ import threading
 import time
 
 import pytest
-
 from helpers import peer
+
 from gridbus import Bus, GridbusError, UnknownObjectError
 
 
@@ -130,7 +130,8 @@ def test_many_participants_on_one_host(domain, partition):
 def test_the_split_modules_keep_the_old_names():
     """``gridbus.bus`` still offers what it did before the split; the iterators keep their old names."""
     import gridbus
-    from gridbus.bus import Bus as OldBus, Gone, Reader, Sample, Writer, cyclone_config, default_domain
+    from gridbus.bus import Bus as OldBus
+    from gridbus.bus import Gone, Reader, Sample, Writer, cyclone_config, default_domain
     from gridbus.config import cyclone_config as checked_config
     from gridbus.reader import Reader as NewReader
     assert (OldBus, Reader, Sample, Writer, Gone) == (gridbus.Bus, gridbus.Reader, gridbus.Sample,

@@ -7,7 +7,6 @@ import sys
 import time
 
 import pytest
-
 from helpers import gridbus
 
 
@@ -128,7 +127,8 @@ def test_log_records_go_to_stderr_as_plain_text_or_json_lines(env):
         proc = gridbus(*options, env=env, check=True)
         records = [json.loads(line) for line in proc.stderr.splitlines()]
         assert records and all(set(r) == {"time", "level", "logger", "message"} for r in records)
-        fault = [r for r in records if r["logger"] == "gridbus.translators.translator" and "/nonexistent" in r["message"]]
+        fault = [r for r in records
+                 if r["logger"] == "gridbus.translators.translator" and "/nonexistent" in r["message"]]
         assert fault and fault[0]["level"] == "WARNING"
         lines = [json.loads(line) for line in proc.stdout.splitlines()]
         assert list(lines[0]) == ["ready"] and list(lines[-1]) == ["done"]

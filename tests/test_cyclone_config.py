@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import ROOT, gridbus
+
 from gridbus import Bus, ConfigError
 from gridbus.bus import LOOPBACK_CONFIG, check_partition, cyclone_config
 

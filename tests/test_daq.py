@@ -10,13 +10,12 @@ import time
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from gridbus import Bus
 from gridbus.daq.agent import DaqConfigError, load_config
 from gridbus.daq.backend import Channel, SimulatedADC
 from gridbus.daq.dsp import CycleProcessor
-
-from helpers import ROOT
 
 EXAMPLE = ROOT / "examples" / "daq-agent.toml"
 

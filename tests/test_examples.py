@@ -6,7 +6,6 @@ import sys
 import time
 
 import pytest
-
 from helpers import ROOT
 
 pytestmark = pytest.mark.integration    # joins DDS or starts processes

@@ -11,14 +11,13 @@ import time
 
 import numpy as np
 import pytest
+from helpers import gridbus
+from pg import Cluster
 
 from gridbus import Bus
 from gridbus.errors import GridbusError
 from gridbus.historian import series
 from gridbus.historian.sinks import read_rows
-
-from helpers import gridbus
-from pg import Cluster
 
 pytestmark = pytest.mark.integration    # joins DDS or starts processes
 

@@ -15,12 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import gridbus
+from pg import Cluster
 
 from gridbus import Bus
 from gridbus.historian.sinks import read_rows
-
-from helpers import gridbus
-from pg import Cluster
 
 pytestmark = pytest.mark.integration    # joins DDS or starts processes
 
@@ -417,8 +416,9 @@ def test_late_samples_and_slow_writers_are_recorded(domain, tmp_path):
 # -- DDS's own losses ------------------------------------------------------------------------
 def test_flood_dds_drops_are_counted_and_reported(domain, tmp_path):
     """A best-effort flood faster than the recorder takes: what DDS drops is counted, exit 1."""
-    from cyclonedds._clayer import ddspy_write_ts
     import struct
+
+    from cyclonedds._clayer import ddspy_write_ts
     db, spool = str(tmp_path / "flood.sqlite"), tmp_path / "spool"
     rec = start_recorder(domain, db, spool, "--dds-queue", "200", "--batch", "1000", patterns=("G_1",))
     count, marker = 30_000, 12345.678

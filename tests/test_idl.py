@@ -8,8 +8,8 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from helpers import ROOT, gridbus, peer
+
 from gridbus import Bus, IdlError, Registry
 from gridbus.idl import generate, make_loadable, read_metadata
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from helpers import peer
+
 from gridbus import Bus
 
 pytestmark = pytest.mark.integration    # joins DDS or starts processes

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import gridbus, peer
+
 from gridbus import Bus
 
 pytestmark = pytest.mark.integration    # joins DDS or starts processes

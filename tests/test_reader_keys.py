@@ -13,8 +13,8 @@ import sys
 import time
 
 import pytest
-
 from helpers import gridbus, peer
+
 from gridbus import Bus
 from gridbus.source import KeyMatch as _KeyMatch
 from gridbus.source import key_id as _key_id

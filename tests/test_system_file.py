@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from helpers import gridbus
 
 from gridbus.testbed.system import SystemFileError, default_system_path, load_system
-
-from helpers import gridbus
 
 
 def test_shipped_system_follows_the_paper():
@@ -112,7 +111,8 @@ def test_non_positive_or_non_finite_numbers_are_refused_with_file_and_line(tmp_p
 def test_command_bands_default_from_the_system_and_can_be_set(tmp_path):
     g1 = load_system().generators["G_1"]
     assert (g1.f_max, g1.V_min, g1.V_max) == (72.0, 60.0, 144.0)
-    path, _ = _shipped_with(tmp_path, "rating = 13800.0\nH = 1.2\nmode", "rating = 13800.0\nH = 1.2\nf_max = 63.0\nmode")
+    path, _ = _shipped_with(tmp_path, "rating = 13800.0\nH = 1.2\nmode",
+                            "rating = 13800.0\nH = 1.2\nf_max = 63.0\nmode")
     assert load_system(path).generators["G_1"].f_max == 63.0
     assert load_system().loads["L_1"].rating == 10000.0
 

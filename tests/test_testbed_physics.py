@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
+from gridbus.errors import UnknownObjectError
+from gridbus.model import Registry
 from gridbus.testbed.plant import CommandRejected, Plant
 from gridbus.testbed.sensors import Sensors
 from gridbus.testbed.system import load_system
-from gridbus.errors import UnknownObjectError
-from gridbus.model import Registry
 
 
 def started(*closed: str) -> Plant:
@@ -88,7 +88,7 @@ def test_radial_feeder_sags_with_load_and_the_ring_restores_the_voltage():
         plant.command("L_4", {"P_ref": p4})
         plant.run(3)
         voltages.append(plant.measurements()["Bus_7"]["Va"])
-    assert all(a > b for a, b in zip(voltages, voltages[1:])), voltages
+    assert all(a > b for a, b in zip(voltages, voltages[1:], strict=False)), voltages
     assert 111.0 < voltages[-1] < 114.0                        # below the 114 V limit, like Fig. 19
     assert plant.close("CB_1-6")
     plant.run(3)
@@ -107,7 +107,7 @@ def test_open_machine_keeps_its_own_frequency_and_angle():
     for _ in range(3):
         plant.run(0.5)
         angles.append(plant.measurements()["G_2"]["angle"] - plant.measurements()["G_1"]["angle"])
-    slips = [(b - a) % (2 * math.pi) for a, b in zip(angles, angles[1:])]
+    slips = [(b - a) % (2 * math.pi) for a, b in zip(angles, angles[1:], strict=False)]
     # a 0.5 Hz slip turns the phase difference by a quarter turn every 0.5 s
     assert all(s == pytest.approx(math.pi / 2, abs=0.1) for s in slips)
 

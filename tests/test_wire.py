@@ -35,10 +35,11 @@ def test_type_names_are_idl_scoped_and_final():
 
 @pytest.mark.integration
 def test_a_plain_cyclonedds_reader_gets_gridbus_data(domain, partition):
-    from cyclonedds.core import Qos, Policy
+    from cyclonedds.core import Policy, Qos
     from cyclonedds.domain import DomainParticipant
     from cyclonedds.sub import DataReader, Subscriber
     from cyclonedds.topic import Topic
+
     from gridbus.types.grid.Generator import Measurement
 
     with Bus(domain, partition=partition) as bus:

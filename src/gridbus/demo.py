@@ -35,7 +35,7 @@ def run_device(domain: int, seconds: float, partition: str | None,
         tick = 0
         while time.monotonic() - start < seconds:
             t = time.monotonic() - start
-            for n, (gid, writer) in enumerate(generators.items()):
+            for n, writer in enumerate(generators.values()):
                 f = 60.0 + 0.02 * math.sin(0.5 * t + n)
                 v = 120.0 + 0.5 * math.sin(0.3 * t + n)
                 writer.write(Va=v, Vb=v, Vc=v, Ia=2.5, Ib=2.5, Ic=2.5, f=f, P=300.0 * (n + 1),

@@ -9,10 +9,14 @@ import json
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from cyclonedds.builtin import (BuiltinDataReader, BuiltinTopicDcpsParticipant,
-                                BuiltinTopicDcpsPublication, BuiltinTopicDcpsSubscription)
-from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
+from cyclonedds.builtin import (
+    BuiltinDataReader,
+    BuiltinTopicDcpsParticipant,
+    BuiltinTopicDcpsPublication,
+    BuiltinTopicDcpsSubscription,
+)
 from cyclonedds.builtin_types import DcpsEndpoint, DcpsParticipant
+from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
 
 from ._cyclone import InvalidSample
 

@@ -35,7 +35,7 @@ def _clip(text: str, bound: int = _BOUND) -> str:
 class EventLog:
     """Publishes the events of one service as ``EV_<source>`` on ``Event_Log``."""
 
-    def __init__(self, bus: "Bus", source: str) -> None:
+    def __init__(self, bus: Bus, source: str) -> None:
         self.id = _clip(source if source.startswith("EV_") else f"EV_{source}")
         self._writer = bus.writer(self.id, "Log")
         self.count = 0

@@ -20,10 +20,11 @@ import math
 import pkgutil
 import re
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable, TypedDict
+from typing import Any, TypedDict
 
 from cyclonedds.idl import IdlEnum, IdlStruct
 from cyclonedds.idl import types as idl_types
@@ -62,7 +63,7 @@ class FieldInfo:
     doc: str | None = None
     enum: type[IdlEnum] | None = None
     length: int | None = None        # bound of a string, length of an array
-    element: "FieldInfo | None" = None
+    element: FieldInfo | None = None
     nan_default: bool = False        # command set-points: NaN means "leave unchanged"
 
     def describe(self) -> dict[str, Any]:
@@ -232,8 +233,8 @@ def _field_info(name: str, hint: Any, meta: FieldMeta, command_like: bool) -> Fi
                              element=inner, **common)
     if hint in (float, int, bool, str):
         kind = hint.__name__
-        return FieldInfo(name, "float" if kind == "float" else kind, {"float": "float64", "int": "int64",
-                                                                      "bool": "boolean", "str": "string"}[kind], **common)
+        idl_type = {"float": "float64", "int": "int64", "bool": "boolean", "str": "string"}[kind]
+        return FieldInfo(name, "float" if kind == "float" else kind, idl_type, **common)
     return FieldInfo(name, "other", str(hint), **common)
 
 
@@ -244,7 +245,7 @@ _PRIMITIVE = {n: int for n in _INT_BOUNDS} | {"float32": float, "float64": float
 class TopicType:
     """One topic: an object type's struct for one role (``Generator`` × ``Measurement``)."""
 
-    object_type: "ObjectType"
+    object_type: ObjectType
     role: str
     cls: type[IdlStruct]
     fields: dict[str, FieldInfo]
@@ -357,7 +358,7 @@ class Registry:
         self._metadata: Metadata = {}
 
     @classmethod
-    def default(cls) -> "Registry":
+    def default(cls) -> Registry:
         registry = cls()
         registry.add_package(f"{PACKAGE_ROOT}.grid", json.loads(METADATA_FILE.read_text()))
         return registry

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from ..errors import GridbusError

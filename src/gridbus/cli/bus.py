@@ -17,8 +17,17 @@ from typing import TYPE_CHECKING
 from ..errors import GridbusError
 from ..resources import idl_dir
 from .argtypes import input_file, nonneg_float, output_dir, positive_float, positive_int
-from .common import (bus_options, command, domain_of, local_clock, open_bus, open_registry, print_json_lines,
-                     print_table, sample_json)
+from .common import (
+    bus_options,
+    command,
+    domain_of,
+    local_clock,
+    open_bus,
+    open_registry,
+    print_json_lines,
+    print_table,
+    sample_json,
+)
 
 if TYPE_CHECKING:
     from .common import Subcommands

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 def cmd_testbed(args: argparse.Namespace) -> int:
     from ..testbed.service import TestbedService, describe
-    from ..timebase import SimClock
     from ..testbed.system import load_system
+    from ..timebase import SimClock
     system = load_system(args.system)
     if args.check:
         print(json.dumps(describe(system), indent=2))

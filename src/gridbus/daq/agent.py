@@ -192,7 +192,7 @@ class DaqAgent:
         V, I, P, Q, f = (values[k].tolist() for k in ("V", "I", "P", "Q", "f"))
         angles = np.angle(values["V_phasor"]).tolist()
         i_angles = np.angle(values["I_phasor"]).tolist()
-        for n, (writer, sample) in enumerate(zip(self.writers, self.samples)):
+        for n, (writer, sample) in enumerate(zip(self.writers, self.samples, strict=True)):
             candidates = {
                 "Va": V[n][0], "Vb": V[n][1], "Vc": V[n][2], "Ia": I[n][0], "Ib": I[n][1], "Ic": I[n][2],
                 "f": f[n], "P": P[n], "Q": Q[n], "speed": f[n] * 30.0, "angle": angles[n][0],

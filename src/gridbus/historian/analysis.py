@@ -10,8 +10,8 @@ import numpy as np
 
 from ..errors import GridbusError
 from ..extras import require
-from .sinks import read_rows, redact
 from ..stats import percentile
+from .sinks import read_rows, redact
 
 
 def series(url: str, object_id: str, field: str, topic: str | None = None,

@@ -105,7 +105,7 @@ def _stream(domain: int, partition: str | None, objects: int, rate: float, secon
             if on_tick is not None:
                 on_tick(now - start)
                 now = time.time()
-            for writer, sample in zip(writers, samples):
+            for writer, sample in zip(writers, samples, strict=True):
                 writer.write(sample, timestamp=now)
             ticks_at.append(now)
             pause = start + (tick + 1) / rate - time.time()

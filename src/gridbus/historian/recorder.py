@@ -31,13 +31,13 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 from ..bus import Bus
-from ..errors import GridbusError
+from ..errors import GridbusError, SinkUnavailable
 from .journal import RawRow, export, open_journals, prepare_spool, spool_file, target_key
-from ..errors import SinkUnavailable
 from .sinks import Key, Row, Sink
 from .tap import ROLES, Decoder, Tap
 

@@ -12,7 +12,8 @@ import fnmatch
 import json
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..bus import Bus
 from ..errors import GridbusError

@@ -30,8 +30,9 @@ import re
 import sqlite3
 import stat
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence, TextIO, TypedDict
+from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import GridbusError, SinkRefused, SinkUnavailable
@@ -69,7 +70,7 @@ def is_csv(url: str) -> bool:
     return url.startswith("csv:") or url.endswith(".csv")
 
 
-def open_sink(url: str) -> "Sink":
+def open_sink(url: str) -> Sink:
     """``postgresql://...`` → PostgreSQL; ``*.csv`` or ``csv:PATH`` → CSV; else a SQLite file."""
     if is_postgres(url):
         return PostgresSink(url)

@@ -68,7 +68,7 @@ class Sensors:
         measured = np.clip(measured, sensors.low, sensors.high)
         measured = np.where(sensors.numeric, measured, values)
         return {name: (float(v) if sensors.numeric[n] else int(v)) for n, (name, v) in
-                enumerate(zip(sensors.fields, measured))}
+                enumerate(zip(sensors.fields, measured, strict=True))}
 
     @staticmethod
     def _delayed(sensors: _ObjectSensors, t: float, values: np.ndarray) -> np.ndarray:

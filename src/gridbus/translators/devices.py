@@ -26,9 +26,10 @@ import sys
 import tempfile
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..extras import require
 from .link import char_time

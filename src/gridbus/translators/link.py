@@ -12,7 +12,7 @@ import errno
 import os
 import termios
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import serial
 

@@ -11,8 +11,8 @@ import math
 from typing import Any
 from typing import Protocol as TypingProtocol
 
-from ..extras import require
 from ..errors import DeviceRejected, FrameError
+from ..extras import require
 from .link import SerialLink
 from .profile import CommandMap, Profile
 
@@ -142,7 +142,7 @@ class ModbusClient:
             registers = list(pdu.registers)
             if len(registers) != count:
                 raise FrameError(f"asked for {count} registers at {start:#06x}, got {len(registers)}")
-            words.update(zip(range(start, start + count), registers))
+            words.update(zip(range(start, start + count), registers, strict=True))
         out = {}
         for name, item in self.profile.status.items():
             if item.register is None:
@@ -183,7 +183,9 @@ class TextClient:
 
     def apply(self, command: CommandMap, value: float | None) -> None:
         for template in command.send:
-            payload = template.format(command.device_value(needed_value(command, value))) if "{" in template else template
+            payload = template
+            if "{" in template:
+                payload = template.format(command.device_value(needed_value(command, value)))
             if self.profile.protocol == "scpi":
                 self.link.send(self._frame(payload))
             else:

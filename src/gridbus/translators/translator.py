@@ -26,10 +26,9 @@ from collections import OrderedDict
 from typing import Any
 
 from ..bus import Bus
-from ..errors import FieldError, GridbusError
+from ..errors import DeviceRejected, FieldError, GridbusError, LinkError, PortLost
 from ..events import EventLog
 from ..model import TopicType
-from ..errors import DeviceRejected, LinkError, PortLost
 from .link import SerialLink
 from .profile import Profile
 from .protocols import OutOfRange, check_value, client_for, is_set
