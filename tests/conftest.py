@@ -3,6 +3,7 @@
 Tests never inherit a user's CYCLONEDDS_URI: gridbus then uses its packaged
 loopback-only configuration, so no traffic leaves 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """On the wire: loopback-only by default, IDL scoped type names, XCDR1, and a
 plain cyclonedds node (as a C/C++ node would) reading gridbus data."""
+
 from __future__ import annotations
 
 import time
@@ -46,8 +47,11 @@ def test_a_plain_cyclonedds_reader_gets_gridbus_data(domain, partition):
         # a foreign node: same domain, topic name and IDL type; nothing from gridbus but the type
         participant = DomainParticipant(domain)
         subscriber = Subscriber(participant, qos=Qos(Policy.Partition(partitions=[partition])))
-        foreign = DataReader(subscriber, Topic(participant, "Generator_Measurement", Measurement),
-                             qos=Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(10)))
+        foreign = DataReader(
+            subscriber,
+            Topic(participant, "Generator_Measurement", Measurement),
+            qos=Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(10)),
+        )
         writer = bus.writer("G_5")
         got = []
         end = time.monotonic() + 5

@@ -5,6 +5,7 @@
 * ASCII frames are ``PAYLOAD*HH<terminator>`` with an XOR checksum (or none);
 * SCPI commands have no reply; errors are read back with the error query.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,9 +17,14 @@ from ..extras import require
 from .link import SerialLink
 from .profile import CommandMap, Profile
 
-MODBUS_EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
-                     4: "device failure", 6: "device busy"}
-READ_MAX = 125                   # Modbus: registers one Read Holding Registers may return
+MODBUS_EXCEPTIONS = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    6: "device busy",
+}
+READ_MAX = 125  # Modbus: registers one Read Holding Registers may return
 
 
 class OutOfRange(ValueError):
@@ -43,8 +49,7 @@ def register_word(command: CommandMap, value: float) -> int:
     word = int(round(command.device_value(value)))
     low, high = (-0x8000, 0x7FFF) if command.min < 0 else (0, 0xFFFF)
     if not low <= word <= high:
-        raise OutOfRange(f"{value:g} x {command.scale:g} = {word} does not fit the 16-bit register "
-                         f"({low}..{high})")
+        raise OutOfRange(f"{value:g} x {command.scale:g} = {word} does not fit the 16-bit register ({low}..{high})")
     return word & 0xFFFF
 
 
@@ -99,15 +104,17 @@ def parse_number(text: str) -> float:
 
 class ModbusClient:
     def __init__(self, link: SerialLink, profile: Profile) -> None:
-        require("pymodbus", "Modbus RTU")            # the serial extra; imported here, where it is used
+        require("pymodbus", "Modbus RTU")  # the serial extra; imported here, where it is used
         from pymodbus.framer import FramerRTU
         from pymodbus.pdu import DecodePDU
+
         self.link, self.profile = link, profile
         self.framer = FramerRTU(DecodePDU(False))
         self.blocks = register_blocks(profile.status_registers())
 
-    def _transact(self, request: Any) -> Any:                 # pymodbus's PDUs carry no types
+    def _transact(self, request: Any) -> Any:  # pymodbus's PDUs carry no types
         from pymodbus.pdu import ExceptionResponse
+
         unit = self.profile.unit
         reply: dict[str, Any] = {}
 
@@ -116,7 +123,7 @@ class ModbusClient:
             if pdu is not None:
                 reply["pdu"] = pdu
                 return True
-            if used:                                 # consumed without a frame: CRC error or garbage
+            if used:  # consumed without a frame: CRC error or garbage
                 raise FrameError(f"CRC error or garbage in reply {buffer[:32].hex()}")
             return False
 
@@ -129,16 +136,18 @@ class ModbusClient:
 
     def apply(self, command: CommandMap, value: float | None) -> None:
         from pymodbus.pdu.register_message import WriteSingleRegisterRequest
+
         word = command.value if command.value is not None else register_word(command, needed_value(command, value))
-        self._transact(WriteSingleRegisterRequest(address=command_register(command), registers=[word],
-                                                  dev_id=self.profile.unit))
+        self._transact(
+            WriteSingleRegisterRequest(address=command_register(command), registers=[word], dev_id=self.profile.unit)
+        )
 
     def read_status(self) -> dict[str, float]:
         from pymodbus.pdu.register_message import ReadHoldingRegistersRequest
+
         words: dict[int, int] = {}
-        for start, count in self.blocks:             # far-apart registers: one read per block
-            pdu = self._transact(ReadHoldingRegistersRequest(address=start, count=count,
-                                                             dev_id=self.profile.unit))
+        for start, count in self.blocks:  # far-apart registers: one read per block
+            pdu = self._transact(ReadHoldingRegistersRequest(address=start, count=count, dev_id=self.profile.unit))
             registers = list(pdu.registers)
             if len(registers) != count:
                 raise FrameError(f"asked for {count} registers at {start:#06x}, got {len(registers)}")
