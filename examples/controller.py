@@ -5,6 +5,7 @@
 Run it beside a device (e.g. `gridbus demo`'s device, the virtual testbed, or
 examples/measurement_agent.py).  Only the public gridbus API is used.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,8 @@ def main() -> int:
     args = parser.parse_args()
 
     with Bus(args.domain) as bus:
-        generators = bus.reader("G")                     # every generator, all ids
-        breaker = bus.reader(args.breaker, "State")      # current state arrives even if we join late
+        generators = bus.reader("G")  # every generator, all ids
+        breaker = bus.reader(args.breaker, "State")  # current state arrives even if we join late
         latest: dict[str, float] = {}
         closed = False
         end = time.monotonic() + args.seconds

@@ -5,6 +5,7 @@
 The full method (both receive modes, raw cyclonedds beside it, many points)
 is `gridbus bench latency`; this is the core of it, small enough to copy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,7 @@ def main() -> int:
         with Bus(args.domain) as bus:
             ping, pongs = bus.writer("PMU_1"), bus.reader("PMU_2")
             ping.wait_for_readers(1, timeout=5)
-            time.sleep(0.5)                                # let the echo's writer match too
+            time.sleep(0.5)  # let the echo's writer match too
             for i in range(args.count):
                 start = time.perf_counter()
                 ping.write(Va_mag=float(i), quality=i % 65536)
@@ -63,8 +64,10 @@ def main() -> int:
         peer.wait(timeout=10)
     one_way_us.sort()
     p90 = one_way_us[int(0.9 * (len(one_way_us) - 1))] if one_way_us else float("nan")
-    print(f"{len(one_way_us)}/{args.count} answered; one-way mean {statistics.fmean(one_way_us):.1f} us, "
-          f"p50 {statistics.median(one_way_us):.1f} us, p90 {p90:.1f} us")
+    print(
+        f"{len(one_way_us)}/{args.count} answered; one-way mean {statistics.fmean(one_way_us):.1f} us, "
+        f"p50 {statistics.median(one_way_us):.1f} us, p90 {p90:.1f} us"
+    )
     return 0 if one_way_us else 1
 
 

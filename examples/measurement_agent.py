@@ -3,6 +3,7 @@ rate and obey breaker commands.
 
     python examples/measurement_agent.py [--objects 10] [--rate 100] [--seconds 10]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -19,6 +19,7 @@ Each case names its ``owner``: the part of gridbus that reads the input
 (``cli`` for the shared argument types and files; bus, historian, experiments...).
 ``tests/test_bad_input.py`` asserts every case.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # commands that take the bus options (--domain, --partition, ...)
-BUS_COMMANDS = {"types", "publish", "subscribe", "qos", "ls", "bench", "testbed", "daq", "experiment",
-                "translate", "record", "replay", "demo"}
+BUS_COMMANDS = {
+    "types",
+    "publish",
+    "subscribe",
+    "qos",
+    "ls",
+    "bench",
+    "testbed",
+    "daq",
+    "experiment",
+    "translate",
+    "record",
+    "replay",
+    "demo",
+}
 OUTCOMES = ("clean error", "traceback", "hang", "signal", "accepted", "other exit")
 
 
@@ -43,9 +57,9 @@ class Case:
 
     group: str
     args: tuple[str, ...]
-    owner: str = "cli"                  # the part of gridbus that reads this input
+    owner: str = "cli"  # the part of gridbus that reads this input
     env: tuple[tuple[str, str], ...] = ()
-    bus: bool = True                    # add --partition (a case that may join DDS stays private)
+    bus: bool = True  # add --partition (a case that may join DDS stays private)
 
     @property
     def id(self) -> str:
@@ -55,8 +69,7 @@ class Case:
 def _cases() -> list[Case]:
     c: list[Case] = []
 
-    def add(group: str, *args: str, owner: str = "cli", env: dict[str, str] | None = None,
-            bus: bool = True) -> None:
+    def add(group: str, *args: str, owner: str = "cli", env: dict[str, str] | None = None, bus: bool = True) -> None:
         c.append(Case(group, args, owner, tuple((env or {}).items()), bus))
 
     # ---- numbers: NaN, inf, 0 or negative where a positive finite number is meant
@@ -163,8 +176,7 @@ def _cases() -> list[Case]:
     add("file", "idl", "generate", "--idl-dir", "{tmp}/emptydir", bus=False)
     add("file", "idl", "generate", "{idl_ok}", "--out", "{file}/types", bus=False)
     add("file", "testbed", "--serial-drives", "{file}/drives", "--duration", "1")
-    add("file", "testbed", "--drive-profile", "no-such-drive", "--serial-drives", "{tmp}/drv",
-        "--duration", "1")
+    add("file", "testbed", "--drive-profile", "no-such-drive", "--serial-drives", "{tmp}/drv", "--duration", "1")
     add("file", "device-sim", "vfd-modbus", "--link", "{file}/port", bus=False)
     add("file", "device-sim", "vfd-modbus", "--link", "{dir}", bus=False)
     add("file", "experiment", "sync", "--out", "{file}/out", owner="experiments")
@@ -174,14 +186,12 @@ def _cases() -> list[Case]:
     add("file", "record", "G", "--db", "{file}/x.sqlite", owner="historian")
 
     # ---- QoS XML with bad numbers
-    for name in ("depth0", "depth_neg", "sec_neg", "nanosec_big", "max_samples0", "priority_x",
-                 "depth_huge"):
+    for name in ("depth0", "depth_neg", "sec_neg", "nanosec_big", "max_samples0", "priority_x", "depth_huge"):
         add("qos", "qos", "show", "G_1", "--qos", "{qos_%s}" % name)
     add("qos", "publish", "G_1", "f=60", "--qos", "{qos_depth0}")
 
     # ---- IDL
-    for name in ("keyword_field", "keyword_struct", "keyword_module", "syntax", "noprefix",
-                 "prefix_bad"):
+    for name in ("keyword_field", "keyword_struct", "keyword_module", "syntax", "noprefix", "prefix_bad"):
         add("idl", "types", "--idl", "{idl_%s}" % name)
     add("idl", "publish", "HP_1", "lambda=1", "--idl", "{idl_keyword_field}")
 
@@ -208,11 +218,11 @@ def _cases() -> list[Case]:
     add("field", "publish", "G_" + "9" * 40, "f=60")
     add("field", "publish", "", "f=60")
     add("field", "publish", "PMU_1", "Va=1,2")
-    add("field", "publish", "CTRL_1", "reason=\udcff\udcfe")          # bytes 0xff 0xfe: not UTF-8
+    add("field", "publish", "CTRL_1", "reason=\udcff\udcfe")  # bytes 0xff 0xfe: not UTF-8
     add("field", "publish", "CTRL_1", "reason=" + "x" * 300)
     add("field", "publish", "G_1", "f=0x10")
-    add("field", "publish", "BENCH_1", "payload=1,2,300", "--role", "Ping")    # octet > 255
-    add("field", "publish", "FT_1", "x=1e300", "--idl", "{idl_f32}")          # beyond float32
+    add("field", "publish", "BENCH_1", "payload=1,2,300", "--role", "Ping")  # octet > 255
+    add("field", "publish", "FT_1", "x=1e300", "--idl", "{idl_f32}")  # beyond float32
     add("field", "translate", "vfd-modbus", "--port", "{file}", "--object", "CB_1", "--duration", "1")
     add("field", "translate", "vfd-modbus", "--port", "{file}", "--object", "nope", "--duration", "1")
     add("field", "types", "--idl", "{idl_ok}", "--idl", "{idl_ok}")
@@ -240,9 +250,12 @@ QOS_BAD = {
     "max_samples0": "<resource_limits><max_samples>0</max_samples></resource_limits>",
     "priority_x": "<transport_priority><value>high</value></transport_priority>",
 }
-DAQ_BAD = {                        # name: ([agent] rate, a line of the [[object]])
-    "I_neg": ("10.0", "I = -1.0"), "pf_big": ("10.0", "pf = 2.0"), "f_zero": ("10.0", "f = 0.0"),
-    "V_nan": ("10.0", "V = nan"), "rate_high": ("20000.0", ""),       # above the 7680 Hz sample rate
+DAQ_BAD = {  # name: ([agent] rate, a line of the [[object]])
+    "I_neg": ("10.0", "I = -1.0"),
+    "pf_big": ("10.0", "pf = 2.0"),
+    "f_zero": ("10.0", "f = 0.0"),
+    "V_nan": ("10.0", "V = nan"),
+    "rate_high": ("20000.0", ""),  # above the 7680 Hz sample rate
 }
 IDL_TEMPLATE = """module {top} {{
   module {module} {{
@@ -283,7 +296,7 @@ def make_fixtures(root: Path) -> dict[str, str]:
     (root / "file").write_text("a plain file\n")
     fx["file"] = str(root / "file")
     for kind in ("missing", "dir", "fifo", "binary", "empty"):
-        fx[f"{kind}_toml"] = fx[kind]            # profile given as a path
+        fx[f"{kind}_toml"] = fx[kind]  # profile given as a path
     (root / "profdir.toml").mkdir(exist_ok=True)
     fx["dir_toml"] = str(root / "profdir.toml")
     (root / "bin.toml").write_bytes((root / "binary").read_bytes())
@@ -298,8 +311,11 @@ def make_fixtures(root: Path) -> dict[str, str]:
     src = Path(__file__).resolve().parents[1]
     qos_text = (src / "qos" / "gridbus_qos.xml").read_text()
     for name, policy in QOS_BAD.items():
-        text = qos_text.replace("<durability><kind>VOLATILE_DURABILITY_QOS</kind></durability>",
-                                "<durability><kind>VOLATILE_DURABILITY_QOS</kind></durability>\n        " + policy, 1)
+        text = qos_text.replace(
+            "<durability><kind>VOLATILE_DURABILITY_QOS</kind></durability>",
+            "<durability><kind>VOLATILE_DURABILITY_QOS</kind></durability>\n        " + policy,
+            1,
+        )
         (root / f"qos_{name}.xml").write_text(text)
         fx[f"qos_{name}"] = str(root / f"qos_{name}.xml")
     (root / "map_bad.xml").write_text(f'<topics qos_file="{fx["binary"]}"><topic name="*" profile="a::b"/></topics>')
@@ -308,16 +324,19 @@ def make_fixtures(root: Path) -> dict[str, str]:
         if name == "noprefix":
             text = "module nop { module Thing { @final struct Measurement { @key string<32> id; double x; }; }; };\n"
         elif name == "syntax":
-            text = "module syn { module Thing { const string PREFIX = \"SY\"; struct { }; };\n"
+            text = 'module syn { module Thing { const string PREFIX = "SY"; struct { }; };\n'
         else:
             text = IDL_TEMPLATE.format(**parts)
         (root / f"{name}.idl").write_text(text)
         fx[f"idl_{name}"] = str(root / f"{name}.idl")
-    (root / "f32.idl").write_text('module f32mod { module Thing { const string PREFIX = "FT";\n'
-                                  "@final @topic struct Measurement { @key string<32> id; float x; }; }; };\n")
+    (root / "f32.idl").write_text(
+        'module f32mod { module Thing { const string PREFIX = "FT";\n'
+        "@final @topic struct Measurement { @key string<32> id; float x; }; }; };\n"
+    )
     fx["idl_f32"] = str(root / "f32.idl")
-    (root / "ok.idl").write_text(IDL_TEMPLATE.format(top="okgen", module="Thing", prefix="OK",
-                                                      struct="Measurement", field="x"))
+    (root / "ok.idl").write_text(
+        IDL_TEMPLATE.format(top="okgen", module="Thing", prefix="OK", struct="Measurement", field="x")
+    )
     fx["idl_ok"] = str(root / "ok.idl")
     for name, (rate, line) in DAQ_BAD.items():
         (root / f"daq_{name}.toml").write_text(f'[agent]\nrate = {rate}\n[[object]]\nid = "G_2"\n{line}\n')
@@ -327,8 +346,10 @@ def make_fixtures(root: Path) -> dict[str, str]:
         (root / f"system_{name}.toml").write_text(system.replace("step = 0.01", step, 1))
         fx[f"system_{name}"] = str(root / f"system_{name}.toml")
     profile = (src / "translators" / "profiles" / "vfd-modbus.toml").read_text()
-    for name, old, new in (("scale_nan", "scale = 100.0", "scale = nan"),
-                           ("register_big", "register = 0x2001", "register = 0x1FFFFF")):
+    for name, old, new in (
+        ("scale_nan", "scale = 100.0", "scale = nan"),
+        ("register_big", "register = 0x2001", "register = 0x1FFFFF"),
+    ):
         (root / f"profile_{name}.toml").write_text(profile.replace(old, new, 1))
         fx[f"profile_{name}"] = str(root / f"profile_{name}.toml")
     daq_example = src / "examples" / "daq-agent.toml"
@@ -371,15 +392,21 @@ def classify(returncode: int | None, stderr: str) -> str:
     return "other exit"
 
 
-def run_case(case: Case, fixtures: dict[str, str], env: dict[str, str], partition: str,
-             timeout: float) -> Result:
+def run_case(case: Case, fixtures: dict[str, str], env: dict[str, str], partition: str, timeout: float) -> Result:
     """Run one case as ``python -m gridbus.cli.main``; a hang is killed with its children."""
     argv = argv_of(case, fixtures, partition)
     full_env = dict(env, **dict(case.env))
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", *argv], env=full_env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, errors="replace", start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridbus.cli.main", *argv],
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     try:
         _out, err = proc.communicate(timeout=timeout)
         code: int | None = proc.returncode
@@ -387,7 +414,7 @@ def run_case(case: Case, fixtures: dict[str, str], env: dict[str, str], partitio
         _kill_group(proc.pid)
         _out, err = proc.communicate()
         code = None
-    _kill_group(proc.pid)                  # what it started and left behind (a recorder, an echo...)
+    _kill_group(proc.pid)  # what it started and left behind (a recorder, an echo...)
     return Result(case, classify(code, err), code, err, time.monotonic() - start, argv)
 
 
@@ -398,6 +425,7 @@ def run_case(case: Case, fixtures: dict[str, str], env: dict[str, str], partitio
 # session (a hang is killed with its children), with its own environment, its
 # stdout and stderr in files, and Python's exit behaviour (SystemExit codes,
 # a traceback and status 1 for an uncaught exception, signals seen as such).
+
 
 def _child(argv: list[str], env: dict[str, str], out_path: str, err_path: str) -> None:
     """In the forked child: become ``gridbus ARGV`` and exit with its status."""
@@ -414,14 +442,16 @@ def _child(argv: list[str], env: dict[str, str], out_path: str, err_path: str) -
     code: int = 1
     try:
         from gridbus.cli.main import main
+
         code = main(argv)
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             code = exc.code or 0
         else:
             print(exc.code, file=sys.stderr)
-    except BaseException:                     # what the interpreter does with an uncaught exception
+    except BaseException:  # what the interpreter does with an uncaught exception
         import traceback
+
         traceback.print_exc()
     try:
         sys.stdout.flush()
@@ -433,12 +463,14 @@ def _child(argv: list[str], env: dict[str, str], out_path: str, err_path: str) -
 def serve(request: dict) -> None:
     """Run the requested cases, ``jobs`` at a time; print one JSON line per finished case."""
     import json
+
     import gridbus.cli.main  # noqa: F401  (import once, before any fork)
+
     cases = [CASES[i] for i in request["cases"]]
     fixtures, env, partition = request["fixtures"], request["env"], request["partition"]
     timeout, jobs = request["timeout"], request["jobs"]
     pending = list(enumerate(cases))
-    running: dict[int, tuple[int, float, str]] = {}          # pid -> (index, started, directory)
+    running: dict[int, tuple[int, float, str]] = {}  # pid -> (index, started, directory)
     scratch = tempfile.mkdtemp(prefix="gridbus-bad-serve-")
     while pending or running:
         while pending and len(running) < jobs:
@@ -453,18 +485,27 @@ def serve(request: dict) -> None:
         pid, status = os.waitpid(-1, os.WNOHANG)
         finished = {pid: os.waitstatus_to_exitcode(status)} if pid else {}
         now = time.monotonic()
-        for other, (index, started, _err) in list(running.items()):
+        for other, (_index, started, _err) in list(running.items()):
             if other not in finished and now - started > timeout:
                 _kill_group(other)
                 os.waitpid(other, 0)
                 finished[other] = None
         for done, code in finished.items():
-            _kill_group(done)                   # what the case started and left behind
+            _kill_group(done)  # what the case started and left behind
             index, started, err_path = running.pop(done)
             with open(err_path, errors="replace") as handle:
                 stderr = handle.read()
-            print(json.dumps({"index": request["cases"][index], "returncode": code, "stderr": stderr,
-                              "seconds": round(now - started, 3)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "index": request["cases"][index],
+                        "returncode": code,
+                        "stderr": stderr,
+                        "seconds": round(now - started, 3),
+                    }
+                ),
+                flush=True,
+            )
         if not finished:
             time.sleep(0.01)
 
@@ -476,15 +517,28 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def start_server(cases: list[Case], fixtures: dict[str, str], env: dict[str, str], partition: str,
-                 timeout: float, jobs: int):
+def start_server(
+    cases: list[Case], fixtures: dict[str, str], env: dict[str, str], partition: str, timeout: float, jobs: int
+):
     """Start the fork server; returns an iterator of finished Results (in completion order)."""
     import json
+
     indices = [CASES.index(c) for c in cases]
-    proc = subprocess.Popen([sys.executable, __file__, "--serve"], env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    proc.stdin.write(json.dumps({"cases": indices, "fixtures": fixtures, "env": env, "partition": partition,
-                                 "timeout": timeout, "jobs": jobs}))
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    proc.stdin.write(
+        json.dumps(
+            {
+                "cases": indices,
+                "fixtures": fixtures,
+                "env": env,
+                "partition": partition,
+                "timeout": timeout,
+                "jobs": jobs,
+            }
+        )
+    )
     proc.stdin.close()
 
     def results():
@@ -492,12 +546,19 @@ def start_server(cases: list[Case], fixtures: dict[str, str], env: dict[str, str
             for line in proc.stdout:
                 row = json.loads(line)
                 case = CASES[row["index"]]
-                yield Result(case, classify(row["returncode"], row["stderr"]), row["returncode"],
-                             row["stderr"], row["seconds"], argv_of(case, fixtures, partition))
+                yield Result(
+                    case,
+                    classify(row["returncode"], row["stderr"]),
+                    row["returncode"],
+                    row["stderr"],
+                    row["seconds"],
+                    argv_of(case, fixtures, partition),
+                )
         finally:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+
     return proc, results()
 
 
@@ -505,9 +566,14 @@ def run_broken_pipe(env: dict[str, str], timeout: float = 15.0) -> Result:
     """``gridbus types --json | head -1``: the reader goes away after one line."""
     case = Case("pipe", ("types", "--json", "|", "head", "-1"))
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "types", "--json"], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridbus.cli.main", "types", "--json"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     proc.stdout.readline()
     proc.stdout.close()
     try:
@@ -521,12 +587,13 @@ def run_broken_pipe(env: dict[str, str], timeout: float = 15.0) -> Result:
     proc.stderr.close()
     outcome = classify(code, err)
     if code is not None and outcome != "traceback" and not err.strip():
-        outcome = "clean error"                 # quiet exit: nothing on stderr
+        outcome = "clean error"  # quiet exit: nothing on stderr
     return Result(case, outcome, code, err, time.monotonic() - start)
 
 
-def run_all(cases: list[Case], env: dict[str, str], timeout: float, jobs: int,
-            root: Path, fork: bool = True) -> list[Result]:
+def run_all(
+    cases: list[Case], env: dict[str, str], timeout: float, jobs: int, root: Path, fork: bool = True
+) -> list[Result]:
     """Every case (forked from the server, or each a fresh ``python -m gridbus.cli.main``)."""
     fixtures = make_fixtures(root)
     partition = f"badinput-{os.getpid()}"
@@ -547,6 +614,7 @@ def table(results: list[Result]) -> str:
 
     def row(name: str, rs: list[Result]) -> str:
         return f"{name:<8} {len(rs):>5} " + " ".join(f"{sum(r.outcome == o for r in rs):>11}" for o in OUTCOMES)
+
     for g in groups:
         lines.append(row(g, [r for r in results if r.case.group == g]))
     lines.append("-" * len(header))
@@ -557,6 +625,7 @@ def table(results: list[Result]) -> str:
 def main() -> int:
     if sys.argv[1:] == ["--serve"]:
         import json
+
         serve(json.loads(sys.stdin.read()))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -564,8 +633,11 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--all", action="store_true", help="include cases owned by other parts of issue 10")
     parser.add_argument("--verbose", "-v", action="store_true", help="print each case that is not a clean error")
-    parser.add_argument("--no-fork", action="store_true",
-                        help="run each case as a fresh python process (slower; what a user's shell does)")
+    parser.add_argument(
+        "--no-fork",
+        action="store_true",
+        help="run each case as a fresh python process (slower; what a user's shell does)",
+    )
     parser.add_argument("--domain", type=int, default=int(os.environ.get("GRIDBUS_TEST_DOMAIN_BASE", 200)))
     opts = parser.parse_args()
     env = dict(os.environ, GRIDBUS_DOMAIN=str(opts.domain))

@@ -3,13 +3,13 @@
 Tests never inherit a user's CYCLONEDDS_URI: gridbus then uses its packaged
 loopback-only configuration, so no traffic leaves 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import os
 import uuid
 
 import pytest
-
 from helpers import next_domain
 
 os.environ.pop("CYCLONEDDS_URI", None)

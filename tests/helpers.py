@@ -4,6 +4,7 @@ Kept out of conftest.py, which holds fixtures and hooks only: pytest loads
 conftest files itself, and importing one by name breaks under
 ``--import-mode=importlib`` or as soon as a second conftest.py exists.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -25,8 +26,9 @@ def next_domain() -> int:
 
 def gridbus(*args: str, env: dict, timeout: float = 30, check: bool = False) -> subprocess.CompletedProcess:
     """Run the gridbus CLI in a subprocess."""
-    proc = subprocess.run([sys.executable, "-m", "gridbus.cli.main", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gridbus.cli.main", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"gridbus {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
@@ -34,8 +36,9 @@ def gridbus(*args: str, env: dict, timeout: float = 30, check: bool = False) -> 
 
 def peer(*args: str, env: dict | None = None) -> subprocess.Popen:
     """Start tests/peer.py (another process on the bus); it prints 'ready' when set up."""
-    proc = subprocess.Popen([sys.executable, str(PEER), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(PEER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     line = proc.stdout.readline().strip()
     if line != "ready":
         proc.kill()

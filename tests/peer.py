@@ -1,4 +1,5 @@
 """Another process on the bus, for cross-process tests: python peer.py ACTION ..."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,7 @@ def main() -> int:
         print("ready", flush=True)
         writer.wait_for_readers(a.readers, timeout=a.wait if a.action in ("measure", "stamped") else 0.0)
         for i in range(a.count):
-            if a.action == "stamped":              # current samples first, then one 10 s older
+            if a.action == "stamped":  # current samples first, then one 10 s older
                 writer.write(timestamp=time.time() - (10 if i == a.count - 1 else 0), **fields)
             else:
                 writer.write(**fields)

@@ -6,6 +6,7 @@ socket in the cluster's directory.  As root, the cluster belongs to the
 installed the tests are skipped with the reason — unless
 ``GRIDBUS_REQUIRE_POSTGRES=1`` (set by CI), where they fail instead.
 """
+
 from __future__ import annotations
 
 import glob
@@ -70,22 +71,36 @@ class Cluster:
     def sql(self, *statements: str, database: str = "postgres") -> None:
         """Run statements as the superuser (autocommit, so CREATE DATABASE works)."""
         import psycopg
+
         with psycopg.connect(self.url.replace("/postgres?", f"/{database}?"), autocommit=True) as conn:
             for statement in statements:
                 conn.execute(statement)
 
     def add_role(self, name: str, password: str, read_only: bool = False) -> None:
         """A login role that must give its password (scram), optionally read-only."""
-        self.sql(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'",
-                 f"GRANT ALL ON SCHEMA public TO {name}",
-                 *([f"ALTER ROLE {name} SET default_transaction_read_only = on"] if read_only else []))
+        self.sql(
+            f"CREATE ROLE {name} LOGIN PASSWORD '{password}'",
+            f"GRANT ALL ON SCHEMA public TO {name}",
+            *([f"ALTER ROLE {name} SET default_transaction_read_only = on"] if read_only else []),
+        )
         hba = self.data / "pg_hba.conf"
         hba.write_text(f"local all {name} scram-sha-256\n" + hba.read_text())
         self._run(self.pg_ctl, "-D", str(self.data), "reload")
 
     def start(self) -> None:
-        self._run(self.pg_ctl, "-D", str(self.data), "-l", str(self.logfile), "-w", "-t", "30",
-                  "-o", f"-k {self.socket} -c listen_addresses='' -c fsync=off", "start")
+        self._run(
+            self.pg_ctl,
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.logfile),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            f"-k {self.socket} -c listen_addresses='' -c fsync=off",
+            "start",
+        )
 
     def stop(self) -> None:
         self._run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")

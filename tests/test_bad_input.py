@@ -12,6 +12,7 @@ a process forked from a server that imported gridbus once (its own session,
 environment and exit status; see ``bad_input_table.serve``); each test waits
 for its own case, so the file takes well under a minute.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -20,13 +21,12 @@ import re
 import threading
 import uuid
 
-import pytest
-
 import helpers
+import pytest
 from bad_input_table import CASES, Case, make_fixtures, run_broken_pipe, start_server
 
-OWN_CASES = CASES             # every case, whichever part of gridbus reads the input
-CASE_TIMEOUT = 15.0            # a case still running after this is a hang
+OWN_CASES = CASES  # every case, whichever part of gridbus reads the input
+CASE_TIMEOUT = 15.0  # a case still running after this is a hang
 JOBS = 2
 
 
@@ -59,6 +59,7 @@ def runs(tmp_path_factory, cli_env):
             for future in futures.values():
                 if not future.done():
                     future.set_exception(RuntimeError("the fork server ended before this case ran"))
+
     thread = threading.Thread(target=collect, name="bad-input-results", daemon=True)
     thread.start()
     yield futures, fixtures
@@ -85,8 +86,13 @@ def test_bad_input_is_a_clean_error(runs, case):
     assert "gridbus: error:" in result.stderr, result.stderr
     if case.group in ("file", "qos", "idl"):
         # the message names the file (or profile) that was wrong
-        named = [a for a in result.argv[1:] if len(a) > 2 and not a.startswith("-")
-                 and a not in ("show", "generate", "G_1", "HP_1", "f=60", "vfd-modbus", "sync")]
+        named = [
+            a
+            for a in result.argv[1:]
+            if len(a) > 2
+            and not a.startswith("-")
+            and a not in ("show", "generate", "G_1", "HP_1", "f=60", "vfd-modbus", "sync")
+        ]
         assert any(a in result.stderr for a in named), f"{command}\n{result.stderr}"
     if case.group == "qos" or "keyword" in case.id:
         assert re.search(r"\.(xml|idl):\d+: ", result.stderr), result.stderr
@@ -103,7 +109,10 @@ def test_broken_pipe_exits_quietly(cli_env):
 def test_python_keywords_are_refused_but_other_builtin_names_pass(tmp_path):
     from gridbus.errors import IdlError
     from gridbus.idl import check_names
-    check_names("module m { struct S { double match; double type; double print; // lambda\n"
-                '  @unit("class") double self; }; };', "ok.idl")
+
+    check_names(
+        'module m { struct S { double match; double type; double print; // lambda\n  @unit("class") double self; }; };',
+        "ok.idl",
+    )
     with pytest.raises(IdlError, match=r"bad\.idl:2: the name 'async' is a Python keyword"):
         check_names("module m { struct S {\n double async; }; };", "bad.idl")

@@ -1,4 +1,5 @@
 """The Bus API across processes: typed writers and readers by object id."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,8 +7,8 @@ import threading
 import time
 
 import pytest
-
 from helpers import peer
+
 from gridbus import Bus, GridbusError, UnknownObjectError
 
 
@@ -16,9 +17,25 @@ def test_reader_of_one_object_never_sees_another(domain, partition):
     with Bus(domain, partition=partition) as bus:
         one = bus.reader("G_2")
         every = bus.reader("G")
-        writers = [peer("measure", "--domain", str(domain), "--partition", partition, "--id", gid,
-                        "--count", "20", "--rate", "100", f"f={60 + n}", "--linger", "1")
-                   for n, gid in enumerate(("G_1", "G_2", "G_3"))]
+        writers = [
+            peer(
+                "measure",
+                "--domain",
+                str(domain),
+                "--partition",
+                partition,
+                "--id",
+                gid,
+                "--count",
+                "20",
+                "--rate",
+                "100",
+                f"f={60 + n}",
+                "--linger",
+                "1",
+            )
+            for n, gid in enumerate(("G_1", "G_2", "G_3"))
+        ]
         got_one, got_every = [], []
         end = time.monotonic() + 6
         while time.monotonic() < end and (len(got_every) < 60 or len(got_one) < 20):
@@ -36,8 +53,21 @@ def test_samples_carry_both_time_stamps(domain, partition):
     with Bus(domain, partition=partition) as bus:
         reader = bus.reader("L_1")
         before = time.time()
-        w = peer("measure", "--domain", str(domain), "--partition", partition, "--id", "L_1",
-                 "--count", "3", "P=600", "Q=50", "--linger", "0.5")
+        w = peer(
+            "measure",
+            "--domain",
+            str(domain),
+            "--partition",
+            partition,
+            "--id",
+            "L_1",
+            "--count",
+            "3",
+            "P=600",
+            "Q=50",
+            "--linger",
+            "0.5",
+        )
         sample = reader.take_one(timeout=5)
         w.wait(timeout=10)
     assert sample is not None and sample.id == "L_1" and sample.topic == "Load_Measurement"
@@ -56,6 +86,7 @@ def test_commands_state_and_callbacks_in_one_process(domain, partition):
             received.append(sample)
             device.writer("CB_1", "State").write(status=sample.status)
             done.set()
+
         device.reader("CB_1", "Command", on_sample=on_command)
         state = controller.reader("CB_1", "State")
         time.sleep(0.3)
@@ -76,8 +107,24 @@ def test_async_iteration_and_poll_mode(domain, partition):
     with Bus(domain, partition=partition) as bus:
         fast = bus.reader("ES_1", mode="poll")
         slow = bus.reader("ES_1")
-        w = peer("measure", "--domain", str(domain), "--partition", partition, "--id", "ES_1",
-                 "--count", "8", "--rate", "20", "SoC=55", "--linger", "0.5", "--readers", "2")
+        w = peer(
+            "measure",
+            "--domain",
+            str(domain),
+            "--partition",
+            partition,
+            "--id",
+            "ES_1",
+            "--count",
+            "8",
+            "--rate",
+            "20",
+            "SoC=55",
+            "--linger",
+            "0.5",
+            "--readers",
+            "2",
+        )
         got_async = asyncio.run(collect(slow, 5))
         got_poll = list(fast.iter(timeout=2, count=5))
         w.wait(timeout=10)
@@ -118,8 +165,20 @@ def test_many_participants_on_one_host(domain, partition):
     buses = [Bus(domain, partition=partition) for _ in range(12)]
     try:
         reader = buses[0].reader("TL_1")
-        w = peer("measure", "--domain", str(domain), "--partition", partition, "--id", "TL_1",
-                 "--count", "3", "Ia=1.5", "--linger", "0.5")
+        w = peer(
+            "measure",
+            "--domain",
+            str(domain),
+            "--partition",
+            partition,
+            "--id",
+            "TL_1",
+            "--count",
+            "3",
+            "Ia=1.5",
+            "--linger",
+            "0.5",
+        )
         assert reader.take_one(timeout=5) is not None
         w.wait(timeout=10)
     finally:
@@ -130,11 +189,18 @@ def test_many_participants_on_one_host(domain, partition):
 def test_the_split_modules_keep_the_old_names():
     """``gridbus.bus`` still offers what it did before the split; the iterators keep their old names."""
     import gridbus
-    from gridbus.bus import Bus as OldBus, Gone, Reader, Sample, Writer, cyclone_config, default_domain
+    from gridbus.bus import Bus as OldBus
+    from gridbus.bus import Gone, Reader, Sample, Writer, cyclone_config, default_domain
     from gridbus.config import cyclone_config as checked_config
     from gridbus.reader import Reader as NewReader
-    assert (OldBus, Reader, Sample, Writer, Gone) == (gridbus.Bus, gridbus.Reader, gridbus.Sample,
-                                                      gridbus.Writer, gridbus.Gone)
+
+    assert (OldBus, Reader, Sample, Writer, Gone) == (
+        gridbus.Bus,
+        gridbus.Reader,
+        gridbus.Sample,
+        gridbus.Writer,
+        gridbus.Gone,
+    )
     assert Reader is NewReader and cyclone_config is checked_config and callable(default_domain)
     assert Reader.iter is Reader.take_iter and Reader.aiter is Reader.take_aiter
     assert Reader.__iter__ is Reader.take_iter
@@ -146,8 +212,12 @@ def test_cyclonedds_internals_are_used_in_one_module_only():
     from pathlib import Path
 
     import gridbus
+
     internals = re.compile(r"_clayer|cyclonedds\.internal|_dll_handle|dds_c_t|\._ref\b|\.__del__\(")
     root = Path(gridbus.__file__).parent
-    users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
-                   if p.name != "_cyclone.py" and internals.search(p.read_text()))
+    users = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if p.name != "_cyclone.py" and internals.search(p.read_text())
+    )
     assert users == []

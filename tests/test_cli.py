@@ -1,4 +1,5 @@
 """The gridbus command line, run as a user would, across processes."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from helpers import gridbus
 
 
@@ -24,12 +24,15 @@ def test_types_lists_objects_fields_and_units(env):
 
 @pytest.mark.integration
 def test_publish_and_subscribe_json(env):
-    sub = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "subscribe", "G_1", "--count", "3",
-                            "--json", "--timeout", "20"], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    sub = subprocess.Popen(
+        [sys.executable, "-m", "gridbus.cli.main", "subscribe", "G_1", "--count", "3", "--json", "--timeout", "20"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.0)
-    gridbus("publish", "G_1", "f=59.98", "Va=119.5", "--count", "5", "--rate", "20", "--wait", "5",
-            env=env, check=True)
+    gridbus("publish", "G_1", "f=59.98", "Va=119.5", "--count", "5", "--rate", "20", "--wait", "5", env=env, check=True)
     out, err = sub.communicate(timeout=30)
     assert sub.returncode == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
@@ -53,8 +56,17 @@ def test_publish_a_command_reaches_a_late_subscriber_within_its_lifespan(env):
 def test_qos_show_json(env):
     out = gridbus("qos", "show", "G_1", "--json", env=env, check=True).stdout.splitlines()
     rows = {r["topic"]: r for r in map(json.loads, out)}
-    keys = {"reliability", "durability", "history", "deadline", "lifespan", "latency_budget",
-            "destination_order", "transport_priority", "ownership"}
+    keys = {
+        "reliability",
+        "durability",
+        "history",
+        "deadline",
+        "lifespan",
+        "latency_budget",
+        "destination_order",
+        "transport_priority",
+        "ownership",
+    }
     assert set(rows) == {"Generator_Measurement", "Generator_State", "Generator_Command"}
     for row in rows.values():
         assert keys <= set(row)
@@ -66,15 +78,33 @@ def test_qos_show_json(env):
 
 @pytest.mark.integration
 def test_ls_shows_participants_and_topics(env):
-    pub = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "publish", "MG_1", "P=100",
-                            "--count", "60", "--rate", "20", "--wait", "0"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pub = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gridbus.cli.main",
+            "publish",
+            "MG_1",
+            "P=100",
+            "--count",
+            "60",
+            "--rate",
+            "20",
+            "--wait",
+            "0",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out = gridbus("ls", "--duration", "2.5", "--json", env=env, check=True).stdout
     pub.wait(timeout=20)
     events = [json.loads(line) for line in out.splitlines()]
     assert any(e["kind"] == "participant" and e["event"] == "join" for e in events)
-    assert any(e.get("topic") == "Microgrid_Measurement" and e.get("type") == "grid::Microgrid::Measurement"
-               for e in events)
+    assert any(
+        e.get("topic") == "Microgrid_Measurement" and e.get("type") == "grid::Microgrid::Measurement" for e in events
+    )
 
 
 @pytest.mark.integration
@@ -128,7 +158,9 @@ def test_log_records_go_to_stderr_as_plain_text_or_json_lines(env):
         proc = gridbus(*options, env=env, check=True)
         records = [json.loads(line) for line in proc.stderr.splitlines()]
         assert records and all(set(r) == {"time", "level", "logger", "message"} for r in records)
-        fault = [r for r in records if r["logger"] == "gridbus.translators.translator" and "/nonexistent" in r["message"]]
+        fault = [
+            r for r in records if r["logger"] == "gridbus.translators.translator" and "/nonexistent" in r["message"]
+        ]
         assert fault and fault[0]["level"] == "WARNING"
         lines = [json.loads(line) for line in proc.stdout.splitlines()]
         assert list(lines[0]) == ["ready"] and list(lines[-1]) == ["done"]
@@ -139,6 +171,7 @@ def test_a_command_handler_runs_in_process(capsys):
     import logging
 
     from gridbus.cli.main import main
+
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
@@ -147,6 +180,6 @@ def test_a_command_handler_runs_in_process(capsys):
         assert [r["prefix"] for r in rows] == ["CB"]
         assert main(["types", " "]) == 2
         assert "TYPE is empty" in capsys.readouterr().err
-    finally:                                      # main() installed the CLI's log handler: take it away
+    finally:  # main() installed the CLI's log handler: take it away
         root.handlers[:] = handlers
         root.setLevel(level)

@@ -1,4 +1,5 @@
 """The DAQ agent: per-cycle DSP accuracy, configuration errors, the agent on the bus."""
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,12 @@ import time
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from gridbus import Bus
 from gridbus.daq.agent import DaqConfigError, load_config
 from gridbus.daq.backend import Channel, SimulatedADC
 from gridbus.daq.dsp import CycleProcessor
-
-from helpers import ROOT
 
 EXAMPLE = ROOT / "examples" / "daq-agent.toml"
 
@@ -35,7 +35,7 @@ def test_per_cycle_values_match_the_waveforms(f):
     assert values["P"][0] == pytest.approx(s * 0.9, rel=0.02)
     assert values["Q"][0] == pytest.approx(s * math.sqrt(1 - 0.81), rel=0.05)
     a, b, c = np.angle(values["V_phasor"][0])
-    assert (a - b) % (2 * math.pi) == pytest.approx(2 * math.pi / 3, abs=0.02)     # abc sequence
+    assert (a - b) % (2 * math.pi) == pytest.approx(2 * math.pi / 3, abs=0.02)  # abc sequence
     assert (a - c) % (2 * math.pi) == pytest.approx(4 * math.pi / 3, abs=0.02)
 
 
@@ -46,17 +46,20 @@ def test_a_stopped_machine_reads_zero_frequency():
     assert dsp.compute()["f"][0] == 0.0
 
 
-@pytest.mark.parametrize("old, new, reason", [
-    ('id = "G_3"', 'id = "CB_3"', "a DAQ agent measures"),
-    ('id = "G_4"\nI = 0.5', 'id = "G_4"\nI = "lots"', "I must be a number"),
-    ('rate = 100.0', 'rate = -1', "rate must be a number > 0"),
-    ('id = "Bus_7"\nV = 114.0', 'id = "Bus_7"\nVolts = 114.0', "unknown key 'Volts'"),
-    ('backend = "simulated"', 'backend = "pru"', "backend 'pru' is not available"),
-    ('f_ref = { min = 45.0, max = 75.0 }', 'f_ref = { min = 75.0, max = 45.0 }', "min 75 is above max 45"),
-    ('V_ref = { min = 0.0, max = 280.0 }', 'V_ref = { min = 0.0, max = inf }', "of finite numbers"),
-    ('P_ref = { min = 0.0', 'Q_ref = { min = 0.0', "[limits] Q_ref: not an output the agent drives"),
-    ('name = "daq-1"', 'name = "daq_1"', "[agent] name must be 1-29 letters"),
-])
+@pytest.mark.parametrize(
+    "old, new, reason",
+    [
+        ('id = "G_3"', 'id = "CB_3"', "a DAQ agent measures"),
+        ('id = "G_4"\nI = 0.5', 'id = "G_4"\nI = "lots"', "I must be a number"),
+        ("rate = 100.0", "rate = -1", "rate must be a number > 0"),
+        ('id = "Bus_7"\nV = 114.0', 'id = "Bus_7"\nVolts = 114.0', "unknown key 'Volts'"),
+        ('backend = "simulated"', 'backend = "pru"', "backend 'pru' is not available"),
+        ("f_ref = { min = 45.0, max = 75.0 }", "f_ref = { min = 75.0, max = 45.0 }", "min 75 is above max 45"),
+        ("V_ref = { min = 0.0, max = 280.0 }", "V_ref = { min = 0.0, max = inf }", "of finite numbers"),
+        ("P_ref = { min = 0.0", "Q_ref = { min = 0.0", "[limits] Q_ref: not an output the agent drives"),
+        ('name = "daq-1"', 'name = "daq_1"', "[agent] name must be 1-29 letters"),
+    ],
+)
 def test_bad_configuration_names_file_line_and_reason(tmp_path, old, new, reason):
     text = EXAMPLE.read_text()
     assert old in text
@@ -73,16 +76,20 @@ def test_bad_configuration_names_file_line_and_reason(tmp_path, old, new, reason
 @pytest.mark.integration
 def test_agent_publishes_its_objects_and_obeys_commands(env, domain):
     config = load_config(EXAMPLE)
-    proc = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "daq", "--config", str(EXAMPLE),
-                             "--duration", "30", "--stats"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridbus.cli.main", "daq", "--config", str(EXAMPLE), "--duration", "30", "--stats"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ready = json.loads(proc.stdout.readline())["ready"]
         assert set(ready["objects"]) == {c.id for c in config.channels}
         with Bus(domain) as bus:
             g2 = bus.reader("G_2")
             first = g2.take_one(5.0)
-            assert first is not None and first.f == 0.0 and first.Va < 5     # configured as not running
+            assert first is not None and first.f == 0.0 and first.Va < 5  # configured as not running
             load = bus.reader("L_4").take_one(5.0)
             assert load.P == pytest.approx(3 * 114.0 * 4.9 * 0.98, rel=0.03)
             bus.writer("G_2", "Command").wait_for_readers(1)
@@ -94,7 +101,7 @@ def test_agent_publishes_its_objects_and_obeys_commands(env, domain):
                     latest = sample
                 if latest is not None and latest.f > 59:
                     break
-            time.sleep(0.3)                      # a few cycles for the window to fill
+            time.sleep(0.3)  # a few cycles for the window to fill
             latest = g2.take(1.0)[-1]
             assert latest.f == pytest.approx(59.8, abs=0.02) and latest.Va == pytest.approx(119.5, rel=0.01)
     finally:
@@ -104,7 +111,7 @@ def test_agent_publishes_its_objects_and_obeys_commands(env, domain):
 
 def test_limits_default_when_left_out(tmp_path):
     path = tmp_path / "agent.toml"
-    path.write_text(EXAMPLE.read_text().replace('f_ref = { min = 45.0, max = 75.0 }', ''))
+    path.write_text(EXAMPLE.read_text().replace("f_ref = { min = 45.0, max = 75.0 }", ""))
     config = load_config(path)
     assert config.limits["f_ref"] == (45.0, 75.0) and config.limits["V_ref"] == (0.0, 280.0)
 
@@ -130,31 +137,39 @@ def _latest(reader, predicate, timeout: float = 5.0):
 
 @pytest.mark.integration
 def test_agent_refuses_bad_commands_whole_reports_them_and_keeps_the_last_good_setting(env, domain):
-    proc = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "daq", "--config", str(EXAMPLE),
-                             "--duration", "30"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridbus.cli.main", "daq", "--config", str(EXAMPLE), "--duration", "30"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "ready" in json.loads(proc.stdout.readline())
         with Bus(domain) as bus:
             g1, g2 = bus.reader("G_1"), bus.reader("G_2")
             events = bus.reader("EV_daq-1", "Log")
             bus.writer("G_1", "Command").wait_for_readers(1)
-            bus.command("G_1", f_ref=59.5)                             # good
+            bus.command("G_1", f_ref=59.5)  # good
             _latest(g1, lambda s: abs(s.f - 59.5) < 0.02)
-            _raw_command(bus, "G_1", f_ref=math.inf)                   # not finite (was obeyed: f = inf)
-            _raw_command(bus, "G_1", f_ref=80.0)                       # within the IDL, beyond the limits
-            _raw_command(bus, "G_1", P_ref=-5.0)                       # negative power reference
-            _raw_command(bus, "G_2", action="START", V_ref=1e5)        # one bad field refuses the whole
+            _raw_command(bus, "G_1", f_ref=math.inf)  # not finite (was obeyed: f = inf)
+            _raw_command(bus, "G_1", f_ref=80.0)  # within the IDL, beyond the limits
+            _raw_command(bus, "G_1", P_ref=-5.0)  # negative power reference
+            _raw_command(bus, "G_2", action="START", V_ref=1e5)  # one bad field refuses the whole
             seen, deadline = [], time.monotonic() + 5
             while len(seen) < 4 and time.monotonic() < deadline:
                 seen += [e for e in events.take(0.2) if e.kind == "COMMAND_REJECTED"]
             assert [(e.object_id, e.field, e.value) for e in seen] == [
-                ("G_1", "f_ref", math.inf), ("G_1", "f_ref", 80.0), ("G_1", "P_ref", -5.0), ("G_2", "V_ref", 1e5)]
+                ("G_1", "f_ref", math.inf),
+                ("G_1", "f_ref", 80.0),
+                ("G_1", "P_ref", -5.0),
+                ("G_2", "V_ref", 1e5),
+            ]
             assert "outside the agent's output limits 45..75" in seen[1].detail
             time.sleep(0.3)
             assert g1.take(1.0)[-1].f == pytest.approx(59.5, abs=0.02)  # the last good setting
             assert g1.take(1.0)[-1].Ia == pytest.approx(5.0, rel=0.02)
-            assert g2.take(1.0)[-1].Va < 5                               # the START was refused with it
+            assert g2.take(1.0)[-1].Va < 5  # the START was refused with it
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         done = json.loads(proc.stdout.read().strip().splitlines()[-1])["done"]

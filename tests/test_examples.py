@@ -1,4 +1,5 @@
 """Each example runs briefly, so none can rot."""
+
 from __future__ import annotations
 
 import subprocess
@@ -6,23 +7,27 @@ import sys
 import time
 
 import pytest
-
 from helpers import ROOT
 
-pytestmark = pytest.mark.integration    # joins DDS or starts processes
+pytestmark = pytest.mark.integration  # joins DDS or starts processes
 
 EXAMPLES = ROOT / "examples"
 
 
 def run(name: str, *args: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(EXAMPLES / name), *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_controller_closes_the_breaker_of_the_measurement_agent(env):
-    agent = subprocess.Popen([sys.executable, str(EXAMPLES / "measurement_agent.py"), "--objects", "3",
-                              "--rate", "20", "--seconds", "6"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    agent = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "measurement_agent.py"), "--objects", "3", "--rate", "20", "--seconds", "6"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.5)
     controller = run("controller.py", "--seconds", "4", env=env)
     agent_out, agent_err = agent.communicate(timeout=30)

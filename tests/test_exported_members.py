@@ -3,6 +3,7 @@
 A name dropped from ``__all__`` or renamed breaks users' imports silently; this
 test makes it a deliberate change: update EXPECTED (and the changelog) with it.
 """
+
 from __future__ import annotations
 
 import gridbus
@@ -10,13 +11,36 @@ from gridbus import errors
 
 EXPECTED = {
     # the bus and the data model
-    "Bus", "Reader", "Writer", "Sample", "Gone", "Registry", "ObjectType", "TopicType", "FieldInfo",
+    "Bus",
+    "Reader",
+    "Writer",
+    "Sample",
+    "Gone",
+    "Registry",
+    "ObjectType",
+    "TopicType",
+    "FieldInfo",
     # errors
-    "GridbusError", "UnknownObjectError", "FieldError", "IdlError", "QosError", "ConfigError",
-    "MissingExtra", "SystemFileError", "ParamError", "ProfileError", "DaqConfigError",
+    "GridbusError",
+    "UnknownObjectError",
+    "FieldError",
+    "IdlError",
+    "QosError",
+    "ConfigError",
+    "MissingExtra",
+    "SystemFileError",
+    "ParamError",
+    "ProfileError",
+    "DaqConfigError",
     "CommandRejected",
-    "ExperimentError", "SinkUnavailable", "SinkRefused", "LinkError", "DeviceTimeout", "FrameError",
-    "DeviceRejected", "PortLost",
+    "ExperimentError",
+    "SinkUnavailable",
+    "SinkRefused",
+    "LinkError",
+    "DeviceTimeout",
+    "FrameError",
+    "DeviceRejected",
+    "PortLost",
 }
 
 
@@ -32,8 +56,11 @@ def test_all_is_the_expected_set() -> None:
 
 def test_every_error_lives_in_errors_and_is_exported() -> None:
     """Each GridbusError subclass is defined in gridbus.errors and exported from gridbus."""
-    defined = {name for name, value in vars(errors).items()
-               if isinstance(value, type) and issubclass(value, errors.GridbusError)}
+    defined = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.GridbusError)
+    }
     assert defined <= set(gridbus.__all__)
     for name in defined:
         assert getattr(gridbus, name).__module__ == "gridbus.errors"
@@ -50,7 +77,21 @@ def test_old_import_paths_still_work() -> None:
     from gridbus.testbed.system import SystemFileError
     from gridbus.translators.link import DeviceRejected, DeviceTimeout, FrameError, LinkError, PortLost
     from gridbus.translators.profile import ProfileError
-    moved = [DaqConfigError, ExperimentError, SinkRefused, SinkUnavailable, CommandRejected,
-             SystemFileError, DeviceRejected, DeviceCommandRejected, ParamError, DeviceTimeout, FrameError,
-             LinkError, PortLost, ProfileError]
+
+    moved = [
+        DaqConfigError,
+        ExperimentError,
+        SinkRefused,
+        SinkUnavailable,
+        CommandRejected,
+        SystemFileError,
+        DeviceRejected,
+        DeviceCommandRejected,
+        ParamError,
+        DeviceTimeout,
+        FrameError,
+        LinkError,
+        PortLost,
+        ProfileError,
+    ]
     assert all(cls is getattr(gridbus, cls.__name__) for cls in moved)

@@ -9,6 +9,7 @@ without them (``ModuleNotFoundError`` naming the package), while everything
 else is the shared venv's.  It cannot catch an extra missing from pyproject's
 base dependencies; :func:`test_extras_match_pyproject` checks that side.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -37,8 +38,7 @@ sys.meta_path.insert(0, _NoExtras())
 
 def bare(code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a Python without gridbus's extras."""
-    return subprocess.run([sys.executable, "-c", BARE + code], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-c", BARE + code], capture_output=True, text=True, timeout=timeout)
 
 
 def bare_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -54,7 +54,7 @@ def test_extras_match_pyproject() -> None:
 
 
 def test_require_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pymodbus", None)        # None in sys.modules: import fails
+    monkeypatch.setitem(sys.modules, "pymodbus", None)  # None in sys.modules: import fails
     with pytest.raises(MissingExtra) as caught:
         require("pymodbus.framer", "Modbus RTU")
     assert isinstance(caught.value, GridbusError) and isinstance(caught.value, ImportError)
@@ -69,9 +69,18 @@ def test_require_lets_other_import_errors_through() -> None:
 
 @pytest.mark.integration
 def test_every_module_imports_without_extras() -> None:
-    modules = ["gridbus", "gridbus.cli.main", "gridbus.translators.translator", "gridbus.translators.devices",
-               "gridbus.translators.bench", "gridbus.historian.recorder", "gridbus.historian.analysis",
-               "gridbus.experiments.runner", "gridbus.testbed.service", "gridbus.daq.agent"]
+    modules = [
+        "gridbus",
+        "gridbus.cli.main",
+        "gridbus.translators.translator",
+        "gridbus.translators.devices",
+        "gridbus.translators.bench",
+        "gridbus.historian.recorder",
+        "gridbus.historian.analysis",
+        "gridbus.experiments.runner",
+        "gridbus.testbed.service",
+        "gridbus.daq.agent",
+    ]
     proc = bare("import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules))
     assert proc.returncode == 0, proc.stderr
 
@@ -94,7 +103,9 @@ def test_modbus_device_names_the_extra() -> None:
 @pytest.mark.integration
 def test_controllers_do_not_import_the_simulator() -> None:
     """Dependencies point down: controllers and experiments never load gridbus.testbed."""
-    proc = bare("import gridbus.control.main, gridbus.control.synchronizer, gridbus.experiments.runner\n"
-                "print(sorted(m for m in sys.modules if m.startswith('gridbus.testbed')))")
+    proc = bare(
+        "import gridbus.control.main, gridbus.control.synchronizer, gridbus.experiments.runner\n"
+        "print(sorted(m for m in sys.modules if m.startswith('gridbus.testbed')))"
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

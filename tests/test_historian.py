@@ -1,4 +1,5 @@
 """The historian: recording to SQLite, CSV and a real PostgreSQL, delays, replay, nothing lost."""
+
 from __future__ import annotations
 
 import json
@@ -11,16 +12,15 @@ import time
 
 import numpy as np
 import pytest
+from helpers import gridbus
+from pg import Cluster
 
 from gridbus import Bus
 from gridbus.errors import GridbusError
 from gridbus.historian import series
 from gridbus.historian.sinks import read_rows
 
-from helpers import gridbus
-from pg import Cluster
-
-pytestmark = pytest.mark.integration    # joins DDS or starts processes
+pytestmark = pytest.mark.integration  # joins DDS or starts processes
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 
@@ -41,9 +41,12 @@ def joined(domain: int) -> Bus:
 
 
 def start_recorder(domain: int, db: str, *patterns: str, extra: tuple[str, ...] = ()) -> subprocess.Popen:
-    proc = subprocess.Popen([*CLI, "record", *patterns, "--db", db, "--domain", str(domain),
-                             "--partition", PARTITION["name"], *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "record", *patterns, "--db", db, "--domain", str(domain), "--partition", PARTITION["name"], *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     assert line.startswith('{"ready"'), proc.stderr.read()
     return proc
@@ -55,8 +58,7 @@ def stop_recorder(proc: subprocess.Popen) -> dict:
     return json.loads(out.strip().splitlines()[-1])["done"] | {"stderr": err}
 
 
-def stream(domain: int, count: int, rate: float, ids=("CTRL_h1", "CTRL_h2"),
-           during=None) -> None:
+def stream(domain: int, count: int, rate: float, ids=("CTRL_h1", "CTRL_h2"), during=None) -> None:
     """Reliable samples numbered 0..count-1 (reason = the number), spread over a few objects."""
     with joined(domain) as bus:
         writers = [bus.writer(i, "State") for i in ids]
@@ -85,7 +87,7 @@ def test_record_to_sqlite_queryable_by_hand_with_delays_and_series(domain, tmp_p
     assert stats["received"] == stats["written"] and stats["dropped"] == 0
     measured = stats["received"] - 100
     assert 45 <= measured <= 50
-    with sqlite3.connect(db) as conn:                        # the schema, by hand
+    with sqlite3.connect(db) as conn:  # the schema, by hand
         rows = conn.execute("SELECT topic, count(*) FROM samples GROUP BY topic ORDER BY topic").fetchall()
         assert rows == [("Controller_State", 100), ("Generator_Measurement", measured)]
         fields = json.loads(conn.execute("SELECT fields FROM samples WHERE object_id='G_1' LIMIT 1").fetchone()[0])
@@ -104,8 +106,9 @@ def test_record_to_sqlite_queryable_by_hand_with_delays_and_series(domain, tmp_p
 
 def test_sigterm_flushes_everything_taken(domain, tmp_path):
     db = str(tmp_path / "h.csv")
-    rec = start_recorder(domain, db, "CTRL", extra=("--batch", "100000", "--max-buffer", "100000",
-                                                      "--flush-interval", "600"))
+    rec = start_recorder(
+        domain, db, "CTRL", extra=("--batch", "100000", "--max-buffer", "100000", "--flush-interval", "600")
+    )
     stream(domain, 300, 500.0)
     stats = stop_recorder(rec)
     assert stats["written"] == 300
@@ -119,7 +122,7 @@ def test_replay_keeps_the_timing_and_renames(domain, tmp_path):
     with joined(domain) as bus:
         w = bus.writer("L_1", "Command")
         w.wait_for_readers(1)
-        for p in (500.0, 900.0, 1300.0):                     # a load pattern, 0.4 s apart
+        for p in (500.0, 900.0, 1300.0):  # a load pattern, 0.4 s apart
             w.write(P_ref=p)
             time.sleep(0.4)
     stop_recorder(rec)
@@ -129,14 +132,30 @@ def test_replay_keeps_the_timing_and_renames(domain, tmp_path):
         thread = threading.Thread(target=lambda: got.extend(reader.iter(timeout=3, count=3)))
         thread.start()
         time.sleep(0.3)
-        proc = subprocess.run([*CLI, "replay", "--db", db, "--speed", "2", "--as", "L_1=L_4", "--domain",
-                               str(domain), "--partition", PARTITION["name"]],
-                              capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(
+            [
+                *CLI,
+                "replay",
+                "--db",
+                db,
+                "--speed",
+                "2",
+                "--as",
+                "L_1=L_4",
+                "--domain",
+                str(domain),
+                "--partition",
+                PARTITION["name"],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         thread.join()
     assert proc.returncode == 0, proc.stderr
     assert [s.P_ref for s in got] == [500.0, 900.0, 1300.0]
     gaps = np.diff([s.reception_time for s in got])
-    assert np.all((gaps > 0.12) & (gaps < 0.4))              # 0.4 s recorded, replayed 2x faster
+    assert np.all((gaps > 0.12) & (gaps < 0.4))  # 0.4 s recorded, replayed 2x faster
 
 
 def test_bad_replay_source_is_a_clear_error(tmp_path, env):
@@ -153,6 +172,7 @@ def test_bad_replay_source_is_a_clear_error(tmp_path, env):
 def _empty_db(tmp_path) -> str:
     path = tmp_path / "empty.sqlite"
     from gridbus.historian.sinks import SqliteSink
+
     sink = SqliteSink(str(path))
     sink.check()
     sink.close()
@@ -169,6 +189,7 @@ def postgres():
 @pytest.mark.timeout(120)
 def test_postgres_restart_mid_stream_loses_and_duplicates_nothing(domain, postgres):
     import psycopg
+
     rec = start_recorder(domain, postgres.url, "CTRL", extra=("--batch", "50", "--flush-interval", "0.2"))
     count = 1500
     stream(domain, count, 300.0, during=lambda: (postgres.stop(), time.sleep(1.0), postgres.start()))
@@ -181,25 +202,61 @@ def test_postgres_restart_mid_stream_loses_and_duplicates_nothing(domain, postgr
         ).fetchone()
         assert (total, distinct) == (count, count)
         lag = conn.execute("SELECT max(created_time - source_time) FROM samples").fetchone()[0]
-        assert lag > 0.9                                      # the rows written after the restart waited
+        assert lag > 0.9  # the rows written after the restart waited
     rows = list(read_rows(postgres.url, topic="Controller_State"))
     assert len(rows) == count
 
 
 def test_historian_bench_reports_ingest_and_delays(env, tmp_path):
-    proc = gridbus("bench", "historian", "--partition", PARTITION["name"], "--db", str(tmp_path / "b.sqlite"),
-                   "--batches", "10", "--objects", "5",
-                   "--rate", "50", "--seconds", "1", "--json", env=env, timeout=60, check=True)
+    proc = gridbus(
+        "bench",
+        "historian",
+        "--partition",
+        PARTITION["name"],
+        "--db",
+        str(tmp_path / "b.sqlite"),
+        "--batches",
+        "10",
+        "--objects",
+        "5",
+        "--rate",
+        "50",
+        "--seconds",
+        "1",
+        "--json",
+        env=env,
+        timeout=60,
+        check=True,
+    )
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     assert row["batch"] == 10 and row["stored"] == row["received"] > 0
     assert 0 < row["delay_p50_ms"] <= row["delay_p99_ms"]
 
 
 def test_historian_bench_measures_the_loss_of_a_kill_9(env, tmp_path):
-    proc = gridbus("bench", "historian", "--partition", PARTITION["name"], "--db", str(tmp_path / "k.sqlite"),
-                   "--batches", "1000", "--objects", "5",
-                   "--rate", "100", "--seconds", "3", "--kill-at", "2", "--json", env=env, timeout=60, check=True)
+    proc = gridbus(
+        "bench",
+        "historian",
+        "--partition",
+        PARTITION["name"],
+        "--db",
+        str(tmp_path / "k.sqlite"),
+        "--batches",
+        "1000",
+        "--objects",
+        "5",
+        "--rate",
+        "100",
+        "--seconds",
+        "3",
+        "--kill-at",
+        "2",
+        "--json",
+        env=env,
+        timeout=60,
+        check=True,
+    )
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     assert row["published_before_kill"] >= row["stored_before_kill"] > 0
-    assert row["recovered_at_restart"] > 0                     # the batch of 1000 was still in the journal
+    assert row["recovered_at_restart"] > 0  # the batch of 1000 was still in the journal
     assert 0 <= row["lost_last_100ms"] <= row["lost_last_1s_before_kill"]

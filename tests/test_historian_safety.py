@@ -1,5 +1,6 @@
 """The historian's promises under trouble: what it refuses, what a crash, a full disk or a flood
 loses (and that every loss is counted), no password anywhere, private files, damaged recordings."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,14 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import gridbus
+from pg import Cluster
 
 from gridbus import Bus
 from gridbus.historian.sinks import read_rows
 
-from helpers import gridbus
-from pg import Cluster
-
-pytestmark = pytest.mark.integration    # joins DDS or starts processes
+pytestmark = pytest.mark.integration  # joins DDS or starts processes
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 
@@ -40,14 +40,32 @@ def private_state_dir(tmp_path, monkeypatch, partition):
 
 def joined(domain: int) -> Bus:
     return Bus(domain, partition=PARTITION["name"])
+
+
 ROOT = os.geteuid() == 0
 
 
 # -- helpers ------------------------------------------------------------------------------
 def start_recorder(domain: int, db: str, spool: Path, *extra: str, patterns=("CTRL",)) -> subprocess.Popen:
-    proc = subprocess.Popen([*CLI, "record", *patterns, "--db", db, "--domain", str(domain),
-                             "--partition", PARTITION["name"], "--spool", str(spool),
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "record",
+            *patterns,
+            "--db",
+            db,
+            "--domain",
+            str(domain),
+            "--partition",
+            PARTITION["name"],
+            "--spool",
+            str(spool),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     if not line.startswith('{"ready"'):
         proc.kill()
@@ -67,7 +85,7 @@ def refused(db: str, spool: Path, env: dict) -> subprocess.CompletedProcess:
     proc = gridbus("record", "CTRL", "--db", db, "--spool", str(spool), "--duration", "5", env=env, timeout=30)
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert proc.stderr.startswith("gridbus: error:") and "Traceback" not in proc.stderr
-    assert '"ready"' not in proc.stdout                                # refused, not recorded for 5 s
+    assert '"ready"' not in proc.stdout  # refused, not recorded for 5 s
     assert not list(spool.glob("*.journal*")) if spool.exists() else True
     return proc
 
@@ -104,14 +122,22 @@ def read_only(path: Path):
 
 def gridbus_db(path: Path) -> Path:
     from gridbus.historian.sinks import SqliteSink
+
     sink = SqliteSink(str(path))
     sink.check()
     sink.close()
     return path
 
 
-def publish_numbered(domain: int, count: int, rate: float, ids=("CTRL_h1", "CTRL_h2"), on_sample=None,
-                     readers: int = 1, linger: float = 0.5) -> dict[int, float]:
+def publish_numbered(
+    domain: int,
+    count: int,
+    rate: float,
+    ids=("CTRL_h1", "CTRL_h2"),
+    on_sample=None,
+    readers: int = 1,
+    linger: float = 0.5,
+) -> dict[int, float]:
     """Samples numbered 0..count-1, returns number -> time written.  Controllers' State samples
     (reliable, the writer keeps 256 per object for late joiners) carry the number in ``reason``;
     generators' Measurement samples (best effort, volatile: no history) in ``P``."""
@@ -121,7 +147,7 @@ def publish_numbered(domain: int, count: int, rate: float, ids=("CTRL_h1", "CTRL
         writers = [bus.writer(i, role) for i in ids]
         for w in writers:
             assert w.wait_for_readers(readers, timeout=10)
-        time.sleep(0.3)                                 # the readers' side of discovery completes too
+        time.sleep(0.3)  # the readers' side of discovery completes too
         start = time.monotonic()
         for n in range(count):
             if role == "State":
@@ -228,7 +254,7 @@ def postgres():
 def test_record_refuses_an_unusable_postgres(postgres, tmp_path, env):
     spool = tmp_path / "spool"
     cases = [
-        (postgres.url_for("gridbus") + "-nowhere", "connection"),                   # no server at that socket
+        (postgres.url_for("gridbus") + "-nowhere", "connection"),  # no server at that socket
         (postgres.url_for("alice", "wrong-pw"), "password authentication failed"),
         (postgres.url_for("bob", "b0bpw"), "read-only"),
         (postgres.url_for("gridbus", database="other"), "another layout"),
@@ -238,7 +264,7 @@ def test_record_refuses_an_unusable_postgres(postgres, tmp_path, env):
         proc = refused(url, spool, env)
         assert reason in proc.stderr, proc.stderr
         assert "wrong-pw" not in proc.stderr + proc.stdout and "b0bpw" not in proc.stderr + proc.stdout
-        assert "postgresql://" in proc.stderr                                        # names the database
+        assert "postgresql://" in proc.stderr  # names the database
 
 
 # -- secrets and file modes ------------------------------------------------------------------
@@ -287,7 +313,7 @@ def test_kill_9_loses_at_most_the_last_commit_interval(kind, domain, tmp_path, r
         cluster = request.getfixturevalue("postgres")
         cluster.sql(f"CREATE DATABASE kill{domain}")
         db = cluster.url_for("gridbus", database=f"kill{domain}")
-    slow = ("--batch", "1000", "--flush-interval", "5", "--role", "Measurement")   # the database lags far behind
+    slow = ("--batch", "1000", "--flush-interval", "5", "--role", "Measurement")  # the database lags far behind
     rec = start_recorder(domain, db, spool, *slow, patterns=("G_1", "G_2"))
     killed: dict[str, object] = {}
     half = 750
@@ -298,7 +324,7 @@ def test_kill_9_loses_at_most_the_last_commit_interval(kind, domain, tmp_path, r
             killed["at"] = time.time()
             rec.communicate(timeout=10)
             killed["new"] = start_recorder(domain, db, spool, *slow, patterns=("G_1", "G_2"))
-            for w in writers:                                           # the dead reader still counts
+            for w in writers:  # the dead reader still counts
                 assert w.wait_for_readers(2, timeout=10)
             killed["matched"] = time.time()
 
@@ -308,9 +334,10 @@ def test_kill_9_loses_at_most_the_last_commit_interval(kind, domain, tmp_path, r
     numbers = [n for n, _r in stored_numbers(db, "Generator_Measurement")]
     before = [n for n in range(half + 1) if written[n] < killed["at"]]
     missing = [n for n in before if n not in set(numbers)]
-    print(f"\nkill -9 at 500 samples/s: {len(missing)} of {len(before)} samples lost"
-          + (f", written up to {1000 * (killed['at'] - written[min(missing)]):.0f} ms before the kill"
-             if missing else ""))
+    print(
+        f"\nkill -9 at 500 samples/s: {len(missing)} of {len(before)} samples lost"
+        + (f", written up to {1000 * (killed['at'] - written[min(missing)]):.0f} ms before the kill" if missing else "")
+    )
     # everything written more than the commit interval (+ generous slack for a busy machine) before the kill
     assert [n for n in missing if written[n] < killed["at"] - 1.0] == []
     assert stats["recovered"] > 0 and "forwarding them" in err
@@ -363,8 +390,10 @@ def test_disk_full_rows_go_to_the_spool_and_every_sample_is_counted(domain, tmp_
         stats, out, err, code = stop_recorder(rec)
         assert code == 1 and "database or disk is full" in err
         in_db = [n for n, _r in stored_numbers(db)]
-    print(f"\ndisk full: {count} published, {stats['written']} in the database, {stats['spooled']} in the spool, "
-          f"{stats['lost']} lost")
+    print(
+        f"\ndisk full: {count} published, {stats['written']} in the database, {stats['spooled']} in the spool, "
+        f"{stats['lost']} lost"
+    )
     spooled = Path(stats["spool_file"])
     assert spooled.parent == spool and str(spooled) in err and stat.S_IMODE(spooled.stat().st_mode) == 0o600
     with open(spooled, newline="") as handle:
@@ -373,7 +402,7 @@ def test_disk_full_rows_go_to_the_spool_and_every_sample_is_counted(domain, tmp_
     assert stats["written"] + stats["spooled"] == stats["received"] and stats["lost"] == 0
     assert sorted(in_db + in_spool) == list(range(count))
     assert f"{len(in_spool)} in the spool file {spooled}" in err
-    assert not list(spool.glob("*.journal*"))                           # nothing left behind
+    assert not list(spool.glob("*.journal*"))  # nothing left behind
 
 
 @pytest.mark.skipif(not ROOT, reason="mounting a small tmpfs to fill needs root")
@@ -383,7 +412,7 @@ def test_full_spool_disk_rows_go_to_the_database_from_memory(domain, tmp_path):
     with tmpfs(tmp_path / "spool", "200k") as spool:
         rec = start_recorder(domain, db, spool, "--batch", "50", "--flush-interval", "0.1", "--exit-timeout", "2")
         ballast = spool / "ballast"
-        with open(ballast, "wb") as handle:                          # leave the journal ~40 kB
+        with open(ballast, "wb") as handle:  # leave the journal ~40 kB
             with contextlib.suppress(OSError):
                 handle.write(b"\0" * (160 * 1024))
         count = 3000
@@ -404,7 +433,7 @@ def test_late_samples_and_slow_writers_are_recorded(domain, tmp_path):
         assert writer.wait_for_readers(1, timeout=10) and slow.wait_for_readers(1, timeout=10)
         time.sleep(0.3)
         now = time.time()
-        for n, stamp in enumerate((now, now + 0.001, now - 10.0)):          # the last one 10 s late
+        for n, stamp in enumerate((now, now + 0.001, now - 10.0)):  # the last one 10 s late
             writer.write(P=float(n), f=60.0, timestamp=stamp)
             time.sleep(0.05)
         slow.write(P=3.0, f=60.0)
@@ -417,8 +446,10 @@ def test_late_samples_and_slow_writers_are_recorded(domain, tmp_path):
 # -- DDS's own losses ------------------------------------------------------------------------
 def test_flood_dds_drops_are_counted_and_reported(domain, tmp_path):
     """A best-effort flood faster than the recorder takes: what DDS drops is counted, exit 1."""
-    from cyclonedds._clayer import ddspy_write_ts
     import struct
+
+    from cyclonedds._clayer import ddspy_write_ts
+
     db, spool = str(tmp_path / "flood.sqlite"), tmp_path / "spool"
     rec = start_recorder(domain, db, spool, "--dds-queue", "200", "--batch", "1000", patterns=("G_1",))
     count, marker = 30_000, 12345.678
@@ -432,7 +463,7 @@ def test_flood_dds_drops_are_counted_and_reported(domain, tmp_path):
             struct.pack_into("<d", template, offset, float(n))
             payloads.append(bytes(template))
         ref = writer._dds._ref
-        for payload in payloads:                                         # as fast as C takes them
+        for payload in payloads:  # as fast as C takes them
             ddspy_write_ts(ref, payload, time.time_ns())
         time.sleep(1.0)
     stats, _out, err, code = stop_recorder(rec)
@@ -450,13 +481,14 @@ def _recording(tmp: Path, suffix: str) -> Path:
     path = tmp / f"rec{suffix}"
     if suffix == ".csv":
         from gridbus.historian.sinks import CsvSink
+
         sink = CsvSink(str(path))
     else:
         from gridbus.historian.sinks import SqliteSink
+
         sink = SqliteSink(str(path))
     sink.check()
-    sink.write([("L_1", "Load_Command", 1000.0 + n, 1000.0 + n, json.dumps({"P_ref": 100.0 + n}))
-                for n in range(2000)])
+    sink.write([("L_1", "Load_Command", 1000.0 + n, 1000.0 + n, json.dumps({"P_ref": 100.0 + n})) for n in range(2000)])
     sink.close()
     return path
 
@@ -489,8 +521,9 @@ def _non_utf8_csv(tmp: Path) -> tuple[Path, str]:
 
 def _bad_json_csv(tmp: Path) -> tuple[Path, str]:
     path = tmp / "json.csv"
-    path.write_text('object_id,topic,source_time,reception_time,created_time,fields\n'
-                    'L_1,Load_Command,1.0,1.0,1.0,"{""P_ref"": 1"\n')
+    path.write_text(
+        'object_id,topic,source_time,reception_time,created_time,fields\nL_1,Load_Command,1.0,1.0,1.0,"{""P_ref"": 1"\n'
+    )
     return path, "not a JSON object"
 
 
@@ -500,8 +533,12 @@ DAMAGED = {
     "SQLite without samples": (lambda tmp: (_other_tables(tmp), "not a gridbus recording")),
     "truncated CSV": _truncated_csv,
     "non-UTF-8 CSV": _non_utf8_csv,
-    "CSV with NUL bytes": (lambda tmp: ((tmp / "nul.csv").write_bytes(b"object_id,topic\x00\n") and tmp / "nul.csv",
-                                        ":1: not a gridbus recording")),
+    "CSV with NUL bytes": (
+        lambda tmp: (
+            (tmp / "nul.csv").write_bytes(b"object_id,topic\x00\n") and tmp / "nul.csv",
+            ":1: not a gridbus recording",
+        )
+    ),
     "a directory": (lambda tmp: ((tmp / "d.csv").mkdir() or tmp / "d.csv", "is a directory")),
     "a FIFO": (lambda tmp: (os.mkfifo(tmp / "f.csv") or tmp / "f.csv", "not a regular file")),
     "a FIFO as SQLite": (lambda tmp: (_fifo(tmp), "not a regular file")),
@@ -512,10 +549,12 @@ DAMAGED = {
 def test_replay_and_delays_on_a_damaged_recording_are_a_clear_error(case, tmp_path, env):
     path, reason = DAMAGED[case](tmp_path)
     is_csv = path.suffix == ".csv"
-    runs = [("delays", "--db", f"csv:{path}" if is_csv else str(path)),
-            ("replay", "--csv" if is_csv else "--db", str(path), "--speed", "1000")]
+    runs = [
+        ("delays", "--db", f"csv:{path}" if is_csv else str(path)),
+        ("replay", "--csv" if is_csv else "--db", str(path), "--speed", "1000"),
+    ]
     for args in runs:
-        proc = gridbus(*args, env=env, timeout=20)                      # a hang fails here
+        proc = gridbus(*args, env=env, timeout=20)  # a hang fails here
         assert proc.returncode == 2, (args, proc.returncode, proc.stderr)
         assert proc.stderr.startswith("gridbus: error:") and "Traceback" not in proc.stderr, proc.stderr
         assert str(path) in proc.stderr and reason in proc.stderr, proc.stderr

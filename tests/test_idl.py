@@ -1,5 +1,6 @@
 """The data model: generated types are current, idlc runs, IDL errors are clear,
 and a user's own IDL object type works through the same API and CLI."""
+
 from __future__ import annotations
 
 import filecmp
@@ -8,8 +9,8 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from helpers import ROOT, gridbus, peer
+
 from gridbus import Bus, IdlError, Registry
 from gridbus.idl import generate, make_loadable, read_metadata
 
@@ -54,8 +55,11 @@ def test_committed_types_are_current(tmp_path):
     committed = ROOT / "src" / "gridbus" / "types"
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert fresh, "generation produced nothing"
-    stale = [str(rel) for rel in fresh
-             if not (committed / rel).exists() or not filecmp.cmp(tmp_path / rel, committed / rel, shallow=False)]
+    stale = [
+        str(rel)
+        for rel in fresh
+        if not (committed / rel).exists() or not filecmp.cmp(tmp_path / rel, committed / rel, shallow=False)
+    ]
     ours = {p.relative_to(committed) for p in committed.rglob("*.py") if "__pycache__" not in p.parts}
     extra = [str(p) for p in ours - set(fresh) if p != Path("__init__.py")]
     assert not stale and not extra, f"run `gridbus idl generate`: stale {stale}, extra {extra}"
@@ -110,8 +114,9 @@ def test_malformed_idl_names_file_and_line(tmp_path):
 
 def test_idl_without_key_is_rejected(tmp_path):
     bad = tmp_path / "nokey.idl"
-    bad.write_text('module nokey { module Thing { const string PREFIX = "TH";\n'
-                   "@final struct Measurement { double x; }; }; };\n")
+    bad.write_text(
+        'module nokey { module Thing { const string PREFIX = "TH";\n@final struct Measurement { double x; }; }; };\n'
+    )
     with pytest.raises(IdlError, match="must start with `@key string<N> id;`"):
         Registry.default().load_idl(bad)
 
@@ -128,8 +133,23 @@ def test_user_idl_through_api_and_cli(tmp_path, domain, partition, env):
 
     with Bus(domain, partition=partition, idl=[idl]) as bus:
         reader = bus.reader("HP_1")
-        other = peer("measure", "--domain", str(domain), "--partition", partition, "--id", "HP_1",
-                     "--idl", str(idl), "--count", "5", "P=1500", "T_out=45.5", "--linger", "0.5")
+        other = peer(
+            "measure",
+            "--domain",
+            str(domain),
+            "--partition",
+            partition,
+            "--id",
+            "HP_1",
+            "--idl",
+            str(idl),
+            "--count",
+            "5",
+            "P=1500",
+            "T_out=45.5",
+            "--linger",
+            "0.5",
+        )
         got = reader.take(timeout=5.0)
         other.wait(timeout=20)
     assert got and got[0].id == "HP_1" and got[0].T_out == 45.5 and got[0].P == 1500.0

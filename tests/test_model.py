@@ -1,4 +1,5 @@
 """Bad input on samples is caught when a sample is built, with the id and field named."""
+
 from __future__ import annotations
 
 import math

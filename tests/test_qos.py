@@ -1,4 +1,5 @@
 """QoS XML: checked with file and line, base_name resolved, the topic map validated."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,7 +43,9 @@ def test_default_profiles_have_the_papers_policies():
 
 
 def test_base_name_inheritance_is_resolved(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
     <qos_profile name="base">
       <datawriter_qos>
         <reliability><kind>RELIABLE_RELIABILITY_QOS</kind></reliability>
@@ -56,7 +59,8 @@ def test_base_name_inheritance_is_resolved(tmp_path):
     </qos_profile>
     <qos_profile name="grandchild" base_name="lab::child">
       <datareader_qos><deadline><period><sec>2</sec><nanosec>0</nanosec></period></deadline></datareader_qos>
-    </qos_profile>""")
+    </qos_profile>""",
+    )
     library = QosLibrary(path)
     child = describe(library.writer_qos("lab::child"))
     assert child["reliability"] == "reliable", "inherited from base"
@@ -66,19 +70,26 @@ def test_base_name_inheritance_is_resolved(tmp_path):
     assert describe(grandchild.reader_qos("lab::grandchild"))["deadline"] == 2.0
 
 
-@pytest.mark.parametrize("body, message", [
-    ('<qos_profile name="a"><datawriter_qos><reliability><kind>SOMETIMES</kind>'
-     '</reliability></datawriter_qos></qos_profile>', "kind 'SOMETIMES' is not one of"),
-    ('<qos_profile name="a"><datawriter_qos><speed/></datawriter_qos></qos_profile>',
-     "unknown QoS policy <speed>"),
-    ('<qos_profile name="a"><datawriter_qos><deadline><period><sec>soon</sec></period>'
-     '</deadline></datawriter_qos></qos_profile>', "<sec> must be a non-negative integer"),
-    ('<qos_profile name="a" base_name="lab::missing"/>', "base_name 'lab::missing' is not a profile"),
-    ('<qos_profile name="a" base_name="lab::b"/><qos_profile name="b" base_name="lab::a"/>',
-     "base_name cycle"),
-    ('<qos_profile><datawriter_qos/></qos_profile>', "needs a name attribute"),
-    ('<qos_profile name="a"><writer_qos/></qos_profile>', "unknown element <writer_qos>"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            '<qos_profile name="a"><datawriter_qos><reliability><kind>SOMETIMES</kind>'
+            "</reliability></datawriter_qos></qos_profile>",
+            "kind 'SOMETIMES' is not one of",
+        ),
+        ('<qos_profile name="a"><datawriter_qos><speed/></datawriter_qos></qos_profile>', "unknown QoS policy <speed>"),
+        (
+            '<qos_profile name="a"><datawriter_qos><deadline><period><sec>soon</sec></period>'
+            "</deadline></datawriter_qos></qos_profile>",
+            "<sec> must be a non-negative integer",
+        ),
+        ('<qos_profile name="a" base_name="lab::missing"/>', "base_name 'lab::missing' is not a profile"),
+        ('<qos_profile name="a" base_name="lab::b"/><qos_profile name="b" base_name="lab::a"/>', "base_name cycle"),
+        ("<qos_profile><datawriter_qos/></qos_profile>", "needs a name attribute"),
+        ('<qos_profile name="a"><writer_qos/></qos_profile>', "unknown element <writer_qos>"),
+    ],
+)
 def test_bad_profiles_name_file_and_line(tmp_path, body, message):
     path = write(tmp_path, "    " + body)
     with pytest.raises(QosError) as err:
@@ -98,9 +109,11 @@ def test_malformed_xml_names_file_and_line(tmp_path):
 
 def test_topic_map_rejects_a_missing_profile(tmp_path):
     topics = tmp_path / "topics.xml"
-    topics.write_text(f'<topics qos_file="{DEFAULT_QOS_FILE}">\n'
-                      '  <topic name="*_Measurement" profile="gridbus::measurement"/>\n'
-                      '  <topic name="*_State" profile="gridbus::nope"/>\n</topics>\n')
+    topics.write_text(
+        f'<topics qos_file="{DEFAULT_QOS_FILE}">\n'
+        '  <topic name="*_Measurement" profile="gridbus::measurement"/>\n'
+        '  <topic name="*_State" profile="gridbus::nope"/>\n</topics>\n'
+    )
     with pytest.raises(QosError) as err:
         TopicMap(topics)
     assert f"{topics}:3" in str(err.value) and "unknown QoS profile 'gridbus::nope'" in str(err.value)
@@ -109,8 +122,9 @@ def test_topic_map_rejects_a_missing_profile(tmp_path):
 @pytest.mark.integration
 def test_unmapped_topic_is_a_clear_error(tmp_path, domain):
     topics = tmp_path / "topics.xml"
-    topics.write_text(f'<topics qos_file="{DEFAULT_QOS_FILE}">\n'
-                      '  <topic name="*_State" profile="gridbus::state"/>\n</topics>\n')
+    topics.write_text(
+        f'<topics qos_file="{DEFAULT_QOS_FILE}">\n  <topic name="*_State" profile="gridbus::state"/>\n</topics>\n'
+    )
     with Bus(domain, topic_map=topics) as bus:
         bus.writer("CB_1", "State")
         with pytest.raises(QosError, match="no QoS profile for topic 'Generator_Measurement'"):

@@ -6,6 +6,7 @@
 
 Run as a script, this file is the flooding peer: ``python test_reader_abuse.py DOMAIN PARTITION SECONDS``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,11 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import gridbus, peer
+
 from gridbus import Bus
 
-pytestmark = pytest.mark.integration    # joins DDS or starts processes
+pytestmark = pytest.mark.integration  # joins DDS or starts processes
 
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 FLOOD_SECONDS = 6.0
@@ -40,6 +41,7 @@ def _measurement_cdr(object_id: str, f: float) -> bytes:
 def flood(domain: int, partition: str, seconds: float) -> int:
     """Write G_<n> with a new n per sample, as fast as possible, for ``seconds``."""
     from cyclonedds._clayer import ddspy_write_ts
+
     with Bus(domain, partition=partition) as bus:
         writer = bus.writer("G_1")
         assert _measurement_cdr("G_77", 50.0) == writer.topic.build("G_77", {"f": 50.0}).serialize()
@@ -65,13 +67,23 @@ def _rss_mb(pid: int) -> float:
 # ------------------------------------------------------------------------------ tests
 def test_a_flood_of_new_ids_leaves_a_reader_bounded_and_working(env, partition, tmp_path):
     out = (tmp_path / "subscribe.out").open("w")
-    reader = subprocess.Popen([*CLI, "subscribe", "G", "--json", "--partition", partition, "--timeout", "50"],
-                              env=env, stdout=out, stderr=subprocess.PIPE, text=True)
-    flooder = subprocess.Popen([sys.executable, __file__, env["GRIDBUS_DOMAIN"], partition, str(FLOOD_SECONDS)],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [*CLI, "subscribe", "G", "--json", "--partition", partition, "--timeout", "50"],
+        env=env,
+        stdout=out,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    flooder = subprocess.Popen(
+        [sys.executable, __file__, env["GRIDBUS_DOMAIN"], partition, str(FLOOD_SECONDS)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert flooder.stdout.readline().strip() == "ready", flooder.stderr.read()
-        time.sleep(0.5)                                  # the reader is up: the flood waits for it
+        time.sleep(0.5)  # the reader is up: the flood waits for it
         before = peak = _rss_mb(reader.pid)
         while flooder.poll() is None:
             peak = max(peak, _rss_mb(reader.pid))
@@ -79,8 +91,21 @@ def test_a_flood_of_new_ids_leaves_a_reader_bounded_and_working(env, partition, 
         wrote = flooder.stdout.read()
         assert flooder.returncode == 0, flooder.stderr.read()
         # the flood is over (its writer left): an object never seen before still gets through
-        gridbus("publish", "G_2", "f=42", "--count", "5", "--rate", "10", "--wait", "5",
-                "--partition", partition, env=env, check=True)
+        gridbus(
+            "publish",
+            "G_2",
+            "f=42",
+            "--count",
+            "5",
+            "--rate",
+            "10",
+            "--wait",
+            "5",
+            "--partition",
+            partition,
+            env=env,
+            check=True,
+        )
         end = time.monotonic() + 10
         while time.monotonic() < end and '"f": 42.0' not in (tmp_path / "subscribe.out").read_text():
             time.sleep(0.2)
@@ -90,8 +115,10 @@ def test_a_flood_of_new_ids_leaves_a_reader_bounded_and_working(env, partition, 
         flooder.kill()
         _, err = reader.communicate(timeout=10)
     received = (tmp_path / "subscribe.out").read_text()
-    print(f"flood: {wrote.strip()} in {FLOOD_SECONDS} s; reader RSS {before:.0f} MB before, "
-          f"{peak:.0f} MB peak, {after:.0f} MB after; {received.count(chr(10))} samples printed")
+    print(
+        f"flood: {wrote.strip()} in {FLOOD_SECONDS} s; reader RSS {before:.0f} MB before, "
+        f"{peak:.0f} MB peak, {after:.0f} MB after; {received.count(chr(10))} samples printed"
+    )
     assert '"f": 42.0' in received, "the reader stopped receiving after the flood"
     assert peak - before < RSS_GROWTH_LIMIT_MB, f"reader grew from {before:.0f} to {peak:.0f} MB"
     assert "DDS refused" in err and "max_instances=4096" in err, "the reader should say it hit its limit"
@@ -127,8 +154,22 @@ def test_a_reader_learns_that_an_object_is_gone(domain, partition):
     with Bus(domain, partition=partition) as bus:
         gone_calls = []
         reader = bus.reader("G", on_gone=gone_calls.append)
-        writer = peer("measure", "--domain", str(domain), "--partition", partition, "--id", "G_3",
-                      "--count", "10", "--rate", "20", "f=60", "--linger", "0.5")
+        writer = peer(
+            "measure",
+            "--domain",
+            str(domain),
+            "--partition",
+            partition,
+            "--id",
+            "G_3",
+            "--count",
+            "10",
+            "--rate",
+            "20",
+            "f=60",
+            "--linger",
+            "0.5",
+        )
         seen_alive = False
         end = time.monotonic() + 8
         while time.monotonic() < end and not seen_alive:
@@ -162,13 +203,29 @@ def test_gone_is_reported_even_after_a_missed_deadline(domain, partition):
     DDS reader deadline this object would never be seen to go; gridbus counts deadlines itself."""
     with Bus(domain, partition=partition) as bus:
         reader = bus.reader("G_8", deadline=0.3)
-        writer = peer("measure", "--domain", str(domain), "--partition", partition, "--id", "G_8",
-                      "--deadline", "0.1", "--count", "6", "--rate", "20", "f=60", "--linger", "1.5")
+        writer = peer(
+            "measure",
+            "--domain",
+            str(domain),
+            "--partition",
+            partition,
+            "--id",
+            "G_8",
+            "--deadline",
+            "0.1",
+            "--count",
+            "6",
+            "--rate",
+            "20",
+            "f=60",
+            "--linger",
+            "1.5",
+        )
         end = time.monotonic() + 8
         while time.monotonic() < end and "G_8" not in reader.alive_objects:
             reader.take(timeout=0.2)
         assert "G_8" in reader.alive_objects
-        writer.wait(timeout=10)                            # silent 1.5 s (deadline missed), then gone
+        writer.wait(timeout=10)  # silent 1.5 s (deadline missed), then gone
         end = time.monotonic() + 5
         events = []
         while time.monotonic() < end and not events:
@@ -183,7 +240,7 @@ def test_reader_limits_are_overridable_and_checked(domain):
         reader = bus.reader("G", max_instances=8, max_samples=500)
         limits = reader._sources[0].limits
         assert (limits.max_instances, limits.max_samples, limits.max_samples_per_instance) == (8, 500, 100)
-        deep = bus.reader("SM", history=1440)            # the history depth always fits
+        deep = bus.reader("SM", history=1440)  # the history depth always fits
         assert deep._sources[0].limits.max_samples_per_instance == 1440
         with pytest.raises(Exception, match="max_instances must be positive"):
             bus.reader("G", max_instances=0)

@@ -4,6 +4,7 @@ See gridbus/resources.py for why the top-level ``idl/``, ``qos/`` and
 ``translators/profiles/`` are copies kept identical by this test rather than
 sources copied at build time.
 """
+
 from __future__ import annotations
 
 import filecmp
@@ -34,7 +35,8 @@ def test_checkout_copies_are_identical(copy: Path) -> None:
         assert filecmp.cmp(copy / name, package / name, shallow=False), (
             f"{copy.relative_to(ROOT)}/{name} differs from the package's copy; after editing one, "
             f"copy it over the other (cp {copy.relative_to(ROOT)}/{name} "
-            f"{package.relative_to(ROOT)}/{name}, or the reverse)")
+            f"{package.relative_to(ROOT)}/{name}, or the reverse)"
+        )
 
 
 def test_package_data_are_real_files() -> None:
@@ -50,13 +52,17 @@ def test_lookups_point_into_the_package() -> None:
     assert (resources.qos_dir() / "cyclonedds-loopback.xml").is_file()
     assert resources.system_file().is_file()
     assert sorted(p.stem for p in resources.profile_dir().glob("*.toml")) == [
-        "load-scpi", "speed-controller-ascii", "vfd-modbus"]
+        "load-scpi",
+        "speed-controller-ascii",
+        "vfd-modbus",
+    ]
 
 
 def test_every_module_uses_the_one_lookup() -> None:
     from gridbus import idl, qos
     from gridbus.testbed import system
     from gridbus.translators import profile
+
     assert qos.DATA_DIR == resources.qos_dir()
     assert idl.METADATA_FILE == resources.package_path("types", "metadata.json")
     assert profile.profile_dir() == resources.profile_dir()
@@ -72,9 +78,11 @@ def test_found_inside_a_zip(tmp_path: Path) -> None:
         for path in (src / "gridbus").rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
                 zf.write(path, path.relative_to(src).as_posix())
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import gridbus.resources as r\n"
-            "assert r.__file__.startswith(sys.argv[1]), r.__file__\n"
-            "print(r.system_file().read_text().count('['), (r.data_path('qos', 'topics.xml')).is_file())")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import gridbus.resources as r\n"
+        "assert r.__file__.startswith(sys.argv[1]), r.__file__\n"
+        "print(r.system_file().read_text().count('['), (r.data_path('qos', 'topics.xml')).is_file())"
+    )
     proc = subprocess.run([sys.executable, "-c", code, str(archive)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     count, topics = proc.stdout.split()

@@ -1,4 +1,5 @@
 """The virtual testbed's physics, checked on the plant itself (no bus needed)."""
+
 from __future__ import annotations
 
 import math
@@ -6,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from gridbus.errors import UnknownObjectError
+from gridbus.model import Registry
 from gridbus.testbed.plant import CommandRejected, Plant
 from gridbus.testbed.sensors import Sensors
 from gridbus.testbed.system import load_system
-from gridbus.errors import UnknownObjectError
-from gridbus.model import Registry
 
 
 def started(*closed: str) -> Plant:
@@ -43,7 +44,7 @@ def test_slack_start_reaches_nominal_voltage_and_frequency():
     assert g1.status == "OFF" and plant.measurements()["G_1"]["f"] == 0.0
     plant.command("G_1", {"action": "START"})
     plant.run(2)
-    assert g1.status == "STARTING" and 0 < g1.omega < 0.9       # ramping, not a jump
+    assert g1.status == "STARTING" and 0 < g1.omega < 0.9  # ramping, not a jump
     plant.run(8)
     m = plant.measurements()["G_1"]
     assert g1.status == "RUNNING" and g1.ready
@@ -67,14 +68,14 @@ def test_power_balance_generation_equals_load_plus_line_losses():
 def test_load_step_dips_frequency_then_the_slack_governor_restores_it():
     plant = started("CB_1-8", "CB_L1")
     assert plant.bus_f[0] == pytest.approx(60.0, abs=0.01)
-    plant.command("L_1", {"P_ref": 1600.0})                   # +1 kW step
+    plant.command("L_1", {"P_ref": 1600.0})  # +1 kW step
     lowest = 60.0
     for _ in range(100):
         plant.step()
         lowest = min(lowest, plant.bus_f[0])
-    assert 59.5 < lowest < 59.98                               # a visible, bounded dip
+    assert 59.5 < lowest < 59.98  # a visible, bounded dip
     plant.run(5)
-    assert plant.bus_f[0] == pytest.approx(60.0, abs=0.01)      # isochronous slack
+    assert plant.bus_f[0] == pytest.approx(60.0, abs=0.01)  # isochronous slack
     assert plant.machines["G_1"].P == pytest.approx(1600.0, rel=0.02)
 
 
@@ -88,8 +89,8 @@ def test_radial_feeder_sags_with_load_and_the_ring_restores_the_voltage():
         plant.command("L_4", {"P_ref": p4})
         plant.run(3)
         voltages.append(plant.measurements()["Bus_7"]["Va"])
-    assert all(a > b for a, b in zip(voltages, voltages[1:])), voltages
-    assert 111.0 < voltages[-1] < 114.0                        # below the 114 V limit, like Fig. 19
+    assert all(a > b for a, b in zip(voltages, voltages[1:], strict=False)), voltages
+    assert 111.0 < voltages[-1] < 114.0  # below the 114 V limit, like Fig. 19
     assert plant.close("CB_1-6")
     plant.run(3)
     ring = plant.measurements()["Bus_7"]["Va"]
@@ -107,7 +108,7 @@ def test_open_machine_keeps_its_own_frequency_and_angle():
     for _ in range(3):
         plant.run(0.5)
         angles.append(plant.measurements()["G_2"]["angle"] - plant.measurements()["G_1"]["angle"])
-    slips = [(b - a) % (2 * math.pi) for a, b in zip(angles, angles[1:])]
+    slips = [(b - a) % (2 * math.pi) for a, b in zip(angles, angles[1:], strict=False)]
     # a 0.5 Hz slip turns the phase difference by a quarter turn every 0.5 s
     assert all(s == pytest.approx(math.pi / 2, abs=0.1) for s in slips)
 
@@ -133,8 +134,9 @@ def test_synchronized_closure_shares_load_by_power_control():
     assert abs(closure["df"]) < limits.max_df and abs(math.degrees(closure["dphi"])) < limits.max_dphi
     plant.run(5)
     assert plant.machines["G_2"].P == pytest.approx(300.0, abs=5.0)
-    assert plant.machines["G_1"].P == pytest.approx(300.0 + sum(
-        line.R * 3 * plant.line_I[t] ** 2 for t, line in plant.system.lines.items()), abs=5.0)
+    assert plant.machines["G_1"].P == pytest.approx(
+        300.0 + sum(line.R * 3 * plant.line_I[t] ** 2 for t, line in plant.system.lines.items()), abs=5.0
+    )
 
 
 def test_stopping_a_connected_generator_opens_its_breaker_and_the_slack_takes_over():
@@ -183,36 +185,40 @@ def test_sensors_add_noise_bias_quantization_and_delay():
     sensors = Sensors(system, seed=3)
     topic = Registry.default().parse_id("G_1").topics["Measurement"]
     readings = []
-    for step in range(200):                                   # true f: 60 Hz, then 61 Hz from t = 1 s
+    for step in range(200):  # true f: 60 Hz, then 61 Hz from t = 1 s
         t = step * 0.01
         true = {"f": 60.0 if t < 1.0 else 61.0, "Va": 120.0}
         readings.append((t, sensors.read(t, "G_1", topic, true)))
     f_values = np.array([r["f"] for t, r in readings if t < 1.0])
-    assert np.mean(f_values) == pytest.approx(60.1, abs=0.01)          # bias
-    assert 0.003 < np.std(f_values) < 0.02                               # noise
-    assert np.allclose(np.round(f_values / 0.005) * 0.005, f_values)    # quantization
+    assert np.mean(f_values) == pytest.approx(60.1, abs=0.01)  # bias
+    assert 0.003 < np.std(f_values) < 0.02  # noise
+    assert np.allclose(np.round(f_values / 0.005) * 0.005, f_values)  # quantization
     at = {round(t, 2): r["f"] for t, r in readings}
-    assert at[1.2] < 60.5 and at[1.6] > 60.5                              # 0.5 s late
-    assert all(r["Va"] == 120.0 for _t, r in readings)                   # other fields untouched
+    assert at[1.2] < 60.5 and at[1.6] > 60.5  # 0.5 s late
+    assert all(r["Va"] == 120.0 for _t, r in readings)  # other fields untouched
 
 
 # -- commands beyond a device's rating (issue 10, item 4) ---------------------------------
 
-@pytest.mark.parametrize("object_id, fields, field", [
-    ("G_1", {"f_ref": math.inf}, "f_ref"),
-    ("G_1", {"f_ref": 80.0}, "f_ref"),                   # above 1.2 x 60 Hz
-    ("G_1", {"P_ref": 2e4}, "P_ref"),                    # beyond 13.8 kVA
-    ("G_1", {"V_ref": 200.0}, "V_ref"),
-    ("G_1", {"V_ref": 10.0}, "V_ref"),
-    ("G_1", {"V_ref": -math.inf}, "V_ref"),
-    ("L_1", {"P_ref": 1e12}, "P_ref"),
-    ("L_1", {"Q_ref": -2e4}, "Q_ref"),
-    ("MG_1", {"P_ref": 5000.0}, "P_ref"),                # 4 kVA converter (was clipped silently)
-    ("ES_1", {"I_ref": 100.0}, "I_ref"),                 # was clipped to 40 A silently
-    ("PV_EM_1", {"Ir_ref": 3000.0}, "Ir_ref"),
-    ("PV_EM_1", {"Temp_ref": 150.0}, "Temp_ref"),
-    ("W_EM_1", {"Ws_ref": 45.0}, "Ws_ref"),
-])
+
+@pytest.mark.parametrize(
+    "object_id, fields, field",
+    [
+        ("G_1", {"f_ref": math.inf}, "f_ref"),
+        ("G_1", {"f_ref": 80.0}, "f_ref"),  # above 1.2 x 60 Hz
+        ("G_1", {"P_ref": 2e4}, "P_ref"),  # beyond 13.8 kVA
+        ("G_1", {"V_ref": 200.0}, "V_ref"),
+        ("G_1", {"V_ref": 10.0}, "V_ref"),
+        ("G_1", {"V_ref": -math.inf}, "V_ref"),
+        ("L_1", {"P_ref": 1e12}, "P_ref"),
+        ("L_1", {"Q_ref": -2e4}, "Q_ref"),
+        ("MG_1", {"P_ref": 5000.0}, "P_ref"),  # 4 kVA converter (was clipped silently)
+        ("ES_1", {"I_ref": 100.0}, "I_ref"),  # was clipped to 40 A silently
+        ("PV_EM_1", {"Ir_ref": 3000.0}, "Ir_ref"),
+        ("PV_EM_1", {"Temp_ref": 150.0}, "Temp_ref"),
+        ("W_EM_1", {"Ws_ref": 45.0}, "Ws_ref"),
+    ],
+)
 def test_a_set_point_beyond_the_rating_is_refused_and_the_last_good_one_stays(object_id, fields, field):
     plant = Plant(load_system())
     before = plant.measurements(), repr(plant.devices)
@@ -228,15 +234,16 @@ def test_a_command_with_one_bad_set_point_is_refused_whole():
         plant.command("G_1", {"action": "START", "f_ref": math.inf})
     plant.run(1)
     assert plant.machines["G_1"].status == "OFF" and plant.machines["G_1"].f_ref == 60.0
-    plant.command("G_1", {"action": "START", "f_ref": 61.0, "P_ref": math.nan})   # NaN = unchanged
+    plant.command("G_1", {"action": "START", "f_ref": 61.0, "P_ref": math.nan})  # NaN = unchanged
     assert plant.machines["G_1"].status == "STARTING" and plant.machines["G_1"].f_ref == 61.0
 
 
 # -- voltage collapse of the radial feeder (issue 10, item 9) ------------------------------
 
+
 def test_past_voltage_collapse_loads_report_the_power_that_arrives_and_an_event_says_so():
     plant = started("CB_1-6", "CB_6-7", "CB_L4")
-    plant.command("L_4", {"P_ref": 9000.0})          # past the feeder's collapse point (about 7.7 kW)
+    plant.command("L_4", {"P_ref": 9000.0})  # past the feeder's collapse point (about 7.7 kW)
     plant.events.clear()
     plant.run(3)
     delivered, _ = plant.load_PQ["L_4"]
@@ -263,10 +270,12 @@ def test_past_voltage_collapse_loads_report_the_power_that_arrives_and_an_event_
 
 # -- the device registry (issue 11) ---------------------------------------------------------
 
+
 def test_every_device_kind_is_registered_by_prefix_with_units_on_its_parameters():
     from dataclasses import fields
 
     from gridbus.testbed.devices import DEVICE_KINDS
+
     plant = Plant(load_system())
     assert {type(d) for d in plant.devices.values()} == set(DEVICE_KINDS.values())
     for prefix, kind in DEVICE_KINDS.items():

@@ -1,4 +1,5 @@
 """Controller → bus → translator → serial line → the testbed's simulated drive, as in the lab."""
+
 from __future__ import annotations
 
 import json
@@ -21,24 +22,58 @@ SPEED = 5.0
 def test_slack_startup_through_a_modbus_drive(domain, tmp_path):
     clock = SimClock(time.time() + 1.0, SPEED)
     drives = tmp_path / "drives"
-    testbed = subprocess.Popen([*CLI, "testbed", "--domain", str(domain), "--speed", str(SPEED),
-                                "--epoch", repr(clock.epoch), "--duration", "300", "--serial-drives", str(drives)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    testbed = subprocess.Popen(
+        [
+            *CLI,
+            "testbed",
+            "--domain",
+            str(domain),
+            "--speed",
+            str(SPEED),
+            "--epoch",
+            repr(clock.epoch),
+            "--duration",
+            "300",
+            "--serial-drives",
+            str(drives),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     translators = []
     try:
         ready = json.loads(testbed.stdout.readline())["ready"]
         assert set(ready["serial_drives"]) == {"G_1", "G_2", "G_3", "G_4"}
         for gid in ("G_1",):
-            translators.append(subprocess.Popen(
-                [*CLI, "translate", ready["drive_profile"], "--port", ready["serial_drives"][gid],
-                 "--object", gid, "--no-state", "--no-measurement", "--domain", str(domain), "--duration", "60"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            translators.append(
+                subprocess.Popen(
+                    [
+                        *CLI,
+                        "translate",
+                        ready["drive_profile"],
+                        "--port",
+                        ready["serial_drives"][gid],
+                        "--object",
+                        gid,
+                        "--no-state",
+                        "--no-measurement",
+                        "--domain",
+                        str(domain),
+                        "--duration",
+                        "60",
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
             assert translators[-1].stdout.readline().startswith('{"ready"')
         with Bus(domain) as bus:
             link = bus.reader("LINK_G1", "State")
             view = GridView(clock).attach(bus)
             g3 = bus.reader("G_3", "State")
-            bus.writer("G_1", "Command").wait_for_readers(2)          # the testbed and the translator
+            bus.writer("G_1", "Command").wait_for_readers(2)  # the testbed and the translator
             # a start sent straight to G_3 is not obeyed: its drive (with no translator) owns it
             bus.command("G_3", action="START", f_ref=60.0)
             slack = SlackStartup(bus, clock, "G_1", "CB_G1")
@@ -70,11 +105,12 @@ def test_a_drive_command_beyond_the_machine_rating_is_refused_and_reported(tmp_p
     from gridbus.testbed.drives import SerialDrives
     from gridbus.testbed.plant import Plant
     from gridbus.testbed.system import load_system
+
     plant = Plant(load_system())
     refused = []
     drives = SerialDrives(plant, tmp_path / "drives", on_reject=refused.append)
     try:
-        drives._command("G_3", "P_ref", 12000.0)          # what the Modbus line delivered
+        drives._command("G_3", "P_ref", 12000.0)  # what the Modbus line delivered
         drives._command("G_3", "P_ref", 5000.0)
         drives.apply(plant)
     finally:

@@ -1,4 +1,5 @@
 """`gridbus testbed` in its own process, driven over real DDS from this one."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ import pytest
 from gridbus import Bus
 from gridbus.testbed.system import load_system
 
-pytestmark = pytest.mark.integration    # joins DDS or starts processes
+pytestmark = pytest.mark.integration  # joins DDS or starts processes
 
 SPEED = 10.0
 
@@ -20,9 +21,24 @@ SPEED = 10.0
 @pytest.fixture
 def testbed(env):
     """A testbed process at 10x speed; yields its 'ready' info."""
-    proc = subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", "testbed", "--speed", str(SPEED),
-                             "--duration", "600", "--rate", "50"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gridbus.cli.main",
+            "testbed",
+            "--speed",
+            str(SPEED),
+            "--duration",
+            "600",
+            "--rate",
+            "50",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     if not line.startswith('{"ready"'):
         proc.kill()
@@ -142,20 +158,27 @@ def test_out_of_range_commands_are_refused_reported_and_the_last_good_setting_st
         wait_for(g1, lambda s: abs(s.f - 60) < 0.05)
 
         def refused(object_id: str, field: str, value: float):
-            return wait_for(events, lambda s: s.kind == "COMMAND_REJECTED" and s.object_id == object_id
-                            and s.field == field and (s.value == value or math.isnan(value)))
+            return wait_for(
+                events,
+                lambda s: (
+                    s.kind == "COMMAND_REJECTED"
+                    and s.object_id == object_id
+                    and s.field == field
+                    and (s.value == value or math.isnan(value))
+                ),
+            )
 
-        raw_command(bus, "G_1", f_ref=math.inf)           # caught by the IDL range
+        raw_command(bus, "G_1", f_ref=math.inf)  # caught by the IDL range
         ev = refused("G_1", "f_ref", math.inf)
         assert ev.data.topic == "Generator_Command" and ev.severity.name == "WARNING" and "inf" in ev.detail
-        raw_command(bus, "G_1", f_ref=80.0)               # inside the IDL, beyond the machine's f_max
+        raw_command(bus, "G_1", f_ref=80.0)  # inside the IDL, beyond the machine's f_max
         assert "f_max" in refused("G_1", "f_ref", 80.0).detail
         raw_command(bus, "L_1", P_ref=1e12)
         refused("L_1", "P_ref", 1e12)
-        raw_command(bus, "L_1", P_ref=5e4)                # beyond the load's 10 kVA rating
+        raw_command(bus, "L_1", P_ref=5e4)  # beyond the load's 10 kVA rating
         assert "rating" in refused("L_1", "P_ref", 5e4).detail
-        g1.take(0), bus8.take(0)                           # older samples (the closure's dip) out
-        frequencies = readings(g1, "f", 1.5)               # 15 s of simulated time
+        g1.take(0), bus8.take(0)  # older samples (the closure's dip) out
+        frequencies = readings(g1, "f", 1.5)  # 15 s of simulated time
         voltages = readings(bus8, "Va", 0.5)
         assert frequencies and all(abs(f - 60.0) < 0.2 for f in frequencies), (min(frequencies), max(frequencies))
         assert voltages and all(v > 110.0 for v in voltages), min(voltages)
@@ -169,11 +192,11 @@ def test_a_feeder_collapse_and_its_end_are_reported_on_the_event_log(testbed, do
         events = bus.reader("EV_testbed", "Log")
         l4 = bus.reader("L_4")
         start_slack(bus, "CB_1-6", "CB_6-7", "CB_L4")
-        bus.command("L_4", P_ref=9000.0)                   # past the radial feeder's collapse point
+        bus.command("L_4", P_ref=9000.0)  # past the radial feeder's collapse point
         ev = wait_for(events, lambda s: s.kind == "FEEDER_COLLAPSE")
         assert ev.severity.name == "ERROR" and ev.object_id == "L_4" and 1000 < ev.value < 7000
         sample = wait_for(l4, lambda s: 1000 < s.P < 8000)
-        assert sample.P == pytest.approx(ev.value, rel=0.05)   # what arrives, not the 9 kW demanded
+        assert sample.P == pytest.approx(ev.value, rel=0.05)  # what arrives, not the 9 kW demanded
         bus.command("L_4", P_ref=1700.0)
         back = wait_for(events, lambda s: s.kind == "FEEDER_RESTORED")
         assert back.object_id == "L_4" and back.severity.name == "INFO"
@@ -182,7 +205,22 @@ def test_a_feeder_collapse_and_its_end_are_reported_on_the_event_log(testbed, do
 @pytest.mark.parametrize("duration", ["3", "4"])
 def test_testbed_ends_after_its_duration(env, partition, duration):
     """--duration ends the run even when the float sum of steps falls just short of it."""
-    proc = subprocess.run([sys.executable, "-m", "gridbus.cli.main", "testbed", "--speed", "20",
-                           "--duration", duration, "--partition", partition],
-                          env=env, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gridbus.cli.main",
+            "testbed",
+            "--speed",
+            "20",
+            "--duration",
+            duration,
+            "--partition",
+            partition,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr

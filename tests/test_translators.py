@@ -1,4 +1,5 @@
 """Serial translators against simulated devices over real pseudo-terminals, driven over the bus."""
+
 from __future__ import annotations
 
 import json
@@ -22,19 +23,37 @@ class Rig:
     def __init__(self, profile: str, obj: str, domain: int, tmp_path, translator_profile: str | None = None) -> None:
         self.obj = obj
         self.link_id = f"LINK_{obj.replace('_', '')}"
-        self.sim = subprocess.Popen([*CLI, "device-sim", profile, "--link", str(tmp_path / "tty")],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True)
+        self.sim = subprocess.Popen(
+            [*CLI, "device-sim", profile, "--link", str(tmp_path / "tty")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.translator = None
         try:
             self.port = json.loads(self.sim.stdout.readline())["port"]
             self.log = tmp_path / "translate.log"
-            self.translator = subprocess.Popen([*CLI, "translate", translator_profile or profile, "--port",
-                                                self.port, "--object", obj, "--domain", str(domain),
-                                                "--duration", "60"],
-                                               stdout=subprocess.PIPE, stderr=self.log.open("w"), text=True)
+            self.translator = subprocess.Popen(
+                [
+                    *CLI,
+                    "translate",
+                    translator_profile or profile,
+                    "--port",
+                    self.port,
+                    "--object",
+                    obj,
+                    "--domain",
+                    str(domain),
+                    "--duration",
+                    "60",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=self.log.open("w"),
+                text=True,
+            )
             assert self.translator.stdout.readline().startswith('{"ready"'), self.log.read_text()
-        except BaseException:                            # leave no process behind
+        except BaseException:  # leave no process behind
             for proc in (self.translator, self.sim):
                 if proc is not None:
                     proc.kill()
@@ -125,15 +144,18 @@ def test_scpi_load_follows_its_power_reference(rig):
     assert sample.P == pytest.approx(1200.0, abs=0.5)
 
 
-@pytest.mark.parametrize("rig", [("load-scpi", "L_2"), ("vfd-modbus", "G_2"),
-                                 ("speed-controller-ascii", "G_3")], indirect=True,
-                         ids=["scpi", "modbus", "ascii"])
+@pytest.mark.parametrize(
+    "rig",
+    [("load-scpi", "L_2"), ("vfd-modbus", "G_2"), ("speed-controller-ascii", "G_3")],
+    indirect=True,
+    ids=["scpi", "modbus", "ascii"],
+)
 @pytest.mark.integration
 def test_a_rejected_command_is_reported_and_the_translator_carries_on(rig):
     if rig.obj.startswith("L"):
-        rig.bus.command("L_2", P_ref=9999.0)             # the load's limit is 3 kW
+        rig.bus.command("L_2", P_ref=9999.0)  # the load's limit is 3 kW
     else:
-        rig.bus.command(rig.obj, f_ref=95.0)             # the drive's limit is 70 Hz
+        rig.bus.command(rig.obj, f_ref=95.0)  # the drive's limit is 70 Hz
     health = rig.wait_health(lambda s: s.commands_rejected >= 1)
     assert "rejected" in health.last_error and health.connected
     if rig.obj.startswith("L"):
@@ -145,8 +167,7 @@ def test_a_rejected_command_is_reported_and_the_translator_carries_on(rig):
 
 
 @pytest.mark.parametrize("rig", DRIVES, indirect=True, ids=[d[0] for d in DRIVES])
-@pytest.mark.parametrize("fault, kind", [("silent 1.5", "timeout"), ("garbage", "garbage"),
-                                         ("corrupt", "garbage")])
+@pytest.mark.parametrize("fault, kind", [("silent 1.5", "timeout"), ("garbage", "garbage"), ("corrupt", "garbage")])
 @pytest.mark.integration
 def test_line_faults_are_reported_and_survived(rig, fault, kind):
     rig.bus.command(rig.obj, action="START", f_ref=60.0)
@@ -154,7 +175,7 @@ def test_line_faults_are_reported_and_survived(rig, fault, kind):
     rig.control(fault)
     health = rig.wait_health(lambda s: s.errors >= 1)
     assert health.last_error.startswith(kind), health.last_error
-    rig.bus.command(rig.obj, f_ref=57.0)                 # accepted during or right after the fault
+    rig.bus.command(rig.obj, f_ref=57.0)  # accepted during or right after the fault
     rig.wait_measurement(lambda s: abs(s.f - 57.0) < 0.05, timeout=8)
     # once the line works again, last_error says so (the counters keep the history)
     rig.wait_health(lambda s: s.connected and s.last_error == "" and s.errors >= 1)
@@ -166,14 +187,14 @@ def test_line_faults_are_reported_and_survived(rig, fault, kind):
 def test_unplugged_port_comes_back_and_the_newest_command_is_reapplied(rig):
     rig.bus.command(rig.obj, action="START", f_ref=60.0)
     rig.wait_measurement(lambda s: abs(s.f - 60.0) < 0.05)
-    rig.control("unplug 1.5")                            # the USB adapter is pulled for 1.5 s
+    rig.control("unplug 1.5")  # the USB adapter is pulled for 1.5 s
     down = rig.wait_health(lambda s: not s.connected)
-    _wait(rig.state, lambda s: s.status.name == "FAULT", 4)     # State shows the link is down
+    _wait(rig.state, lambda s: s.status.name == "FAULT", 4)  # State shows the link is down
     # the whole reason, not a fragment of the port's path (Link_State.port names the port)
     reasons = [down.last_error] + [s.last_error for s in rig.health.take(1.0)]
     assert any(r.startswith("port: ") and r.endswith(")") and "errno" in r for r in reasons), reasons
-    rig.bus.command(rig.obj, f_ref=52.0)                 # accepted while the port is gone...
-    rig.bus.command(rig.obj, f_ref=54.0)                 # ...and superseded: the newest wins
+    rig.bus.command(rig.obj, f_ref=52.0)  # accepted while the port is gone...
+    rig.bus.command(rig.obj, f_ref=54.0)  # ...and superseded: the newest wins
     health = rig.wait_health(lambda s: s.connected and s.reconnects >= 1, timeout=8)
     assert health.port == rig.port
     rig.wait_measurement(lambda s: abs(s.f - 54.0) < 0.05, timeout=8)
@@ -186,30 +207,57 @@ def test_every_shipped_profile_loads():
     assert protocols == {"modbus-rtu", "ascii", "scpi"}
 
 
-@pytest.mark.parametrize("old, new, reason", [
-    ('protocol = "modbus-rtu"', 'protocol = "profibus"', "protocol 'profibus' is not known"),
-    ('f_ref = { register = 0x2001, scale = 100.0', 'f_ref = { regster = 0x2001, scale = 100.0',
-     "unknown key 'regster'"),
-    ('parity = "E"', 'parity = "X"', "[serial] parity has a bad value"),
-    ('speed = { register = 0x210C, scale = 1.0 }', 'speed = { register = 0x210C, scale = 0.0 }',
-     "scale must be a finite number other than 0"),
-    ('speed = { register = 0x210C, scale = 1.0 }', 'speed = { register = 0x210C, scale = nan }',
-     "scale must be a finite number other than 0, got nan"),
-    ('f_ref = { register = 0x2001, scale = 100.0', 'f_ref = { register = 0x2001, scale = inf',
-     "scale must be a finite number other than 0, got inf"),
-    ('f_ref = { register = 0x2001, scale = 100.0', 'f_ref = { register = 0x1FFFFF, scale = 100.0',
-     "register must be an integer 0..65535"),
-    ('fault = { register = 0x2100, bit = 3 }', 'fault = { register = 0x2100, bit = 16 }',
-     "bit must be an integer 0..15"),
-    ('unit = 1 ', 'unit = 300 ', "unit 300 is not a Modbus device id: use 1..247"),
-    ('min = 0.0, max = 70.0', 'min = 70.0, max = 0.0', "min 70 is above max 0"),
-    ('f_ref = { register = 0x2001, scale = 100.0', 'f_rf = { register = 0x2001, scale = 100.0',
-     "[commands] f_rf: not a command of G_x objects; known: f_ref, P_ref, V_ref, start, stop, synchronize"),
-    ('speed = { register = 0x210C, scale = 1.0 }', 'rpm = { register = 0x210C, scale = 1.0 }',
-     "[status] rpm: not a status value of G_x objects"),
-    ('object = "G"', 'object = "ZZ"', "unknown object type prefix"),
-    ('stop = { register = 0x2000, value = 5 }', 'stop = { send = "STOP" }', "maps it to a register"),
-])
+@pytest.mark.parametrize(
+    "old, new, reason",
+    [
+        ('protocol = "modbus-rtu"', 'protocol = "profibus"', "protocol 'profibus' is not known"),
+        (
+            "f_ref = { register = 0x2001, scale = 100.0",
+            "f_ref = { regster = 0x2001, scale = 100.0",
+            "unknown key 'regster'",
+        ),
+        ('parity = "E"', 'parity = "X"', "[serial] parity has a bad value"),
+        (
+            "speed = { register = 0x210C, scale = 1.0 }",
+            "speed = { register = 0x210C, scale = 0.0 }",
+            "scale must be a finite number other than 0",
+        ),
+        (
+            "speed = { register = 0x210C, scale = 1.0 }",
+            "speed = { register = 0x210C, scale = nan }",
+            "scale must be a finite number other than 0, got nan",
+        ),
+        (
+            "f_ref = { register = 0x2001, scale = 100.0",
+            "f_ref = { register = 0x2001, scale = inf",
+            "scale must be a finite number other than 0, got inf",
+        ),
+        (
+            "f_ref = { register = 0x2001, scale = 100.0",
+            "f_ref = { register = 0x1FFFFF, scale = 100.0",
+            "register must be an integer 0..65535",
+        ),
+        (
+            "fault = { register = 0x2100, bit = 3 }",
+            "fault = { register = 0x2100, bit = 16 }",
+            "bit must be an integer 0..15",
+        ),
+        ("unit = 1 ", "unit = 300 ", "unit 300 is not a Modbus device id: use 1..247"),
+        ("min = 0.0, max = 70.0", "min = 70.0, max = 0.0", "min 70 is above max 0"),
+        (
+            "f_ref = { register = 0x2001, scale = 100.0",
+            "f_rf = { register = 0x2001, scale = 100.0",
+            "[commands] f_rf: not a command of G_x objects; known: f_ref, P_ref, V_ref, start, stop, synchronize",
+        ),
+        (
+            "speed = { register = 0x210C, scale = 1.0 }",
+            "rpm = { register = 0x210C, scale = 1.0 }",
+            "[status] rpm: not a status value of G_x objects",
+        ),
+        ('object = "G"', 'object = "ZZ"', "unknown object type prefix"),
+        ("stop = { register = 0x2000, value = 5 }", 'stop = { send = "STOP" }', "maps it to a register"),
+    ],
+)
 def test_malformed_profile_names_file_line_and_reason(tmp_path, old, new, reason):
     text = (profile_dir() / "vfd-modbus.toml").read_text()
     assert old in text
@@ -226,8 +274,21 @@ def test_malformed_profile_names_file_line_and_reason(tmp_path, old, new, reason
 @pytest.mark.integration
 def test_serial_bench_reports_latency_and_poll_rate(env):
     from helpers import gridbus
-    proc = gridbus("bench", "serial", "--profiles", "vfd-modbus", "--bauds", "115200", "--count", "4", "--json",
-                   env=env, timeout=60, check=True)
+
+    proc = gridbus(
+        "bench",
+        "serial",
+        "--profiles",
+        "vfd-modbus",
+        "--bauds",
+        "115200",
+        "--count",
+        "4",
+        "--json",
+        env=env,
+        timeout=60,
+        check=True,
+    )
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     assert row["baud"] == 115200 and row["confirmed"] == 4
     assert 0 < row["bus_to_line_ms_p50"] <= row["bus_to_confirmed_ms_p50"]
@@ -261,23 +322,28 @@ def test_out_of_range_commands_are_refused_whole_and_reported(domain, tmp_path):
         rig.bus.command("G_2", action="START", f_ref=55.0)
         rig.wait_measurement(lambda s: abs(s.f - 55.0) < 0.05)
         applied = rig.wait_health(lambda s: s.commands_applied == 2).commands_applied
-        rig.raw_command(f_ref=700.0)                     # beyond the IDL's 0..100 Hz: was written as 4464
+        rig.raw_command(f_ref=700.0)  # beyond the IDL's 0..100 Hz: was written as 4464
         health = rig.wait_health(lambda s: s.commands_rejected == 1)
-        assert health.last_error == ("f_ref=700 rejected: G_2.f_ref (Generator_Command): "
-                                     "700.0 is above the maximum 100 Hz"), health.last_error
-        rig.raw_command(action="STOP", f_ref=math.inf)   # one bad field refuses the whole command
-        rig.bus.command("G_2", f_ref=95.0)               # within the IDL, beyond the drive's 70 Hz
-        rig.bus.command("G_2", P_ref=1e6)                # 1e6 x 0.0724638 = 72464 > 65535
+        assert health.last_error == (
+            "f_ref=700 rejected: G_2.f_ref (Generator_Command): 700.0 is above the maximum 100 Hz"
+        ), health.last_error
+        rig.raw_command(action="STOP", f_ref=math.inf)  # one bad field refuses the whole command
+        rig.bus.command("G_2", f_ref=95.0)  # within the IDL, beyond the drive's 70 Hz
+        rig.bus.command("G_2", P_ref=1e6)  # 1e6 x 0.0724638 = 72464 > 65535
         health = rig.wait_health(lambda s: s.commands_rejected == 4)
         assert "does not fit the 16-bit register" in health.last_error and health.connected
         rejected = _events(rig, "COMMAND_REJECTED")
         deadline = time.monotonic() + 4
         while len(rejected) < 4 and time.monotonic() < deadline:
             rejected += [e for e in rig.events.take(0.1) if e.kind == "COMMAND_REJECTED"]
-        assert [(e.field, e.value) for e in rejected] == [("f_ref", 700.0), ("f_ref", math.inf),
-                                                          ("f_ref", 95.0), ("P_ref", 1e6)]
-        assert all(e.object_id == "G_2" and e.data.topic == "Generator_Command" for e in rejected)   # .topic: Event_Log
-        time.sleep(0.5)                                  # the drive still runs at the last good 55 Hz
+        assert [(e.field, e.value) for e in rejected] == [
+            ("f_ref", 700.0),
+            ("f_ref", math.inf),
+            ("f_ref", 95.0),
+            ("P_ref", 1e6),
+        ]
+        assert all(e.object_id == "G_2" and e.data.topic == "Generator_Command" for e in rejected)  # .topic: Event_Log
+        time.sleep(0.5)  # the drive still runs at the last good 55 Hz
         latest = rig.measurement.take(0.5)[-1]
         assert latest.f == pytest.approx(55.0, abs=0.05)
         assert rig.wait_health(lambda s: True).commands_applied == applied
@@ -291,17 +357,17 @@ def test_the_last_good_setting_survives_a_refusal_and_a_power_cycle(domain, tmp_
     wide = _profile_copy(tmp_path, "vfd-wide", ("min = 0.0, max = 70.0", "min = 0.0, max = 90.0"))
     rig = Rig("vfd-modbus", "G_2", domain, tmp_path, translator_profile=wide)
     try:
-        rig.bus.command("G_2", action="START", f_ref=55.0)   # good
+        rig.bus.command("G_2", action="START", f_ref=55.0)  # good
         rig.wait_measurement(lambda s: abs(s.f - 55.0) < 0.05)
-        rig.raw_command(f_ref=700.0)                         # refused by the translator
-        rig.bus.command("G_2", f_ref=80.0)                   # refused by the device
+        rig.raw_command(f_ref=700.0)  # refused by the translator
+        rig.bus.command("G_2", f_ref=80.0)  # refused by the device
         health = rig.wait_health(lambda s: s.commands_rejected == 2)
         assert "the device refused it" in health.last_error
-        rig.control("power 1.5")                             # the drive forgets everything
+        rig.control("power 1.5")  # the drive forgets everything
         rig.wait_health(lambda s: not s.connected)
         rig.wait_health(lambda s: s.connected and s.reconnects == 1, timeout=8)
         rig.wait_measurement(lambda s: abs(s.f - 55.0) < 0.05, timeout=8)
-        time.sleep(0.5)                                      # settled there, not passing by on the way to 60
+        time.sleep(0.5)  # settled there, not passing by on the way to 60
         assert rig.measurement.take(0.5)[-1].f == pytest.approx(55.0, abs=0.05)
     finally:
         rig.close()
@@ -315,7 +381,7 @@ def test_sigterm_ends_like_sigint_link_state_says_disconnected(domain, tmp_path,
         rig.wait_health(lambda s: s.connected and s.poll_rate > 0)
         rig.translator.send_signal(signum)
         rig.wait_health(lambda s: not s.connected)
-        _wait(rig.state, lambda s: s.status.name == "FAULT", 4)      # nobody watches the drive now
+        _wait(rig.state, lambda s: s.status.name == "FAULT", 4)  # nobody watches the drive now
         assert rig.translator.wait(timeout=10) == 0
         assert json.loads(rig.translator.stdout.read().strip().splitlines()[-1])["done"]["connected"] is False
     finally:
@@ -348,7 +414,8 @@ def test_status_registers_far_apart_are_read_in_blocks(domain, tmp_path):
 
 def test_last_error_is_clipped_between_characters():
     from gridbus.translators.translator import clip_utf8
-    text = "rejected: " + "é" * 100                        # 210 bytes in UTF-8
+
+    text = "rejected: " + "é" * 100  # 210 bytes in UTF-8
     clipped = clip_utf8(text)
     assert len(clipped.encode()) <= 128 and clipped.endswith("\u2026") and clipped.startswith("rejected: é")
     assert clip_utf8("short") == "short"
@@ -358,13 +425,14 @@ def test_last_error_is_clipped_between_characters():
 def test_register_words_are_refused_not_wrapped():
     from gridbus.translators.profile import CommandMap
     from gridbus.translators.protocols import OutOfRange, check_value, register_word
-    f_ref = CommandMap("f_ref", register=0x2001, scale=100.0, min=0.0, max=1000.0)   # limits set too wide
+
+    f_ref = CommandMap("f_ref", register=0x2001, scale=100.0, min=0.0, max=1000.0)  # limits set too wide
     assert register_word(f_ref, 60.0) == 6000
     with pytest.raises(OutOfRange, match="does not fit the 16-bit register"):
-        check_value(f_ref, 700.0, "modbus-rtu")                       # 70000 was sent as 4464
-    q_ref = CommandMap("Q_ref", register=0x2003, scale=1.0, min=-1500.0, max=1500.0)   # signed
+        check_value(f_ref, 700.0, "modbus-rtu")  # 70000 was sent as 4464
+    q_ref = CommandMap("Q_ref", register=0x2003, scale=1.0, min=-1500.0, max=1500.0)  # signed
     assert register_word(q_ref, -5.0) == 0xFFFB
-    unsaid = CommandMap("P_ref", register=0x2002, scale=1.0)          # no min: signed, 40000 refused
+    unsaid = CommandMap("P_ref", register=0x2002, scale=1.0)  # no min: signed, 40000 refused
     with pytest.raises(OutOfRange):
         register_word(unsaid, 40000.0)
     with pytest.raises(OutOfRange, match="not finite"):

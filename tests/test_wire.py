@@ -1,5 +1,6 @@
 """On the wire: loopback-only by default, IDL scoped type names, XCDR1, and a
 plain cyclonedds node (as a C/C++ node would) reading gridbus data."""
+
 from __future__ import annotations
 
 import time
@@ -35,18 +36,22 @@ def test_type_names_are_idl_scoped_and_final():
 
 @pytest.mark.integration
 def test_a_plain_cyclonedds_reader_gets_gridbus_data(domain, partition):
-    from cyclonedds.core import Qos, Policy
+    from cyclonedds.core import Policy, Qos
     from cyclonedds.domain import DomainParticipant
     from cyclonedds.sub import DataReader, Subscriber
     from cyclonedds.topic import Topic
+
     from gridbus.types.grid.Generator import Measurement
 
     with Bus(domain, partition=partition) as bus:
         # a foreign node: same domain, topic name and IDL type; nothing from gridbus but the type
         participant = DomainParticipant(domain)
         subscriber = Subscriber(participant, qos=Qos(Policy.Partition(partitions=[partition])))
-        foreign = DataReader(subscriber, Topic(participant, "Generator_Measurement", Measurement),
-                             qos=Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(10)))
+        foreign = DataReader(
+            subscriber,
+            Topic(participant, "Generator_Measurement", Measurement),
+            qos=Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(10)),
+        )
         writer = bus.writer("G_5")
         got = []
         end = time.monotonic() + 5

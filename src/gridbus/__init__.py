@@ -10,6 +10,7 @@ The public API is small::
 
 See README.md for the tour, ``gridbus --help`` for the command line.
 """
+
 from importlib import metadata as _metadata
 
 from .bus import Bus
@@ -40,15 +41,39 @@ from .reader import Reader
 from .sample import Gone, Sample
 from .writer import Writer
 
-__all__ = ["Bus", "Reader", "Writer", "Sample", "Gone", "Registry", "ObjectType", "TopicType",
-           "FieldInfo",
-           # errors: every one gridbus raises, so that callers catch them without importing a subsystem
-           "GridbusError", "UnknownObjectError", "FieldError", "IdlError", "QosError", "ConfigError",
-           "MissingExtra", "SystemFileError", "ParamError", "ProfileError", "DaqConfigError",
-           "CommandRejected",
-           "ExperimentError", "SinkUnavailable", "SinkRefused", "LinkError", "DeviceTimeout",
-           "FrameError", "DeviceRejected", "PortLost"]
-try:                                                  # declared once, in pyproject.toml
+__all__ = [
+    "Bus",
+    "Reader",
+    "Writer",
+    "Sample",
+    "Gone",
+    "Registry",
+    "ObjectType",
+    "TopicType",
+    "FieldInfo",
+    # errors: every one gridbus raises, so that callers catch them without importing a subsystem
+    "GridbusError",
+    "UnknownObjectError",
+    "FieldError",
+    "IdlError",
+    "QosError",
+    "ConfigError",
+    "MissingExtra",
+    "SystemFileError",
+    "ParamError",
+    "ProfileError",
+    "DaqConfigError",
+    "CommandRejected",
+    "ExperimentError",
+    "SinkUnavailable",
+    "SinkRefused",
+    "LinkError",
+    "DeviceTimeout",
+    "FrameError",
+    "DeviceRejected",
+    "PortLost",
+]
+try:  # declared once, in pyproject.toml
     __version__ = _metadata.version("gridbus")
-except _metadata.PackageNotFoundError:                # a source tree that was never installed
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"

@@ -13,6 +13,7 @@ return ctypes structures.  So the next cyclonedds upgrade is checked against
 this file alone (written for cyclonedds 11.0.1); ``tests/test_bus.py`` fails
 if another module starts using the internals.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,14 +29,25 @@ from cyclonedds.sub import DataReader
 
 from .errors import ConfigError
 
-__all__ = ["ANY_STATE", "Domains", "InvalidSample", "RawInfo", "delete", "matched_writers",
-           "publication_matched", "sample_losses", "sample_lost", "sample_rejected",
-           "subscription_matched", "take_serialized"]
+__all__ = [
+    "ANY_STATE",
+    "Domains",
+    "InvalidSample",
+    "RawInfo",
+    "delete",
+    "matched_writers",
+    "publication_matched",
+    "sample_losses",
+    "sample_lost",
+    "sample_rejected",
+    "subscription_matched",
+    "take_serialized",
+]
 
 log = logging.getLogger(__name__)
 
-ANY_STATE = SampleState.Any | ViewState.Any | InstanceState.Any   # take whatever is there
-_U64 = 2**64 - 1                               # instance handles are unsigned in sample infos
+ANY_STATE = SampleState.Any | ViewState.Any | InstanceState.Any  # take whatever is there
+_U64 = 2**64 - 1  # instance handles are unsigned in sample infos
 
 
 class RawInfo(Protocol):
@@ -59,7 +71,7 @@ def take_serialized(reader: DataReader[Any], limit: int) -> list[tuple[bytes, Ra
     got = ddspy_take(reader._ref, ANY_STATE, limit)
     if not got:
         return []
-    if isinstance(got, int):                              # a DDS return code: an error
+    if isinstance(got, int):  # a DDS return code: an error
         raise DDSException(got, f"taking from {reader.topic.name}")
     samples: list[tuple[bytes, RawInfo]] = got
     return samples
@@ -112,7 +124,7 @@ def delete(entity: Entity) -> None:
     """
     try:
         entity.__del__()
-    except Exception:                                     # already gone
+    except Exception:  # already gone
         log.debug("deleting a DDS entity that was already gone")
 
 
@@ -126,7 +138,7 @@ class Domains:
     """
 
     _lock: ClassVar[threading.Lock] = threading.Lock()
-    _open: ClassVar[dict[int, tuple[Domain | None, str | None, int]]] = {}   # id -> (domain, config, users)
+    _open: ClassVar[dict[int, tuple[Domain | None, str | None, int]]] = {}  # id -> (domain, config, users)
 
     @classmethod
     def acquire(cls, domain_id: int, config: str | None) -> None:
@@ -134,14 +146,14 @@ class Domains:
         with cls._lock:
             domain, used, count = cls._open.get(domain_id, (None, None, 0))
             if count and used != config:
-                raise ConfigError(f"domain {domain_id} is already open in this process with "
-                                  "another Cyclone configuration")
+                raise ConfigError(
+                    f"domain {domain_id} is already open in this process with another Cyclone configuration"
+                )
             if not count and config is not None:
                 try:
                     domain = Domain(domain_id, config)
                 except DDSException as exc:
-                    raise ConfigError(f"Cyclone DDS rejected the configuration for domain "
-                                      f"{domain_id}: {exc}") from None
+                    raise ConfigError(f"Cyclone DDS rejected the configuration for domain {domain_id}: {exc}") from None
             cls._open[domain_id] = (domain, config, count + 1)
 
     @classmethod

@@ -11,6 +11,7 @@ Throughput: one process writes as fast as it can for ``seconds``; another
 counts what arrives.  Loss = sent − delivered (best effort drops when the
 reader falls behind).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,8 @@ import numpy as np
 
 from .stats import summary
 
-ECHO_IDLE_EXIT = 15.0           # an echo/sink process ends itself after this much silence
-MAX_RUN_SECONDS = 3600.0        # and never lives longer than this
+ECHO_IDLE_EXIT = 15.0  # an echo/sink process ends itself after this much silence
+MAX_RUN_SECONDS = 3600.0  # and never lives longer than this
 SYSTEMS = ("gridbus", "cyclonedds")
 Row = dict[str, Any]
 Progress = Callable[[Row], None]
@@ -47,8 +48,12 @@ class BusOptions:
     def as_flags(self) -> list[str]:
         """The same options as command-line flags, for the echo and sink child processes."""
         flags = ["--domain", str(self.domain)]
-        for flag, value in (("--qos", self.qos_file), ("--topic-map", self.topic_map),
-                            ("--config", self.config), ("--partition", self.partition)):
+        for flag, value in (
+            ("--qos", self.qos_file),
+            ("--topic-map", self.topic_map),
+            ("--config", self.config),
+            ("--partition", self.partition),
+        ):
             if value:
                 flags += [flag, str(value)]
         return flags
@@ -65,7 +70,7 @@ class Endpoint:
     """What a benchmark process needs from either system: send, receive, close."""
 
     send: Callable[[int, bytes], None]
-    receive: Callable[[float], list[tuple[int, bytes]]]     # (seq, payload) of what arrived
+    receive: Callable[[float], list[tuple[int, bytes]]]  # (seq, payload) of what arrived
     matched: Callable[[], bool]
     close: Callable[[], None]
 
@@ -73,8 +78,14 @@ class Endpoint:
 def gridbus_endpoint(options: BusOptions, out_role: str, in_role: str, mode: str) -> Endpoint:
     """gridbus's way: a ``Bus`` writer and reader by object id, in receive ``mode``."""
     from .bus import Bus
-    bus = Bus(options.domain, qos_file=options.qos_file, topic_map=options.topic_map, config=options.config,
-              partition=options.partition)
+
+    bus = Bus(
+        options.domain,
+        qos_file=options.qos_file,
+        topic_map=options.topic_map,
+        config=options.config,
+        partition=options.partition,
+    )
     writer = bus.writer("BENCH_1", out_role)
     reader = bus.reader("BENCH", in_role, mode=mode)
     cls: Any = writer.topic.cls
@@ -85,6 +96,7 @@ def gridbus_endpoint(options: BusOptions, out_role: str, in_role: str, mode: str
     def receive(timeout: float) -> list[tuple[int, bytes]]:
         got: list[Any] = [s.data for s in reader.take(timeout)]
         return [(d.seq, d.payload) for d in got]
+
     return Endpoint(send, receive, lambda: writer.matched > 0, bus.close)
 
 
@@ -101,21 +113,26 @@ def raw_endpoint(options: BusOptions, out_role: str, in_role: str, mode: str) ->
     from .bus import cyclone_config
     from .qos import TopicMap
     from .types.grid import Bench
+
     config = cyclone_config(options.config)
     domain = Domain(options.domain, config) if config else None
     participant = DomainParticipant(options.domain)
-    qos_map = TopicMap(options.topic_map, options.qos_file) if options.topic_map \
-        else TopicMap(qos_file=options.qos_file)
+    qos_map = (
+        TopicMap(options.topic_map, options.qos_file) if options.topic_map else TopicMap(qos_file=options.qos_file)
+    )
     out_cls: Any = getattr(Bench, out_role)
     in_cls: Any = getattr(Bench, in_role)
     group = Qos(Policy.Partition(partitions=[options.partition])) if options.partition else None
     from cyclonedds.pub import Publisher
     from cyclonedds.sub import Subscriber
+
     publisher, subscriber = Publisher(participant, qos=group), Subscriber(participant, qos=group)
-    writer = DataWriter(publisher, Topic(participant, f"RawBench_{out_role}", out_cls),
-                        qos=qos_map.writer_qos(f"Bench_{out_role}"))
-    reader = DataReader(subscriber, Topic(participant, f"RawBench_{in_role}", in_cls),
-                        qos=qos_map.reader_qos(f"Bench_{in_role}"))
+    writer = DataWriter(
+        publisher, Topic(participant, f"RawBench_{out_role}", out_cls), qos=qos_map.writer_qos(f"Bench_{out_role}")
+    )
+    reader = DataReader(
+        subscriber, Topic(participant, f"RawBench_{in_role}", in_cls), qos=qos_map.reader_qos(f"Bench_{in_role}")
+    )
     waitset = WaitSet(participant)
     waitset.attach(ReadCondition(reader, SampleState.Any | ViewState.Any | InstanceState.Any))
 
@@ -132,11 +149,14 @@ def raw_endpoint(options: BusOptions, out_role: str, in_role: str, mode: str) ->
     def close() -> None:
         nonlocal domain
         from ._cyclone import delete
+
         delete(participant)
         domain = None
+
     def matched() -> bool:
         status = writer.get_publication_matched_status()  # type: ignore[no-untyped-call]
         return bool(status.current_count > 0)
+
     return Endpoint(send, receive, matched, close)
 
 
@@ -180,8 +200,11 @@ def run_sink(options: BusOptions, system: str, ready: Callable[[], None]) -> Row
         for seq, _payload in got:
             if seq == STOP:
                 ep.close()
-                return {"delivered": delivered, "max_seq": seqs_max,
-                        "seconds": (last_at - first) if first is not None and last_at is not None else 0.0}
+                return {
+                    "delivered": delivered,
+                    "max_seq": seqs_max,
+                    "seconds": (last_at - first) if first is not None and last_at is not None else 0.0,
+                }
             if first is None:
                 first = time.monotonic()
             last_at = time.monotonic()
@@ -256,9 +279,14 @@ def _ping_point(ep: Endpoint, size: int, rate: float, count: int, mode: str) -> 
             one_way[i] = np.nan
         else:
             one_way[i] = rtt / 2 * 1e6
-    figures = summary(one_way, (50, 90, 99), digits=1)         # lost pings (NaN) left out
-    return {"size": size, "rate": rate, "count": count, "lost": lost,
-            **{f"{k}_us": figures[k] for k in ("mean", "p50", "p90", "p99")}}
+    figures = summary(one_way, (50, 90, 99), digits=1)  # lost pings (NaN) left out
+    return {
+        "size": size,
+        "rate": rate,
+        "count": count,
+        "lost": lost,
+        **{f"{k}_us": figures[k] for k in ("mean", "p50", "p90", "p99")},
+    }
 
 
 def _round_trip(ep: Endpoint, seq: int, payload: bytes, mode: str, timeout: float = 1.0) -> float | None:
@@ -276,8 +304,14 @@ def _round_trip(ep: Endpoint, seq: int, payload: bytes, mode: str, timeout: floa
             os.sched_yield()
 
 
-def latency(options: BusOptions, sizes: list[int], rates: list[float], count: int,
-            modes: list[str], progress: Progress | None = None) -> list[Row]:
+def latency(
+    options: BusOptions,
+    sizes: list[int],
+    rates: list[float],
+    count: int,
+    modes: list[str],
+    progress: Progress | None = None,
+) -> list[Row]:
     """One row per (system, mode, size, rate): one-way latency in microseconds.
 
     Raw cyclonedds runs first (the baseline), then gridbus in each receive mode of ``modes``;
@@ -327,10 +361,17 @@ def throughput(options: BusOptions, size: int, seconds: float, progress: Progres
                 proc.kill()
             ep.close()
         delivered = report["delivered"]
-        row = {"system": system, "size": size, "seconds": round(elapsed, 2), "sent": sent,
-               "sent_per_s": round(sent / elapsed), "delivered": delivered,
-               "delivered_per_s": round(delivered / elapsed), "lost": sent - delivered,
-               "lost_pct": round(100.0 * (sent - delivered) / sent, 2) if sent else 0.0}
+        row = {
+            "system": system,
+            "size": size,
+            "seconds": round(elapsed, 2),
+            "sent": sent,
+            "sent_per_s": round(sent / elapsed),
+            "delivered": delivered,
+            "delivered_per_s": round(delivered / elapsed),
+            "lost": sent - delivered,
+            "lost_pct": round(100.0 * (sent - delivered) / sent, 2) if sent else 0.0,
+        }
         results.append(row)
         if progress is not None:
             progress(row)
@@ -354,6 +395,7 @@ def _child_main() -> int:
 
     def ready() -> None:
         print("ready", flush=True)
+
     if args.role == "echo":
         return run_echo(options, args.system, args.mode, ready)
     print(json.dumps(run_sink(options, args.system, ready)), flush=True)

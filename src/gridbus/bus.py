@@ -22,6 +22,7 @@ and readers with their QoS); samples, writers and readers themselves live in
 configuration checks in :mod:`gridbus.config`.  Their names are re-exported
 here, where they always were.
 """
+
 from __future__ import annotations
 
 import time
@@ -77,9 +78,9 @@ ANY_STATE = _cyclone.ANY_STATE
 # sample must not grow a reader without bound: Cyclone keeps an instance per key for as long
 # as its writer has it registered.  Override per reader (``bus.reader(..., max_instances=)``)
 # or per profile (``<resource_limits>`` in the QoS XML).
-MAX_INSTANCES = 4096                           # objects per topic; a lab has tens
-MAX_SAMPLES = 65536                            # samples queued per topic, all objects together
-_INFINITE_NS = 2**63 - 1                       # DDS_INFINITY
+MAX_INSTANCES = 4096  # objects per topic; a lab has tens
+MAX_SAMPLES = 65536  # samples queued per topic, all objects together
+_INFINITE_NS = 2**63 - 1  # DDS_INFINITY
 
 
 class Bus:
@@ -97,10 +98,17 @@ class Bus:
         (a plain name of at most 256 bytes; ConfigError otherwise).
     """
 
-    def __init__(self, domain: int | None = None, *, qos_file: str | Path | None = None,
-                 topic_map: str | Path | None = None, config: str | Path | None = None,
-                 idl: list[str | Path] | tuple[str | Path, ...] = (), partition: str | None = None,
-                 registry: Registry | None = None) -> None:
+    def __init__(
+        self,
+        domain: int | None = None,
+        *,
+        qos_file: str | Path | None = None,
+        topic_map: str | Path | None = None,
+        config: str | Path | None = None,
+        idl: list[str | Path] | tuple[str | Path, ...] = (),
+        partition: str | None = None,
+        registry: Registry | None = None,
+    ) -> None:
         self.domain_id = default_domain() if domain is None else int(domain)
         if partition:
             check_partition(partition)
@@ -123,7 +131,7 @@ class Bus:
         self.publisher = Publisher(self.participant, qos=group)
         self.subscriber = Subscriber(self.participant, qos=group)
         self._topics: dict[str, Topic[Any]] = {}
-        self._writers: dict[tuple[str, float | None], tuple[DataWriter[Any], float]] = {}   # -> (writer, born)
+        self._writers: dict[tuple[str, float | None], tuple[DataWriter[Any], float]] = {}  # -> (writer, born)
         self._readers: list[Reader] = []
         self._closed = False
 
@@ -158,9 +166,14 @@ class Bus:
         return self._topics[topic.name]
 
     def _overrides(self, qos: Qos, deadline: float | None, history: int | None) -> Qos:
-        policies = [p for p in qos if not (
-            (deadline is not None and isinstance(p, Policy.Deadline)) or
-            (history is not None and str(p).startswith("Policy.History")))]
+        policies = [
+            p
+            for p in qos
+            if not (
+                (deadline is not None and isinstance(p, Policy.Deadline))
+                or (history is not None and str(p).startswith("Policy.History"))
+            )
+        ]
         if deadline is not None:
             policies.append(Policy.Deadline(seconds_to_ns(deadline)))
         if history is not None:
@@ -178,17 +191,17 @@ class Bus:
         if given is not None and max_instances is None and max_samples is None:
             return qos
         depth = next((p.depth for p in qos if isinstance(p, Policy.History.KeepLast)), None)
-        instances = max_instances if max_instances is not None else \
-            (given.max_instances if given else MAX_INSTANCES)
+        instances = max_instances if max_instances is not None else (given.max_instances if given else MAX_INSTANCES)
         samples = max_samples if max_samples is not None else (given.max_samples if given else MAX_SAMPLES)
         for name, value in (("max_instances", instances), ("max_samples", samples)):
             if value != -1 and value < 1:
                 raise ConfigError(f"reader {name} must be positive (or -1, unlimited), not {value}")
         if samples != -1 and depth is not None:
-            samples = max(samples, depth)          # DDS: depth <= per instance <= max_samples
+            samples = max(samples, depth)  # DDS: depth <= per instance <= max_samples
         per_instance = depth if depth is not None else samples
-        limits = Policy.ResourceLimits(max_samples=samples, max_instances=instances,
-                                       max_samples_per_instance=per_instance)
+        limits = Policy.ResourceLimits(
+            max_samples=samples, max_instances=instances, max_samples_per_instance=per_instance
+        )
         return type(qos)(*[p for p in qos if not isinstance(p, Policy.ResourceLimits)], limits)
 
     # -- writing -----------------------------------------------------------------------
@@ -221,11 +234,19 @@ class Bus:
         return self.writer(object_id, "Command").write(**fields)
 
     # -- reading -----------------------------------------------------------------------
-    def reader(self, pattern: str, role: str | None = None, *, mode: str = "wait",
-               deadline: float | None = None, history: int | None = None,
-               on_sample: Callable[[Sample], Any] | None = None,
-               on_gone: Callable[[Gone], Any] | None = None,
-               max_instances: int | None = None, max_samples: int | None = None) -> Reader:
+    def reader(
+        self,
+        pattern: str,
+        role: str | None = None,
+        *,
+        mode: str = "wait",
+        deadline: float | None = None,
+        history: int | None = None,
+        on_sample: Callable[[Sample], Any] | None = None,
+        on_gone: Callable[[Gone], Any] | None = None,
+        max_instances: int | None = None,
+        max_samples: int | None = None,
+    ) -> Reader:
         """A reader of one object (``G_1``), one type (``G`` or ``G_*``) or all (``*``).
 
         ``role`` picks the topic (Measurement, State, Command, Protection); by
@@ -240,12 +261,14 @@ class Bus:
         ``on_gone`` is called when an object loses its writers (``Reader.gone``).
         """
         object_types, object_id = self.registry.select(pattern)
-        chosen = [(o, o.topics[role or _default_role(o)]) for o in object_types
-                  if (role or _default_role(o)) in o.topics]
+        chosen = [
+            (o, o.topics[role or _default_role(o)]) for o in object_types if (role or _default_role(o)) in o.topics
+        ]
         if not chosen:
             raise UnknownObjectError(f"no object type matching {pattern!r} has a {role} topic")
-        sources = [self._source(topic, object_id, deadline, history, max_instances, max_samples)
-                   for _obj, topic in chosen]
+        sources = [
+            self._source(topic, object_id, deadline, history, max_instances, max_samples) for _obj, topic in chosen
+        ]
         reader = Reader(self, sources, object_id, mode)
         reader.pattern = pattern
         self._readers.append(reader)
@@ -255,13 +278,19 @@ class Bus:
             reader.on_sample(on_sample)
         return reader
 
-    def _source(self, topic: TopicType, object_id: str | None, deadline: float | None,
-                history: int | None, max_instances: int | None = None,
-                max_samples: int | None = None) -> Source:
+    def _source(
+        self,
+        topic: TopicType,
+        object_id: str | None,
+        deadline: float | None,
+        history: int | None,
+        max_instances: int | None = None,
+        max_samples: int | None = None,
+    ) -> Source:
         qos = self._overrides(self.qos.reader_qos(topic.name), deadline, history)
         qos = self._bounded(qos, max_instances, max_samples)
         period = next((p.deadline for p in qos if isinstance(p, Policy.Deadline)), None)
-        qos = type(qos)(*[p for p in qos if not isinstance(p, Policy.Deadline)])   # see presence.Deadlines
+        qos = type(qos)(*[p for p in qos if not isinstance(p, Policy.Deadline)])  # see presence.Deadlines
         try:
             dds = DataReader(self.subscriber, self._topic(topic), qos=qos)
         except DDSException as exc:
@@ -273,8 +302,7 @@ class Bus:
         return Source(topic, dds, condition, topic.cls.deserialize, match, limits, deadline=checked)
 
     # -- discovery ---------------------------------------------------------------------
-    def wait_for_peers(self, object_id: str, role: str | None = None, count: int = 1,
-                       timeout: float = 5.0) -> bool:
+    def wait_for_peers(self, object_id: str, role: str | None = None, count: int = 1, timeout: float = 5.0) -> bool:
         """Wait until ``count`` remote readers match the writer of ``object_id``."""
         return self.writer(object_id, role).wait_for_readers(count, timeout)
 

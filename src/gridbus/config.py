@@ -6,6 +6,7 @@ multicast), and it crashes on a partition name near 64 KiB.  So gridbus
 checks the domain id, the Cyclone configuration and the partition name first
 and raises :class:`~gridbus.errors.ConfigError` saying what is wrong and where.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,11 +17,17 @@ from lxml import etree
 from .errors import ConfigError
 from .qos import DATA_DIR
 
-__all__ = ["LOOPBACK_CONFIG", "MAX_PARTITION_BYTES", "check_cyclone_uri", "check_partition",
-           "cyclone_config", "default_domain"]
+__all__ = [
+    "LOOPBACK_CONFIG",
+    "MAX_PARTITION_BYTES",
+    "check_cyclone_uri",
+    "check_partition",
+    "cyclone_config",
+    "default_domain",
+]
 
 LOOPBACK_CONFIG = DATA_DIR / "cyclonedds-loopback.xml"
-MAX_PARTITION_BYTES = 256                      # Cyclone segfaults near 64 KiB; names are short
+MAX_PARTITION_BYTES = 256  # Cyclone segfaults near 64 KiB; names are short
 
 
 def default_domain() -> int:
@@ -47,7 +54,7 @@ def cyclone_config(config: str | Path | None) -> str | None:
         uri = os.environ.get("CYCLONEDDS_URI", "")
         if uri.strip():
             check_cyclone_uri(uri)
-            return None                              # Cyclone reads it itself
+            return None  # Cyclone reads it itself
         return LOOPBACK_CONFIG.read_text()
     text = str(config)
     if text.lstrip().startswith("<"):
@@ -80,8 +87,7 @@ def _read_cyclone_file(path: Path, named_by: str) -> str:
     except OSError as exc:
         raise ConfigError(f"Cyclone DDS configuration {path}{named_by}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"Cyclone DDS configuration {path}{named_by}: not UTF-8 text "
-                          f"(byte {exc.start})") from None
+        raise ConfigError(f"Cyclone DDS configuration {path}{named_by}: not UTF-8 text (byte {exc.start})") from None
     _check_cyclone_xml(text, f"{path}", fragment=False, named_by=named_by)
     return text
 
@@ -93,21 +99,23 @@ def _check_cyclone_xml(text: str, where: str, fragment: bool, named_by: str = ""
     (``<General>...</General>``), which Cyclone places under an implied root.
     """
     if not text.strip():
-        raise ConfigError(f"{where}{named_by}: empty Cyclone DDS configuration (Cyclone would "
-                          "silently fall back to its defaults: every interface and multicast)")
+        raise ConfigError(
+            f"{where}{named_by}: empty Cyclone DDS configuration (Cyclone would "
+            "silently fall back to its defaults: every interface and multicast)"
+        )
     body = text.encode("utf-8")
     if fragment and not text.lstrip().startswith("<?"):
-        body = b"<CycloneDDS>" + body + b"</CycloneDDS>"   # same line numbers
+        body = b"<CycloneDDS>" + body + b"</CycloneDDS>"  # same line numbers
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:
-        raise ConfigError(f"{where}:{exc.lineno}{named_by}: not a Cyclone DDS configuration: "
-                          f"malformed XML: {exc.msg}") from None
+        raise ConfigError(
+            f"{where}:{exc.lineno}{named_by}: not a Cyclone DDS configuration: malformed XML: {exc.msg}"
+        ) from None
     name = etree.QName(root).localname
     if name.lower() != "cyclonedds":
-        raise ConfigError(f"{where}:{root.sourceline}{named_by}: the root element is <{name}>, "
-                          "expected <CycloneDDS>")
+        raise ConfigError(f"{where}:{root.sourceline}{named_by}: the root element is <{name}>, expected <CycloneDDS>")
 
 
 def check_partition(name: str) -> None:
@@ -121,12 +129,15 @@ def check_partition(name: str) -> None:
         raise ConfigError(f"partition name must be text, not {type(name).__name__}")
     size = len(name.encode("utf-8", "surrogatepass"))
     if size > MAX_PARTITION_BYTES:
-        raise ConfigError(f"partition name is {size} bytes long; at most {MAX_PARTITION_BYTES} "
-                          f"bytes are allowed (starts {name[:20]!r})")
+        raise ConfigError(
+            f"partition name is {size} bytes long; at most {MAX_PARTITION_BYTES} "
+            f"bytes are allowed (starts {name[:20]!r})"
+        )
     for position, char in enumerate(name):
         if char in "*?[]\\":
-            raise ConfigError(f"partition name {name!r} contains {char!r} at position {position}: "
-                              "DDS reads it as a wildcard pattern; use a plain name")
+            raise ConfigError(
+                f"partition name {name!r} contains {char!r} at position {position}: "
+                "DDS reads it as a wildcard pattern; use a plain name"
+            )
         if not char.isprintable():
-            raise ConfigError(f"partition name {name!r} contains the control character "
-                              f"{char!r} at position {position}")
+            raise ConfigError(f"partition name {name!r} contains the control character {char!r} at position {position}")

@@ -8,6 +8,7 @@ closes the breaker, and waits to see the state change come back.
 :func:`run` takes plain parameters and hands each line of its narration to
 ``say``; the CLI prints them (``gridbus demo``), a program may collect them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,7 @@ from .bus import Bus
 DEVICE_RATE_HZ = 20.0
 
 
-def run_device(domain: int, seconds: float, partition: str | None,
-               ready: Callable[[], None] = lambda: None) -> int:
+def run_device(domain: int, seconds: float, partition: str | None, ready: Callable[[], None] = lambda: None) -> int:
     """Publish generator measurements and serve breaker CB_1 for ``seconds``; ``ready()`` once serving."""
     with Bus(domain, partition=partition) as bus:
         generators = {gid: bus.writer(gid, deadline=1.0) for gid in ("G_1", "G_2")}
@@ -35,11 +35,10 @@ def run_device(domain: int, seconds: float, partition: str | None,
         tick = 0
         while time.monotonic() - start < seconds:
             t = time.monotonic() - start
-            for n, (gid, writer) in enumerate(generators.items()):
+            for n, writer in enumerate(generators.values()):
                 f = 60.0 + 0.02 * math.sin(0.5 * t + n)
                 v = 120.0 + 0.5 * math.sin(0.3 * t + n)
-                writer.write(Va=v, Vb=v, Vc=v, Ia=2.5, Ib=2.5, Ic=2.5, f=f, P=300.0 * (n + 1),
-                             Q=20.0, speed=30.0 * f)
+                writer.write(Va=v, Vb=v, Vc=v, Ia=2.5, Ib=2.5, Ic=2.5, f=f, P=300.0 * (n + 1), Q=20.0, speed=30.0 * f)
             for command in commands.take(0):
                 breaker_state.write(status=command.status)
             tick += 1
@@ -68,8 +67,9 @@ def run(domain: int, seconds: float, partition: str | None, say: Callable[[str],
 
 
 def _controller(domain: int, seconds: float, partition: str | None, say: Callable[[str], None]) -> int:
-    say(f"gridbus demo on DDS domain {domain} (loopback): a device process publishes G_1, G_2 "
-          "and serves breaker CB_1\n")
+    say(
+        f"gridbus demo on DDS domain {domain} (loopback): a device process publishes G_1, G_2 and serves breaker CB_1\n"
+    )
     with Bus(domain, partition=partition) as bus:
         generators = bus.reader("G")
         breaker = bus.reader("CB_1", "State")
@@ -81,8 +81,7 @@ def _controller(domain: int, seconds: float, partition: str | None, say: Callabl
         while time.monotonic() < end:
             for s in generators.take(timeout=0.2):
                 if (shown // 2) % 10 == 0:
-                    say(f"  {s.id}: f={s.f:.3f} Hz Va={s.Va:.1f} V P={s.P:.0f} W "
-                          f"(one-way {1e3 * s.latency:.2f} ms)")
+                    say(f"  {s.id}: f={s.f:.3f} Hz Va={s.Va:.1f} V P={s.P:.0f} W (one-way {1e3 * s.latency:.2f} ms)")
                 shown += 1
             if not commanded and time.monotonic() > end - seconds / 2:
                 say("controller -> CB_1: close")

@@ -3,16 +3,21 @@
 Reads DDS's built-in discovery topics (DCPSParticipant, DCPSPublication,
 DCPSSubscription); nothing central is asked, each participant announces itself.
 """
+
 from __future__ import annotations
 
 import json
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from cyclonedds.builtin import (BuiltinDataReader, BuiltinTopicDcpsParticipant,
-                                BuiltinTopicDcpsPublication, BuiltinTopicDcpsSubscription)
-from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
+from cyclonedds.builtin import (
+    BuiltinDataReader,
+    BuiltinTopicDcpsParticipant,
+    BuiltinTopicDcpsPublication,
+    BuiltinTopicDcpsSubscription,
+)
 from cyclonedds.builtin_types import DcpsEndpoint, DcpsParticipant
+from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
 
 from ._cyclone import InvalidSample
 
@@ -25,18 +30,21 @@ ANY = SampleState.Any | ViewState.Any | InstanceState.Any
 def _events(reader: BuiltinDataReader, kind: str, own: set[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for sample in reader.take(N=256):
-        alive = not isinstance(sample, InvalidSample) and \
-            sample.sample_info.instance_state == InstanceState.Alive
+        alive = not isinstance(sample, InvalidSample) and sample.sample_info.instance_state == InstanceState.Alive
         # the binding declares key_sample as object; on these readers it is the topic's data type
-        data = cast("DcpsParticipant | DcpsEndpoint",
-                    sample.key_sample if isinstance(sample, InvalidSample) else sample)
+        data = cast(
+            "DcpsParticipant | DcpsEndpoint", sample.key_sample if isinstance(sample, InvalidSample) else sample
+        )
         key = str(data.key)
         if key in own or str(getattr(data, "participant_key", "")) in own:
-            continue                                   # this watcher itself
+            continue  # this watcher itself
         event = {"event": "join" if alive else "leave", "kind": kind, "key": key}
         if kind != "participant" and alive:
-            event.update(topic=sample.topic_name, type=sample.type_name.replace(".", "::"),
-                         participant=str(sample.participant_key))
+            event.update(
+                topic=sample.topic_name,
+                type=sample.type_name.replace(".", "::"),
+                participant=str(sample.participant_key),
+            )
         out.append(event)
     return out
 
@@ -71,7 +79,9 @@ def _print(event: dict[str, Any], as_json: bool) -> None:
     if event["kind"] == "participant":
         print(f"{sign} participant {event['key']}", flush=True)
     elif "topic" in event:
-        print(f"{sign} {event['kind']:<6} {event['topic']:<28} {event['type']:<32} "
-              f"participant {event['participant']}", flush=True)
+        print(
+            f"{sign} {event['kind']:<6} {event['topic']:<28} {event['type']:<32} participant {event['participant']}",
+            flush=True,
+        )
     else:
         print(f"{sign} {event['kind']:<6} {event['key']}", flush=True)

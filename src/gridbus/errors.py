@@ -6,6 +6,7 @@ not beside the code that raises them, so that catching one never means
 importing a subsystem (the simulator, a database driver, the serial stack),
 and so that ``gridbus.__all__`` can export every one of them.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,8 +47,7 @@ class MissingExtra(GridbusError, ImportError):
     """
 
     def __init__(self, feature: str, module: str, extra: str) -> None:
-        super().__init__(f"{feature} needs {module}, which is not installed: "
-                         f"pip install 'gridbus[{extra}]'")
+        super().__init__(f"{feature} needs {module}, which is not installed: pip install 'gridbus[{extra}]'")
         self.feature, self.module, self.extra = feature, module, extra
 
 
@@ -97,24 +97,29 @@ class SinkRefused(GridbusError):
 # -- serial links ----------------------------------------------------------------------------
 class LinkError(GridbusError):
     """A transaction failed; ``kind`` says how (timeout, garbage, checksum, rejected, port)."""
+
     kind = "error"
 
 
 class DeviceTimeout(LinkError):
     """The device did not answer in time."""
+
     kind = "timeout"
 
 
 class FrameError(LinkError):
     """The reply was garbage: a bad checksum, a truncated or malformed frame."""
+
     kind = "garbage"
 
 
 class DeviceRejected(LinkError):
     """The device answered with an error (a Modbus exception, an SCPI error)."""
+
     kind = "rejected"
 
 
 class PortLost(LinkError):
     """The serial port went away (unplugged adapter, closed pty)."""
+
     kind = "port"

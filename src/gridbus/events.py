@@ -9,6 +9,7 @@ per event, keyed by the reporting service (``EV_testbed``), reliable and kept
     events = EventLog(bus, "testbed")
     events.rejected("G_1", "Generator_Command", "f_ref", float("inf"), "not finite")
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gridbus.events")
 
 _LEVELS = {"INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
-_BOUND = 32                                        # string<32> fields of Event_Log
+_BOUND = 32  # string<32> fields of Event_Log
 
 
 def _clip(text: str, bound: int = _BOUND) -> str:
@@ -35,25 +36,45 @@ def _clip(text: str, bound: int = _BOUND) -> str:
 class EventLog:
     """Publishes the events of one service as ``EV_<source>`` on ``Event_Log``."""
 
-    def __init__(self, bus: "Bus", source: str) -> None:
+    def __init__(self, bus: Bus, source: str) -> None:
         self.id = _clip(source if source.startswith("EV_") else f"EV_{source}")
         self._writer = bus.writer(self.id, "Log")
         self.count = 0
 
-    def report(self, kind: str, detail: str, *, severity: str = "WARNING", object: str = "",
-               topic: str = "", field: str = "", value: float = math.nan) -> None:
+    def report(
+        self,
+        kind: str,
+        detail: str,
+        *,
+        severity: str = "WARNING",
+        object: str = "",
+        topic: str = "",
+        field: str = "",
+        value: float = math.nan,
+    ) -> None:
         """Publish one event and log it (never raises: reporting must not stop a service)."""
         log.log(_LEVELS.get(severity, logging.WARNING), "%s: %s %s", self.id, kind, detail)
         self.count += 1
         try:
-            self._writer.write(severity=severity, kind=_clip(kind), object_id=_clip(object),
-                               topic=_clip(topic), field=_clip(field), value=float(value),
-                               detail=_clip(detail, 256))
-        except Exception:                            # a closed bus at shutdown, say
+            self._writer.write(
+                severity=severity,
+                kind=_clip(kind),
+                object_id=_clip(object),
+                topic=_clip(topic),
+                field=_clip(field),
+                value=float(value),
+                detail=_clip(detail, 256),
+            )
+        except Exception:  # a closed bus at shutdown, say
             log.exception("%s: could not publish event %s", self.id, kind)
 
     def rejected(self, object_id: str, topic: str, field: str, value: float, reason: str) -> None:
         """A command refused: the receiver's checks failed, the last good setting stays."""
-        self.report("COMMAND_REJECTED", f"{object_id}.{field} = {value!r} rejected: {reason}",
-                    object=object_id, topic=topic, field=field,
-                    value=value if isinstance(value, (int, float)) else math.nan)
+        self.report(
+            "COMMAND_REJECTED",
+            f"{object_id}.{field} = {value!r} rejected: {reason}",
+            object=object_id,
+            topic=topic,
+            field=field,
+            value=value if isinstance(value, (int, float)) else math.nan,
+        )

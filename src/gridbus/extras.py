@@ -6,6 +6,7 @@ So an extra's package is never imported at module level; the code that uses it
 calls :func:`require`, which imports it or raises :class:`~gridbus.errors.MissingExtra`
 naming the extra to install (the CLI prints it and exits 2).
 """
+
 from __future__ import annotations
 
 import importlib

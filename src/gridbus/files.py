@@ -7,6 +7,7 @@ configurations, device profiles) is first checked with ``stat``, then read,
 and text must be UTF-8; each failure raises the caller's error class naming
 the file (and the line of a bad byte).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,7 @@ from pathlib import Path
 from .errors import GridbusError
 
 
-def check_input_file(path: str | Path, error: type[GridbusError] = GridbusError,
-                     what: str = "file") -> Path:
+def check_input_file(path: str | Path, error: type[GridbusError] = GridbusError, what: str = "file") -> Path:
     """``path`` if it is a readable regular file, else ``error`` saying what it is instead."""
     path = Path(path)
     try:
@@ -61,12 +61,14 @@ def read_text(path: str | Path, error: type[GridbusError] = GridbusError, what: 
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise error(f"{path}:{line}: the {what} is not UTF-8 text (byte 0x{data[exc.start]:02x} "
-                    f"at offset {exc.start})") from None
+        raise error(
+            f"{path}:{line}: the {what} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
 
 
-def check_output_dir(path: str | Path, error: type[GridbusError] = GridbusError,
-                     what: str = "output directory") -> Path:
+def check_output_dir(
+    path: str | Path, error: type[GridbusError] = GridbusError, what: str = "output directory"
+) -> Path:
     """``path`` if it is a directory, or can be made one, that this process may write in."""
     path = Path(path)
     if path.exists():

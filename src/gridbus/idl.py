@@ -11,6 +11,7 @@ Two jobs live here:
   ``@min``, ``@max`` and trailing ``//`` comments) from the IDL text, so that
   units can be shown and values checked when a sample is built.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,15 +27,16 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TypedDict
 
 from .errors import IdlError
 from .files import read_text
 from .resources import package_path
 
 PT_LOAD, PT_DYNAMIC, PF_W = 1, 2, 2
-PACKAGE_ROOT = "gridbus.types"            # generated modules live under this package
-TYPES_DIR = Path(__file__).parent / "types"     # where `gridbus idl generate` writes: the source tree
-METADATA_FILE = package_path("types", "metadata.json")   # what the package reads (gridbus.resources)
+PACKAGE_ROOT = "gridbus.types"  # generated modules live under this package
+TYPES_DIR = Path(__file__).parent / "types"  # where `gridbus idl generate` writes: the source tree
+METADATA_FILE = package_path("types", "metadata.json")  # what the package reads (gridbus.resources)
 
 
 # --------------------------------------------------------------------------- idlc
@@ -47,8 +49,9 @@ def _cyclonedds_dir() -> Path:
 
 def python_backend() -> Path:
     """The idlc Python backend, as ``python -m cyclonedds.__idlc__`` prints it."""
-    out = subprocess.run([sys.executable, "-m", "cyclonedds.__idlc__"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-m", "cyclonedds.__idlc__"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     return Path(out)
 
 
@@ -60,7 +63,7 @@ def make_loadable(src: bytes) -> bytes:
     if src[:4] != b"\x7fELF" or src[4] != 2 or src[5] != 1:
         raise IdlError("idlc is not a little-endian ELF64 executable; cannot fix it")
     data = bytearray(src)
-    phoff, = struct.unpack_from("<Q", data, 0x20)
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     headers = []
     for i in range(phnum):
@@ -108,8 +111,15 @@ def run_idlc(idl_file: Path, out_dir: Path, root_prefix: str = PACKAGE_ROOT) -> 
     libs = _cyclonedds_dir().parent / "cyclonedds.libs"
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(libs), env.get("LD_LIBRARY_PATH")]))
-    cmd = [str(idlc_path()), "-l", str(python_backend()), "-Wno-implicit-extensibility",
-           "-p", f"py-root-prefix={root_prefix}", str(idl_file)]
+    cmd = [
+        str(idlc_path()),
+        "-l",
+        str(python_backend()),
+        "-Wno-implicit-extensibility",
+        "-p",
+        f"py-root-prefix={root_prefix}",
+        str(idl_file),
+    ]
     proc = subprocess.run(cmd, cwd=out_dir, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         message = (proc.stderr or proc.stdout).strip() or f"idlc exited with {proc.returncode}"
@@ -117,7 +127,8 @@ def run_idlc(idl_file: Path, out_dir: Path, root_prefix: str = PACKAGE_ROOT) -> 
 
 
 # --------------------------------------------------------------------- metadata
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<comment>//[^\n]*) |
     (?P<block>/\*.*?\*/) |
     (?P<annotation>@\w+(?:\s*\([^)]*\))?) |
@@ -127,31 +138,49 @@ _TOKEN = re.compile(r"""
     (?P<open>\{) |
     (?P<close>\}\s*;?) |
     (?P<decl>[^;{}@/]+;)
-""", re.VERBOSE | re.DOTALL)
+""",
+    re.VERBOSE | re.DOTALL,
+)
 _ANNOTATION = re.compile(r"@(\w+)(?:\s*\((.*)\))?", re.DOTALL)
 _NUMBER = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
 
 
-def _annotation_values(name: str, args: str | None) -> dict:
+class FieldMeta(TypedDict, total=False):
+    """What the IDL's annotations and comments say about one field (``types/metadata.json``)."""
+
+    unit: str
+    min: float
+    max: float
+    doc: str
+
+
+Metadata = dict[str, dict[str, FieldMeta]]  # scoped struct name -> field name -> what the IDL says
+
+
+def _annotation_values(name: str, args: str | None) -> FieldMeta:
     if name == "unit" and args:
         return {"unit": args.strip().strip('"')}
     if name in ("min", "max") and args and re.fullmatch(_NUMBER, args.strip()):
-        return {name: float(args)}
+        return {"min": float(args)} if name == "min" else {"max": float(args)}
+    meta: FieldMeta = {}
     if name == "range" and args:
-        found = dict(re.findall(rf"(min|max)\s*=\s*({_NUMBER})", args))
-        return {k: float(v) for k, v in found.items()}
-    return {}
+        for bound, number in re.findall(rf"(min|max)\s*=\s*({_NUMBER})", args):  # the last one wins
+            if bound == "min":
+                meta["min"] = float(number)
+            else:
+                meta["max"] = float(number)
+    return meta
 
 
-def read_metadata(idl_text: str) -> dict[str, dict[str, dict]]:
+def read_metadata(idl_text: str) -> Metadata:
     """Per struct (scoped name ``a::b::S``), per field: unit, min, max, doc.
 
     Only what idlc's Python backend drops is read here; syntax is idlc's job.
     """
-    result: dict[str, dict[str, dict]] = {}
-    scope: list[tuple[str, str]] = []          # (kind, name) of open blocks
-    pending: dict = {}
-    last_field: dict | None = None
+    result: Metadata = {}
+    scope: list[tuple[str, str]] = []  # (kind, name) of open blocks
+    pending: FieldMeta = {}
+    last_field: FieldMeta | None = None
     last_line = -1
     for m in _TOKEN.finditer(idl_text):
         line = idl_text.count("\n", 0, m.start())
@@ -161,6 +190,8 @@ def read_metadata(idl_text: str) -> dict[str, dict[str, dict]]:
                 last_field["doc"] = m.group().lstrip("/").strip()
         elif kind == "annotation":
             a = _ANNOTATION.match(m.group())
+            if a is None:  # _TOKEN's annotation is an _ANNOTATION: cannot happen
+                raise IdlError(f"unreadable annotation {m.group()!r}")
             pending.update(_annotation_values(a.group(1), a.group(2)))
         elif kind == "module":
             scope.append(("module", m.group("mname")))
@@ -178,7 +209,7 @@ def read_metadata(idl_text: str) -> dict[str, dict[str, dict]]:
         elif kind == "decl" and scope and scope[-1][0] == "struct":
             words = re.sub(r"\[.*?\]", "", m.group()).rstrip(";").split()
             if words:
-                field = dict(pending)
+                field = pending.copy()
                 result["::".join(n for _, n in scope)][words[-1]] = field
                 last_field, last_line = field, idl_text.count("\n", 0, m.end())
             pending = {}
@@ -190,7 +221,7 @@ def read_metadata(idl_text: str) -> dict[str, dict[str, dict]]:
 # ------------------------------------------------------------------------ names
 _COMMENT_OR_STRING = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\])*"', re.DOTALL)
 _IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
-_IDL_KEYWORDS = {"in"}                        # an IDL keyword (operation parameters) too
+_IDL_KEYWORDS = {"in"}  # an IDL keyword (operation parameters) too
 
 
 def check_names(idl_text: str, path: str | Path) -> None:
@@ -206,9 +237,11 @@ def check_names(idl_text: str, path: str | Path) -> None:
         name = m.group()
         if keyword.iskeyword(name) and name not in _IDL_KEYWORDS:
             line = blank.count("\n", 0, m.start()) + 1
-            raise IdlError(f"{path}:{line}: the name {name!r} is a Python keyword, which the "
-                           f"generated Python types cannot use as is (a renamed '_{name}' would match "
-                           "no C/C++ node): rename it in the IDL")
+            raise IdlError(
+                f"{path}:{line}: the name {name!r} is a Python keyword, which the "
+                f"generated Python types cannot use as is (a renamed '_{name}' would match "
+                "no C/C++ node): rename it in the IDL"
+            )
 
 
 # ----------------------------------------------------------------- generation
@@ -219,7 +252,7 @@ def generate(idl_files: list[Path], types_dir: Path = TYPES_DIR) -> list[Path]:
     package (one per top-level IDL module) and ``metadata.json`` is replaced.
     """
     written: list[Path] = []
-    metadata: dict[str, dict] = {}
+    metadata: Metadata = {}
     with tempfile.TemporaryDirectory() as tmp:
         for idl_file in idl_files:
             text = read_text(idl_file, IdlError, "IDL file")
@@ -238,14 +271,14 @@ def generate(idl_files: list[Path], types_dir: Path = TYPES_DIR) -> list[Path]:
     return written
 
 
-def load_user_idl(idl_file: Path) -> tuple[list[str], dict[str, dict]]:
+def load_user_idl(idl_file: Path) -> tuple[list[str], Metadata]:
     """Compile a user's IDL file at run time and import its modules.
 
     Returns the top-level Python module names (under ``gridbus.types``) and
     the file's metadata.  Compiled code is cached by content hash.
     """
     idl_file = Path(idl_file)
-    text = read_text(idl_file, IdlError, "IDL file")     # stat first: a FIFO must not hang
+    text = read_text(idl_file, IdlError, "IDL file")  # stat first: a FIFO must not hang
     check_names(text, idl_file)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gridbus" / "idl" / digest
@@ -257,14 +290,16 @@ def load_user_idl(idl_file: Path) -> tuple[list[str], dict[str, dict]]:
         (tmp / "done").write_text(json.dumps(tops))
         try:
             tmp.rename(cache)
-        except OSError:                     # another process won the race
+        except OSError:  # another process won the race
             shutil.rmtree(tmp, ignore_errors=True)
     tops = json.loads((cache / "done").read_text())
     import gridbus.types as types_pkg
+
     for top in tops:
         if (TYPES_DIR / top).exists():
-            raise IdlError(f"{idl_file}: top-level module '{top}' is gridbus's own; "
-                           "put your types in a module of your own name")
+            raise IdlError(
+                f"{idl_file}: top-level module '{top}' is gridbus's own; put your types in a module of your own name"
+            )
     if str(cache) not in types_pkg.__path__:
         types_pkg.__path__.append(str(cache))
     for top in tops:

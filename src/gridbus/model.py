@@ -9,6 +9,7 @@ and ranges from the metadata idlc's Python backend drops (see :mod:`gridbus.idl`
 Samples are built here and checked field by field, because cyclonedds only
 notices a bad value when it serializes, with a bare message.
 """
+
 from __future__ import annotations
 
 import enum
@@ -20,40 +21,38 @@ import math
 import pkgutil
 import re
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable, TypedDict
+from typing import Any, TypedDict
 
 from cyclonedds.idl import IdlEnum, IdlStruct
 from cyclonedds.idl import types as idl_types
 
 from .errors import FieldError, IdlError, UnknownObjectError
-from .idl import METADATA_FILE, PACKAGE_ROOT, load_user_idl
+from .idl import METADATA_FILE, PACKAGE_ROOT, FieldMeta, Metadata, load_user_idl
 
 ROLES_IN_ORDER = ("Measurement", "State", "Command", "Protection")
 _INDEX = r"[A-Za-z0-9][A-Za-z0-9.\-]*"
 FLOAT32_MAX = 3.4028234663852886e38
 _INT_BOUNDS = {
-    "int8": (-2**7, 2**7 - 1), "uint8": (0, 2**8 - 1), "int16": (-2**15, 2**15 - 1),
-    "uint16": (0, 2**16 - 1), "int32": (-2**31, 2**31 - 1), "uint32": (0, 2**32 - 1),
-    "int64": (-2**63, 2**63 - 1), "uint64": (0, 2**64 - 1), "byte": (0, 2**8 - 1), "octet": (0, 2**8 - 1),
+    "int8": (-(2**7), 2**7 - 1),
+    "uint8": (0, 2**8 - 1),
+    "int16": (-(2**15), 2**15 - 1),
+    "uint16": (0, 2**16 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "uint64": (0, 2**64 - 1),
+    "byte": (0, 2**8 - 1),
+    "octet": (0, 2**8 - 1),
 }
-
-
-class FieldMeta(TypedDict, total=False):
-    """What the IDL's annotations and comments say about one field (``types/metadata.json``)."""
-    unit: str
-    min: float
-    max: float
-    doc: str
-
-
-Metadata = dict[str, dict[str, FieldMeta]]       # scoped struct name -> field name -> what the IDL says
 
 
 class _Described(TypedDict):
     """The :class:`FieldInfo` arguments that come from :class:`FieldMeta`, unset ones None."""
+
     unit: str | None
     min: float | None
     max: float | None
@@ -65,16 +64,16 @@ class FieldInfo:
     """One field of a topic type, with what the IDL says about it."""
 
     name: str
-    kind: str                        # float, int, bool, str, enum, array, sequence, struct
-    type_name: str                   # IDL-ish name shown to users (float64, string<32>, Status…)
+    kind: str  # float, int, bool, str, enum, array, sequence, struct
+    type_name: str  # IDL-ish name shown to users (float64, string<32>, Status…)
     unit: str | None = None
     min: float | None = None
     max: float | None = None
     doc: str | None = None
     enum: type[IdlEnum] | None = None
-    length: int | None = None        # bound of a string, length of an array
-    element: "FieldInfo | None" = None
-    nan_default: bool = False        # command set-points: NaN means "leave unchanged"
+    length: int | None = None  # bound of a string, length of an array
+    element: FieldInfo | None = None
+    nan_default: bool = False  # command set-points: NaN means "leave unchanged"
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type_name}
@@ -152,7 +151,7 @@ class FieldInfo:
                 raise FieldError(f"{where}: at most {self.length} elements, got {len(items)}")
             assert self.element is not None
             return [self.element.coerce(v, f"{where}[{i}]") for i, v in enumerate(items)]
-        return value                               # nested struct: cyclonedds checks it
+        return value  # nested struct: cyclonedds checks it
 
     def _coerce_enum(self, value: Any, where: str) -> Any:
         assert self.enum is not None
@@ -173,7 +172,7 @@ class FieldInfo:
 
     def _check_range(self, value: float, where: str) -> None:
         if isinstance(value, float) and math.isnan(value):
-            return                                   # NaN = "unset" in commands
+            return  # NaN = "unset" in commands
         low, high = self.min, self.max
         bounds = _INT_BOUNDS.get(self.type_name) if self.kind == "int" else None
         if bounds is not None:
@@ -235,16 +234,18 @@ def _field_info(name: str, hint: Any, meta: FieldMeta, command_like: bool) -> Fi
             tag_name = type(tag).__name__
             # the binding declares ``subtype: type``, but a primitive element comes as its IDL name ("float64")
             subtype = typing.cast("type | str", tag.subtype)
-            inner = _field_info(name, subtype if not isinstance(subtype, str)
-                                else typing.Annotated[_PRIMITIVE.get(subtype, float), subtype],
-                                meta, command_like)
+            inner = _field_info(
+                name,
+                subtype if not isinstance(subtype, str) else typing.Annotated[_PRIMITIVE.get(subtype, float), subtype],
+                meta,
+                command_like,
+            )
             length = getattr(tag, "length", None) or getattr(tag, "max_length", None)
-            return FieldInfo(name, tag_name, f"{tag_name}<{inner.type_name}>", length=length,
-                             element=inner, **common)
+            return FieldInfo(name, tag_name, f"{tag_name}<{inner.type_name}>", length=length, element=inner, **common)
     if hint in (float, int, bool, str):
         kind = hint.__name__
-        return FieldInfo(name, "float" if kind == "float" else kind, {"float": "float64", "int": "int64",
-                                                                      "bool": "boolean", "str": "string"}[kind], **common)
+        idl_type = {"float": "float64", "int": "int64", "bool": "boolean", "str": "string"}[kind]
+        return FieldInfo(name, "float" if kind == "float" else kind, idl_type, **common)
     return FieldInfo(name, "other", str(hint), **common)
 
 
@@ -255,7 +256,7 @@ _PRIMITIVE = {n: int for n in _INT_BOUNDS} | {"float32": float, "float64": float
 class TopicType:
     """One topic: an object type's struct for one role (``Generator`` × ``Measurement``)."""
 
-    object_type: "ObjectType"
+    object_type: ObjectType
     role: str
     cls: type[IdlStruct]
     fields: dict[str, FieldInfo]
@@ -286,8 +287,10 @@ class TopicType:
             args[name] = info.coerce(given.pop(name), where) if name in given else info.default()
         if given:
             unknown = ", ".join(sorted(given))
-            raise FieldError(f"{object_id}: unknown field(s) {unknown} for topic {self.name}; "
-                             f"fields are {', '.join(n for n in self.fields if n != 'id')}")
+            raise FieldError(
+                f"{object_id}: unknown field(s) {unknown} for topic {self.name}; "
+                f"fields are {', '.join(n for n in self.fields if n != 'id')}"
+            )
         return self.cls(**args)
 
     def check(self, sample: IdlStruct) -> None:
@@ -314,8 +317,12 @@ class TopicType:
         return {name: _plain(getattr(sample, name)) for name in self.fields}
 
     def describe(self) -> dict[str, Any]:
-        return {"topic": self.name, "type": self.type_name, "role": self.role,
-                "fields": [f.describe() for f in self.fields.values()]}
+        return {
+            "topic": self.name,
+            "type": self.type_name,
+            "role": self.role,
+            "fields": [f.describe() for f in self.fields.values()],
+        }
 
 
 def _plain(value: Any) -> Any:
@@ -335,15 +342,16 @@ class ObjectType:
     name: str
     prefix: str
     title: str
-    module: str                                   # IDL scoped module name, grid::Generator
+    module: str  # IDL scoped module name, grid::Generator
     topics: dict[str, TopicType] = field(default_factory=dict)
 
     def topic(self, role: str) -> TopicType:
         try:
             return self.topics[role]
         except KeyError:
-            raise UnknownObjectError(f"object type {self.name} ({self.prefix}) has no {role} topic; "
-                                     f"it has {', '.join(self.topics)}") from None
+            raise UnknownObjectError(
+                f"object type {self.name} ({self.prefix}) has no {role} topic; it has {', '.join(self.topics)}"
+            ) from None
 
     def topic_of_fields(self, names: Iterable[str]) -> TopicType:
         """The single topic that has every field in ``names`` (commands win)."""
@@ -355,8 +363,9 @@ class ObjectType:
         known = sorted({n for t in self.topics.values() for n in t.fields if n != "id"})
         unknown = sorted(n for n in names if n not in known)
         if unknown:
-            raise FieldError(f"{self.name} ({self.prefix}_x) has no field {', '.join(unknown)}; "
-                             f"known fields: {', '.join(known)}")
+            raise FieldError(
+                f"{self.name} ({self.prefix}_x) has no field {', '.join(unknown)}; known fields: {', '.join(known)}"
+            )
         raise FieldError(f"fields {', '.join(sorted(names))} of {self.name} are not all on one topic")
 
 
@@ -364,11 +373,11 @@ class Registry:
     """All object types gridbus knows: the built-in ``grid`` model plus user IDL."""
 
     def __init__(self) -> None:
-        self.object_types: dict[str, ObjectType] = {}      # by prefix
+        self.object_types: dict[str, ObjectType] = {}  # by prefix
         self._metadata: Metadata = {}
 
     @classmethod
-    def default(cls) -> "Registry":
+    def default(cls) -> Registry:
         registry = cls()
         registry.add_package(f"{PACKAGE_ROOT}.grid", json.loads(METADATA_FILE.read_text()))
         return registry
@@ -381,8 +390,10 @@ class Registry:
         for top in tops:
             added += self.add_package(f"{PACKAGE_ROOT}.{top}", metadata, source=str(idl_file))
         if not added:
-            raise IdlError(f"{idl_file}: no object type found: declare a module with "
-                           "`const string PREFIX = \"XX\";` and a struct per topic role")
+            raise IdlError(
+                f"{idl_file}: no object type found: declare a module with "
+                '`const string PREFIX = "XX";` and a struct per topic role'
+            )
         return added
 
     def add_package(self, package: str, metadata: Metadata, source: str = "") -> list[ObjectType]:
@@ -402,9 +413,10 @@ class Registry:
         if prefix in self.object_types:
             other = self.object_types[prefix]
             raise IdlError(f"{where}: PREFIX {prefix!r} is already used by {other.module}")
-        scoped = module.__name__[len(PACKAGE_ROOT) + 1:].replace(".", "::")
-        obj = ObjectType(name=module.__name__.rsplit(".", 1)[-1], prefix=prefix,
-                         title=getattr(module, "TITLE", ""), module=scoped)
+        scoped = module.__name__[len(PACKAGE_ROOT) + 1 :].replace(".", "::")
+        obj = ObjectType(
+            name=module.__name__.rsplit(".", 1)[-1], prefix=prefix, title=getattr(module, "TITLE", ""), module=scoped
+        )
         for name, cls in vars(module).items():
             if inspect.isclass(cls) and issubclass(cls, IdlStruct) and cls.__module__.startswith(module.__name__):
                 obj.topics[name] = self._topic_type(obj, name, cls, where)
@@ -418,11 +430,13 @@ class Registry:
         hints = typing.get_type_hints(cls, include_extras=True)
         keys = [n for n, a in cls.__idl_field_annotations__.items() if a.get("key")]
         if next(iter(hints), None) != "id" or keys != ["id"]:
-            raise IdlError(f"{where}: struct {scoped} must start with `@key string<N> id;` "
-                           f"(the object id) and have no other key")
+            raise IdlError(
+                f"{where}: struct {scoped} must start with `@key string<N> id;` (the object id) and have no other key"
+            )
         if cls.__idl_annotations__.get("extensibility", "final") != "final":
-            raise IdlError(f"{where}: struct {scoped} must be @final (XCDR1, readable by "
-                           "other vendors' default readers)")
+            raise IdlError(
+                f"{where}: struct {scoped} must be @final (XCDR1, readable by other vendors' default readers)"
+            )
         meta = self._metadata.get(scoped, {})
         command_like = role == "Command"
         fields = {n: _field_info(n, h, meta.get(n, {}), command_like) for n, h in hints.items()}
@@ -436,21 +450,23 @@ class Registry:
         if not isinstance(object_id, str):
             raise UnknownObjectError(f"object id must be a string like G_1, got {object_id!r}")
         for prefix in sorted(self.object_types, key=len, reverse=True):
-            if object_id.startswith(prefix + "_") and re.fullmatch(_INDEX, object_id[len(prefix) + 1:]):
+            if object_id.startswith(prefix + "_") and re.fullmatch(_INDEX, object_id[len(prefix) + 1 :]):
                 obj = self.object_types[prefix]
                 bound = obj.topics[next(iter(obj.topics))].fields["id"].length
                 if bound is not None and len(object_id.encode()) > bound:
                     raise UnknownObjectError(f"object id {object_id!r} is longer than {bound} bytes")
                 return obj
-        raise UnknownObjectError(f"unknown object id {object_id!r}: an id is PREFIX_index with "
-                                 f"PREFIX one of {', '.join(self.prefixes())}")
+        raise UnknownObjectError(
+            f"unknown object id {object_id!r}: an id is PREFIX_index with PREFIX one of {', '.join(self.prefixes())}"
+        )
 
     def by_prefix(self, prefix: str) -> ObjectType:
         try:
             return self.object_types[prefix]
         except KeyError:
-            raise UnknownObjectError(f"unknown object type prefix {prefix!r}; known: "
-                                     f"{', '.join(self.prefixes())}") from None
+            raise UnknownObjectError(
+                f"unknown object type prefix {prefix!r}; known: {', '.join(self.prefixes())}"
+            ) from None
 
     def by_name(self, name: str) -> ObjectType:
         for obj in self.object_types.values():
@@ -468,8 +484,9 @@ class Registry:
             # a pattern matches a type when it matches that type's ids (G_* ~ G_1)
             matching = [o for o in self.object_types.values() if fnmatch.fnmatchcase(f"{o.prefix}_1", pattern)]
             if not matching:
-                raise UnknownObjectError(f"pattern {pattern!r} matches no object type; known prefixes: "
-                                         f"{', '.join(self.prefixes())}")
+                raise UnknownObjectError(
+                    f"pattern {pattern!r} matches no object type; known prefixes: {', '.join(self.prefixes())}"
+                )
             return matching, None
         return [self.parse_id(pattern)], pattern
 

@@ -4,6 +4,7 @@ The plant folds its rotor angles and the synchronizer compares them with the
 same rule; both import it from here so that a controller does not pull in the
 simulator for one line of trigonometry.
 """
+
 from __future__ import annotations
 
 import math

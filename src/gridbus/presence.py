@@ -6,6 +6,7 @@ instance forget its writer (see :class:`Deadlines`), and a crashed writer
 only leaves when its lease expires.  So a :class:`~gridbus.reader.Reader`
 keeps its own account here, fed by its take path, in bounded memory.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,7 +21,7 @@ from .sample import Gone
 
 __all__ = ["Deadlines", "Presence"]
 
-log = logging.getLogger("gridbus.bus")                # the logger README names for reader events
+log = logging.getLogger("gridbus.bus")  # the logger README names for reader events
 
 _DISPOSED = InstanceState.NotAliveDisposed
 
@@ -37,9 +38,9 @@ class Deadlines:
     """
 
     def __init__(self, periods: dict[str, float]) -> None:
-        self.periods = periods                           # topic -> deadline period (s)
-        self.due: dict[str, tuple[str, float]] = {}      # object id -> (topic, next deadline)
-        self.missed: dict[str, int] = {}                 # topic -> misses so far
+        self.periods = periods  # topic -> deadline period (s)
+        self.due: dict[str, tuple[str, float]] = {}  # object id -> (topic, next deadline)
+        self.missed: dict[str, int] = {}  # topic -> misses so far
 
     def seen(self, object_id: str, topic: str, now: float) -> None:
         period = self.periods.get(topic)
@@ -76,13 +77,13 @@ class Presence:
     alive object id -> (topic, instance handles of its writers).
     """
 
-    GONE_KEPT = 4096                                     # bounds of the bookkeeping below
+    GONE_KEPT = 4096  # bounds of the bookkeeping below
 
     def __init__(self, deadlines: Deadlines | None, label: Callable[[], str]) -> None:
         self.deadlines = deadlines
         self.writers_of: dict[str, tuple[str, set[int]]] = {}
         self.on_gone: Callable[[Gone], Any] | None = None
-        self._label = label                              # names the reader in log messages
+        self._label = label  # names the reader in log messages
         self._recently_gone: OrderedDict[str, None] = OrderedDict()
         self._gone_events: deque[Gone] = deque(maxlen=self.GONE_KEPT)
 
@@ -93,7 +94,7 @@ class Presence:
     def now_gone(self, object_id: str, topic: str, state: int) -> None:
         """Record that ``object_id`` lost its writers, once per loss."""
         if self.writers_of.pop(object_id, None) is None and object_id in self._recently_gone:
-            return                                       # already reported
+            return  # already reported
         self._recently_gone[object_id] = None
         if len(self._recently_gone) > self.GONE_KEPT:
             self._recently_gone.popitem(last=False)

@@ -7,6 +7,7 @@ errors carry neither file nor line.  So this module checks the XML itself with
 lxml (reporting ``file:line``), resolves inheritance by merging policy
 elements, and hands the resolved document to ``QosProvider``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,28 +26,53 @@ from .errors import QosError
 from .files import read_bytes
 from .resources import qos_dir
 
-DATA_DIR = qos_dir()                     # the shipped QoS files (gridbus.resources)
+DATA_DIR = qos_dir()  # the shipped QoS files (gridbus.resources)
 DEFAULT_QOS_FILE = DATA_DIR / "gridbus_qos.xml"
 DEFAULT_TOPIC_MAP = DATA_DIR / "topics.xml"
 
-ENTITY_QOS = ("datawriter_qos", "datareader_qos", "topic_qos", "publisher_qos",
-              "subscriber_qos", "domainparticipant_qos")
+ENTITY_QOS = (
+    "datawriter_qos",
+    "datareader_qos",
+    "topic_qos",
+    "publisher_qos",
+    "subscriber_qos",
+    "domainparticipant_qos",
+)
 _KINDS = {
     "reliability": {"BEST_EFFORT_RELIABILITY_QOS", "RELIABLE_RELIABILITY_QOS"},
-    "durability": {"VOLATILE_DURABILITY_QOS", "TRANSIENT_LOCAL_DURABILITY_QOS",
-                   "TRANSIENT_DURABILITY_QOS", "PERSISTENT_DURABILITY_QOS"},
+    "durability": {
+        "VOLATILE_DURABILITY_QOS",
+        "TRANSIENT_LOCAL_DURABILITY_QOS",
+        "TRANSIENT_DURABILITY_QOS",
+        "PERSISTENT_DURABILITY_QOS",
+    },
     "history": {"KEEP_LAST_HISTORY_QOS", "KEEP_ALL_HISTORY_QOS"},
-    "destination_order": {"BY_RECEPTION_TIMESTAMP_DESTINATIONORDER_QOS",
-                          "BY_SOURCE_TIMESTAMP_DESTINATIONORDER_QOS"},
+    "destination_order": {"BY_RECEPTION_TIMESTAMP_DESTINATIONORDER_QOS", "BY_SOURCE_TIMESTAMP_DESTINATIONORDER_QOS"},
     "ownership": {"SHARED_OWNERSHIP_QOS", "EXCLUSIVE_OWNERSHIP_QOS"},
-    "liveliness": {"AUTOMATIC_LIVELINESS_QOS", "MANUAL_BY_PARTICIPANT_LIVELINESS_QOS",
-                   "MANUAL_BY_TOPIC_LIVELINESS_QOS"},
+    "liveliness": {
+        "AUTOMATIC_LIVELINESS_QOS",
+        "MANUAL_BY_PARTICIPANT_LIVELINESS_QOS",
+        "MANUAL_BY_TOPIC_LIVELINESS_QOS",
+    },
 }
-_POLICIES = set(_KINDS) | {"deadline", "lifespan", "latency_budget", "transport_priority",
-                           "ownership_strength", "resource_limits", "partition",
-                           "time_based_filter", "writer_data_lifecycle",
-                           "reader_data_lifecycle", "durability_service", "user_data",
-                           "topic_data", "group_data", "presentation", "entity_factory"}
+_POLICIES = set(_KINDS) | {
+    "deadline",
+    "lifespan",
+    "latency_budget",
+    "transport_priority",
+    "ownership_strength",
+    "resource_limits",
+    "partition",
+    "time_based_filter",
+    "writer_data_lifecycle",
+    "reader_data_lifecycle",
+    "durability_service",
+    "user_data",
+    "topic_data",
+    "group_data",
+    "presentation",
+    "entity_factory",
+}
 _DURATION_TAGS = {"sec", "nanosec"}
 _INFINITE = {"DURATION_INFINITE_SEC", "DURATION_INFINITE_NSEC", "DURATION_INFINITY"}
 
@@ -75,8 +101,8 @@ class Profile:
     """One resolved profile: ``library::name`` and its per-entity policy elements."""
 
     name: str
-    element: etree._Element           # resolved, without base_name
-    source: str                       # file:line where it is declared
+    element: etree._Element  # resolved, without base_name
+    source: str  # file:line where it is declared
 
 
 class QosLibrary:
@@ -91,13 +117,14 @@ class QosLibrary:
         raw: dict[str, etree._Element] = {}
         for library in root:
             if _local(library) != "qos_library":
-                raise QosError(f"{_where(self.path, library)}: unexpected <{_local(library)}>; "
-                               "expected <qos_library>")
+                raise QosError(f"{_where(self.path, library)}: unexpected <{_local(library)}>; expected <qos_library>")
             lib_name = self._name(library)
             for profile in library:
                 if _local(profile) != "qos_profile":
-                    raise QosError(f"{_where(self.path, profile)}: unexpected <{_local(profile)}> "
-                                   "in <qos_library>; expected <qos_profile>")
+                    raise QosError(
+                        f"{_where(self.path, profile)}: unexpected <{_local(profile)}> "
+                        "in <qos_library>; expected <qos_profile>"
+                    )
                 full = f"{lib_name}::{self._name(profile)}"
                 if full in raw:
                     raise QosError(f"{_where(self.path, profile)}: profile {full} is declared twice")
@@ -118,8 +145,10 @@ class QosLibrary:
     def _check_profile(self, profile: etree._Element) -> None:
         for entity in profile:
             if _local(entity) not in ENTITY_QOS:
-                raise QosError(f"{_where(self.path, entity)}: unknown element <{_local(entity)}> in "
-                               f"profile; expected one of {', '.join(ENTITY_QOS)}")
+                raise QosError(
+                    f"{_where(self.path, entity)}: unknown element <{_local(entity)}> in "
+                    f"profile; expected one of {', '.join(ENTITY_QOS)}"
+                )
             for policy in entity:
                 self._check_policy(policy)
 
@@ -131,8 +160,9 @@ class QosLibrary:
             text = (child.text or "").strip()
             name = _local(child)
             if name == "kind" and tag in _KINDS and text not in _KINDS[tag]:
-                raise QosError(f"{_where(self.path, child)}: <{tag}> kind {text!r} is not one of "
-                               f"{', '.join(sorted(_KINDS[tag]))}")
+                raise QosError(
+                    f"{_where(self.path, child)}: <{tag}> kind {text!r} is not one of {', '.join(sorted(_KINDS[tag]))}"
+                )
             problem = _number_problem(tag, name, text)
             if problem:
                 raise QosError(f"{_where(self.path, child)}: <{name}> {problem} (in <{tag}>), got {text!r}")
@@ -148,8 +178,10 @@ class QosLibrary:
         base_name = resolved.attrib.pop("base_name", None)
         if base_name:
             if base_name not in raw:
-                raise QosError(f"{_where(self.path, element)}: base_name {base_name!r} is not a "
-                               f"profile in this file; profiles: {', '.join(raw)}")
+                raise QosError(
+                    f"{_where(self.path, element)}: base_name {base_name!r} is not a "
+                    f"profile in this file; profiles: {', '.join(raw)}"
+                )
             base = self._resolve(base_name, raw, chain + [name]).element
             resolved = _merge(base, resolved)
         profile = Profile(name, resolved, _where(self.path, element))
@@ -179,8 +211,9 @@ class QosLibrary:
             return self.profiles[name]
         except KeyError:
             prefix = f"{where}: " if where else ""
-            raise QosError(f"{prefix}unknown QoS profile {name!r} in {self.path}; profiles: "
-                           f"{', '.join(self.profiles)}") from None
+            raise QosError(
+                f"{prefix}unknown QoS profile {name!r} in {self.path}; profiles: {', '.join(self.profiles)}"
+            ) from None
 
     def writer_qos(self, name: str) -> Qos:
         self.profile(name)
@@ -263,7 +296,7 @@ class TopicMap:
             qos_file = self.path.parent / root.get("qos_file", "gridbus_qos.xml")
             try:
                 self.library = QosLibrary(qos_file)
-            except QosError as exc:            # say which map named the profile file
+            except QosError as exc:  # say which map named the profile file
                 raise QosError(f"{exc} (the qos_file of {_where(self.path, root)})") from None
         self.rules: list[TopicRule] = []
         for element in root:
@@ -282,8 +315,9 @@ class TopicMap:
         for rule in self.rules:
             if fnmatch.fnmatchcase(topic_name, rule.pattern):
                 return rule.profile
-        raise QosError(f"{self.path}: no QoS profile for topic {topic_name!r}; add "
-                       f'<topic name="{topic_name}" profile="..."/>')
+        raise QosError(
+            f'{self.path}: no QoS profile for topic {topic_name!r}; add <topic name="{topic_name}" profile="..."/>'
+        )
 
     def writer_qos(self, topic_name: str) -> Qos:
         return self.library.writer_qos(self.profile_for(topic_name))
@@ -299,6 +333,7 @@ def _seconds(ns: int) -> float | None:
 
 def describe(qos: Qos) -> dict[str, Any]:
     """The policies users care about, as plain values (durations in s, None = infinite)."""
+
     def get(policy: Any) -> Any:
         return qos[policy] if policy in qos else None
 
@@ -313,14 +348,20 @@ def describe(qos: Qos) -> dict[str, Any]:
     ownership = get(Policy.Ownership)
     return {
         "reliability": "reliable" if isinstance(reliability, Policy.Reliability.Reliable) else "best_effort",
-        "durability": {"Volatile": "volatile", "TransientLocal": "transient_local", "Transient": "transient",
-                       "Persistent": "persistent"}[_variant(durability) or "Volatile"],
-        "history": {"kind": "keep_last", "depth": history.depth} if isinstance(history, Policy.History.KeepLast)
+        "durability": {
+            "Volatile": "volatile",
+            "TransientLocal": "transient_local",
+            "Transient": "transient",
+            "Persistent": "persistent",
+        }[_variant(durability) or "Volatile"],
+        "history": {"kind": "keep_last", "depth": history.depth}
+        if isinstance(history, Policy.History.KeepLast)
         else ({"kind": "keep_all", "depth": None} if history is not None else {"kind": "keep_last", "depth": 1}),
         "deadline": _seconds(deadline.deadline) if deadline else None,
         "lifespan": _seconds(lifespan.lifespan) if lifespan else None,
         "latency_budget": (_seconds(budget.budget) if budget else 0.0),
-        "destination_order": "by_source_timestamp" if _variant(order) == "BySourceTimestamp"
+        "destination_order": "by_source_timestamp"
+        if _variant(order) == "BySourceTimestamp"
         else "by_reception_timestamp",
         "transport_priority": priority.priority if priority else 0,
         "ownership": "exclusive" if _variant(ownership) == "Exclusive" else "shared",

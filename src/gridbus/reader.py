@@ -11,6 +11,7 @@ adapters on ``take``.  The bookkeeping of objects and their deadlines lives in
 :mod:`gridbus.presence`, each topic's DDS reader and key matching in
 :mod:`gridbus.source`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,9 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Reader"]
 
-log = logging.getLogger("gridbus.bus")                # the logger README names for callback errors
+log = logging.getLogger("gridbus.bus")  # the logger README names for callback errors
 
-BATCH = 256                                    # samples taken per call: the reader's fast path
+BATCH = 256  # samples taken per call: the reader's fast path
 _ALIVE = InstanceState.Alive
 
 
@@ -110,13 +111,13 @@ class Reader:
     writer (``alive_objects``) and which lost theirs (``gone()``, ``on_gone``).
     """
 
-    _CHECK_EVERY = 0.25                                  # s between DDS status checks
+    _CHECK_EVERY = 0.25  # s between DDS status checks
 
     def __init__(self, bus: Bus, sources: list[Source], object_id: str | None, mode: str) -> None:
         if mode not in _WAITING:
             raise ValueError(f"reader mode must be 'wait' or 'poll', not {mode!r}")
         self.bus, self.object_id, self.mode = bus, object_id, mode
-        self.pattern = object_id                         # what it was asked for (set by Bus.reader)
+        self.pattern = object_id  # what it was asked for (set by Bus.reader)
         self._sources = sources
         self._waiting: _Waiting = _WAITING[mode](bus.participant, sources)
         self._pending: deque[Sample] = deque()
@@ -210,13 +211,12 @@ class Reader:
             seen += 1
             yield sample
 
-    async def take_aiter(self, timeout: float | None = None,
-                         count: int | None = None) -> AsyncIterator[Sample]:
+    async def take_aiter(self, timeout: float | None = None, count: int | None = None) -> AsyncIterator[Sample]:
         """Async iteration: ``async for s in reader.take_aiter(): ...`` (waits in a thread)."""
         loop = asyncio.get_running_loop()
         seen = 0
         while count is None or seen < count:
-            sample = self.take_one(0)                    # what is there now, without a thread
+            sample = self.take_one(0)  # what is there now, without a thread
             if sample is None:
                 sample = await loop.run_in_executor(None, self.take_one, timeout)
             if sample is None:
@@ -224,7 +224,7 @@ class Reader:
             seen += 1
             yield sample
 
-    iter = take_iter                                      # the names before take_iter/take_aiter
+    iter = take_iter  # the names before take_iter/take_aiter
     aiter = take_aiter
     __iter__ = take_iter
 
@@ -259,6 +259,7 @@ class Reader:
                         callback(sample)
                     except Exception:
                         self._callback_failed(sample)
+
         self._callback_thread = threading.Thread(target=run, name=f"gridbus-{self.topics[0]}", daemon=True)
         self._callback_thread.start()
         return self
@@ -268,11 +269,14 @@ class Reader:
         self.callback_errors += 1
         n = self.callback_errors
         if n <= 10:
-            log.exception("on_sample callback of the %s reader raised on %s (%s); delivery goes on",
-                          self._label(), sample.id, sample.topic)
+            log.exception(
+                "on_sample callback of the %s reader raised on %s (%s); delivery goes on",
+                self._label(),
+                sample.id,
+                sample.topic,
+            )
         elif n % 100 == 0:
-            log.error("on_sample callback of the %s reader has raised %d times; delivery goes on",
-                      self._label(), n)
+            log.error("on_sample callback of the %s reader has raised %d times; delivery goes on", self._label(), n)
 
     # -- DDS statuses -------------------------------------------------------------------
     def _check_status(self) -> None:

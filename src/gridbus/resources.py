@@ -27,6 +27,7 @@ Files are returned as real paths (Cyclone and lxml take file names): on a
 normal install they are the package's own files; from a zip they are extracted
 once and kept until the process exits.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -41,7 +42,7 @@ from pathlib import Path
 PACKAGE = "gridbus"
 DATA = "data"
 
-_extracted = contextlib.ExitStack()       # files extracted from a zip live as long as the process
+_extracted = contextlib.ExitStack()  # files extracted from a zip live as long as the process
 atexit.register(_extracted.close)
 
 

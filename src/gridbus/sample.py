@@ -4,6 +4,7 @@ Like the binding's own samples, but carrying the paper's double time stamp:
 the source time DDS carries with every sample, and the reception time taken
 when gridbus took it, both UTC nanoseconds.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ class Sample:
     __slots__ = ("data", "reception_time_ns", "source_time_ns", "topic")
 
     def __init__(self, data: IdlStruct, topic: str, source_time_ns: int, reception_time_ns: int) -> None:
-        self.data: Any = data                            # a topic type: fields vary, ``id`` first
+        self.data: Any = data  # a topic type: fields vary, ``id`` first
         self.topic = topic
         self.source_time_ns = source_time_ns
         self.reception_time_ns = reception_time_ns
@@ -71,5 +72,5 @@ class Gone:
 
     id: str
     topic: str
-    reason: str                                       # "no writers" or "disposed"
-    time: float                                       # UTC s when this reader learned it
+    reason: str  # "no writers" or "disposed"
+    time: float  # UTC s when this reader learned it

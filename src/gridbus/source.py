@@ -6,6 +6,7 @@ what the Reader needs beside it: how to recognize the wanted object by its
 key bytes (:class:`KeyMatch`), the resource limits DDS enforces, the deadline
 gridbus checks, and what the DDS statuses said last time.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,9 +25,9 @@ from .model import TopicType
 
 __all__ = ["KeyMatch", "Source", "key_id"]
 
-log = logging.getLogger("gridbus.bus")                # the logger README names for reader warnings
+log = logging.getLogger("gridbus.bus")  # the logger README names for reader warnings
 
-_WARN_EVERY = 10.0                             # s between resource-limit warnings per topic
+_WARN_EVERY = 10.0  # s between resource-limit warnings per topic
 _REJECT_REASONS = {1: "max_instances", 2: "max_samples", 3: "max_samples_per_instance"}
 
 
@@ -50,7 +51,7 @@ class KeyMatch:
         self._be = struct.pack(">I", len(want)) + want
 
     def __call__(self, raw: bytes) -> bool:
-        return raw.startswith(self._le if raw[1] & 1 else self._be, 4)   # odd id = little endian
+        return raw.startswith(self._le if raw[1] & 1 else self._be, 4)  # odd id = little endian
 
 
 def key_id(raw: bytes) -> str:
@@ -58,7 +59,7 @@ def key_id(raw: bytes) -> str:
     if len(raw) < 9:
         return ""
     size: int = struct.unpack_from("<I" if raw[1] & 1 else ">I", raw, 4)[0]
-    return raw[8:7 + size].decode("utf-8", "replace")
+    return raw[8 : 7 + size].decode("utf-8", "replace")
 
 
 @dataclass
@@ -67,14 +68,14 @@ class Source:
 
     topic: TopicType
     dds: DataReader[Any]
-    condition: ReadCondition                            # kept alive: a wait set wakes on it
-    deserialize: Callable[[bytes], Any]                 # a topic type's: an IdlStruct with an id
-    match: KeyMatch | None = None                       # set for a reader of one object
+    condition: ReadCondition  # kept alive: a wait set wakes on it
+    deserialize: Callable[[bytes], Any]  # a topic type's: an IdlStruct with an id
+    match: KeyMatch | None = None  # set for a reader of one object
     limits: Policy.ResourceLimits | None = None
     rejected_seen: int = 0
-    matched_seen: tuple[int, int] = (0, 0)              # (current, total) matched writers
-    deadline: float | None = None                       # requested deadline (s), checked by gridbus
-    warn_after: float = 0.0                             # time.monotonic() of the next allowed warning
+    matched_seen: tuple[int, int] = (0, 0)  # (current, total) matched writers
+    deadline: float | None = None  # requested deadline (s), checked by gridbus
+    warn_after: float = 0.0  # time.monotonic() of the next allowed warning
 
     def writers_left(self) -> bool:
         """Whether a writer unmatched since the last call (one may have joined meanwhile)."""
@@ -96,8 +97,14 @@ class Source:
         if total > self.rejected_seen:
             limit = _REJECT_REASONS.get(reason, "a resource limit")
             value = getattr(self.limits, limit, "?")
-            log.warning("reader of %s (%s): DDS refused %d sample(s), %s=%s reached; "
-                        "samples of the objects it holds still arrive", label(),
-                        self.topic.name, total - self.rejected_seen, limit, value)
+            log.warning(
+                "reader of %s (%s): DDS refused %d sample(s), %s=%s reached; "
+                "samples of the objects it holds still arrive",
+                label(),
+                self.topic.name,
+                total - self.rejected_seen,
+                limit,
+                value,
+            )
             self.rejected_seen = total
             self.warn_after = time.monotonic() + _WARN_EVERY

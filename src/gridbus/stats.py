@@ -7,6 +7,7 @@ linear interpolation between the closest ranks (``np.percentile``'s default),
 with NaN entries (a lost ping) left out and ``None`` for an empty list, which
 JSON and the tables show as ``null`` / ``None``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -21,8 +22,7 @@ def as_array(values: Iterable[float] | npt.NDArray[np.float64], scale: float = 1
     return array[~np.isnan(array)]
 
 
-def percentile(values: Iterable[float] | npt.NDArray[np.float64], q: float,
-               digits: int | None = None) -> float | None:
+def percentile(values: Iterable[float] | npt.NDArray[np.float64], q: float, digits: int | None = None) -> float | None:
     """The ``q``-th percentile (0..100) of ``values``, rounded to ``digits``; None when empty."""
     array = as_array(values)
     if not array.size:
@@ -40,8 +40,12 @@ def mean(values: Iterable[float] | npt.NDArray[np.float64], digits: int | None =
     return value if digits is None else round(value, digits)
 
 
-def summary(values: Iterable[float] | npt.NDArray[np.float64], quantiles: Sequence[float],
-            digits: int | None = None, scale: float = 1.0) -> dict[str, float | None]:
+def summary(
+    values: Iterable[float] | npt.NDArray[np.float64],
+    quantiles: Sequence[float],
+    digits: int | None = None,
+    scale: float = 1.0,
+) -> dict[str, float | None]:
     """``{"mean": .., "p50": .., ..., "max": ..}`` of ``values`` times ``scale``.
 
     ``quantiles`` names the percentiles wanted (``(50, 90, 99)``); ``max`` is the 100th.

@@ -5,6 +5,7 @@ The testbed writes those stamps (:class:`SimClock`), controllers read ``t`` back
 them (:class:`gridbus.control.clock.DataClock`).  The conversion lives here, below
 both, so that a controller never imports the simulator to learn what time it is.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,6 +16,7 @@ from typing import Protocol
 class Clock(Protocol):
     """What controllers need of a clock: a :class:`~gridbus.control.clock.DataClock`, or the
     testbed's wall-clock schedule (:class:`SimClock`) where nothing can be late."""
+
     epoch: float
     speed: float
 
@@ -24,9 +26,10 @@ class Clock(Protocol):
     def sim_time(self, stamp: float) -> float: ...
 
 
-@dataclass(eq=False)             # identity, as before, for DataClock (a clock with state)
+@dataclass(eq=False)  # identity, as before, for DataClock (a clock with state)
 class TimeBase:
     """Simulated time ``t`` is stamped ``epoch + t / speed`` (UTC seconds)."""
+
     epoch: float
     speed: float = 1.0
 

@@ -5,6 +5,7 @@ came from; :class:`Locator` finds them again in the text (an object's
 ``id = "..."`` line, a key under it, or a ``[section]``), so a check made after
 parsing can still say ``file:line: reason``.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,7 @@ class Locator:
         self.lines = text.splitlines()
         self.error_class = error
 
-    def line_of(self, object_id: str | None = None, key: str | None = None,
-                section: str | None = None) -> int:
+    def line_of(self, object_id: str | None = None, key: str | None = None, section: str | None = None) -> int:
         start = 0
         if object_id is not None:
             pattern = re.compile(r'\bid\s*=\s*"' + re.escape(object_id) + '"')
@@ -36,21 +36,22 @@ class Locator:
         if key is not None:
             pattern = re.compile(r'(^|[{,\s])"?' + re.escape(key) + r'"?\s*=')
             for n in range(start, len(self.lines)):
-                if n > start and object_id is not None and re.search(r'\bid\s*=', self.lines[n]):
+                if n > start and object_id is not None and re.search(r"\bid\s*=", self.lines[n]):
                     break
                 if pattern.search(self.lines[n]):
                     return n + 1
         return start + 1
 
-    def error(self, reason: str, object_id: str | None = None, key: str | None = None,
-              section: str | None = None) -> GridbusError:
+    def error(
+        self, reason: str, object_id: str | None = None, key: str | None = None, section: str | None = None
+    ) -> GridbusError:
         return self.error_class(f"{self.path}:{self.line_of(object_id, key, section)}: {reason}")
 
 
 def read_toml(path: str | Path, error: type[GridbusError], what: str) -> tuple[dict[str, Any], Locator]:
     """Parse ``path``; unreadable, non-UTF-8 or malformed files raise ``error`` with ``file:line``."""
     path = Path(path)
-    text = read_text(path, error, what)         # stat first: a FIFO or directory must not hang
+    text = read_text(path, error, what)  # stat first: a FIFO or directory must not hang
     if not text.strip():
         raise error(f"{path}:1: the {what} is empty")
     try:

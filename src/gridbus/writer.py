@@ -4,6 +4,7 @@ A :class:`Writer` is a view of one object (``G_1``) on a DDS writer that the
 Bus shares among all objects of a topic: writers are cheap to ask for, and
 each stamps what it writes with the source time.
 """
+
 from __future__ import annotations
 
 import time
@@ -22,17 +23,18 @@ if TYPE_CHECKING:
 
 __all__ = ["Writer"]
 
-_MATCH_SETTLE = 0.05                           # s for a remote reader to match a new writer
+_MATCH_SETTLE = 0.05  # s for a remote reader to match a new writer
 
 
 class Writer:
     """Writes one object's samples on one topic (``G_1`` on Generator_Measurement)."""
 
-    def __init__(self, bus: Bus, topic: TopicType, object_id: str, dds_writer: DataWriter[Any],
-                 born: float = 0.0) -> None:
+    def __init__(
+        self, bus: Bus, topic: TopicType, object_id: str, dds_writer: DataWriter[Any], born: float = 0.0
+    ) -> None:
         self.bus, self.topic, self.object_id = bus, topic, object_id
         self._dds = dds_writer
-        self._born = born                                  # time.monotonic() at DDS writer creation
+        self._born = born  # time.monotonic() at DDS writer creation
         self._best_effort = any(isinstance(p, type(Policy.Reliability.BestEffort)) for p in dds_writer.get_qos())
         self._write = dds_writer.write
 
@@ -40,8 +42,7 @@ class Writer:
         """A checked sample of this object (missing fields take their defaults)."""
         return self.topic.build(self.object_id, fields)
 
-    def write(self, sample: IdlStruct | None = None, /, *, timestamp: float | None = None,
-              **fields: Any) -> IdlStruct:
+    def write(self, sample: IdlStruct | None = None, /, *, timestamp: float | None = None, **fields: Any) -> IdlStruct:
         """Publish ``sample``, or one built from ``fields``; stamp it with the source time.
 
         ``timestamp`` (UTC seconds) overrides the clock, e.g. for replayed data.
@@ -51,8 +52,9 @@ class Writer:
         elif fields:
             raise TypeError("give either a sample or fields, not both")
         elif not isinstance(sample, self.topic.cls):
-            raise GridbusError(f"{self.object_id}: expected a {self.topic.type_name} sample, "
-                               f"got {type(sample).__name__}")
+            raise GridbusError(
+                f"{self.object_id}: expected a {self.topic.type_name} sample, got {type(sample).__name__}"
+            )
         elif (given := getattr(sample, "id", None)) != self.object_id:
             raise UnknownObjectError(f"sample id {given!r} does not match writer of {self.object_id}")
         stamp = time.time_ns() if timestamp is None else int(timestamp * 1e9)

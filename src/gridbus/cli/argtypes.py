@@ -9,20 +9,21 @@ command line is parsed, before any DDS participant exists, with
 :class:`GridbusArgumentParser` also maps every plain ``type=float`` to
 :func:`finite_float`, so options declared elsewhere refuse NaN and inf too.
 """
+
 from __future__ import annotations
 
 import argparse
 import math
 import sys
-from pathlib import Path
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from ..errors import GridbusError
 from ..files import check_input_file, check_output_dir, read_text
 
-MAX_DOMAIN_ID = 232                     # Cyclone's largest domain id (DDSI port mapping)
-MAX_EPOCH = 1e11                        # UNIX seconds; beyond the year 5000 is a typo
+MAX_DOMAIN_ID = 232  # Cyclone's largest domain id (DDSI port mapping)
+MAX_EPOCH = 1e11  # UNIX seconds; beyond the year 5000 is a typo
 # Rates, speeds, seconds: beyond these a value is a typo, and 1/rate or a timeout in ns would
 # overflow what time.sleep() and DDS durations (int64 ns, about 292 years) can hold.
 SMALLEST, LARGEST = 1e-9, 1e9
@@ -32,9 +33,11 @@ F = TypeVar("F", bound=Callable[[str], Any])
 
 def _named(name: str) -> Callable[[F], F]:
     """Give an argument type the name argparse shows in its messages."""
+
     def wrap(func: F) -> F:
         func.__name__ = name
         return func
+
     return wrap
 
 
@@ -120,6 +123,7 @@ def epoch_seconds(text: str) -> float:
 
 def number_list(item: Callable[[str], float], what: str) -> Callable[[str], list[float]]:
     """A comma-separated list, each element checked by ``item`` (``--sizes 32,256``)."""
+
     @_named(f"list of {what}")
     def parse(text: str) -> list[float]:
         parts = [p.strip() for p in text.split(",")]
@@ -132,11 +136,13 @@ def number_list(item: Callable[[str], float], what: str) -> Callable[[str], list
             except argparse.ArgumentTypeError as exc:
                 raise argparse.ArgumentTypeError(f"{part!r} in {text!r}: {exc}") from None
         return values
+
     return parse
 
 
 def name_list(choices: tuple[str, ...] | None = None, what: str = "names") -> ArgType:
     """A comma-separated list of names, optionally from ``choices`` (``--modes wait,poll``)."""
+
     @_named(f"list of {what}")
     def parse(text: str) -> list[str]:
         parts = [p.strip() for p in text.split(",")]
@@ -144,9 +150,11 @@ def name_list(choices: tuple[str, ...] | None = None, what: str = "names") -> Ar
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
         for part in parts:
             if choices is not None and part not in choices:
-                raise argparse.ArgumentTypeError(f"unknown {what.removesuffix('s')} "
-                                                 f"{part!r}; choose from {', '.join(choices)}")
+                raise argparse.ArgumentTypeError(
+                    f"unknown {what.removesuffix('s')} {part!r}; choose from {', '.join(choices)}"
+                )
         return parts
+
     return parse
 
 
@@ -160,6 +168,7 @@ def _file_check(check: Callable[..., Path], what: str) -> ArgType:
         except GridbusError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
         return text
+
     return parse
 
 
@@ -204,8 +213,9 @@ def link_path(text: str) -> str:
     path = Path(text)
     if path.exists() and not path.is_symlink():
         kind = "a directory" if path.is_dir() else "a file"
-        raise argparse.ArgumentTypeError(f"{path}: is {kind}; --link makes a symlink there and would "
-                                         "replace it: give a new path")
+        raise argparse.ArgumentTypeError(
+            f"{path}: is {kind}; --link makes a symlink there and would replace it: give a new path"
+        )
     parent = path.absolute().parent
     if not parent.is_dir():
         raise argparse.ArgumentTypeError(f"{path}: {parent} is not a directory")
@@ -241,4 +251,3 @@ class GridbusArgumentParser(argparse.ArgumentParser):
         command = self.prog.split(" ", 1)[1] if " " in self.prog else ""
         prefix = f"{command}: " if command else ""
         self.exit(2, f"gridbus: error: {prefix}{message}\n")
-

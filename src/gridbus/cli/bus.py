@@ -4,6 +4,7 @@ The commands a user reaches for to see and poke the data space without any
 service running: what the data model holds, what is on the domain, and one
 sample in or out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,17 @@ from typing import TYPE_CHECKING
 from ..errors import GridbusError
 from ..resources import idl_dir
 from .argtypes import input_file, nonneg_float, output_dir, positive_float, positive_int
-from .common import (bus_options, command, domain_of, local_clock, open_bus, open_registry, print_json_lines,
-                     print_table, sample_json)
+from .common import (
+    bus_options,
+    command,
+    domain_of,
+    local_clock,
+    open_bus,
+    open_registry,
+    print_json_lines,
+    print_table,
+    sample_json,
+)
 
 if TYPE_CHECKING:
     from .common import Subcommands
@@ -31,8 +41,16 @@ def cmd_types(args: argparse.Namespace) -> int:
         raise GridbusError("TYPE is empty; give an object type name or prefix (G, Generator), or none for all")
     objects = [registry.by_name(args.type)] if args.type else list(registry.object_types.values())
     if args.json:
-        print_json_lines({"type": obj.name, "prefix": obj.prefix, "title": obj.title, "module": obj.module,
-                          "topics": [t.describe() for t in obj.topics.values()]} for obj in objects)
+        print_json_lines(
+            {
+                "type": obj.name,
+                "prefix": obj.prefix,
+                "title": obj.title,
+                "module": obj.module,
+                "topics": [t.describe() for t in obj.topics.values()],
+            }
+            for obj in objects
+        )
         return 0
     for obj in objects:
         rows = []
@@ -40,12 +58,20 @@ def cmd_types(args: argparse.Namespace) -> int:
             for info in topic.fields.values():
                 if info.name == "id":
                     continue
-                span = "" if info.min is None and info.max is None else \
-                    f"{'' if info.min is None else f'{info.min:g}'}..{'' if info.max is None else f'{info.max:g}'}"
+                span = (
+                    ""
+                    if info.min is None and info.max is None
+                    else f"{'' if info.min is None else f'{info.min:g}'}..{'' if info.max is None else f'{info.max:g}'}"
+                )
                 note = info.doc or ("|".join(m.name for m in info.enum) if info.enum else "")
                 rows.append((topic.name, info.name, info.type_name, info.unit or "", span, note))
-        print_table(f"{obj.name} ({obj.prefix}_x) - {obj.title}", ("topic", "field", "type", "unit", "range", "note"),
-                    rows, right=False, title_justify="left")
+        print_table(
+            f"{obj.name} ({obj.prefix}_x) - {obj.title}",
+            ("topic", "field", "type", "unit", "range", "note"),
+            rows,
+            right=False,
+            title_justify="left",
+        )
     return 0
 
 
@@ -80,14 +106,15 @@ def _is_infinite(text: str) -> bool:
 def cmd_publish(args: argparse.Namespace) -> int:
     fields = parse_assignments(args.fields)
     if not fields and not args.role:
-        raise GridbusError(f"nothing to publish: give field=value pairs for {args.id} (or --role to "
-                           "publish a sample of defaults)")
-    obj = open_registry(args).parse_id(args.id)              # check before joining the domain
+        raise GridbusError(
+            f"nothing to publish: give field=value pairs for {args.id} (or --role to publish a sample of defaults)"
+        )
+    obj = open_registry(args).parse_id(args.id)  # check before joining the domain
     topic = obj.topic(args.role) if args.role else obj.topic_of_fields(fields)
     topic.build(args.id, fields)
     with open_bus(args) as bus:
         writer = bus.writer(args.id, topic.role)
-        sample = writer.build(**fields)                     # check before anything is sent
+        sample = writer.build(**fields)  # check before anything is sent
         writer.wait_for_readers(1, timeout=args.wait)
         period = 1.0 / args.rate if args.rate else 0.0
         start = time.monotonic()
@@ -98,9 +125,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
                     time.sleep(delay)
             writer.write(sample)
         if topic.role != "Measurement":
-            time.sleep(0.2)                                 # let reliable data reach the readers
-        print(f"published {args.count} x {topic.name} {json.dumps(topic.to_dict(sample))}",
-              file=sys.stderr)
+            time.sleep(0.2)  # let reliable data reach the readers
+        print(f"published {args.count} x {topic.name} {json.dumps(topic.to_dict(sample))}", file=sys.stderr)
     return 0
 
 
@@ -108,7 +134,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_subscribe(args: argparse.Namespace) -> int:
     if not args.pattern.strip():
         raise GridbusError("PATTERN is empty; give an object id (G_1), a type (G), G_* or *")
-    objects, _ = open_registry(args).select(args.pattern)     # check before joining the domain
+    objects, _ = open_registry(args).select(args.pattern)  # check before joining the domain
     if args.role and not any(args.role in o.topics for o in objects):
         raise GridbusError(f"no object type matching {args.pattern!r} has a {args.role} topic")
     with open_bus(args) as bus:
@@ -126,8 +152,11 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
             if args.json:
                 print(sample_json(sample), flush=True)
             else:
-                values = " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
-                                  for k, v in sample.fields().items() if k != "id")
+                values = " ".join(
+                    f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in sample.fields().items()
+                    if k != "id"
+                )
                 print(f"{local_clock(sample.source_time)} {sample.topic} {sample.id} {values}", flush=True)
     if args.count is not None and seen < args.count:
         print(f"gridbus: received {seen} of {args.count} samples before the timeout", file=sys.stderr)
@@ -138,24 +167,56 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------- qos
 def cmd_qos_show(args: argparse.Namespace) -> int:
     from ..qos import TopicMap, describe
+
     registry = open_registry(args)
     known = {o.prefix for o in registry.object_types.values()} | {o.name for o in registry.object_types.values()}
     obj = registry.by_name(args.id) if args.id in known else registry.parse_id(args.id)
     qos_map = TopicMap(args.topic_map, args.qos_file) if args.topic_map else TopicMap(qos_file=args.qos_file)
-    rows = [{"topic": topic.name, "profile": qos_map.profile_for(topic.name),
-             **describe(qos_map.writer_qos(topic.name)), "reader": describe(qos_map.reader_qos(topic.name))}
-            for topic in obj.topics.values()]
+    rows = [
+        {
+            "topic": topic.name,
+            "profile": qos_map.profile_for(topic.name),
+            **describe(qos_map.writer_qos(topic.name)),
+            "reader": describe(qos_map.reader_qos(topic.name)),
+        }
+        for topic in obj.topics.values()
+    ]
     if args.json:
         print_json_lines(rows)
         return 0
-    print_table(f"QoS in effect for {args.id} (writer side; reader where it differs)",
-                ("topic", "profile", "reliability", "durability", "history", "deadline", "lifespan",
-                 "latency budget", "order", "priority", "ownership"),
-                ((row["topic"], row["profile"], row["reliability"], row["durability"],
-                  f"{row['history']['kind']} {row['history']['depth'] or ''}".strip(),
-                  _duration(row["deadline"]), _duration(row["lifespan"]), _duration(row["latency_budget"]),
-                  row["destination_order"].removeprefix("by_"), str(row["transport_priority"]), row["ownership"])
-                 for row in rows), right=False)
+    print_table(
+        f"QoS in effect for {args.id} (writer side; reader where it differs)",
+        (
+            "topic",
+            "profile",
+            "reliability",
+            "durability",
+            "history",
+            "deadline",
+            "lifespan",
+            "latency budget",
+            "order",
+            "priority",
+            "ownership",
+        ),
+        (
+            (
+                row["topic"],
+                row["profile"],
+                row["reliability"],
+                row["durability"],
+                f"{row['history']['kind']} {row['history']['depth'] or ''}".strip(),
+                _duration(row["deadline"]),
+                _duration(row["lifespan"]),
+                _duration(row["latency_budget"]),
+                row["destination_order"].removeprefix("by_"),
+                str(row["transport_priority"]),
+                row["ownership"],
+            )
+            for row in rows
+        ),
+        right=False,
+    )
     return 0
 
 
@@ -166,12 +227,14 @@ def _duration(seconds: float | None) -> str:
 # --------------------------------------------------------------------------- ls
 def cmd_ls(args: argparse.Namespace) -> int:
     from ..discovery import watch
+
     return watch(open_bus(args), duration=args.duration, as_json=args.json)
 
 
 # -------------------------------------------------------------------------- idl
 def cmd_idl_generate(args: argparse.Namespace) -> int:
     from ..idl import TYPES_DIR, generate
+
     files = [Path(f) for f in args.files] or sorted(Path(args.idl_dir).glob("*.idl"))
     if not files:
         raise GridbusError(f"no IDL files in {args.idl_dir}")
@@ -184,6 +247,7 @@ def cmd_idl_generate(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from .. import demo
+
     try:
         return demo.run(domain_of(args), args.seconds, args.partition, say=lambda line: print(line, flush=True))
     except ChildProcessError as exc:
@@ -198,8 +262,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("type", nargs="?", help="one object type (name or prefix)")
     p.add_argument("--json", action="store_true", help="one JSON object per type")
 
-    p = command(sub, "publish", cmd_publish, "publish fields of one object (a command or state field "
-                "publishes on that topic)")
+    p = command(
+        sub, "publish", cmd_publish, "publish fields of one object (a command or state field publishes on that topic)"
+    )
     p.add_argument("id", help="object id, e.g. G_1 or CB_3")
     p.add_argument("fields", nargs="*", metavar="field=value")
     p.add_argument("--role", help="topic role (Measurement, State, Command, Protection)")
@@ -212,8 +277,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--role", help="topic role (default Measurement, else State)")
     p.add_argument("--count", type=positive_int, default=None)
     p.add_argument("--timeout", type=positive_float, default=None, help="stop after this many seconds")
-    p.add_argument("--json", action="store_true",
-                   help="one JSON object per line: id, topic, data, source_time, reception_time")
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object per line: id, topic, data, source_time, reception_time"
+    )
 
     qos = sub.add_parser("qos", help="QoS in effect").add_subparsers(dest="qos_command", required=True)
     p = qos.add_parser("show", help="QoS in effect for each topic of an object")
@@ -229,11 +295,16 @@ def register(sub: Subcommands) -> None:
     idl = sub.add_parser("idl", help="data model tools").add_subparsers(dest="idl_command", required=True)
     p = idl.add_parser("generate", help="regenerate the Python types from IDL with idlc")
     p.set_defaults(handler=cmd_idl_generate)
-    p.add_argument("files", nargs="*", type=input_file("IDL file"),
-                   help="IDL files (default: every *.idl in --idl-dir)")
+    p.add_argument(
+        "files", nargs="*", type=input_file("IDL file"), help="IDL files (default: every *.idl in --idl-dir)"
+    )
     p.add_argument("--idl-dir", default=str(idl_dir()))
-    p.add_argument("--out", type=output_dir("output package directory"), default=None,
-                   help="output package directory (default: gridbus/types)")
+    p.add_argument(
+        "--out",
+        type=output_dir("output package directory"),
+        default=None,
+        help="output package directory (default: gridbus/types)",
+    )
 
 
 def register_demo(sub: Subcommands) -> None:

@@ -4,6 +4,7 @@ Library code returns rows (dicts) and logs through :mod:`logging`; this module
 is where rows become output (one JSON object per line, or a rich table) and
 where log records get their one handler (``-v``, ``--log-format json``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,16 +35,30 @@ if TYPE_CHECKING:
 def bus_options(parser: argparse.ArgumentParser, config_flag: str = "--config") -> None:
     """The options of :class:`gridbus.Bus`, the same on every command that joins the domain."""
     group = parser.add_argument_group("bus options")
-    group.add_argument("--domain", type=domain_id, default=None,
-                       help="DDS domain id 0..232 (default: $GRIDBUS_DOMAIN or 0)")
-    group.add_argument("--qos", dest="qos_file", type=input_file("QoS XML file"), default=None,
-                       help="QoS profile XML file")
-    group.add_argument("--topic-map", type=input_file("topic map XML file"), default=None,
-                       help="topic -> profile map XML file")
-    group.add_argument(config_flag, dest="config", type=cyclone_config, default=None,
-                       help="Cyclone DDS configuration (default: loopback only, or $CYCLONEDDS_URI)")
-    group.add_argument("--idl", action="append", type=input_file("IDL file"), default=[], metavar="FILE",
-                       help="extra IDL file with object types of your own (repeatable)")
+    group.add_argument(
+        "--domain", type=domain_id, default=None, help="DDS domain id 0..232 (default: $GRIDBUS_DOMAIN or 0)"
+    )
+    group.add_argument(
+        "--qos", dest="qos_file", type=input_file("QoS XML file"), default=None, help="QoS profile XML file"
+    )
+    group.add_argument(
+        "--topic-map", type=input_file("topic map XML file"), default=None, help="topic -> profile map XML file"
+    )
+    group.add_argument(
+        config_flag,
+        dest="config",
+        type=cyclone_config,
+        default=None,
+        help="Cyclone DDS configuration (default: loopback only, or $CYCLONEDDS_URI)",
+    )
+    group.add_argument(
+        "--idl",
+        action="append",
+        type=input_file("IDL file"),
+        default=[],
+        metavar="FILE",
+        help="extra IDL file with object types of your own (repeatable)",
+    )
     group.add_argument("--partition", default=None, help="DDS partition to join")
 
 
@@ -58,19 +73,28 @@ def command(sub: Subcommands, name: str, handler: Handler, help_text: str) -> ar
 def domain_of(args: argparse.Namespace) -> int:
     """``--domain``, else ``$GRIDBUS_DOMAIN``, else Cyclone's default (what :class:`Bus` would join)."""
     from ..bus import default_domain
+
     return default_domain() if args.domain is None else int(args.domain)
 
 
 def open_bus(args: argparse.Namespace) -> Bus:
     """A :class:`gridbus.Bus` joined with the command's bus options."""
     from ..bus import Bus
-    return Bus(args.domain, qos_file=args.qos_file, topic_map=args.topic_map, config=args.config,
-               idl=args.idl, partition=args.partition)
+
+    return Bus(
+        args.domain,
+        qos_file=args.qos_file,
+        topic_map=args.topic_map,
+        config=args.config,
+        idl=args.idl,
+        partition=args.partition,
+    )
 
 
 def open_registry(args: argparse.Namespace) -> Registry:
     """The data model, with the command's ``--idl`` files added (checked before joining a domain)."""
     from ..model import Registry
+
     registry = Registry.default()
     for path in getattr(args, "idl", []):
         registry.load_idl(path)
@@ -87,13 +111,23 @@ def print_json_lines(rows: Iterable[Row]) -> None:
 def console(min_width: int = 120) -> Console:
     """A rich console at least ``min_width`` wide, so that tables do not wrap in a narrow pipe."""
     from rich.console import Console
+
     return Console(width=max(min_width, Console().width))
 
 
-def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], *, min_width: int = 120,
-                left: Sequence[str] = (), right: bool = True, title_justify: str = "center") -> None:
+def print_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    min_width: int = 120,
+    left: Sequence[str] = (),
+    right: bool = True,
+    title_justify: str = "center",
+) -> None:
     """A rich table on stdout; columns right-aligned (numbers) unless named in ``left``."""
     from rich.table import Table
+
     table = Table(title=title, title_justify=title_justify)  # type: ignore[arg-type]
     for column in columns:
         table.add_column(column, justify="right" if right and column not in left else "left")
@@ -105,8 +139,15 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]
 def sample_json(sample: Sample) -> str:
     """``gridbus subscribe --json``: id, topic, data (NaN and inf as null), both time stamps."""
     data = {k: _json_value(v) for k, v in sample.fields().items() if k != "id"}
-    return json.dumps({"id": sample.id, "topic": sample.topic, "data": data,
-                       "source_time": sample.source_time, "reception_time": sample.reception_time})
+    return json.dumps(
+        {
+            "id": sample.id,
+            "topic": sample.topic,
+            "data": data,
+            "source_time": sample.source_time,
+            "reception_time": sample.reception_time,
+        }
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -123,8 +164,12 @@ class JsonLogFormatter(logging.Formatter):
     """One JSON object per line: time (UNIX s), level, logger, message (and the traceback, if any)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {"time": round(record.created, 6), "level": record.levelname,
-                                 "logger": record.name, "message": record.getMessage()}
+        entry: dict[str, Any] = {
+            "time": round(record.created, 6),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
@@ -138,10 +183,19 @@ def logging_options(parser: argparse.ArgumentParser, default: Any = None) -> Non
     that does not name them leaves the top-level value alone.
     """
     group = parser.add_argument_group("logging")
-    group.add_argument("-v", "--verbose", action="count", default=0 if default is None else default,
-                       help="log more on stderr: -v INFO, -vv DEBUG (default: warnings only)")
-    group.add_argument("--log-format", choices=("text", "json"), default="text" if default is None else default,
-                       help="log records as plain text (default) or one JSON object per line")
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0 if default is None else default,
+        help="log more on stderr: -v INFO, -vv DEBUG (default: warnings only)",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text" if default is None else default,
+        help="log records as plain text (default) or one JSON object per line",
+    )
 
 
 def logging_options_everywhere(parser: argparse.ArgumentParser) -> None:

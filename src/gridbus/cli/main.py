@@ -23,6 +23,7 @@ all refused before a participant exists) are all this CLI needs.  click or
 typer would add a dependency and a second way of declaring options for no
 capability gridbus uses.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose, args.log_format)
     try:
         if getattr(args, "domain", 0) is None:
-            args.domain = domain_from_env(os.environ)       # a bad GRIDBUS_DOMAIN fails every command
+            args.domain = domain_from_env(os.environ)  # a bad GRIDBUS_DOMAIN fails every command
         return int(args.handler(args) or 0)
     except GridbusError as exc:
         print(f"gridbus: error: {exc}", file=sys.stderr)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _stdout_gone()
-    except OSError as exc:               # a file the user named cannot be made or written
+    except OSError as exc:  # a file the user named cannot be made or written
         name = f"{exc.filename}: " if exc.filename else ""
         print(f"gridbus: error: {name}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -4,6 +4,7 @@
 lines on stdout (``{"ready": ...}``, ``{"port": ...}``, ``{"control": ...}``,
 ``{"done": ...}``); their log records go to stderr through the CLI's handler.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,17 +22,28 @@ if TYPE_CHECKING:
 def cmd_translate(args: argparse.Namespace) -> int:
     from ..translators.profile import load_profile
     from ..translators.translator import Translator
+
     profile = load_profile(args.profile)
     if args.baud:
         profile.serial.baudrate = args.baud
     object_id = args.object or f"{profile.object}_1"
     with open_bus(args) as bus:
-        translator = Translator(bus, profile, args.port, object_id, publish_state=not args.no_state,
-                                publish_measurement=not args.no_measurement)
-        for signum in (signal.SIGINT, signal.SIGTERM):   # both end cleanly: Link_State says disconnected
+        translator = Translator(
+            bus,
+            profile,
+            args.port,
+            object_id,
+            publish_state=not args.no_state,
+            publish_measurement=not args.no_measurement,
+        )
+        for signum in (signal.SIGINT, signal.SIGTERM):  # both end cleanly: Link_State says disconnected
             signal.signal(signum, lambda *_: translator.stop())
-        print(json.dumps({"ready": {"profile": profile.name, "port": args.port, "object": object_id,
-                                    "link": translator.link_id}}), flush=True)
+        print(
+            json.dumps(
+                {"ready": {"profile": profile.name, "port": args.port, "object": object_id, "link": translator.link_id}}
+            ),
+            flush=True,
+        )
         translator.run(args.duration)
         print(json.dumps({"done": translator.health}), flush=True)
     return 0
@@ -40,6 +52,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 def cmd_device_sim(args: argparse.Namespace) -> int:
     from ..translators.devices import run_simulator
     from ..translators.profile import load_profile
+
     profile = load_profile(args.profile)
     if args.baud:
         profile.serial.baudrate = args.baud
@@ -52,6 +65,7 @@ def _json_line(event: dict[str, Any]) -> None:
 
 def cmd_profiles(args: argparse.Namespace) -> int:
     from ..translators.profile import available, load_profile
+
     for name in available():
         p = load_profile(name)
         print(f"{name:26} {p.protocol:11} {p.object}_x  {p.title}")
@@ -67,14 +81,14 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: forever)")
     p.add_argument("--baud", type=positive_int, default=None, help="override the profile's baud rate")
     p.add_argument("--no-state", action="store_true", help="do not publish the object's State topic")
-    p.add_argument("--no-measurement", action="store_true",
-                   help="do not publish the object's Measurement topic (a DAQ agent does)")
+    p.add_argument(
+        "--no-measurement", action="store_true", help="do not publish the object's Measurement topic (a DAQ agent does)"
+    )
 
     p = sub.add_parser("device-sim", help="simulate a serial device on a pseudo-terminal (prints its path)")
     p.set_defaults(handler=cmd_device_sim)
     p.add_argument("profile", type=profile_ref, help="device profile name or file")
-    p.add_argument("--link", type=link_path, default=None,
-                   help="path of the symlink to the pty (default: a temp dir)")
+    p.add_argument("--link", type=link_path, default=None, help="path of the symlink to the pty (default: a temp dir)")
     p.add_argument("--duration", type=positive_float, default=None)
     p.add_argument("--trace", action="store_true", help="print a JSON line per request received")
     p.add_argument("--baud", type=positive_int, default=None, help="override the profile's baud rate")

@@ -12,6 +12,7 @@ Every transition is published on ``Controller_State`` (``CTRL_x``); a stale or
 missing measurement stops a sequence (stage FAULT) instead of acting on old data.
 Their time is the testbed's simulated time, read from its data (:class:`~.clock.DataClock`).
 """
+
 from .clock import Clock, DataClock
 from .statemachine import StaleMeasurement, StateMachine
 from .view import GridView

@@ -10,6 +10,7 @@ testbed for stale data.  Only two questions need the wall clock, and they
 are asked explicitly: how long has no data come at all (:meth:`~DataClock.silent_for`),
 and how long has the clock been waiting for its first sample.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,10 +40,10 @@ class DataClock(TimeBase):
 
     def __init__(self, epoch: float, speed: float = 1.0) -> None:
         super().__init__(epoch, speed)
-        self.first: float | None = None          # simulated time of the first measurement seen
+        self.first: float | None = None  # simulated time of the first measurement seen
         self._now = -math.inf
-        self._advanced_at = time.monotonic()     # wall time (monotonic) of the last advance
-        self.foreign: dict[str, int] = {}        # object id -> samples ignored as on another time base
+        self._advanced_at = time.monotonic()  # wall time (monotonic) of the last advance
+        self.foreign: dict[str, int] = {}  # object id -> samples ignored as on another time base
 
     # -- fed by the data ------------------------------------------------------------------
     def observe(self, sample: Sample) -> bool:
@@ -73,9 +74,12 @@ class DataClock(TimeBase):
         count = self.foreign.get(sample.id, 0)
         self.foreign[sample.id] = count + 1
         if count == 0:
-            log.warning("%s's source time is %.1f simulated s ahead of the testbed's data; ignored for "
-                        "the clock (another writer with another time base on this domain and partition?)",
-                        sample.id, t - self._now)
+            log.warning(
+                "%s's source time is %.1f simulated s ahead of the testbed's data; ignored for "
+                "the clock (another writer with another time base on this domain and partition?)",
+                sample.id,
+                t - self._now,
+            )
 
     # -- read by controllers -------------------------------------------------------------
     def now(self) -> float:

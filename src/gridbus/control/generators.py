@@ -1,4 +1,5 @@
 """Generator startup/shutdown state machines (Figures 12 and 13)."""
+
 from __future__ import annotations
 
 from ..bus import Bus
@@ -35,8 +36,17 @@ class GeneratorSequence(StateMachine):
 class SlackStartup(GeneratorSequence):
     """Set the speed for the operating frequency, start, wait for nominal V and f, connect, ready."""
 
-    def __init__(self, bus: Bus, clock: Clock, generator: str, breaker: str, frequency: float = 60.0,
-                 voltage: float = 120.0, settle: float = 1.0, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        clock: Clock,
+        generator: str,
+        breaker: str,
+        frequency: float = 60.0,
+        voltage: float = 120.0,
+        settle: float = 1.0,
+        timeout: float = 30.0,
+    ) -> None:
         super().__init__(bus, generator.replace("_", ""), clock)
         self.generator, self.breaker = generator, breaker
         self.frequency, self.voltage = frequency, voltage
@@ -64,28 +74,36 @@ class SlackStartup(GeneratorSequence):
             self.timed_out(self.timeout, "nominal voltage and frequency")
 
     def on_connecting(self, view: GridView) -> None:
-        view.sample(self.generator)                     # stop on stale data here too
+        view.sample(self.generator)  # stop on stale data here too
         if view.status(self.breaker) == "CLOSED":
             self.go("READY", f"{self.generator} feeds the grid", ready=True)
         else:
             self.timed_out(5.0, f"{self.breaker} reported CLOSED")
 
 
-
 class PowerStartup(GeneratorSequence):
     """Start, synchronize, close the breaker, set the power, ready; open the breaker and stop."""
 
-    def __init__(self, bus: Bus, clock: Clock, generator: str, breaker: str, reference: str,
-                 power: float, frequency: float = 60.0, voltage: float = 120.0,
-                 limits: SyncLimits | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        clock: Clock,
+        generator: str,
+        breaker: str,
+        reference: str,
+        power: float,
+        frequency: float = 60.0,
+        voltage: float = 120.0,
+        limits: SyncLimits | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         super().__init__(bus, generator.replace("_", ""), clock)
         self.generator, self.breaker, self.power = generator, breaker, power
         self.frequency, self.voltage, self.timeout = frequency, voltage, timeout
         self.synchronizer = Synchronizer(bus, clock, generator, breaker, reference, limits, frequency)
 
     def start(self) -> None:
-        self.command(self.generator, action="START", mode="POWER", f_ref=self.frequency, V_ref=self.voltage,
-                     P_ref=0.0)
+        self.command(self.generator, action="START", mode="POWER", f_ref=self.frequency, V_ref=self.voltage, P_ref=0.0)
         self.go("STARTING", "start signal sent")
 
     def on_starting(self, view: GridView) -> None:
@@ -106,5 +124,5 @@ class PowerStartup(GeneratorSequence):
             self.go("FAULT", f"synchronizer: {self.synchronizer.reason}", fault=True)
 
     def shutdown(self) -> None:
-        self.command(self.generator, P_ref=0.0)         # unload first, then the common sequence
+        self.command(self.generator, P_ref=0.0)  # unload first, then the common sequence
         super().shutdown()

@@ -6,6 +6,7 @@ whole testbed.  Shutdown is the safe order: the power-controlled units one by
 one, each after shedding a load so the rest are not overloaded, then the
 remaining loads, the slack machine, and finally every breaker open.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,15 +24,15 @@ from .view import GridView, Pending
 class Unit:
     generator: str
     breaker: str
-    reference: str = ""          # PMU on the grid side of the breaker (power units)
-    power: float = 0.0           # W, power reference once connected
+    reference: str = ""  # PMU on the grid side of the breaker (power units)
+    power: float = 0.0  # W, power reference once connected
 
 
 @dataclass
 class LoadStep:
     load: str
     breaker: str
-    power: float                 # W
+    power: float  # W
 
 
 # (kind, item): ("slack" | "unit", Unit), ("close", [breaker ids]), ("load", LoadStep), ("wait", seconds);
@@ -42,6 +43,7 @@ Step = tuple[str, Any]
 @dataclass
 class Plan:
     """An ordered startup: slack machine, breakers to close, loads, power units, pauses."""
+
     steps: list[Step] = field(default_factory=list)
     limits: SyncLimits = field(default_factory=SyncLimits)
 
@@ -96,8 +98,15 @@ class MainController(StateMachine):
             if kind == "slack":
                 machine = SlackStartup(self.bus, self.clock, unit.generator, unit.breaker)
             else:
-                machine = PowerStartup(self.bus, self.clock, unit.generator, unit.breaker, unit.reference,
-                                       unit.power, limits=self.plan.limits)
+                machine = PowerStartup(
+                    self.bus,
+                    self.clock,
+                    unit.generator,
+                    unit.breaker,
+                    unit.reference,
+                    unit.power,
+                    limits=self.plan.limits,
+                )
             self.units[unit.generator] = self._current = machine
             machine.start()
             self.go(f"START_{unit.generator}", f"starting {unit.generator}")

@@ -1,4 +1,5 @@
 """A small state machine that publishes every transition on the bus."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,8 +49,14 @@ class StateMachine:
     def _publish(self, stage: str, previous: str, reason: str) -> None:
         # strictly increasing stamps: readers order this topic by source time and would drop a tie
         self._stamped = max(self.clock.stamp(self.clock.now()), self._stamped + 1e-6)
-        self._writer.write(stage=stage, previous=previous, reason=reason[:127], ready=self.ready,
-                           fault=self.fault, timestamp=self._stamped)
+        self._writer.write(
+            stage=stage,
+            previous=previous,
+            reason=reason[:127],
+            ready=self.ready,
+            fault=self.fault,
+            timestamp=self._stamped,
+        )
 
     def start(self) -> None:
         """Leave IDLE: each controller says what its first stage is."""

@@ -7,6 +7,7 @@ reference, and closes the breaker only when all three differences are inside
 the limits (with a margin for noise and latency) — projecting the phase forward over the age of the data and the
 breaker's closing time.  It gives up, with the reason, after ``timeout``.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,19 +22,27 @@ from .view import GridView
 
 @dataclass
 class SyncLimits:
-    df: float = 0.1              # Hz
-    dV: float = 3.0              # V
-    dphi: float = 10.0           # degrees
-    timeout: float = 60.0        # s
-    closing_time: float = 0.05   # s, breaker operating time the phase is projected over
-    gain: float = 0.15           # Hz of frequency trim per radian of phase error
-    max_trim: float = 0.15       # Hz
-    margin: float = 0.5          # close only inside this fraction of the limits (noise, latency)
+    df: float = 0.1  # Hz
+    dV: float = 3.0  # V
+    dphi: float = 10.0  # degrees
+    timeout: float = 60.0  # s
+    closing_time: float = 0.05  # s, breaker operating time the phase is projected over
+    gain: float = 0.15  # Hz of frequency trim per radian of phase error
+    max_trim: float = 0.15  # Hz
+    margin: float = 0.5  # close only inside this fraction of the limits (noise, latency)
 
 
 class Synchronizer(StateMachine):
-    def __init__(self, bus: Bus, clock: Clock, generator: str, breaker: str, reference: str,
-                 limits: SyncLimits | None = None, nominal: float = 60.0) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        clock: Clock,
+        generator: str,
+        breaker: str,
+        reference: str,
+        limits: SyncLimits | None = None,
+        nominal: float = 60.0,
+    ) -> None:
         super().__init__(bus, f"sync-{generator.replace('_', '')}", clock)
         self.generator, self.breaker, self.reference = generator, breaker, reference
         self.limits = limits or SyncLimits()
@@ -63,8 +72,11 @@ class Synchronizer(StateMachine):
             self.go("CLOSING", f"in limits: df={df:+.3f} Hz dV={dV:+.2f} V dphi={math.degrees(dphi):+.1f} deg")
             return
         if self.elapsed() > lim.timeout:
-            self.go("FAULT", f"gave up after {lim.timeout:g} s: df={df:+.2f} Hz dV={dV:+.1f} V "
-                             f"dphi={math.degrees(dphi):+.0f} deg", fault=True)
+            self.go(
+                "FAULT",
+                f"gave up after {lim.timeout:g} s: df={df:+.2f} Hz dV={dV:+.1f} V dphi={math.degrees(dphi):+.0f} deg",
+                fault=True,
+            )
             return
         grid_f = view.value(self.reference, "f")
         grid_v = view.value(self.reference, "Va_mag")
@@ -75,7 +87,7 @@ class Synchronizer(StateMachine):
             self._sent, self._sent_at = target, self.clock.now()
 
     def on_closing(self, view: GridView) -> None:
-        assert self.closure is not None              # set on the way into CLOSING
+        assert self.closure is not None  # set on the way into CLOSING
         for sample in view.protections:
             if sample.id == self.breaker and view.sim_time(sample) >= self.closure["t"] - 0.5 and sample.trip:
                 self.go("FAULT", f"closure refused by the plant: {sample.detail}", fault=True)

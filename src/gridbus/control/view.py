@@ -7,6 +7,7 @@ of CPU) slows the clock with it and makes nothing stale; a testbed that stops
 altogether stops the clock, which only the wall clock can notice — after
 ``silence`` wall seconds every measurement counts as stale, with that reason.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,10 +48,11 @@ class GridView:
         self._readers: list[Reader] = []
         self._created = time.monotonic()
         self._observe = getattr(clock, "observe", None)
-        self.gone: dict[tuple[str, str], str] = {}       # (object, role) -> why its writers left
+        self.gone: dict[tuple[str, str], str] = {}  # (object, role) -> why its writers left
 
-    def attach(self, bus: Bus, measured: Iterable[str] = ("G", "PMU", "Bus", "L"),
-               stateful: Iterable[str] = ("G", "CB")) -> GridView:
+    def attach(
+        self, bus: Bus, measured: Iterable[str] = ("G", "PMU", "Bus", "L"), stateful: Iterable[str] = ("G", "CB")
+    ) -> GridView:
         """Read the given object types from ``bus`` (the recorder feeds :meth:`ingest` instead)."""
         # the DDS deadline (wall time) a reader requests must not be shorter than the writers offer
         # (their publishing period); the age check in sample() is the finer, simulated-time test
@@ -70,7 +72,7 @@ class GridView:
 
     def ingest(self, sample: Sample) -> None:
         if self._observe is not None and not self._observe(sample):
-            return                                   # on another time base: not the testbed's
+            return  # on another time base: not the testbed's
         role = sample.topic.rsplit("_", 1)[1]
         if role == "Protection":
             self.protections.append(sample)
@@ -96,7 +98,7 @@ class GridView:
         sample = self.latest.get((object_id, role))
         if sample is None:
             return math.inf
-        if self._observe is None:                    # wall-clock schedule: time since it arrived
+        if self._observe is None:  # wall-clock schedule: time since it arrived
             return (time.time() - sample.reception_time) * self.clock.speed
         return self.clock.now() - self.sim_time(sample)
 
@@ -124,15 +126,15 @@ class GridView:
             raise StaleMeasurement(f"no {role.lower()} received from {object_id}")
         if role == "Measurement":
             if (object_id, role) in self.gone:
-                raise StaleMeasurement(f"{object_id} measurement: testbed gone "
-                                       f"({self.gone[(object_id, role)]})")
+                raise StaleMeasurement(f"{object_id} measurement: testbed gone ({self.gone[(object_id, role)]})")
             silent = self.silent()
             if silent is not None:
                 raise StaleMeasurement(f"{object_id} measurement: {silent}")
             age = self.age(object_id, role)
             if age > self._limit():
-                raise StaleMeasurement(f"{object_id} measurement is {age:.1f} s old "
-                                       f"(limit {self.stale_after:g} s): deadline missed")
+                raise StaleMeasurement(
+                    f"{object_id} measurement is {age:.1f} s old (limit {self.stale_after:g} s): deadline missed"
+                )
         return sample
 
     def _limit(self) -> float:
@@ -151,7 +153,7 @@ class GridView:
         if sample is None:
             return None
         value = getattr(sample.data, field)
-        status: str | None = getattr(value, "name", value)    # an IDL enum's name
+        status: str | None = getattr(value, "name", value)  # an IDL enum's name
         return status
 
     def sim_time(self, sample: Sample) -> float:

@@ -12,6 +12,7 @@ refused whole — a START carrying f_ref=inf must not start the machine at its
 old frequency — and reported as a ``COMMAND_REJECTED`` event (``EV_<name>``);
 the outputs keep their last good setting.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,8 @@ from .backend import Channel, SamplingBackend, SimulatedADC
 from .dsp import CycleProcessor
 
 _MEASURED = ("Generator", "Busbar", "Line", "Load", "Microgrid", "WindEmulator", "SmartMeter", "PMU")
-OBEYED = ("f_ref", "V_ref", "P_ref")          # the command set-points the back end's outputs follow
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,28}")   # an Event_Log id index: EV_<name> fits string<32>
+OBEYED = ("f_ref", "V_ref", "P_ref")  # the command set-points the back end's outputs follow
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,28}")  # an Event_Log id index: EV_<name> fits string<32>
 
 
 def default_limits(nominal: float) -> dict[str, tuple[float, float]]:
@@ -54,9 +55,9 @@ class DaqConfig:
     sample_rate: float = 7680.0
     nominal: float = 60.0
     backend: str = "simulated"
-    name: str = "daq"                # events go out as EV_<name>
+    name: str = "daq"  # events go out as EV_<name>
     channels: list[Channel] = field(default_factory=list)
-    limits: dict[str, tuple[float, float]] = field(default_factory=dict)   # field -> (min, max)
+    limits: dict[str, tuple[float, float]] = field(default_factory=dict)  # field -> (min, max)
 
 
 def load_config(path: str | Path) -> DaqConfig:
@@ -67,46 +68,46 @@ def load_config(path: str | Path) -> DaqConfig:
             raise loc.error(f"unknown section {key!r}; known: agent, object, limits", key=key)
     for key, value in doc.get("agent", {}).items():
         if not hasattr(config, key) or key in ("channels", "limits"):
-            raise loc.error(f"unknown key {key!r} in [agent]; known: rate, sample_rate, nominal, backend, name",
-                            key=key, section="agent")
+            raise loc.error(
+                f"unknown key {key!r} in [agent]; known: rate, sample_rate, nominal, backend, name",
+                key=key,
+                section="agent",
+            )
         if key == "backend":
             if value != "simulated":
-                raise loc.error(f"backend {value!r} is not available here; known: simulated", key=key,
-                                section="agent")
+                raise loc.error(f"backend {value!r} is not available here; known: simulated", key=key, section="agent")
         elif key == "name":
             if not isinstance(value, str) or not _NAME.fullmatch(value):
-                raise loc.error(f"[agent] name must be 1-29 letters, digits, '.' or '-', got {value!r}",
-                                key=key, section="agent")
+                raise loc.error(
+                    f"[agent] name must be 1-29 letters, digits, '.' or '-', got {value!r}", key=key, section="agent"
+                )
         elif not _positive(value):
             raise loc.error(f"[agent] {key} must be a number > 0, got {value!r}", key=key, section="agent")
         setattr(config, key, value if key in ("backend", "name") else float(value))
     if config.sample_rate < 8 * config.nominal:
-        raise loc.error("sample_rate must be at least 8 samples per nominal cycle", key="sample_rate",
-                        section="agent")
+        raise loc.error("sample_rate must be at least 8 samples per nominal cycle", key="sample_rate", section="agent")
     registry = Registry.default()
     for entry in doc.get("object", []):
         object_id = entry.get("id") if isinstance(entry, dict) else None
         if not isinstance(object_id, str):
-            raise loc.error("every [[object]] needs id = \"G_x\" (or Bus_x, TL_x, L_x, MG_x, ...)",
-                            section="object")
+            raise loc.error('every [[object]] needs id = "G_x" (or Bus_x, TL_x, L_x, MG_x, ...)', section="object")
         try:
             obj = registry.parse_id(object_id)
         except UnknownObjectError as exc:
             raise loc.error(str(exc), object_id) from None
         if obj.name not in _MEASURED:
-            raise loc.error(f"{object_id}: a DAQ agent measures {', '.join(_MEASURED)}, not {obj.name}",
-                            object_id)
+            raise loc.error(f"{object_id}: a DAQ agent measures {', '.join(_MEASURED)}, not {obj.name}", object_id)
         channel = Channel(object_id)
         for key, value in entry.items():
             if key == "id":
                 continue
             if not hasattr(channel, key):
-                raise loc.error(f"{object_id}: unknown key {key!r}; known: V, I, pf, f, noise, running",
-                                object_id, key)
+                raise loc.error(f"{object_id}: unknown key {key!r}; known: V, I, pf, f, noise, running", object_id, key)
             wanted = bool if key == "running" else float
             if wanted is bool and not isinstance(value, bool) or wanted is float and not _number(value):
-                raise loc.error(f"{object_id}: {key} must be {'true or false' if wanted is bool else 'a number'}",
-                                object_id, key)
+                raise loc.error(
+                    f"{object_id}: {key} must be {'true or false' if wanted is bool else 'a number'}", object_id, key
+                )
             low, high = _CHANNEL_RANGES.get(key, (None, None))
             if wanted is float and (low is not None and value < low or high is not None and value > high):
                 span = f">= {low:g}" if high is None else f"in {low:g}..{high:g}"
@@ -126,11 +127,15 @@ def _limits(table: Any, loc: Any) -> dict[str, tuple[float, float]]:
     out = {}
     for key, spec in table.items():
         if key not in OBEYED:
-            raise loc.error(f"[limits] {key}: not an output the agent drives; known: {', '.join(OBEYED)}",
-                            key=key, section="limits")
+            raise loc.error(
+                f"[limits] {key}: not an output the agent drives; known: {', '.join(OBEYED)}", key=key, section="limits"
+            )
         if not isinstance(spec, dict) or set(spec) - {"min", "max"} or not all(_number(v) for v in spec.values()):
-            raise loc.error(f"[limits] {key} must be a table like {{ min = 0.0, max = 70.0 }} of finite numbers",
-                            key=key, section="limits")
+            raise loc.error(
+                f"[limits] {key} must be a table like {{ min = 0.0, max = 70.0 }} of finite numbers",
+                key=key,
+                section="limits",
+            )
         low, high = spec.get("min", -math.inf), spec.get("max", math.inf)
         if low > high:
             raise loc.error(f"[limits] {key}: min {low:g} is above max {high:g}", key=key, section="limits")
@@ -156,8 +161,9 @@ class DaqAgent:
         # one sample per object, built (and checked) once; each cycle only its values change
         self.samples = [writer.build() for writer in self.writers]
         self.ids = set(self.backend.ids)
-        commanded = sorted({bus.registry.parse_id(i).prefix for i in self.ids
-                            if "Command" in bus.registry.parse_id(i).topics})
+        commanded = sorted(
+            {bus.registry.parse_id(i).prefix for i in self.ids if "Command" in bus.registry.parse_id(i).topics}
+        )
         self.commands = [bus.reader(prefix, "Command") for prefix in commanded]
         self.events = EventLog(bus, config.name)
         self.published = 0
@@ -192,13 +198,29 @@ class DaqAgent:
         V, I, P, Q, f = (values[k].tolist() for k in ("V", "I", "P", "Q", "f"))
         angles = np.angle(values["V_phasor"]).tolist()
         i_angles = np.angle(values["I_phasor"]).tolist()
-        for n, (writer, sample) in enumerate(zip(self.writers, self.samples)):
+        for n, (writer, sample) in enumerate(zip(self.writers, self.samples, strict=True)):
             candidates = {
-                "Va": V[n][0], "Vb": V[n][1], "Vc": V[n][2], "Ia": I[n][0], "Ib": I[n][1], "Ic": I[n][2],
-                "f": f[n], "P": P[n], "Q": Q[n], "speed": f[n] * 30.0, "angle": angles[n][0],
-                "V_rms": sum(V[n]) / 3, "I_rms": sum(I[n]) / 3,
-                "Va_mag": V[n][0], "Va_ang": angles[n][0], "Vb_mag": V[n][1], "Vb_ang": angles[n][1],
-                "Vc_mag": V[n][2], "Vc_ang": angles[n][2], "Ia_mag": I[n][0], "Ia_ang": i_angles[n][0],
+                "Va": V[n][0],
+                "Vb": V[n][1],
+                "Vc": V[n][2],
+                "Ia": I[n][0],
+                "Ib": I[n][1],
+                "Ic": I[n][2],
+                "f": f[n],
+                "P": P[n],
+                "Q": Q[n],
+                "speed": f[n] * 30.0,
+                "angle": angles[n][0],
+                "V_rms": sum(V[n]) / 3,
+                "I_rms": sum(I[n]) / 3,
+                "Va_mag": V[n][0],
+                "Va_ang": angles[n][0],
+                "Vb_mag": V[n][1],
+                "Vb_ang": angles[n][1],
+                "Vc_mag": V[n][2],
+                "Vc_ang": angles[n][2],
+                "Ia_mag": I[n][0],
+                "Ia_ang": i_angles[n][0],
             }
             for name, value in candidates.items():
                 if name in writer.topic.fields:
@@ -230,7 +252,7 @@ class DaqAgent:
         for name, (low, high) in self.config.limits.items():
             value = getattr(data, name, None)
             if not isinstance(value, float) or math.isnan(value):
-                continue                                 # not in this command, or NaN: unchanged
+                continue  # not in this command, or NaN: unchanged
             if not (math.isfinite(value) and low <= value <= high):
                 return name, value, f"{value:g} is outside the agent's output limits {low:g}..{high:g}"
         return None
@@ -256,5 +278,7 @@ def footprint(start_wall: float, start_cpu: float) -> dict[str, float]:
                 peak_kb = int(line.split()[1])
     except OSError:
         peak_kb = usage.ru_maxrss
-    return {"rss_mb": round(peak_kb / 1024, 1),
-            "cpu_percent": round(100 * cpu / max(1e-9, time.monotonic() - start_wall), 1)}
+    return {
+        "rss_mb": round(peak_kb / 1024, 1),
+        "cpu_percent": round(100 * cpu / max(1e-9, time.monotonic() - start_wall), 1),
+    }

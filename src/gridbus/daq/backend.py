@@ -6,6 +6,7 @@ object the phase voltages a, b, c then the phase currents a, b, c — at
 Sitara); :class:`SimulatedADC` synthesizes the waveforms of generators or
 feeders, follows the references it is commanded, and adds ADC noise.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,13 +19,14 @@ import numpy as np
 @dataclass
 class Channel:
     """What the simulated ADC sees on one object's six inputs."""
+
     id: str
-    V: float = 120.0                 # V RMS, phase
-    I: float = 5.0                   # A RMS
-    pf: float = 0.95                 # power factor (lagging)
-    f: float = 60.0                  # Hz
-    noise: float = 0.002             # ADC noise, fraction of full scale
-    running: bool = True             # a stopped generator shows no voltage
+    V: float = 120.0  # V RMS, phase
+    I: float = 5.0  # A RMS
+    pf: float = 0.95  # power factor (lagging)
+    f: float = 60.0  # Hz
+    noise: float = 0.002  # ADC noise, fraction of full scale
+    running: bool = True  # a stopped generator shows no voltage
 
 
 class SamplingBackend(Protocol):
@@ -48,12 +50,12 @@ class SimulatedADC:
         self.ids = [c.id for c in channels]
         self.sample_rate = sample_rate
         self.rng = np.random.default_rng(seed)
-        self.phase = np.zeros(len(channels))           # rad, voltage phase a of each object
+        self.phase = np.zeros(len(channels))  # rad, voltage phase a of each object
 
     def read(self, n: int) -> np.ndarray:
         k = np.arange(1, n + 1) / self.sample_rate
         f = np.array([c.f for c in self.channels])
-        theta = self.phase[:, None] + 2 * math.pi * f[:, None] * k[None, :]          # (objects, n)
+        theta = self.phase[:, None] + 2 * math.pi * f[:, None] * k[None, :]  # (objects, n)
         self.phase = theta[:, -1] % (2 * math.pi)
         amp_v = np.array([c.V * math.sqrt(2) if c.running else 0.0 for c in self.channels])
         amp_i = np.array([c.I * math.sqrt(2) if c.running else 0.0 for c in self.channels])

@@ -6,6 +6,7 @@ returns RMS voltages and currents, active and reactive power, the voltage
 phasors (one-cycle DFT at the nominal frequency) and the frequency from the
 rotation of the positive-sequence voltage phasor since the previous call.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,7 +29,7 @@ class CycleProcessor:
         """Append a block (objects, 6, n) to the sliding one-cycle window."""
         n = block.shape[2]
         if n >= self.window:
-            self.buffer[:] = block[:, :, -self.window:]
+            self.buffer[:] = block[:, :, -self.window :]
         else:
             self.buffer = np.concatenate([self.buffer[:, :, n:], block], axis=2)
         self._samples_since += n
@@ -36,8 +37,8 @@ class CycleProcessor:
     def compute(self) -> dict[str, np.ndarray]:
         """The quantities of the current window, one array entry per object."""
         v, i = self.buffer[:, :3, :], self.buffer[:, 3:, :]
-        rms = np.sqrt(np.mean(self.buffer ** 2, axis=2))                    # (objects, 6)
-        phasors = self.buffer @ self.kernel                                   # (objects, 6), RMS phasors
+        rms = np.sqrt(np.mean(self.buffer**2, axis=2))  # (objects, 6)
+        phasors = self.buffer @ self.kernel  # (objects, 6), RMS phasors
         P = np.sum(np.mean(v * i, axis=2), axis=1)
         S = np.sum(phasors[:, :3] * np.conj(phasors[:, 3:]), axis=1)
         # positive sequence: its angle is free of the 2f ripple that off-nominal leakage puts
@@ -56,5 +57,12 @@ class CycleProcessor:
         live = rms[:, 0] > 1.0
         f = np.where(live, f, 0.0)
         self._previous, self._samples_since = angle, 0
-        return {"V": rms[:, :3], "I": rms[:, 3:], "P": P, "Q": S.imag, "f": f,
-                "V_phasor": phasors[:, :3], "I_phasor": phasors[:, 3:]}
+        return {
+            "V": rms[:, :3],
+            "I": rms[:, 3:],
+            "P": P,
+            "Q": S.imag,
+            "f": f,
+            "V_phasor": phasors[:, :3],
+            "I_phasor": phasors[:, 3:],
+        }

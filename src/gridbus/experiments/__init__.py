@@ -3,6 +3,7 @@
 ``gridbus experiment sync|load-sharing|reconfig|all`` — see :mod:`.cases` for
 what each does and :mod:`.report` for what it writes.
 """
+
 from .cases import CASES
 from .runner import run_experiment
 

@@ -1,4 +1,5 @@
 """An experiment's outputs: CSV per topic, figures like the paper's, and the summary."""
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,7 @@ from .cases import SlackLimiter, VoltageReconfiguration
 from .result import Recording, Result
 from .verdict import judge, reproduced
 
-if TYPE_CHECKING:                        # matplotlib is an extra: imported where plots are drawn
+if TYPE_CHECKING:  # matplotlib is an extra: imported where plots are drawn
     from matplotlib.figure import Figure
 
 
@@ -47,27 +48,47 @@ def summarize(result: Result) -> dict[str, Any]:
     rec = result.recording
     limits = result.case.plan.limits
     protection = rec.rows.get("Breaker_Protection", [])
-    closures = [{"breaker": i, "t": round(t, 2), "df": f["df"], "dV": f["dV"],
-                 "dphi_deg": math.degrees(f["dphi"]), "fault": f["fault"]}
-                for t, i, f in protection if not f["trip"]]
-    trips = [{"breaker": i, "t": round(t, 2), "fault": f["fault"], "detail": f["detail"]}
-             for t, i, f in protection if f["trip"]]
+    closures = [
+        {
+            "breaker": i,
+            "t": round(t, 2),
+            "df": f["df"],
+            "dV": f["dV"],
+            "dphi_deg": math.degrees(f["dphi"]),
+            "fault": f["fault"],
+        }
+        for t, i, f in protection
+        if not f["trip"]
+    ]
+    trips = [
+        {"breaker": i, "t": round(t, 2), "fault": f["fault"], "detail": f["detail"]}
+        for t, i, f in protection
+        if f["trip"]
+    ]
     controllers: dict[str, dict[str, Any]] = {}
     for _t, i, f in rec.rows.get("Controller_State", []):
         entry = controllers.setdefault(i, {"transitions": 0})
         entry.update(transitions=entry["transitions"] + 1, stage=f["stage"], reason=f["reason"])
     summary: dict[str, Any] = {
-        "case": result.case.name, "title": result.case.title, "figures": result.case.figures,
-        "speed": result.speed, "effective_speed": _round(result.effective_speed),
-        "wall_seconds": _round(result.wall_seconds, 1), "duration": result.case.duration,
+        "case": result.case.name,
+        "title": result.case.title,
+        "figures": result.case.figures,
+        "speed": result.speed,
+        "effective_speed": _round(result.effective_speed),
+        "wall_seconds": _round(result.wall_seconds, 1),
+        "duration": result.case.duration,
         "partition": result.partition,
-        "ready_at": _round(result.ready_at), "ended_at": round(result.ended_at, 2),
+        "ready_at": _round(result.ready_at),
+        "ended_at": round(result.ended_at, 2),
         "main_controller": {"stage": result.main.stage, "reason": result.main.reason},
         "sync_limits": {"df": limits.df, "dV": limits.dV, "dphi_deg": limits.dphi},
-        "closures": closures, "trips": trips,
-        "closures_within_limits": all(abs(c["df"]) <= limits.df and abs(c["dV"]) <= limits.dV
-                                      and abs(c["dphi_deg"]) <= limits.dphi for c in closures
-                                      if c["breaker"].startswith("CB_G")),
+        "closures": closures,
+        "trips": trips,
+        "closures_within_limits": all(
+            abs(c["df"]) <= limits.df and abs(c["dV"]) <= limits.dV and abs(c["dphi_deg"]) <= limits.dphi
+            for c in closures
+            if c["breaker"].startswith("CB_G")
+        ),
         "controllers": controllers,
         "events": [{"t": round(t, 2), "event": text} for t, text in result.events],
     }
@@ -97,9 +118,11 @@ def _sync(result: Result) -> dict[str, Any]:
     final: dict[str, str] = {}
     for _t, i, f in rec.rows.get("Breaker_State", []):
         final[i] = f["status"]
-    return {"generators_ready_at": ready,
-            "shutdown_completed": result.main.stage == "OFF",
-            "breakers_closed_at_end": sorted(cb for cb, s in final.items() if s == "CLOSED")}
+    return {
+        "generators_ready_at": ready,
+        "shutdown_completed": result.main.stage == "OFF",
+        "breakers_closed_at_end": sorted(cb for cb, s in final.items() if s == "CLOSED"),
+    }
 
 
 def _load_sharing(result: Result) -> dict[str, Any]:
@@ -114,21 +137,31 @@ def _load_sharing(result: Result) -> dict[str, Any]:
     end = result.ended_at
     p4_peak = _window(rec, "Generator_Measurement", "G_4", "P", r0 + 115, r0 + 215)
     p4_reserve = _window(rec, "Generator_Measurement", "G_4", "P", r0 + 245, r0 + 290)
-    demand = (_window(rec, "Load_Measurement", "L_1", "P", r0 + 305, end).mean()
-              + _window(rec, "Load_Measurement", "L_3", "P", r0 + 305, end).mean()) if end > r0 + 305 else math.nan
+    demand = (
+        (
+            _window(rec, "Load_Measurement", "L_1", "P", r0 + 305, end).mean()
+            + _window(rec, "Load_Measurement", "L_3", "P", r0 + 305, end).mean()
+        )
+        if end > r0 + 305
+        else math.nan
+    )
     f_after = _window(rec, "Generator_Measurement", "G_1", "f", r0 + 305, end)
     slack_after = _window(rec, "Generator_Measurement", "G_1", "P", r0 + 305, end)
-    return {"slack_limit": limiter.limit, "slack_peak": float(p.max()) if len(p) else math.nan,
-            "slack_above_limit_longest": max(episodes, default=0.0),
-            "slack_above_limit_total": float(sum(episodes)), "slack_above_limit_episodes": len(episodes),
-            "reaction_time": limiter.reaction_time,
-            "slack_min": float(p.min()) if len(p) else math.nan,
-            "slack_reverse_longest": max(reverse, default=0.0),
-            "reserve_peak_injection": float(p4_peak.max()) if len(p4_peak) else math.nan,
-            "reserve_after_demand_fell": float(np.mean(p4_reserve)) if len(p4_reserve) else math.nan,
-            "demand_after_outage": float(demand),
-            "slack_after_outage": float(np.mean(slack_after)) if len(slack_after) else math.nan,
-            "frequency_after_outage_min": float(f_after.min()) if len(f_after) else math.nan}
+    return {
+        "slack_limit": limiter.limit,
+        "slack_peak": float(p.max()) if len(p) else math.nan,
+        "slack_above_limit_longest": max(episodes, default=0.0),
+        "slack_above_limit_total": float(sum(episodes)),
+        "slack_above_limit_episodes": len(episodes),
+        "reaction_time": limiter.reaction_time,
+        "slack_min": float(p.min()) if len(p) else math.nan,
+        "slack_reverse_longest": max(reverse, default=0.0),
+        "reserve_peak_injection": float(p4_peak.max()) if len(p4_peak) else math.nan,
+        "reserve_after_demand_fell": float(np.mean(p4_reserve)) if len(p4_reserve) else math.nan,
+        "demand_after_outage": float(demand),
+        "slack_after_outage": float(np.mean(slack_after)) if len(slack_after) else math.nan,
+        "frequency_after_outage_min": float(f_after.min()) if len(f_after) else math.nan,
+    }
 
 
 def _episodes(t: np.ndarray, above: np.ndarray) -> list[float]:
@@ -148,13 +181,20 @@ def _episodes(t: np.ndarray, above: np.ndarray) -> list[float]:
 def _reconfig(result: Result) -> dict[str, Any]:
     rec = result.recording
     ctrl = next(c for c in result.controllers if isinstance(c, VoltageReconfiguration))
-    out: dict[str, Any] = {"voltage_limit": ctrl.limit, "ring_closed_at": _round(ctrl.closed_at),
-                           "undervoltage_since": _round(ctrl.triggered_at)}
+    out: dict[str, Any] = {
+        "voltage_limit": ctrl.limit,
+        "ring_closed_at": _round(ctrl.closed_at),
+        "undervoltage_since": _round(ctrl.triggered_at),
+    }
     if ctrl.closed_at is not None:
         before = _window(rec, "Busbar_Measurement", "Bus_7", "Va", ctrl.closed_at - ctrl.hold, ctrl.closed_at - 0.2)
         after = _window(rec, "Busbar_Measurement", "Bus_7", "Va", ctrl.closed_at + 2.0, result.ended_at)
-        out |= {"load_voltage_before": float(before.mean()), "load_voltage_before_min": float(before.min()),
-                "load_voltage_after": float(after.mean()), "load_voltage_after_min": float(after.min())}
+        out |= {
+            "load_voltage_before": float(before.mean()),
+            "load_voltage_before_min": float(before.min()),
+            "load_voltage_after": float(after.mean()),
+            "load_voltage_after_min": float(after.min()),
+        }
     load = _window(rec, "Load_Measurement", "L_4", "P", 0, result.ended_at)
     out["load_4_peak"] = float(load.max()) if len(load) else math.nan
     return out
@@ -165,6 +205,7 @@ def write_plots(result: Result, out: Path) -> list[str]:
     matplotlib = require("matplotlib", "the experiment's figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     draw = {"sync": _plot_sync, "load-sharing": _plot_load_sharing, "reconfig": _plot_reconfig}
     names = draw[result.case.name](result, out, plt)
     plt.close("all")
@@ -193,8 +234,13 @@ def _plot_sync(result: Result, out: Path, plt: ModuleType) -> list[str]:
         twin.set_ylabel("f (Hz)")
         t, s = rec.series("Breaker_State", f"CB_{gid.replace('_', '')}", "status")
         if t:
-            ax.step(t, [130 if x == "CLOSED" else 0 for x in s], where="post", color="tab:green",
-                    label="sync switch (closed)")
+            ax.step(
+                t,
+                [130 if x == "CLOSED" else 0 for x in s],
+                where="post",
+                color="tab:green",
+                label="sync switch (closed)",
+            )
         ax.legend(loc="lower right", fontsize=7)
     for gid in ("G_1", "G_2", "G_3", "G_4"):
         axes[4].plot(*rec.series("Generator_Measurement", gid, "P"), label=gid)

@@ -4,6 +4,7 @@ Kept apart from :mod:`.runner` (which produces them) and :mod:`.report` (which
 reads them) so that neither imports the other: the report depends on the data
 types only, and the runner on the report.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,6 +20,7 @@ from .cases import Case
 @dataclass
 class Recording:
     """Every recorded sample: per topic, rows of (simulated time, id, fields)."""
+
     rows: dict[str, list[tuple[float, str, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, t: float, topic: str, object_id: str, fields: dict[str, Any]) -> None:
@@ -39,8 +41,8 @@ class Result:
     ready_at: float | None
     ended_at: float
     events: list[tuple[float, str]]
-    wall_seconds: float = math.nan   # wall time from simulated 0 (the epoch) to the end
-    partition: str = ""              # the DDS partition the run used
+    wall_seconds: float = math.nan  # wall time from simulated 0 (the epoch) to the end
+    partition: str = ""  # the DDS partition the run used
 
     @property
     def effective_speed(self) -> float:

@@ -6,6 +6,7 @@ what the testbed's data says it is (:class:`~gridbus.control.clock.DataClock`,
 given the time base ``--epoch``/``--speed``): a starved testbed slows the
 experiment down instead of making its time jump under the controllers.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,17 +29,31 @@ from .cases import CASES, Case
 from .report import summarize, write_csv, write_plots
 from .result import Recording, Result
 
-Progress = Callable[[float, float, str], None]   # (simulated time, end time, what is happening)
+Progress = Callable[[float, float, str], None]  # (simulated time, end time, what is happening)
 
-RECORDED = [("G", "Measurement"), ("L", "Measurement"), ("Bus", "Measurement"), ("PMU", "Measurement"),
-            ("G", "State"), ("CB", "State"), ("CB", "Protection"), ("CTRL", "State")]
-STARTUP_LIMIT = 240.0            # simulated seconds for the startup sequence
-FIRST_DATA_LIMIT = 15.0          # wall seconds for the testbed's first measurement to arrive
-SILENCE_LIMIT = 5.0              # wall seconds without data after which the run is abandoned
+RECORDED = [
+    ("G", "Measurement"),
+    ("L", "Measurement"),
+    ("Bus", "Measurement"),
+    ("PMU", "Measurement"),
+    ("G", "State"),
+    ("CB", "State"),
+    ("CB", "Protection"),
+    ("CTRL", "State"),
+]
+STARTUP_LIMIT = 240.0  # simulated seconds for the startup sequence
+FIRST_DATA_LIMIT = 15.0  # wall seconds for the testbed's first measurement to arrive
+SILENCE_LIMIT = 5.0  # wall seconds without data after which the run is abandoned
 
 
-def run_case(case: Case, speed: float = 10.0, domain: int | None = None, partition: str | None = None,
-             system: str | None = None, progress: Progress | None = None) -> Result:
+def run_case(
+    case: Case,
+    speed: float = 10.0,
+    domain: int | None = None,
+    partition: str | None = None,
+    system: str | None = None,
+    progress: Progress | None = None,
+) -> Result:
     """Run ``case`` against a testbed process of its own.
 
     Without ``partition`` the run gets a DDS partition of its own: two runs on one
@@ -47,7 +62,7 @@ def run_case(case: Case, speed: float = 10.0, domain: int | None = None, partiti
     """
     partition = partition or f"experiment-{uuid.uuid4().hex[:10]}"
     with Bus(domain, partition=partition) as bus:
-        epoch = time.time() + 2.0                  # simulated 0: once discovery has had a moment
+        epoch = time.time() + 2.0  # simulated 0: once discovery has had a moment
         clock = DataClock(epoch, speed)
         testbed = _start_testbed(bus.domain_id, partition, system, clock, case)
         try:
@@ -62,11 +77,24 @@ def run_case(case: Case, speed: float = 10.0, domain: int | None = None, partiti
                 testbed.kill()
 
 
-def _start_testbed(domain: int, partition: str | None, system: str | None, clock: DataClock,
-                   case: Case) -> subprocess.Popen[str]:
+def _start_testbed(
+    domain: int, partition: str | None, system: str | None, clock: DataClock, case: Case
+) -> subprocess.Popen[str]:
     total = case.start_at + STARTUP_LIMIT + case.duration + 120.0
-    cmd = [sys.executable, "-m", "gridbus.cli.main", "testbed", "--domain", str(domain),
-           "--speed", str(clock.speed), "--epoch", repr(clock.epoch), "--duration", str(total)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gridbus.cli.main",
+        "testbed",
+        "--domain",
+        str(domain),
+        "--speed",
+        str(clock.speed),
+        "--epoch",
+        repr(clock.epoch),
+        "--duration",
+        str(total),
+    ]
     if partition:
         cmd += ["--partition", partition]
     if system:
@@ -74,7 +102,7 @@ def _start_testbed(domain: int, partition: str | None, system: str | None, clock
     # its log goes to a file, not a pipe nobody reads (a full pipe would stall the testbed)
     log = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
-    assert proc.stdout is not None               # stdout=PIPE
+    assert proc.stdout is not None  # stdout=PIPE
     line = proc.stdout.readline()
     if not line.startswith('{"ready"'):
         proc.kill()
@@ -84,8 +112,7 @@ def _start_testbed(domain: int, partition: str | None, system: str | None, clock
     return proc
 
 
-def _drive(bus: Bus, clock: DataClock, case: Case, progress: Progress | None,
-           testbed: subprocess.Popen[str]) -> Result:
+def _drive(bus: Bus, clock: DataClock, case: Case, progress: Progress | None, testbed: subprocess.Popen[str]) -> Result:
     readers = [bus.reader(prefix, role) for prefix, role in RECORDED]
     view = GridView(clock)
     recording = Recording()
@@ -101,8 +128,12 @@ def _drive(bus: Bus, clock: DataClock, case: Case, progress: Progress | None,
         for reader in readers:
             for sample in reader.take(0):
                 view.ingest(sample)
-                recording.add(view.sim_time(sample), sample.topic, sample.id,
-                              {k: v for k, v in sample.fields().items() if k != "id"})
+                recording.add(
+                    view.sim_time(sample),
+                    sample.topic,
+                    sample.id,
+                    {k: v for k, v in sample.fields().items() if k != "id"},
+                )
             view.collect_gone(reader)
 
     _wait_for_start(clock, case.start_at, poll, testbed, tick)
@@ -149,20 +180,33 @@ def _drive(bus: Bus, clock: DataClock, case: Case, progress: Progress | None,
         time.sleep(tick)
     time.sleep(0.2)
     poll()
-    return Result(case, clock.speed, recording, main, controllers, ready_at, clock.now(), events,
-                  wall_seconds=time.time() - clock.epoch)
+    return Result(
+        case,
+        clock.speed,
+        recording,
+        main,
+        controllers,
+        ready_at,
+        clock.now(),
+        events,
+        wall_seconds=time.time() - clock.epoch,
+    )
 
 
-def _wait_for_start(clock: DataClock, start_at: float, poll: Callable[[], None], testbed: subprocess.Popen[str],
-                    tick: float) -> None:
+def _wait_for_start(
+    clock: DataClock, start_at: float, poll: Callable[[], None], testbed: subprocess.Popen[str], tick: float
+) -> None:
     """Take the testbed's data until its simulated time reaches ``start_at``."""
     deadline = time.monotonic() + FIRST_DATA_LIMIT + start_at / clock.speed
     while clock.now() < start_at:
         poll()
         gone = _testbed_gone(testbed, clock)
         if gone or time.monotonic() > deadline:
-            raise ExperimentError(gone or f"the testbed's simulated time did not reach {start_at:g} s "
-                                          f"within {FIRST_DATA_LIMIT + start_at / clock.speed:g} s")
+            raise ExperimentError(
+                gone
+                or f"the testbed's simulated time did not reach {start_at:g} s "
+                f"within {FIRST_DATA_LIMIT + start_at / clock.speed:g} s"
+            )
         time.sleep(tick)
 
 
@@ -176,13 +220,19 @@ def _testbed_gone(testbed: subprocess.Popen[str], clock: DataClock) -> str | Non
     return None
 
 
-def run_experiment(name: str, out: Path, speed: float = 10.0, domain: int | None = None,
-                   partition: str | None = None, system: str | None = None,
-                   progress: Progress | None = None) -> dict[str, Any]:
+def run_experiment(
+    name: str,
+    out: Path,
+    speed: float = 10.0,
+    domain: int | None = None,
+    partition: str | None = None,
+    system: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Run case ``name`` and write its CSVs, plots and ``summary.json`` into ``out``."""
     if name not in CASES:
         raise ExperimentError(f"unknown experiment {name!r}; known: {', '.join(CASES)}")
-    require("matplotlib", "the experiment's figures")    # before a run of minutes, not after it
+    require("matplotlib", "the experiment's figures")  # before a run of minutes, not after it
     result = run_case(CASES[name](), speed, domain, partition, system, progress)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(result)

@@ -6,6 +6,7 @@
 * :mod:`.analysis` — ``gridbus delays`` and :func:`series` (numpy arrays);
 * :mod:`.replay` — ``gridbus replay``: stored series back onto the bus.
 """
+
 from .analysis import delays, series
 from .recorder import Recorder
 from .sinks import open_sink, read_rows

@@ -1,4 +1,5 @@
 """Delay analysis (the PMU seed's "row created time − measurement time") and series access."""
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,13 @@ import numpy as np
 
 from ..errors import GridbusError
 from ..extras import require
-from .sinks import read_rows, redact
 from ..stats import percentile
+from .sinks import read_rows, redact
 
 
-def series(url: str, object_id: str, field: str, topic: str | None = None,
-           start: float | None = None, end: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def series(
+    url: str, object_id: str, field: str, topic: str | None = None, start: float | None = None, end: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A recorded field of one object as (source times, values) numpy arrays."""
     times, values = [], []
     for _o, _t, source, _r, _c, fields in read_rows(url, topic, object_id, start, end):
@@ -36,9 +38,13 @@ def delays(url: str, topic: str | None = None) -> dict[str, dict[str, Any]]:
     out = {}
     for name, values in sorted(per_topic.items()):
         ms = np.array(values) * 1000.0
-        out[name] = {"count": int(ms.size), "mean_ms": float(ms.mean()),
-                     **{f"p{q}_ms": percentile(ms, q) for q in (50, 90, 99)},
-                     "max_ms": float(ms.max()), "_values": ms}
+        out[name] = {
+            "count": int(ms.size),
+            "mean_ms": float(ms.mean()),
+            **{f"p{q}_ms": percentile(ms, q) for q in (50, 90, 99)},
+            "max_ms": float(ms.max()),
+            "_values": ms,
+        }
     if not out:
         raise GridbusError(f"{redact(url)}: no recorded samples" + (f" of {topic}" if topic else ""))
     return out
@@ -48,6 +54,7 @@ def histogram(stats: dict[str, dict[str, Any]], path: Path, title: str = "create
     matplotlib = require("matplotlib", "the delay histogram")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for name, entry in stats.items():
         ax.hist(entry["_values"], bins=60, alpha=0.6, label=f"{name} (n={entry['count']})")

@@ -19,6 +19,7 @@ target that nobody holds (the leftovers of a crash) and forwards it first.  A
 clean exit removes the journal once everything in it is in the database or in
 a spool CSV file.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -28,14 +29,14 @@ import re
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import SinkRefused
 from .sinks import CsvSink, Row, create_private
 
-RawRow = tuple[str, float, float, bytes]          # topic, source time, reception time, serialized sample
+RawRow = tuple[str, float, float, bytes]  # topic, source time, reception time, serialized sample
 
 SCHEMA = """
     CREATE TABLE IF NOT EXISTS rows (
@@ -72,7 +73,7 @@ def prepare_spool(path: Path | str | None) -> Path:
 
 def target_key(target: str) -> str:
     """A file-name stem for a target (already without its password): readable part + hash."""
-    if "://" in target:                                # the same journal whether or not a password is given
+    if "://" in target:  # the same journal whether or not a password is given
         parts = urlsplit(target)
         query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k.lower() != "password"], safe="/")
         canonical = urlunsplit(parts._replace(netloc=parts.netloc.replace(":***@", "@"), query=query))
@@ -124,8 +125,7 @@ class Journal:
         db = self._append
         db.execute("BEGIN")
         try:
-            db.executemany("INSERT INTO rows (topic, source_time, reception_time, data) VALUES (?, ?, ?, ?)",
-                           rows)
+            db.executemany("INSERT INTO rows (topic, source_time, reception_time, data) VALUES (?, ?, ?, ?)", rows)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -140,9 +140,13 @@ class Journal:
 
     def after(self, seq: int, limit: int) -> list[tuple[int, RawRow]]:
         """Up to ``limit`` rows after ``seq``, in order."""
-        return [(r[0], tuple(r[1:])) for r in self._forward.execute(
-            "SELECT seq, topic, source_time, reception_time, data FROM rows WHERE seq > ? "
-            "ORDER BY seq LIMIT ?", (seq, limit))]
+        return [
+            (r[0], tuple(r[1:]))
+            for r in self._forward.execute(
+                "SELECT seq, topic, source_time, reception_time, data FROM rows WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            )
+        ]
 
     def count_after(self, seq: int) -> int:
         count: int = self._forward.execute("SELECT count(*) FROM rows WHERE seq > ?", (seq,)).fetchone()[0]
@@ -189,7 +193,7 @@ def open_journals(spool: Path, key: str) -> tuple[Journal, list[Journal]]:
         try:
             journal = Journal(path)
         except BlockingIOError:
-            continue                                  # another running recorder holds it
+            continue  # another running recorder holds it
         except (sqlite3.Error, OSError) as exc:
             raise SinkRefused(f"journal {path}: {exc}; move it away to start afresh") from None
         if mine is None:
@@ -223,7 +227,7 @@ def export(chunks: Iterable[list[Row]], path: Path) -> int:
             os.fsync(sink.handle.fileno())
     except BaseException:
         sink.close()
-        path.unlink(missing_ok=True)                # the rows stay where they were: no half copies
+        path.unlink(missing_ok=True)  # the rows stay where they were: no half copies
         raise
     sink.close()
     return count

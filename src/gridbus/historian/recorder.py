@@ -23,6 +23,7 @@ What can be lost, and when (README, "Historian", says the same):
   do rows wait in memory, up to ``max_buffer`` rows; beyond that the oldest
   are dropped and counted.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,13 +32,13 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 from ..bus import Bus
-from ..errors import GridbusError
+from ..errors import GridbusError, SinkUnavailable
 from .journal import RawRow, export, open_journals, prepare_spool, spool_file, target_key
-from ..errors import SinkUnavailable
 from .sinks import Key, Row, Sink
 from .tap import ROLES, Decoder, Tap
 
@@ -48,6 +49,7 @@ _logger = logging.getLogger("gridbus.historian.recorder")
 
 class RecorderStats(TypedDict):
     """What :meth:`Recorder.run` returns (and ``gridbus record`` prints): counts of samples by fate."""
+
     received: int
     recovered: int
     written: int
@@ -62,29 +64,47 @@ class RecorderStats(TypedDict):
     batches: int
     reconnects: int
     max_buffered: int
-    spool_file: NotRequired[str]                    # only when rows went to a spool CSV
+    spool_file: NotRequired[str]  # only when rows went to a spool CSV
 
 
 class Recorder:
-    def __init__(self, bus: Bus, sink: Sink, patterns: list[str], roles: list[str] | None = None,
-                 batch: int = 100, flush_interval: float = 1.0, max_buffer: int = 1_000_000,
-                 spool: str | Path | None = None, commit_interval: float = 0.05, exit_timeout: float = 10.0,
-                 queue: int = 100_000, log: Callable[[str], None] | None = None) -> None:
-        problems = [text for bad, text in (
-            (batch < 1, f"--batch must be >= 1, not {batch}"),
-            (not flush_interval > 0, f"--flush-interval must be > 0, not {flush_interval}"),
-            (max_buffer < batch, f"--max-buffer ({max_buffer}) must be >= --batch ({batch})"),
-            (not commit_interval > 0, f"the commit interval must be > 0, not {commit_interval}"),
-            (not (exit_timeout >= 0 and math.isfinite(exit_timeout)),
-             f"--exit-timeout must be a finite number >= 0, not {exit_timeout}")) if bad]
+    def __init__(
+        self,
+        bus: Bus,
+        sink: Sink,
+        patterns: list[str],
+        roles: list[str] | None = None,
+        batch: int = 100,
+        flush_interval: float = 1.0,
+        max_buffer: int = 1_000_000,
+        spool: str | Path | None = None,
+        commit_interval: float = 0.05,
+        exit_timeout: float = 10.0,
+        queue: int = 100_000,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        problems = [
+            text
+            for bad, text in (
+                (batch < 1, f"--batch must be >= 1, not {batch}"),
+                (not flush_interval > 0, f"--flush-interval must be > 0, not {flush_interval}"),
+                (max_buffer < batch, f"--max-buffer ({max_buffer}) must be >= --batch ({batch})"),
+                (not commit_interval > 0, f"the commit interval must be > 0, not {commit_interval}"),
+                (
+                    not (exit_timeout >= 0 and math.isfinite(exit_timeout)),
+                    f"--exit-timeout must be a finite number >= 0, not {exit_timeout}",
+                ),
+            )
+            if bad
+        ]
         if problems:
             raise GridbusError("; ".join(problems))
         self.bus, self.sink = bus, sink
         self.batch, self.flush_interval, self.max_buffer = batch, flush_interval, max_buffer
         self.commit_interval, self.exit_timeout = commit_interval, exit_timeout
         self.log = log or _logger.warning
-        self.started = time.time()                          # samples older than this may be stored already
-        self.spool = prepare_spool(spool)                   # refuse before taking anything
+        self.started = time.time()  # samples older than this may be stored already
+        self.spool = prepare_spool(spool)  # refuse before taking anything
         self.sink.check()
         self.key = target_key(sink.url)
         try:
@@ -99,15 +119,27 @@ class Recorder:
             self.sink.close()
             raise
         self.decode = Decoder(bus.registry)
-        self.pending: deque[RawRow] = deque()               # taken, not yet in the journal
+        self.pending: deque[RawRow] = deque()  # taken, not yet in the journal
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
-        self.cursor = 0                                     # journal rows up to here are in the target
-        self._cursor_known = False                          # the target's mark has been read
+        self.cursor = 0  # journal rows up to here are in the target
+        self._cursor_known = False  # the target's mark has been read
         self.stats: RecorderStats = {
-            "received": 0, "recovered": 0, "written": 0, "spooled": 0, "left_in_journal": 0, "dropped": 0,
-            "dds_lost": 0, "dds_rejected": 0, "undecodable": 0, "lost": 0, "duplicates_skipped": 0,
-            "batches": 0, "reconnects": 0, "max_buffered": 0}
+            "received": 0,
+            "recovered": 0,
+            "written": 0,
+            "spooled": 0,
+            "left_in_journal": 0,
+            "dropped": 0,
+            "dds_lost": 0,
+            "dds_rejected": 0,
+            "undecodable": 0,
+            "lost": 0,
+            "duplicates_skipped": 0,
+            "batches": 0,
+            "reconnects": 0,
+            "max_buffered": 0,
+        }
         self._down_since: float | None = None
         self._journal_failing = False
 
@@ -125,7 +157,7 @@ class Recorder:
                 if time.monotonic() - last_commit >= self.commit_interval:
                     self.commit()
                     last_commit = time.monotonic()
-            except Exception:                               # keep recording; say what went wrong
+            except Exception:  # keep recording; say what went wrong
                 _logger.exception("record: taking samples failed; trying again")
                 self.stop_event.wait(0.5)
 
@@ -140,13 +172,15 @@ class Recorder:
                     self.pending.popleft()
                 if overflow > 0:
                     self.stats["dropped"] += overflow
-                    self.log(f"record: {overflow} oldest rows dropped: the journal cannot be written and "
-                             f"{self.max_buffer} rows wait in memory")
+                    self.log(
+                        f"record: {overflow} oldest rows dropped: the journal cannot be written and "
+                        f"{self.max_buffer} rows wait in memory"
+                    )
         return len(rows)
 
     def commit(self) -> bool:
         """Group commit: every row taken so far into the journal; False if the journal refused."""
-        with self.lock:                                     # the forwarder may take rows from pending too
+        with self.lock:  # the forwarder may take rows from pending too
             rows = list(self.pending)
             if not rows:
                 return True
@@ -155,8 +189,10 @@ class Recorder:
             except sqlite3.Error as exc:
                 if not self._journal_failing:
                     self._journal_failing = True
-                    self.log(f"record: journal {self.journal.path} cannot be written ({exc}); rows go to the "
-                             f"database from memory (at most {self.max_buffer} wait)")
+                    self.log(
+                        f"record: journal {self.journal.path} cannot be written ({exc}); rows go to the "
+                        f"database from memory (at most {self.max_buffer} wait)"
+                    )
                 return False
             self.pending.clear()
         if self._journal_failing:
@@ -204,7 +240,7 @@ class Recorder:
                 if time.monotonic() - last_settle >= 0.5:
                     self._settle()
                     last_settle = time.monotonic()
-            except Exception:                               # the rows stay in the journal
+            except Exception:  # the rows stay in the journal
                 _logger.exception("record: forwarding the journal failed; trying again")
                 self.stop_event.wait(1.0)
 
@@ -234,8 +270,7 @@ class Recorder:
         self.stats["batches"] += 1
         if self._down_since is not None:
             self.stats["reconnects"] += 1
-            self.log(f"record: database back after {time.monotonic() - self._down_since:.1f} s; "
-                     f"writing the journal")
+            self.log(f"record: database back after {time.monotonic() - self._down_since:.1f} s; writing the journal")
             self._down_since = None
         return True
 
@@ -287,7 +322,7 @@ class Recorder:
             if self._cursor_known and self.cursor > self.journal.settled:
                 self.journal.settle(self.cursor)
         except sqlite3.Error:
-            pass                                            # settling later is as good
+            pass  # settling later is as good
 
     def _backoff(self) -> float:
         down = time.monotonic() - (self._down_since or time.monotonic())
@@ -364,8 +399,9 @@ class Recorder:
         self._spool_rest()
         losses = self.tap.losses()
         self.stats["dds_lost"], self.stats["dds_rejected"] = losses["dds_lost"], losses["dds_rejected"]
-        self.stats["lost"] += self.stats["dropped"] + self.stats["dds_lost"] + self.stats["dds_rejected"] \
-            + self.stats["undecodable"]
+        self.stats["lost"] += (
+            self.stats["dropped"] + self.stats["dds_lost"] + self.stats["dds_rejected"] + self.stats["undecodable"]
+        )
         self.sink.close()
 
     def _spool_rest(self) -> None:
@@ -387,14 +423,17 @@ class Recorder:
                 yield self._decoded([r for _s, r in batch])
             if in_memory:
                 yield self._decoded(in_memory)
+
         try:
             count = export(chunks(), path)
         except (OSError, GridbusError, sqlite3.Error) as exc:
             self.stats["left_in_journal"] = waiting
             self.stats["lost"] += len(in_memory)
-            self.log(f"record: the database refused {waiting + len(in_memory)} rows and the spool directory "
-                     f"too ({exc}); {waiting} stay in {self.journal.path} for the next start with this --db, "
-                     f"{len(in_memory)} are lost")
+            self.log(
+                f"record: the database refused {waiting + len(in_memory)} rows and the spool directory "
+                f"too ({exc}); {waiting} stay in {self.journal.path} for the next start with this --db, "
+                f"{len(in_memory)} are lost"
+            )
             self.journal.close()
             return
         self.stats["spooled"] = count
@@ -415,11 +454,14 @@ class Recorder:
 def summary(stats: Mapping[str, object], target: str) -> str | None:
     """One line on what is not in the database, or None when everything taken is there."""
     parts = []
-    for key, text in (("spooled", "in the spool file {spool_file}"), ("left_in_journal", "left in the journal"),
-                      ("dropped", "dropped by the recorder (memory full)"),
-                      ("undecodable", "journaled but undecodable"),
-                      ("dds_rejected", "dropped by DDS: the recorder's queue was full"),
-                      ("dds_lost", "dropped by DDS: lost or out of order")):
+    for key, text in (
+        ("spooled", "in the spool file {spool_file}"),
+        ("left_in_journal", "left in the journal"),
+        ("dropped", "dropped by the recorder (memory full)"),
+        ("undecodable", "journaled but undecodable"),
+        ("dds_rejected", "dropped by DDS: the recorder's queue was full"),
+        ("dds_lost", "dropped by DDS: lost or out of order"),
+    ):
         if stats.get(key):
             parts.append(f"{stats[key]} {text.format(**{k: v for k, v in stats.items()})}")
     if not parts:

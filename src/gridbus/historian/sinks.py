@@ -21,6 +21,7 @@ same transaction as the rows; a CSV file keeps it in a sidecar file with the
 file size, so a batch cut short by a crash is cut off and written again.
 Forwarding a journal twice therefore never duplicates a row.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,28 +31,29 @@ import re
 import sqlite3
 import stat
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence, TextIO, TypedDict
+from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import GridbusError, SinkRefused, SinkUnavailable
 from ..extras import require
 
-if TYPE_CHECKING:                                 # psycopg is the optional ``postgres`` extra
+if TYPE_CHECKING:  # psycopg is the optional ``postgres`` extra
     import psycopg
 
-Row = tuple[str, str, float, float, str]          # object_id, topic, source, reception, fields JSON
+Row = tuple[str, str, float, float, str]  # object_id, topic, source, reception, fields JSON
 StoredRow = tuple[str, str, float, float, float, str]
-Mark = tuple[str, int]                            # journal id, sequence number of the batch's last row
-Key = tuple[str, str, float]                      # object_id, topic, source_time: one sample of one writer
-QueryArg = str | float                            # a value bound to a ``%s`` / ``?`` in a reading query
+Mark = tuple[str, int]  # journal id, sequence number of the batch's last row
+Key = tuple[str, str, float]  # object_id, topic, source_time: one sample of one writer
+QueryArg = str | float  # a value bound to a ``%s`` / ``?`` in a reading query
 
 COLUMNS = ("object_id", "topic", "source_time", "reception_time", "created_time", "fields")
 MARKS_TABLE = "gridbus_marks"
 
 
 class Sink(Protocol):
-    url: str                                      # for messages and file names: never a password
+    url: str  # for messages and file names: never a password
 
     def check(self) -> None: ...
     def connect(self) -> None: ...
@@ -69,7 +71,7 @@ def is_csv(url: str) -> bool:
     return url.startswith("csv:") or url.endswith(".csv")
 
 
-def open_sink(url: str) -> "Sink":
+def open_sink(url: str) -> Sink:
     """``postgresql://...`` → PostgreSQL; ``*.csv`` or ``csv:PATH`` → CSV; else a SQLite file."""
     if is_postgres(url):
         return PostgresSink(url)
@@ -164,8 +166,15 @@ def _unwritable(path: Path, creates: str) -> str | None:
 
 
 # -- SQLite -------------------------------------------------------------------------------
-SQLITE_COLUMNS = [("id", "INTEGER"), ("object_id", "TEXT"), ("topic", "TEXT"), ("source_time", "REAL"),
-                  ("reception_time", "REAL"), ("created_time", "REAL"), ("fields", "TEXT")]
+SQLITE_COLUMNS = [
+    ("id", "INTEGER"),
+    ("object_id", "TEXT"),
+    ("topic", "TEXT"),
+    ("source_time", "REAL"),
+    ("reception_time", "REAL"),
+    ("created_time", "REAL"),
+    ("fields", "TEXT"),
+]
 
 
 class SqliteSink:
@@ -209,19 +218,24 @@ class SqliteSink:
 
     def _check_schema(self) -> None:
         db = self._connection()
-        tables = {name: kind for name, kind in db.execute(
-            "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')")}
+        tables = {
+            name: kind
+            for name, kind in db.execute("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')")
+        }
         if "samples" not in tables:
             others = sorted(t for t in tables if not t.startswith("sqlite_") and t != MARKS_TABLE)
             if others:
-                raise SinkRefused(f"{self.url}: holds tables {', '.join(others)} but no samples table: "
-                                  f"not a gridbus recording")
+                raise SinkRefused(
+                    f"{self.url}: holds tables {', '.join(others)} but no samples table: not a gridbus recording"
+                )
         else:
             columns = [(name, decl.upper()) for _cid, name, decl, *_ in db.execute("PRAGMA table_info(samples)")]
             if tables["samples"] != "table" or columns != SQLITE_COLUMNS:
-                raise SinkRefused(f"{self.url}: its samples table has another layout "
-                                  f"({', '.join(f'{n} {t}' for n, t in columns) or 'a view'}); gridbus writes "
-                                  f"({', '.join(f'{n} {t}' for n, t in SQLITE_COLUMNS)})")
+                raise SinkRefused(
+                    f"{self.url}: its samples table has another layout "
+                    f"({', '.join(f'{n} {t}' for n, t in columns) or 'a view'}); gridbus writes "
+                    f"({', '.join(f'{n} {t}' for n, t in SQLITE_COLUMNS)})"
+                )
         if MARKS_TABLE in tables:
             mark_columns = [name for _cid, name, *_ in db.execute(f"PRAGMA table_info({MARKS_TABLE})")]
             if mark_columns != ["journal", "seq"]:
@@ -234,8 +248,10 @@ class SqliteSink:
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("INSERT INTO samples (object_id, topic, source_time, reception_time, created_time, "
-                       "fields) VALUES ('probe', 'probe', 0, 0, 0, '{}')")
+            db.execute(
+                "INSERT INTO samples (object_id, topic, source_time, reception_time, created_time, "
+                "fields) VALUES ('probe', 'probe', 0, 0, 0, '{}')"
+            )
         finally:
             db.execute("ROLLBACK")
 
@@ -264,7 +280,9 @@ class SqliteSink:
             try:
                 db.executemany(
                     "INSERT INTO samples (object_id, topic, source_time, reception_time, created_time, fields) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", [(o, t, s, r, created, f) for o, t, s, r, f in rows])
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [(o, t, s, r, created, f) for o, t, s, r, f in rows],
+                )
                 if mark is not None:
                     db.execute(f"INSERT OR REPLACE INTO {MARKS_TABLE} (journal, seq) VALUES (?, ?)", mark)
                 db.execute("COMMIT")
@@ -287,9 +305,14 @@ class SqliteSink:
         """Which of these samples the database already holds (the series index answers each)."""
         db = self._connection()
         try:
-            return {key for key in keys if db.execute(
-                "SELECT 1 FROM samples WHERE topic = ? AND object_id = ? AND source_time = ? LIMIT 1",
-                (key[1], key[0], key[2])).fetchone()}
+            return {
+                key
+                for key in keys
+                if db.execute(
+                    "SELECT 1 FROM samples WHERE topic = ? AND object_id = ? AND source_time = ? LIMIT 1",
+                    (key[1], key[0], key[2]),
+                ).fetchone()
+            }
         except sqlite3.Error as exc:
             raise SinkUnavailable(f"{self.url}: {exc}") from None
 
@@ -300,8 +323,15 @@ class SqliteSink:
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------
-PG_COLUMNS = [("id", "bigint"), ("object_id", "text"), ("topic", "text"), ("source_time", "double precision"),
-              ("reception_time", "double precision"), ("created_time", "double precision"), ("fields", "jsonb")]
+PG_COLUMNS = [
+    ("id", "bigint"),
+    ("object_id", "text"),
+    ("topic", "text"),
+    ("source_time", "double precision"),
+    ("reception_time", "double precision"),
+    ("created_time", "double precision"),
+    ("fields", "jsonb"),
+]
 
 
 class PostgresSink:
@@ -331,14 +361,17 @@ class PostgresSink:
     def check(self) -> None:
         require("psycopg", "the PostgreSQL sink")
         import psycopg
+
         try:
             conn = self._connect()
             with conn.transaction():
                 self._check_schema(conn)
                 conn.execute(self.SCHEMA)
             with conn.transaction(force_rollback=True):
-                conn.execute("INSERT INTO samples (object_id, topic, source_time, reception_time, fields) "
-                             "VALUES ('probe', 'probe', 0, 0, '{}')")
+                conn.execute(
+                    "INSERT INTO samples (object_id, topic, source_time, reception_time, fields) "
+                    "VALUES ('probe', 'probe', 0, 0, '{}')"
+                )
         except SinkUnavailable as exc:
             self.close()
             raise SinkRefused(str(exc)) from None
@@ -353,16 +386,25 @@ class PostgresSink:
         for table, want in (("samples", PG_COLUMNS), (MARKS_TABLE, [("journal", "text"), ("seq", "bigint")])):
             kind = conn.execute(
                 "SELECT table_type FROM information_schema.tables WHERE table_schema = current_schema() "
-                "AND table_name = %s", (table,)).fetchone()
+                "AND table_name = %s",
+                (table,),
+            ).fetchone()
             if kind is None:
                 continue
-            columns = [tuple(r) for r in conn.execute(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
-                "current_schema() AND table_name = %s ORDER BY ordinal_position", (table,))]
+            columns = [
+                tuple(r)
+                for r in conn.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
+                    "current_schema() AND table_name = %s ORDER BY ordinal_position",
+                    (table,),
+                )
+            ]
             if kind[0] != "BASE TABLE" or columns != want:
-                raise SinkRefused(f"{self.url}: its {table} table has another layout "
-                                  f"({', '.join(f'{n} {t}' for n, t in columns)}); gridbus writes "
-                                  f"({', '.join(f'{n} {t}' for n, t in want)})")
+                raise SinkRefused(
+                    f"{self.url}: its {table} table has another layout "
+                    f"({', '.join(f'{n} {t}' for n, t in columns)}); gridbus writes "
+                    f"({', '.join(f'{n} {t}' for n, t in want)})"
+                )
 
     def connect(self) -> None:
         self._connect()
@@ -370,6 +412,7 @@ class PostgresSink:
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         require("psycopg", "the PostgreSQL sink")
         import psycopg
+
         try:
             self.conn = conn = psycopg.connect(self._dsn, connect_timeout=3)
         except psycopg.Error as exc:
@@ -384,17 +427,22 @@ class PostgresSink:
     def write(self, rows: list[Row], mark: Mark | None = None) -> None:
         require("psycopg", "the PostgreSQL sink")
         import psycopg
+
         conn = self._connection()
         try:
             with conn.transaction():
                 with conn.cursor() as cur:
-                    with cur.copy("COPY samples (object_id, topic, source_time, reception_time, fields) "
-                                  "FROM STDIN") as copy:
+                    with cur.copy(
+                        "COPY samples (object_id, topic, source_time, reception_time, fields) FROM STDIN"
+                    ) as copy:
                         for row in rows:
                             copy.write_row(row)
                     if mark is not None:
-                        cur.execute(f"INSERT INTO {MARKS_TABLE} (journal, seq) VALUES (%s, %s) "
-                                    "ON CONFLICT (journal) DO UPDATE SET seq = excluded.seq", mark)
+                        cur.execute(
+                            f"INSERT INTO {MARKS_TABLE} (journal, seq) VALUES (%s, %s) "
+                            "ON CONFLICT (journal) DO UPDATE SET seq = excluded.seq",
+                            mark,
+                        )
         except psycopg.Error as exc:
             self.close()
             raise SinkUnavailable(self._error(exc)) from None
@@ -402,6 +450,7 @@ class PostgresSink:
     def forwarded(self, journal: str) -> int:
         require("psycopg", "the PostgreSQL sink")
         import psycopg
+
         conn = self._connection()
         try:
             with conn.transaction():
@@ -414,6 +463,7 @@ class PostgresSink:
     def existing(self, keys: list[Key]) -> set[Key]:
         require("psycopg", "the PostgreSQL sink")
         import psycopg
+
         if not keys:
             return set()
         conn = self._connection()
@@ -423,7 +473,8 @@ class PostgresSink:
                     "SELECT s.object_id, s.topic, s.source_time FROM samples s JOIN "
                     "unnest(%s::text[], %s::text[], %s::float8[]) AS k(o, t, st) "
                     "ON s.topic = k.t AND s.object_id = k.o AND s.source_time = k.st",
-                    ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])).fetchall()
+                    ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+                ).fetchall()
         except psycopg.Error as exc:
             self.close()
             raise SinkUnavailable(self._error(exc)) from None
@@ -441,6 +492,7 @@ class PostgresSink:
 # -- CSV ----------------------------------------------------------------------------------
 class CsvMarks(TypedDict):
     """The ``<file>.marks`` sidecar: the file size at the last mark, and each journal's mark."""
+
     size: int | None
     journals: dict[str, int]
 
@@ -465,8 +517,9 @@ class CsvSink:
             except (OSError, UnicodeDecodeError, csv.Error) as exc:
                 raise SinkRefused(f"{self.url}: {getattr(exc, 'strerror', None) or exc}") from None
             if header is None or tuple(header) != COLUMNS:
-                raise SinkRefused(f"{self.url}:1: another layout ({','.join(header or [])}); gridbus writes "
-                                  f"{','.join(COLUMNS)}")
+                raise SinkRefused(
+                    f"{self.url}:1: another layout ({','.join(header or [])}); gridbus writes {','.join(COLUMNS)}"
+                )
         try:
             self.connect()
         except SinkUnavailable as exc:
@@ -556,8 +609,13 @@ class CsvSink:
 
 
 # -- reading back -------------------------------------------------------------------------
-def read_rows(url: str, topic: str | None = None, object_id: str | None = None,
-              start: float | None = None, end: float | None = None) -> Iterator[StoredRow]:
+def read_rows(
+    url: str,
+    topic: str | None = None,
+    object_id: str | None = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> Iterator[StoredRow]:
     """Stored rows in source-time order, optionally of one topic / object / time span.
 
     A source that is not a readable gridbus recording (missing, a directory or
@@ -566,14 +624,20 @@ def read_rows(url: str, topic: str | None = None, object_id: str | None = None,
     """
     where: list[str] = []
     args: list[QueryArg] = []
-    for column, value, op in (("topic", topic, "="), ("object_id", object_id, "="),
-                              ("source_time", start, ">="), ("source_time", end, "<=")):
+    for column, value, op in (
+        ("topic", topic, "="),
+        ("object_id", object_id, "="),
+        ("source_time", start, ">="),
+        ("source_time", end, "<="),
+    ):
         if value is not None:
             where.append(f"{column} {op} %s")
             args.append(value)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
-    sql = f"SELECT object_id, topic, source_time, reception_time, created_time, fields FROM samples{clause} " \
-          f"ORDER BY source_time"
+    sql = (
+        f"SELECT object_id, topic, source_time, reception_time, created_time, fields FROM samples{clause} "
+        f"ORDER BY source_time"
+    )
     if is_postgres(url):
         yield from _postgres_rows(url, sql, args)
     elif is_csv(url):
@@ -598,6 +662,7 @@ def _readable_file(path: str) -> None:
 def _postgres_rows(url: str, sql: str, args: Sequence[QueryArg]) -> Iterator[StoredRow]:
     require("psycopg", "the PostgreSQL sink")
     import psycopg
+
     try:
         with psycopg.connect(url, connect_timeout=5) as conn:
             for o, t, s, r, c, f in conn.execute(sql, args):
@@ -617,8 +682,7 @@ def _sqlite_rows(path: str, sql: str, args: Sequence[QueryArg]) -> Iterator[Stor
         try:
             columns = [name for _cid, name, *_ in db.execute("PRAGMA table_info(samples)")]
             if not set(COLUMNS) <= set(columns):
-                raise GridbusError(f"{path}: not a gridbus recording (no samples table with "
-                                   f"{', '.join(COLUMNS)})")
+                raise GridbusError(f"{path}: not a gridbus recording (no samples table with {', '.join(COLUMNS)})")
             yield from db.execute(sql, args)
         except sqlite3.Error as exc:
             raise GridbusError(f"{path}: not a readable gridbus recording: {exc}") from None
@@ -632,8 +696,9 @@ def _utf8_lines(path: str, handle: IO[bytes]) -> Iterator[str]:
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise GridbusError(f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
-                               f"{exc.start + 1})") from None
+            raise GridbusError(
+                f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+            ) from None
 
 
 def record_ends_line(handle: IO[bytes]) -> bool:
@@ -655,8 +720,9 @@ def _is_json(text: str) -> bool:
     return True
 
 
-def _csv_rows(path: str, topic: str | None, object_id: str | None, start: float | None,
-              end: float | None) -> Iterable[StoredRow]:
+def _csv_rows(
+    path: str, topic: str | None, object_id: str | None, start: float | None, end: float | None
+) -> Iterable[StoredRow]:
     _readable_file(path)
     try:
         handle = open(path, "rb")
@@ -672,8 +738,10 @@ def _csv_rows(path: str, topic: str | None, object_id: str | None, start: float 
             for record in reader:
                 line = reader.line_num
                 if len(record) != len(COLUMNS):
-                    raise GridbusError(f"{path}:{line}: malformed row ({len(record)} columns, expected "
-                                       f"{len(COLUMNS)}; a truncated file?)")
+                    raise GridbusError(
+                        f"{path}:{line}: malformed row ({len(record)} columns, expected "
+                        f"{len(COLUMNS)}; a truncated file?)"
+                    )
                 o, t, s, r, c, f = record
                 try:
                     row = (o, t, float(s), float(r), float(c), f)
@@ -681,8 +749,12 @@ def _csv_rows(path: str, topic: str | None, object_id: str | None, start: float 
                     raise GridbusError(f"{path}:{line}: malformed row (a time is not a number)") from None
                 if not record_ends_line(handle) and not _is_json(f):
                     raise GridbusError(f"{path}:{line}: truncated (the last row stops in its fields)")
-                if (topic is None or t == topic) and (object_id is None or o == object_id) and \
-                        (start is None or row[2] >= start) and (end is None or row[2] <= end):
+                if (
+                    (topic is None or t == topic)
+                    and (object_id is None or o == object_id)
+                    and (start is None or row[2] >= start)
+                    and (end is None or row[2] <= end)
+                ):
                     rows.append(row)
         except csv.Error as exc:
             raise GridbusError(f"{path}:{reader.line_num}: truncated or malformed CSV ({exc})") from None

@@ -20,6 +20,7 @@ Both are read from the DataReader statuses through Cyclone's C API
 best-effort samples lost on the wire: Cyclone's API has no per-writer
 sequence numbers, so such gaps are not counted (README says so).
 """
+
 from __future__ import annotations
 
 import json
@@ -58,15 +59,14 @@ def _key_prefixes(object_id: str) -> tuple[bytes, bytes]:
 @dataclass
 class _Source:
     topic: TopicType
-    dds: DataReader
-    ids: list[tuple[bytes, bytes]] | None            # None: every object of the topic
-    best_effort: bool                                 # a rejected sample is gone (not retried)
-    condition: ReadCondition                          # kept alive: the wait set wakes on it
+    dds: DataReader[Any]
+    ids: list[tuple[bytes, bytes]] | None  # None: every object of the topic
+    best_effort: bool  # a rejected sample is gone (not retried)
+    condition: ReadCondition  # kept alive: the wait set wakes on it
 
 
 def json_fields(fields: dict[str, Any]) -> str:
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-             for k, v in fields.items() if k != "id"}
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fields.items() if k != "id"}
     return json.dumps(clean, separators=(",", ":"))
 
 
@@ -81,8 +81,7 @@ class Tap:
             object_types, object_id = bus.registry.select(pattern)
             chosen = [o.topics[r] for o in object_types for r in (roles or ROLES) if r in o.topics]
             if not chosen and roles:
-                raise UnknownObjectError(f"no object type matching {pattern!r} has a "
-                                         f"{' or '.join(roles)} topic")
+                raise UnknownObjectError(f"no object type matching {pattern!r} has a {' or '.join(roles)} topic")
             for topic in chosen:
                 _, ids = wanted.get(topic.name, (topic, set()))
                 if ids is not None:
@@ -98,8 +97,11 @@ class Tap:
             condition = ReadCondition(dds, _cyclone.ANY_STATE)
             self.waitset.attach(condition)
             best_effort = Policy.Reliability in qos and qos[Policy.Reliability] == Policy.Reliability.BestEffort
-            self.sources.append(_Source(topic, dds, None if ids is None else [_key_prefixes(i) for i in sorted(ids)],
-                                        best_effort, condition))
+            self.sources.append(
+                _Source(
+                    topic, dds, None if ids is None else [_key_prefixes(i) for i in sorted(ids)], best_effort, condition
+                )
+            )
 
     @staticmethod
     def _qos(bus: Bus, topic: TopicType, queue: int) -> Qos:
@@ -111,11 +113,19 @@ class Tap:
         deadline is requested: a writer offering a longer period than the
         profile's would not match, and the recorder has no use for it.
         """
-        kept = [p for p in bus.qos.reader_qos(topic.name)
-                if not str(p).startswith(("Policy.History", "Policy.ResourceLimits", "Policy.DestinationOrder",
-                                          "Policy.Deadline"))]
-        return Qos(*kept, Policy.History.KeepAll, Policy.ResourceLimits(max_samples=queue),
-                   Policy.DestinationOrder.ByReceptionTimestamp)
+        kept = [
+            p
+            for p in bus.qos.reader_qos(topic.name)
+            if not str(p).startswith(
+                ("Policy.History", "Policy.ResourceLimits", "Policy.DestinationOrder", "Policy.Deadline")
+            )
+        ]
+        return Qos(
+            *kept,
+            Policy.History.KeepAll,
+            Policy.ResourceLimits(max_samples=queue),
+            Policy.DestinationOrder.ByReceptionTimestamp,
+        )
 
     @property
     def topics(self) -> list[str]:
@@ -133,8 +143,11 @@ class Tap:
                 continue
             now = time.time_ns() / 1e9
             name, ids = source.topic.name, source.ids
-            rows += [(name, info.source_timestamp / 1e9, now, raw) for raw, info in got
-                     if info.valid_data and (ids is None or _matches(raw, ids))]
+            rows += [
+                (name, info.source_timestamp / 1e9, now, raw)
+                for raw, info in got
+                if info.valid_data and (ids is None or _matches(raw, ids))
+            ]
         return rows
 
     def losses(self) -> dict[str, int]:
@@ -159,13 +172,13 @@ class Decoder:
             raise GridbusError(f"a journaled {name} sample: no such topic in this data model (give its --idl)")
         try:
             data = topic.cls.deserialize(raw)
-        except Exception as exc:                                 # the binding raises assorted errors
+        except Exception as exc:  # the binding raises assorted errors
             raise GridbusError(f"a journaled {name} sample does not decode: {exc}") from None
-        fields = {k: _plain(v) for k, v in vars(data).items() if k not in ("id", "sample_info")}
-        return data.id, name, source, reception, json_fields(fields)
+        values: dict[str, Any] = vars(data)  # every gridbus topic is keyed by id
+        fields = {k: _plain(v) for k, v in values.items() if k not in ("id", "sample_info")}
+        return values["id"], name, source, reception, json_fields(fields)
 
 
 def _matches(raw: bytes, ids: list[tuple[bytes, bytes]]) -> bool:
-    little = raw[1] & 1                                      # odd encapsulation id = little endian
-    return any(raw[4:4 + len(le)] == (le if little else be) for le, be in ids)
-
+    little = raw[1] & 1  # odd encapsulation id = little endian
+    return any(raw[4 : 4 + len(le)] == (le if little else be) for le, be in ids)

@@ -10,6 +10,7 @@ as in the lab.  The lines are served on their own thread; commands reach the
 plant through a queue the testbed's loop drains, and the drives read a
 snapshot the loop refreshes, so the plant is only ever touched by one thread.
 """
+
 from __future__ import annotations
 
 import queue
@@ -28,10 +29,16 @@ _COMMANDS = {"start": {"action": "START"}, "stop": {"action": "STOP"}}
 
 
 class SerialDrives:
-    def __init__(self, plant: Plant, directory: str | Path, profile: str = "vfd-modbus",
-                 on_reject: Callable[[CommandRejected], None] | None = None) -> None:
+    def __init__(
+        self,
+        plant: Plant,
+        directory: str | Path,
+        profile: str = "vfd-modbus",
+        on_reject: Callable[[CommandRejected], None] | None = None,
+    ) -> None:
         from ..translators.devices import DeviceModel, Simulator
         from ..translators.profile import load_profile
+
         self.profile = load_profile(profile)
         if self.profile.kind != "drive":
             raise GridbusError(f"profile {self.profile.name} is a {self.profile.kind}, not a drive")
@@ -43,8 +50,9 @@ class SerialDrives:
         self.snapshot: dict[str, dict[str, float]] = {gid: {} for gid in plant.machines}
         self.simulators = {}
         for gid in plant.machines:
-            model = DeviceModel(self.profile, on_command=partial(self._command, gid),
-                                read_values=partial(self._values, gid))
+            model = DeviceModel(
+                self.profile, on_command=partial(self._command, gid), read_values=partial(self._values, gid)
+            )
             self.simulators[gid] = Simulator(self.profile, link=str(self.directory / gid), model=model)
         self.update(plant)
         self._stop = threading.Event()
@@ -74,17 +82,22 @@ class SerialDrives:
                 return
             try:
                 plant.command(gid, dict(_COMMANDS.get(name, {name: value})))
-            except CommandRejected as exc:      # beyond the machine's rating: the old setting stays
+            except CommandRejected as exc:  # beyond the machine's rating: the old setting stays
                 if self.on_reject is not None:
                     self.on_reject(exc)
 
     def update(self, plant: Plant) -> None:
         """Refresh what the drives report (testbed loop only)."""
         for gid, m in plant.machines.items():
-            self.snapshot[gid] = {"running": float(m.status in ("STARTING", "RUNNING")),
-                                  "fault": float(m.status == "FAULT"), "f": m.omega * plant.f0,
-                                  "speed": m.omega * RATED_RPM, "P": max(0.0, m.P),
-                                  "f_ref": m.f_ref, "P_ref": m.P_ref}
+            self.snapshot[gid] = {
+                "running": float(m.status in ("STARTING", "RUNNING")),
+                "fault": float(m.status == "FAULT"),
+                "f": m.omega * plant.f0,
+                "speed": m.omega * RATED_RPM,
+                "P": max(0.0, m.P),
+                "f_ref": m.f_ref,
+                "P_ref": m.P_ref,
+            }
 
     def close(self) -> None:
         self._stop.set()

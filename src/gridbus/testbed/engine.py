@@ -7,6 +7,7 @@ and hands it the commands it receives.  The lab plant
 one engine; a dynamic power-system simulator is the next, and only has to
 offer these calls.
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable

@@ -13,6 +13,7 @@ normal solution is back).
 solves the network; the plant owns the devices it reads and the breakers that
 switch it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ from . import powerflow
 from .devices import LIVE, BreakerDevice, GeneratorDevice, LoadDevice, MicrogridDevice
 from .system import System
 
-S_BASE = 10_000.0            # VA, three-phase base of the per-unit system
-RESTORE_HOLD = 1.0           # s of normal solutions before a collapse is reported over
+S_BASE = 10_000.0  # VA, three-phase base of the per-unit system
+RESTORE_HOLD = 1.0  # s of normal solutions before a collapse is reported over
 
 
 @dataclass
@@ -58,14 +59,14 @@ class Network:
         self.v_base = system.voltage
         self.bus_index = {bus: n for n, bus in enumerate(system.buses)}
         nb = len(system.buses)
-        self.bus_V = np.zeros(nb, dtype=complex)        # V, absolute phasors
+        self.bus_V = np.zeros(nb, dtype=complex)  # V, absolute phasors
         self.bus_f = np.zeros(nb)
-        self._warm = np.ones(nb, dtype=complex)         # pu start point for the next solve
+        self._warm = np.ones(nb, dtype=complex)  # pu start point for the next solve
         self.line_I = {tid: 0.0 for tid in system.lines}
         self.islands: list[Island] = []
         self._y_cache: dict[tuple[bool, ...], np.ndarray] = {}
-        self.collapsed: dict[str, str] = {}             # load -> island reference, solved as impedance now
-        self._reported: dict[str, float | None] = {}    # load reported collapsed -> normal since (t)
+        self.collapsed: dict[str, str] = {}  # load -> island reference, solved as impedance now
+        self._reported: dict[str, float | None] = {}  # load reported collapsed -> normal since (t)
 
     # -- topology ---------------------------------------------------------------------
     def in_service(self, element: str) -> bool:
@@ -93,9 +94,11 @@ class Network:
         for buses in groups.values():
             island = Island(buses)
             names = {self.system.buses[b] for b in buses}
-            island.machines = [g for g, m in self.generators.items()
-                               if m.params.bus in names and self.in_service(g) and m.var.running
-                               and m.var.E > LIVE * self.v_base]
+            island.machines = [
+                g
+                for g, m in self.generators.items()
+                if m.params.bus in names and self.in_service(g) and m.var.running and m.var.E > LIVE * self.v_base
+            ]
             if island.machines:
                 speed = [g for g in island.machines if self.generators[g].var.mode == "SPEED"]
                 pool = speed or island.machines
@@ -108,7 +111,7 @@ class Network:
         if key not in self._y_cache:
             nb = len(self.system.buses)
             Y = np.zeros((nb, nb), dtype=complex)
-            z_base = 3 * self.v_base ** 2 / S_BASE
+            z_base = 3 * self.v_base**2 / S_BASE
             for line in self.system.lines.values():
                 if not self.in_service(line.id):
                     continue
@@ -224,7 +227,7 @@ class Network:
     def load_scale(self, lid: str, v_pu: float) -> float:
         """Share of its set-point a load draws at ``v_pu``: |V|² when solved as an impedance."""
         impedance = self.system.loads[lid].model == "constant_impedance" or lid in self.collapsed
-        return v_pu ** 2 if impedance else 1.0
+        return v_pu**2 if impedance else 1.0
 
     def _track_collapse(self) -> None:
         """Raise ``collapse`` once when loads fall back to impedance, ``restored`` when they are back.
@@ -248,10 +251,19 @@ class Network:
                 del self._reported[lid]
                 restored.append(lid)
         if restored:
-            detail = "; ".join(f"{lid} draws {self.loads[lid].var.P:.0f} W of {self.loads[lid].var.P_ref:.0f} W"
-                               for lid in restored)
-            self.events.append(("restored", {"object": ",".join(restored), "value": self.loads[restored[0]].var.P,
-                                             "detail": f"normal power flow is back: {detail}"}))
+            detail = "; ".join(
+                f"{lid} draws {self.loads[lid].var.P:.0f} W of {self.loads[lid].var.P_ref:.0f} W" for lid in restored
+            )
+            self.events.append(
+                (
+                    "restored",
+                    {
+                        "object": ",".join(restored),
+                        "value": self.loads[restored[0]].var.P,
+                        "detail": f"normal power flow is back: {detail}",
+                    },
+                )
+            )
 
     def _collapse_record(self, loads: list[str], reference: str) -> dict[str, Any]:
         island = next(i for i in self.islands if i.reference == reference)
@@ -259,11 +271,16 @@ class Network:
         parts = []
         for lid in loads:
             bus = self.system.loads[lid].bus
-            parts.append(f"{lid} draws {self.loads[lid].var.P:.0f} W of {self.loads[lid].var.P_ref:.0f} W "
-                         f"({bus} at {abs(self.bus_V[self.bus_index[bus]]):.1f} V)")
-        return {"object": ",".join(loads), "value": self.loads[loads[0]].var.P,
-                "detail": f"voltage collapse in the island of {reference} ({len(island.buses)} buses): "
-                          f"constant-power loads solved as impedances; {'; '.join(parts)}"}
+            parts.append(
+                f"{lid} draws {self.loads[lid].var.P:.0f} W of {self.loads[lid].var.P_ref:.0f} W "
+                f"({bus} at {abs(self.bus_V[self.bus_index[bus]]):.1f} V)"
+            )
+        return {
+            "object": ",".join(loads),
+            "value": self.loads[loads[0]].var.P,
+            "detail": f"voltage collapse in the island of {reference} ({len(island.buses)} buses): "
+            f"constant-power loads solved as impedances; {'; '.join(parts)}",
+        }
 
     def _update_consumers(self) -> None:
         """Load powers and line currents from the bus voltages just solved."""
@@ -283,10 +300,10 @@ class Network:
     # -- the network as the devices see it --------------------------------------------
     def bus_phasor(self, bus: str) -> complex:
         """The voltage phasor (V) of ``bus`` in the nominal frame."""
-        return self.bus_V[self.bus_index[bus]]   # type: ignore[no-any-return]
+        return self.bus_V[self.bus_index[bus]]  # type: ignore[no-any-return]
 
     def bus_voltage(self, bus: str) -> float:
-        return abs(self.bus_V[self.bus_index[bus]])   # type: ignore[no-any-return]
+        return abs(self.bus_V[self.bus_index[bus]])  # type: ignore[no-any-return]
 
     def bus_frequency(self, bus: str) -> float:
         return float(self.bus_f[self.bus_index[bus]])

@@ -31,6 +31,7 @@ anything is applied: a set-point that is not finite or beyond the rating
 refuses the whole command (:class:`CommandRejected`) and the last good setting
 stays in force.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,15 +72,17 @@ class Plant(Network):
         self.t = 0.0
         self.devices: dict[str, AnyDevice] = {
             object_id: kind(params)
-            for kind in DEVICE_KINDS.values() for object_id, params in getattr(system, kind.system_attr).items()}
+            for kind in DEVICE_KINDS.values()
+            for object_id, params in getattr(system, kind.system_attr).items()
+        }
         self._staged = {stage: [d for d in self.devices.values() if d.stage == stage] for stage in Stage}
         self.generators = self._of_kind(GeneratorDevice)
         self.loads = self._of_kind(LoadDevice)
         self.microgrids = self._of_kind(MicrogridDevice)
         self._breakers = self._of_kind(BreakerDevice)
         self.breaker_of = {b.element: cb for cb, b in system.breakers.items()}
-        self.connected: set[str] = set()                # machines turning with an island this step
-        self.events: list[tuple[str, Any]] = []          # (kind, payload) for the service to publish
+        self.connected: set[str] = set()  # machines turning with an island this step
+        self.events: list[tuple[str, Any]] = []  # (kind, payload) for the service to publish
         self._solve()
 
     def _of_kind(self, kind: type[D]) -> dict[str, D]:
@@ -142,18 +145,31 @@ class Plant(Network):
         """Close ``cb`` unless its two sides are live and out of step (then it trips)."""
         element = self.system.breakers[cb].element
         sides = self._sides(element)
-        record: dict[str, Any] = {"id": cb, "fault": "NO_FAULT", "trip": False, "df": 0.0, "dV": 0.0, "dphi": 0.0,
-                  "detail": ""}
+        record: dict[str, Any] = {
+            "id": cb,
+            "fault": "NO_FAULT",
+            "trip": False,
+            "df": 0.0,
+            "dV": 0.0,
+            "dphi": 0.0,
+            "detail": "",
+        }
         if sides is not None:
             (v1, a1, f1), (v2, a2, f2) = sides
             if v1 > LIVE * self.v_base and v2 > LIVE * self.v_base:
                 record.update(df=float(f1 - f2), dV=float(v1 - v2), dphi=float(wrap(a1 - a2)))
                 limits = self.system.protection
-                if (abs(record["df"]) > limits.max_df or abs(record["dV"]) > limits.max_dV
-                        or abs(math.degrees(record["dphi"])) > limits.max_dphi):
-                    record.update(fault="OUT_OF_PHASE_CLOSURE", trip=True,
-                                  detail=f"closing {element} across df={record['df']:.2f} Hz "
-                                         f"dV={record['dV']:.1f} V dphi={math.degrees(record['dphi']):.0f} deg")
+                if (
+                    abs(record["df"]) > limits.max_df
+                    or abs(record["dV"]) > limits.max_dV
+                    or abs(math.degrees(record["dphi"])) > limits.max_dphi
+                ):
+                    record.update(
+                        fault="OUT_OF_PHASE_CLOSURE",
+                        trip=True,
+                        detail=f"closing {element} across df={record['df']:.2f} Hz "
+                        f"dV={record['dV']:.1f} V dphi={math.degrees(record['dphi']):.0f} deg",
+                    )
                     self.events.append(("protection", record))
                     return False
                 record["detail"] = f"synchronized closure of {element}"
@@ -169,8 +185,12 @@ class Plant(Network):
         self._breakers[cb].var.closed = False
         self.events.append(("state", cb))
         if trip:
-            self.events.append(("protection", {"id": cb, "fault": fault, "trip": True, "df": 0.0, "dV": 0.0,
-                                               "dphi": 0.0, "detail": detail}))
+            self.events.append(
+                (
+                    "protection",
+                    {"id": cb, "fault": fault, "trip": True, "df": 0.0, "dV": 0.0, "dphi": 0.0, "detail": detail},
+                )
+            )
         self._solve()
 
     def _sides(self, element: str) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
@@ -222,7 +242,7 @@ class Plant(Network):
         """The machines of a live island turn together: one speed, the island's inertia."""
         members = [self.generators[g] for g in island.machines]
         inertia = sum(2 * m.params.H * m.rating for m in members)
-        mechanical = sum((m.var.pm - m.params.losses * m.var.omega ** 2) * m.rating for m in members)
+        mechanical = sum((m.var.pm - m.params.losses * m.var.omega**2) * m.rating for m in members)
         electrical = sum(m.var.P for m in members)
         omega = max(0.0, members[0].var.omega + dt * (mechanical - electrical) / inertia)
         assert island.reference is not None
@@ -235,8 +255,12 @@ class Plant(Network):
         for tid, line in self.system.lines.items():
             cb = self.breaker_of.get(tid)
             if cb and line.I_max and self.is_closed(cb) and self.line_I[tid] > line.I_max:
-                self.open(cb, trip=True, fault="OVERCURRENT",
-                          detail=f"{tid} carried {self.line_I[tid]:.1f} A > {line.I_max:.1f} A")
+                self.open(
+                    cb,
+                    trip=True,
+                    fault="OVERCURRENT",
+                    detail=f"{tid} carried {self.line_I[tid]:.1f} A > {line.I_max:.1f} A",
+                )
 
     # -- what the sensors see ---------------------------------------------------------
     def measurements(self) -> dict[str, dict[str, float]]:

@@ -5,6 +5,7 @@ Buses are of three kinds: the reference bus (voltage magnitude and angle
 fixed; it takes the power mismatch), PV buses (a machine holding its terminal
 voltage and delivering a given active power) and PQ buses (loads, converters).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,14 +17,15 @@ REF, PV, PQ = 0, 1, 2
 
 @dataclass
 class PowerFlowResult:
-    V: np.ndarray                # complex bus voltages, pu
-    S: np.ndarray                # complex power injected at each bus, pu
+    V: np.ndarray  # complex bus voltages, pu
+    S: np.ndarray  # complex power injected at each bus, pu
     converged: bool
     iterations: int
 
 
-def solve(Y: np.ndarray, kind: np.ndarray, P: np.ndarray, Q: np.ndarray, V0: np.ndarray,
-          tol: float = 1e-9, max_iter: int = 20) -> PowerFlowResult:
+def solve(
+    Y: np.ndarray, kind: np.ndarray, P: np.ndarray, Q: np.ndarray, V0: np.ndarray, tol: float = 1e-9, max_iter: int = 20
+) -> PowerFlowResult:
     """Solve for the bus voltages given the admittance matrix ``Y`` (pu).
 
     ``P``/``Q`` are the specified injections (generation minus load, pu) at PV/PQ
@@ -45,10 +47,12 @@ def solve(Y: np.ndarray, kind: np.ndarray, P: np.ndarray, Q: np.ndarray, V0: np.
         if iteration == max_iter:
             break
         dS_dVm, dS_dVa = _derivatives(Y, V, current)
-        J = np.block([
-            [dS_dVa.real[np.ix_(pv_pq, pv_pq)], dS_dVm.real[np.ix_(pv_pq, pq)]],
-            [dS_dVa.imag[np.ix_(pq, pv_pq)], dS_dVm.imag[np.ix_(pq, pq)]],
-        ])
+        J = np.block(
+            [
+                [dS_dVa.real[np.ix_(pv_pq, pv_pq)], dS_dVm.real[np.ix_(pv_pq, pq)]],
+                [dS_dVa.imag[np.ix_(pq, pv_pq)], dS_dVm.imag[np.ix_(pq, pq)]],
+            ]
+        )
         try:
             step = np.linalg.solve(J, mismatch)
         except np.linalg.LinAlgError:

@@ -6,6 +6,7 @@ clamped into the field's IDL range (a noisy 0 V stays 0 V, not -0.03 V).
 Work is done per object with numpy, because a testbed publishes thousands of
 values per second.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -26,7 +27,7 @@ class _ObjectSensors:
     delay: np.ndarray
     low: np.ndarray
     high: np.ndarray
-    numeric: np.ndarray              # False for integer status words (left untouched)
+    numeric: np.ndarray  # False for integer status words (left untouched)
     history: deque[tuple[float, np.ndarray]]
 
 
@@ -67,8 +68,10 @@ class Sensors:
             measured[steps] = np.round(measured[steps] / sensors.quantum[steps]) * sensors.quantum[steps]
         measured = np.clip(measured, sensors.low, sensors.high)
         measured = np.where(sensors.numeric, measured, values)
-        return {name: (float(v) if sensors.numeric[n] else int(v)) for n, (name, v) in
-                enumerate(zip(sensors.fields, measured))}
+        return {
+            name: (float(v) if sensors.numeric[n] else int(v))
+            for n, (name, v) in enumerate(zip(sensors.fields, measured, strict=True))
+        }
 
     @staticmethod
     def _delayed(sensors: _ObjectSensors, t: float, values: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ source timestamps *are* simulated time: a reader that knows epoch and speed
 gets ``t`` back from any sample (:class:`gridbus.control.clock.DataClock`),
 and never needs the wall clock to agree.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,16 +44,24 @@ class TestbedService:
     The engine is the lab :class:`Plant` of ``system`` unless another is given.
     """
 
-    def __init__(self, bus: Bus, system: System, rate: float = 100.0, clock: SimClock | None = None,
-                 log: Callable[[str], None] | None = None, serial_drives: str | Path | None = None,
-                 drive_profile: str = "vfd-modbus", engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        system: System,
+        rate: float = 100.0,
+        clock: SimClock | None = None,
+        log: Callable[[str], None] | None = None,
+        serial_drives: str | Path | None = None,
+        drive_profile: str = "vfd-modbus",
+        engine: Engine | None = None,
+    ) -> None:
         self.bus = bus
         self.system = system
         self.plant: Engine = Plant(system) if engine is None else engine
         self.sensors = Sensors(system)
         self.rate = rate
         self.clock = clock or SimClock(time.time())
-        self.log = log or _log.warning              # an ignored command, a trip: worth a warning
+        self.log = log or _log.warning  # an ignored command, a trip: worth a warning
         self.commands = bus.reader("*", "Command")
         self.events = EventLog(bus, "testbed")
         self._command_types = {t.name: t for t in bus.registry.topics() if t.role == "Command"}
@@ -62,8 +71,8 @@ class TestbedService:
         self._period: dict[str, float] = {}
         self._due: dict[str, float] = {}
         self.published = 0
-        self.lag_steps = 0               # ticks that ended behind the wall-clock schedule
-        self.lost = 0.0                  # simulated s the schedule went on without the plant
+        self.lag_steps = 0  # ticks that ended behind the wall-clock schedule
+        self.lost = 0.0  # simulated s the schedule went on without the plant
         for object_id in system.object_ids():
             obj = bus.registry.parse_id(object_id)
             if "Measurement" in obj.topics:
@@ -79,10 +88,10 @@ class TestbedService:
         self.drives = None
         if serial_drives is not None:
             from .drives import SerialDrives
+
             if not isinstance(self.plant, Plant):
                 raise GridbusError("serial drives need the lab plant as the testbed's engine")
-            self.drives = SerialDrives(self.plant, serial_drives, drive_profile,
-                                       on_reject=self._drive_command_rejected)
+            self.drives = SerialDrives(self.plant, serial_drives, drive_profile, on_reject=self._drive_command_rejected)
 
     def publish_states(self) -> None:
         for object_id in self._state:
@@ -190,15 +199,21 @@ class TestbedService:
                 seen.add(payload)
                 self._publish_state(payload)
             elif kind == "protection":
-                self._protection[payload["id"]].write(**{k: v for k, v in payload.items() if k != "id"},
-                                                      timestamp=self._stamp())
+                self._protection[payload["id"]].write(
+                    **{k: v for k, v in payload.items() if k != "id"}, timestamp=self._stamp()
+                )
                 if payload["trip"]:
                     self.log(f"testbed: {payload['id']} tripped: {payload['fault']} {payload['detail']}")
             elif kind in ("collapse", "restored"):
-                self.events.report("FEEDER_COLLAPSE" if kind == "collapse" else "FEEDER_RESTORED",
-                                   payload["detail"], severity="ERROR" if kind == "collapse" else "INFO",
-                                   object=payload["object"], topic="Load_Measurement", field="P",
-                                   value=payload["value"])
+                self.events.report(
+                    "FEEDER_COLLAPSE" if kind == "collapse" else "FEEDER_RESTORED",
+                    payload["detail"],
+                    severity="ERROR" if kind == "collapse" else "INFO",
+                    object=payload["object"],
+                    topic="Load_Measurement",
+                    field="P",
+                    value=payload["value"],
+                )
 
     def _publish_measurements(self, now: float) -> None:
         true = self.plant.measurements()
@@ -224,9 +239,19 @@ def _first_bad_field(topic: TopicType, sample: Sample) -> tuple[str, Any]:
 
 def describe(system: System) -> dict[str, Any]:
     """A short inventory of a system (what ``gridbus testbed --check`` prints)."""
-    return {"system": system.name, "file": system.path, "buses": len(system.buses),
-            "lines": len(system.lines), "generators": len(system.generators),
-            "breakers": len(system.breakers), "loads": len(system.loads),
-            "microgrids": len(system.microgrids), "meters": len(system.meters),
-            "pv": len(system.pv), "wind": len(system.wind), "storage": len(system.storage),
-            "pmus": len(system.pmus), "objects": len(system.object_ids())}
+    return {
+        "system": system.name,
+        "file": system.path,
+        "buses": len(system.buses),
+        "lines": len(system.lines),
+        "generators": len(system.generators),
+        "breakers": len(system.breakers),
+        "loads": len(system.loads),
+        "microgrids": len(system.microgrids),
+        "meters": len(system.meters),
+        "pv": len(system.pv),
+        "wind": len(system.wind),
+        "storage": len(system.storage),
+        "pmus": len(system.pmus),
+        "objects": len(system.object_ids()),
+    }

@@ -12,6 +12,7 @@ below: such a file would load and then divide by zero or run backwards.  The
 ratings also bound what the testbed obeys: a command beyond a device's rating
 is refused (see :meth:`gridbus.testbed.plant.Plant.command`).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -41,14 +42,15 @@ DEFAULT_SYSTEM = "fiu-testbed.toml"
 @dataclass
 class Line:
     """A π-section line emulator between two buses (the network's: no device of its own)."""
+
     id: str
     from_bus: str
     to_bus: str
-    R: float = unit("ohm", non_negative=True)            # series resistance
-    X: float = unit("ohm", non_negative=True)            # series reactance
-    B: float = unit("S", 0.0, non_negative=True)         # total shunt susceptance (half at each end)
+    R: float = unit("ohm", non_negative=True)  # series resistance
+    X: float = unit("ohm", non_negative=True)  # series reactance
+    B: float = unit("S", 0.0, non_negative=True)  # total shunt susceptance (half at each end)
     breaker: str = ""
-    I_max: float = unit("A", 0.0, non_negative=True)     # overcurrent trip (0 = none)
+    I_max: float = unit("A", 0.0, non_negative=True)  # overcurrent trip (0 = none)
 
     def check(self, system: System) -> None:
         need_ref("from", self.from_bus, system.buses, "bus")
@@ -60,18 +62,20 @@ class Line:
 @dataclass
 class SensorModel:
     """How a measured value is corrupted: v' = quantize(v(t - delay) + bias + noise)."""
-    noise: float = 0.0           # standard deviation, in the field's unit
-    quantum: float = 0.0         # resolution (0 = continuous)
-    bias: float = 0.0            # constant offset
-    delay: float = 0.0           # s of simulated time
+
+    noise: float = 0.0  # standard deviation, in the field's unit
+    quantum: float = 0.0  # resolution (0 = continuous)
+    bias: float = 0.0  # constant offset
+    delay: float = 0.0  # s of simulated time
 
 
 @dataclass
 class Protection:
     """Limits beyond which a breaker closure is an out-of-phase closure (the plant trips)."""
-    max_df: float = 0.5          # Hz
-    max_dV: float = 12.0         # V
-    max_dphi: float = 30.0       # degrees
+
+    max_df: float = 0.5  # Hz
+    max_dV: float = 12.0  # V
+    max_dphi: float = 30.0  # degrees
 
 
 @dataclass
@@ -79,8 +83,8 @@ class System:
     name: str
     path: str
     frequency: float = 60.0
-    voltage: float = 120.0       # V, phase (208 V line to line)
-    step: float = 0.01           # s, integration step of simulated time
+    voltage: float = 120.0  # V, phase (208 V line to line)
+    step: float = 0.01  # s, integration step of simulated time
     seed: int = 1
     protection: Protection = field(default_factory=Protection)
     buses: list[str] = field(default_factory=list)
@@ -107,8 +111,19 @@ class System:
         return model
 
     def object_ids(self) -> list[str]:
-        return [*self.generators, *self.breakers, *self.loads, *self.buses, *self.lines,
-                *self.microgrids, *self.pv, *self.wind, *self.storage, *self.meters, *self.pmus]
+        return [
+            *self.generators,
+            *self.breakers,
+            *self.loads,
+            *self.buses,
+            *self.lines,
+            *self.microgrids,
+            *self.pv,
+            *self.wind,
+            *self.storage,
+            *self.meters,
+            *self.pmus,
+        ]
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -133,7 +148,7 @@ def _kinds() -> dict[str, tuple[type, str, str]]:
 _KINDS = _kinds()
 _RENAMED = {"from": "from_bus", "to": "to_bus"}
 _SYSTEM_POSITIVE = {"frequency", "voltage", "step", "max_df", "max_dV", "max_dphi"}
-MAX_STEP = 1.0                   # s; a longer integration step makes the governors unstable
+MAX_STEP = 1.0  # s; a longer integration step makes the governors unstable
 
 
 def default_system_path() -> Path:
@@ -142,8 +157,7 @@ def default_system_path() -> Path:
 
 def load_system(path: str | Path | None = None) -> System:
     """Read and check a system file (the shipped FIU testbed when ``path`` is None)."""
-    doc, locator = read_toml(path if path is not None else default_system_path(), SystemFileError,
-                             "system file")
+    doc, locator = read_toml(path if path is not None else default_system_path(), SystemFileError, "system file")
     return _build(doc, locator)
 
 
@@ -158,15 +172,13 @@ def _build(doc: dict[str, Any], loc: Locator) -> System:
     head = doc.get("system", {})
     system = System(name=str(head.get("name", "system")), path=loc.path)
     _fill(system, head, {"frequency", "voltage", "step", "seed", "name"}, loc, section="system")
-    _fill(system.protection, doc.get("protection", {}), {"max_df", "max_dV", "max_dphi"}, loc,
-          section="protection")
+    _fill(system.protection, doc.get("protection", {}), {"max_df", "max_dV", "max_dphi"}, loc, section="protection")
     registry = Registry.default()
     system.buses = _buses(doc.get("buses", []), registry, loc)
     for kind, (cls, attr, prefix) in _KINDS.items():
         entries = doc.get(kind, [])
         if not isinstance(entries, list):
-            raise loc.error(f"{kind} must be a list of tables ([[{kind}]] or {kind} = [{{...}}])",
-                            section=kind)
+            raise loc.error(f"{kind} must be a list of tables ([[{kind}]] or {kind} = [{{...}}])", section=kind)
         for entry in entries:
             obj = _object(cls, entry, prefix, registry, loc, kind)
             if obj.id in getattr(system, attr) or obj.id in system.buses:
@@ -182,8 +194,9 @@ def _build(doc: dict[str, Any], loc: Locator) -> System:
 def _fill(target: Any, values: dict[str, Any], allowed: set[str], loc: Locator, section: str) -> None:
     for key, value in values.items():
         if key not in allowed:
-            raise loc.error(f"unknown key {key!r} in [{section}]; known: {', '.join(sorted(allowed))}",
-                            key=key, section=section)
+            raise loc.error(
+                f"unknown key {key!r} in [{section}]; known: {', '.join(sorted(allowed))}", key=key, section=section
+            )
         current = getattr(target, key)
         if isinstance(current, (int, float)) and not isinstance(current, bool):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
@@ -192,14 +205,13 @@ def _fill(target: Any, values: dict[str, Any], allowed: set[str], loc: Locator, 
             if key in _SYSTEM_POSITIVE and value <= 0:
                 raise loc.error(f"[{section}] {key} must be > 0, got {value}", key=key, section=section)
             if key == "step" and value > MAX_STEP:
-                raise loc.error(f"[{section}] step must be at most {MAX_STEP} s, got {value}", key=key,
-                                section=section)
+                raise loc.error(f"[{section}] step must be at most {MAX_STEP} s, got {value}", key=key, section=section)
         setattr(target, key, value)
 
 
 def _buses(ids: Any, registry: Registry, loc: Locator) -> list[str]:
     if not isinstance(ids, list) or not all(isinstance(b, str) for b in ids):
-        raise loc.error("buses must be a list of bus ids like \"Bus_1\"", key="buses")
+        raise loc.error('buses must be a list of bus ids like "Bus_1"', key="buses")
     for bus in ids:
         _check_id(bus, "Bus", registry, loc, key="buses")
     if len(set(ids)) != len(ids):
@@ -207,20 +219,20 @@ def _buses(ids: Any, registry: Registry, loc: Locator) -> list[str]:
     return list(ids)
 
 
-def _check_id(object_id: str, prefix: str, registry: Registry, loc: Locator,
-              key: str | None = None) -> None:
+def _check_id(object_id: str, prefix: str, registry: Registry, loc: Locator, key: str | None = None) -> None:
     try:
         obj = registry.parse_id(object_id)
     except UnknownObjectError as exc:
         raise loc.error(str(exc), object_id if key is None else None, key=key) from None
     if obj.prefix != prefix:
-        raise loc.error(f"{object_id!r} is a {obj.name} id; expected {prefix}_x here",
-                        object_id if key is None else None, key=key)
+        raise loc.error(
+            f"{object_id!r} is a {obj.name} id; expected {prefix}_x here", object_id if key is None else None, key=key
+        )
 
 
 def _object(cls: type, entry: Any, prefix: str, registry: Registry, loc: Locator, kind: str) -> Any:
     if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-        raise loc.error(f"every {kind} needs an id = \"{prefix}_x\"", section=kind)
+        raise loc.error(f'every {kind} needs an id = "{prefix}_x"', section=kind)
     object_id = entry["id"]
     _check_id(object_id, prefix, registry, loc)
     defaults = cls(**{f: _placeholder(cls, f) for f in _required(cls)})
@@ -283,8 +295,8 @@ def _breakers(system: System, doc: dict[str, Any], registry: Registry, loc: Loca
             object_id, breaker = entry["id"], entry.get("breaker", "")
             if not breaker:
                 if kind == "line":
-                    continue           # a line without a breaker is always in service
-                raise loc.error(f"{object_id}: missing breaker = \"CB_x\"", object_id)
+                    continue  # a line without a breaker is always in service
+                raise loc.error(f'{object_id}: missing breaker = "CB_x"', object_id)
             try:
                 obj = registry.parse_id(breaker)
             except UnknownObjectError as exc:
@@ -292,8 +304,11 @@ def _breakers(system: System, doc: dict[str, Any], registry: Registry, loc: Loca
             if obj.prefix != "CB":
                 raise loc.error(f"{object_id}: breaker {breaker!r} is not a CB_x id", object_id, "breaker")
             if breaker in system.breakers:
-                raise loc.error(f"{object_id}: breaker {breaker!r} already switches "
-                                f"{system.breakers[breaker].element}", object_id, "breaker")
+                raise loc.error(
+                    f"{object_id}: breaker {breaker!r} already switches {system.breakers[breaker].element}",
+                    object_id,
+                    "breaker",
+                )
             closed = entry.get("closed", closed_by_default.get(kind, False))
             if not isinstance(closed, bool):
                 raise loc.error(f"{object_id}: closed must be true or false", object_id, "closed")
@@ -311,23 +326,28 @@ def _check_objects(system: System, loc: Locator) -> None:
     slack = [g.id for g in system.generators.values() if g.mode == "SPEED"]
     if system.generators and not slack:
         first = next(iter(system.generators))
-        raise loc.error("no generator has mode = \"SPEED\": one machine must set the frequency", first, "mode")
+        raise loc.error('no generator has mode = "SPEED": one machine must set the frequency', first, "mode")
 
 
 def _sensors(table: Any, loc: Locator) -> list[tuple[str, SensorModel]]:
     if not isinstance(table, dict):
-        raise loc.error("[sensors] must map \"OBJECT.field\" patterns to {noise, quantum, bias, delay}",
-                        section="sensors")
+        raise loc.error(
+            '[sensors] must map "OBJECT.field" patterns to {noise, quantum, bias, delay}', section="sensors"
+        )
     models = []
     for pattern, spec in table.items():
         if not isinstance(spec, dict):
-            raise loc.error(f"sensor {pattern!r} must be a table like {{ noise = 0.1 }}", key=pattern,
-                            section="sensors")
+            raise loc.error(
+                f"sensor {pattern!r} must be a table like {{ noise = 0.1 }}", key=pattern, section="sensors"
+            )
         model = SensorModel()
         for key, value in spec.items():
             if not hasattr(model, key):
-                raise loc.error(f"sensor {pattern!r}: unknown key {key!r}; known: noise, quantum, bias, delay",
-                                key=pattern, section="sensors")
+                raise loc.error(
+                    f"sensor {pattern!r}: unknown key {key!r}; known: noise, quantum, bias, delay",
+                    key=pattern,
+                    section="sensors",
+                )
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
                 raise loc.error(f"sensor {pattern!r}: {key} must be a number", key=pattern, section="sensors")
             if key != "bias" and value < 0:
@@ -346,9 +366,9 @@ def _rates(table: Any, registry: Registry, loc: Locator) -> dict[str, float]:
             registry.by_prefix(prefix)
         except UnknownObjectError as exc:
             raise loc.error(f"[rates] {exc}", key=prefix, section="rates") from None
-        if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
-                or value <= 0):
-            raise loc.error(f"[rates] {prefix} must be a finite rate in Hz > 0, got {value!r}", key=prefix,
-                            section="rates")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+            raise loc.error(
+                f"[rates] {prefix} must be a finite rate in Hz > 0, got {value!r}", key=prefix, section="rates"
+            )
         rates[prefix] = float(value)
     return rates

@@ -9,6 +9,7 @@ The pty carries bytes instantly, so both ends wait each frame's time on a
 real line; the figures are therefore those of a real link at that baud rate
 plus the software's own delay.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,12 @@ def serial_latency(profile_name: str, bauds: list[int], count: int, domain: int)
 def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> dict[str, Any]:
     obj = f"{prefix}_9"
     work = Path(tempfile.mkdtemp(prefix="gridbus-bench-serial-"))
-    sim = subprocess.Popen([*CLI, "device-sim", profile, "--trace", "--baud", str(baud), "--link",
-                            str(work / "tty")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sim = subprocess.Popen(
+        [*CLI, "device-sim", profile, "--trace", "--baud", str(baud), "--link", str(work / "tty")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert sim.stdout is not None and sim.stdin is not None
     sim_out = sim.stdout
     port = json.loads(sim_out.readline())["port"]
@@ -54,9 +59,25 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
                     commands.append(event["rx"])
 
     threading.Thread(target=collect, daemon=True).start()
-    translator = subprocess.Popen([*CLI, "translate", profile, "--port", port, "--object", obj, "--baud", str(baud),
-                                   "--domain", str(domain), "--no-measurement"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    translator = subprocess.Popen(
+        [
+            *CLI,
+            "translate",
+            profile,
+            "--port",
+            port,
+            "--object",
+            obj,
+            "--baud",
+            str(baud),
+            "--domain",
+            str(domain),
+            "--no-measurement",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert translator.stdout is not None
     translator.stdout.readline()
     to_line, to_confirm, poll_rates = [], [], []
@@ -87,9 +108,15 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
         sim.stdin.write("quit\n")
         sim.stdin.flush()
         sim.wait(timeout=10)
-    return {"profile": profile, "baud": baud, "commands": count, "confirmed": len(to_confirm),
-            **_stats("bus_to_line_ms", to_line), **_stats("bus_to_confirmed_ms", to_confirm),
-            "poll_rate_hz": mean(poll_rates, digits=1)}
+    return {
+        "profile": profile,
+        "baud": baud,
+        "commands": count,
+        "confirmed": len(to_confirm),
+        **_stats("bus_to_line_ms", to_line),
+        **_stats("bus_to_confirmed_ms", to_confirm),
+        "poll_rate_hz": mean(poll_rates, digits=1),
+    }
 
 
 def _expect(reader: Reader, status: str, timeout: float) -> Sample | None:

@@ -16,6 +16,7 @@ status queries report the model.  Lines on stdin inject faults:
     fault on|off the device reports a fault (a drive stops)
     quit
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,16 +27,17 @@ import sys
 import tempfile
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..extras import require
 from .link import char_time
 from .profile import Profile
 from .protocols import parse_number, xor_checksum
 
-RAMP = 30.0                      # Hz/s, the simulated drive's acceleration and deceleration
+RAMP = 30.0  # Hz/s, the simulated drive's acceleration and deceleration
 log = logging.getLogger(__name__)
 
 
@@ -47,9 +49,10 @@ class Rejected(Exception):
 @dataclass
 class DeviceModel:
     """What the device does, in bus units: a drive or a load."""
+
     profile: Profile
     values: dict[str, float] = field(default_factory=dict)
-    on_command: Callable[[str, float | None], None] | None = None     # the testbed hooks its plant here
+    on_command: Callable[[str, float | None], None] | None = None  # the testbed hooks its plant here
     read_values: Callable[[], dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
@@ -57,8 +60,18 @@ class DeviceModel:
 
     def power_on(self) -> None:
         """The settings a device has after power-up (a drive stopped, references at defaults)."""
-        self.values = {"running": 0.0, "fault": 0.0, "f": 0.0, "speed": 0.0, "P": 0.0, "Q": 0.0,
-                       "f_ref": 60.0, "P_ref": 0.0, "Q_ref": 0.0, "V": 120.0}
+        self.values = {
+            "running": 0.0,
+            "fault": 0.0,
+            "f": 0.0,
+            "speed": 0.0,
+            "P": 0.0,
+            "Q": 0.0,
+            "f_ref": 60.0,
+            "P_ref": 0.0,
+            "Q_ref": 0.0,
+            "V": 120.0,
+        }
 
     def command(self, name: str, value: float | None) -> None:
         spec = self.profile.commands.get(name)
@@ -76,7 +89,7 @@ class DeviceModel:
         elif name == "stop":
             self.values["running"] = 0.0
         elif value is None:
-            self.values["running"] = 1.0                 # a value-less step such as "INP ON"
+            self.values["running"] = 1.0  # a value-less step such as "INP ON"
         else:
             self.values[name] = float(value)
 
@@ -99,9 +112,10 @@ class DeviceModel:
 # -- protocol servers ---------------------------------------------------------------------
 class ModbusServer:
     def __init__(self, model: DeviceModel) -> None:
-        require("pymodbus", "a Modbus RTU device")   # the serial extra; imported here, where it is used
+        require("pymodbus", "a Modbus RTU device")  # the serial extra; imported here, where it is used
         from pymodbus.framer import FramerRTU
         from pymodbus.pdu import DecodePDU
+
         self.model, self.profile = model, model.profile
         self.framer = FramerRTU(DecodePDU(True))
         registers = self.profile.status_registers()
@@ -113,10 +127,10 @@ class ModbusServer:
         if pdu is None:
             return used, None
         if pdu.dev_id != self.profile.unit:
-            return used, b""                             # another device's request: stay silent
+            return used, b""  # another device's request: stay silent
         return used, self.framer.buildFrame(self._answer(pdu))
 
-    def _answer(self, pdu) -> Any:
+    def _answer(self, pdu: Any) -> Any:  # pymodbus's PDUs carry no types
         from pymodbus.pdu import ExceptionResponse
         from pymodbus.pdu.register_message import (
             ReadHoldingRegistersRequest,
@@ -124,18 +138,19 @@ class ModbusServer:
             WriteSingleRegisterRequest,
             WriteSingleRegisterResponse,
         )
+
         unit = self.profile.unit
         self.last_kind = "query" if isinstance(pdu, ReadHoldingRegistersRequest) else "command"
         if isinstance(pdu, ReadHoldingRegistersRequest):
             span = range(pdu.address, pdu.address + pdu.count)
-            if not 1 <= pdu.count <= 125:                # the Modbus limit of one read
+            if not 1 <= pdu.count <= 125:  # the Modbus limit of one read
                 return ExceptionResponse(pdu.function_code, 3, device_id=unit)
             if not (self.status_area[0] <= span.start and span.stop - 1 <= self.status_area[1]):
                 return ExceptionResponse(pdu.function_code, 2, device_id=unit)
             words = {r: 0 for r in span}
             for name, item in self.profile.status.items():
                 if item.register not in words:
-                    continue                             # another block's register
+                    continue  # another block's register
                 value = self.model.status(name)
                 if item.bit is not None:
                     words[item.register] |= (1 if value else 0) << item.bit
@@ -144,11 +159,17 @@ class ModbusServer:
             return ReadHoldingRegistersResponse(registers=[words[r] for r in span], dev_id=unit)
         if isinstance(pdu, WriteSingleRegisterRequest):
             word = pdu.registers[0]
-            matches = [c for c in self.profile.commands.values() if c.register == pdu.address
-                       and (c.value is None or c.value == word)]
+            matches = [
+                c
+                for c in self.profile.commands.values()
+                if c.register == pdu.address and (c.value is None or c.value == word)
+            ]
             if not matches:
-                return ExceptionResponse(pdu.function_code, 2 if all(
-                    c.register != pdu.address for c in self.profile.commands.values()) else 3, device_id=unit)
+                return ExceptionResponse(
+                    pdu.function_code,
+                    2 if all(c.register != pdu.address for c in self.profile.commands.values()) else 3,
+                    device_id=unit,
+                )
             spec = matches[0]
             try:
                 signed = word - 0x10000 if spec.min < 0 and word >= 0x8000 else word
@@ -198,11 +219,11 @@ class TextServer:
                 return f"{value:.3f}"
         for name, spec in self.profile.commands.items():
             for template in spec.send:
-                value = _match(template, text)
-                if value is False:
+                number = _match(template, text)
+                if number is False:
                     continue
                 try:
-                    self.model.command(name, None if value is None else value / spec.scale)
+                    self.model.command(name, None if number is None else number / spec.scale)
                 except Rejected as exc:
                     if scpi:
                         self.errors.append(f'-222,"Data out of range; {exc}"')
@@ -228,7 +249,7 @@ def _match(template: str, text: str) -> float | None | bool:
     if not (text.startswith(head) and text.endswith(tail)) or len(text) <= len(head) + len(tail):
         return False
     try:
-        return parse_number(text[len(head): len(text) - len(tail) if tail else None])
+        return parse_number(text[len(head) : len(text) - len(tail) if tail else None])
     except Exception:
         return False
 
@@ -268,8 +289,13 @@ class PtyPort:
 
 # -- the simulator loop -------------------------------------------------------------------
 class Simulator:
-    def __init__(self, profile: Profile, link: str | None = None, model: DeviceModel | None = None,
-                 trace: Callable[[dict], None] | None = None) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        link: str | None = None,
+        model: DeviceModel | None = None,
+        trace: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.profile = profile
         self.model = model or DeviceModel(profile)
         self.server = ModbusServer(self.model) if profile.protocol == "modbus-rtu" else TextServer(self.model)
@@ -328,7 +354,7 @@ class Simulator:
         while self.buffer:
             try:
                 used, reply = self.server.handle(self.buffer)
-            except Exception as exc:                     # a device never dies of what it hears
+            except Exception as exc:  # a device never dies of what it hears
                 log.error("device-sim: %s: %s", type(exc).__name__, exc)
                 self.buffer = b""
                 break
@@ -337,8 +363,9 @@ class Simulator:
             self.buffer = self.buffer[used:]
             self.requests += 1
             if self.trace:
-                self.trace({"rx": time.time(), "requests": self.requests,
-                            "kind": getattr(self.server, "last_kind", "")})
+                self.trace(
+                    {"rx": time.time(), "requests": self.requests, "kind": getattr(self.server, "last_kind", "")}
+                )
             if reply:
                 self._reply(reply)
 
@@ -350,15 +377,23 @@ class Simulator:
         elif self.next_reply_fault == "corrupt":
             reply = self.server.corrupt(reply)
         self.next_reply_fault = None
-        time.sleep(len(reply) * char_time(self.profile.serial))     # the bytes' time on the line
+        time.sleep(len(reply) * char_time(self.profile.serial))  # the bytes' time on the line
+        if self.port.master is None:  # unplugged meanwhile: lost, as on a pulled cable
+            return
         try:
             os.write(self.port.master, reply)
         except OSError:
             pass
 
 
-def run_simulator(profile: Profile, link: str | None = None, duration: float | None = None,
-                  trace: bool = False, *, emit: Callable[[dict[str, Any]], None]) -> int:
+def run_simulator(
+    profile: Profile,
+    link: str | None = None,
+    duration: float | None = None,
+    trace: bool = False,
+    *,
+    emit: Callable[[dict[str, Any]], None],
+) -> int:
     """``gridbus device-sim``: serve until stdin says quit or ``duration`` passes.
 
     ``emit`` gets what the simulator has to say, one dict each: first ``{"port": ...}``, then
@@ -375,7 +410,7 @@ def run_simulator(profile: Profile, link: str | None = None, duration: float | N
                 if ready:
                     line = sys.stdin.readline()
                     if not line:
-                        stdin_open = False           # no controller attached: keep serving
+                        stdin_open = False  # no controller attached: keep serving
                         continue
                     if line.strip() == "quit":
                         break

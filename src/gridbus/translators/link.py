@@ -6,13 +6,14 @@ the tests.  A pty moves bytes instantly and ignores the baud rate, so the link
 (start bit, data bits, parity, stop bits per character) — that keeps latency
 figures at 9600 and 115200 baud meaningful.
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import termios
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import serial
 
@@ -32,7 +33,7 @@ def why(exc: BaseException, port: str) -> str:
     """A port error's reason without the port's path (Link_State names the port; the path,
     repeated by pyserial, would crowd the reason out of a 128-byte last_error)."""
     code = getattr(exc, "errno", None)
-    if code is None and exc.args and isinstance(exc.args[0], int):     # termios.error
+    if code is None and exc.args and isinstance(exc.args[0], int):  # termios.error
         code = exc.args[0]
     if isinstance(code, int) and code > 0:
         return f"{os.strerror(code)} (errno {errno.errorcode.get(code, code)})"
@@ -63,8 +64,15 @@ class SerialLink:
         parity = s.parity
         for attempt in range(2):
             try:
-                self.serial = serial.Serial(port=self.port, baudrate=s.baudrate, bytesize=s.bytesize,
-                                            parity=parity, stopbits=s.stopbits, timeout=0, exclusive=True)
+                self.serial = serial.Serial(
+                    port=self.port,
+                    baudrate=s.baudrate,
+                    bytesize=s.bytesize,
+                    parity=parity,
+                    stopbits=s.stopbits,
+                    timeout=0,
+                    exclusive=True,
+                )
                 return
             except termios.error as exc:
                 # A pty ignores parity (the kernel clears PARENB), and re-opening one whose only

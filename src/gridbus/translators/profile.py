@@ -6,6 +6,7 @@ register and scale, or a text template) and how the device's status becomes
 bus fields (``[status]``).  Adding a device of a known protocol is adding a
 file; a malformed file is rejected with ``file:line: reason``.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,9 +21,9 @@ from ..tomlfile import Locator, read_toml
 
 PROTOCOLS = ("modbus-rtu", "ascii", "scpi")
 KINDS = ("drive", "load")
-REGISTER_MAX = 0xFFFF            # Modbus: 16-bit register addresses and values
-UNIT_IDS = range(1, 248)         # Modbus: 0 is broadcast (never answered), 248-255 reserved
-DEVICE_STATUS = ("running", "fault")   # device status words the translator turns into State.status
+REGISTER_MAX = 0xFFFF  # Modbus: 16-bit register addresses and values
+UNIT_IDS = range(1, 248)  # Modbus: 0 is broadcast (never answered), 248-255 reserved
+DEVICE_STATUS = ("running", "fault")  # device status words the translator turns into State.status
 
 
 @dataclass
@@ -31,23 +32,24 @@ class SerialSettings:
     bytesize: int = 8
     parity: str = "N"
     stopbits: float = 1
-    rs485: bool = False          # half duplex: one transaction at a time, input flushed before each
-    timeout: float = 0.2         # s to wait for a reply
-    inter_frame: float = 0.0     # s of line silence between frames
+    rs485: bool = False  # half duplex: one transaction at a time, input flushed before each
+    timeout: float = 0.2  # s to wait for a reply
+    inter_frame: float = 0.0  # s of line silence between frames
     retries: int = 2
-    poll_interval: float = 0.1   # s between status polls
+    poll_interval: float = 0.1  # s between status polls
 
 
 @dataclass
 class CommandMap:
     """One bus command (``start``, ``stop`` or a set-point field) as device traffic."""
+
     name: str
     register: int | None = None  # modbus: holding register written
-    value: int | None = None     # modbus: fixed value (start/stop words)
-    send: list[str] = field(default_factory=list)   # ascii/scpi: templates, "{}" = device value
-    scale: float = 1.0           # device value = bus value x scale
-    min: float = -math.inf       # bus-side limits: the translator refuses values outside them
-    max: float = math.inf        # (a modbus register is unsigned when min >= 0, else signed)
+    value: int | None = None  # modbus: fixed value (start/stop words)
+    send: list[str] = field(default_factory=list)  # ascii/scpi: templates, "{}" = device value
+    scale: float = 1.0  # device value = bus value x scale
+    min: float = -math.inf  # bus-side limits: the translator refuses values outside them
+    max: float = math.inf  # (a modbus register is unsigned when min >= 0, else signed)
 
     def device_value(self, value: float) -> float:
         return value * self.scale
@@ -56,6 +58,7 @@ class CommandMap:
 @dataclass
 class StatusMap:
     """One status value read from the device, by bus name (running, fault, f, speed, P...)."""
+
     name: str
     register: int | None = None
     bit: int | None = None
@@ -72,7 +75,7 @@ class Profile:
     title: str
     protocol: str
     kind: str
-    object: str                  # object-type prefix served (G, L...)
+    object: str  # object-type prefix served (G, L...)
     path: str
     serial: SerialSettings = field(default_factory=SerialSettings)
     unit: int = 1
@@ -85,8 +88,6 @@ class Profile:
     def status_registers(self) -> list[int]:
         """The distinct registers the status map reads, ascending (modbus)."""
         return sorted({s.register for s in self.status.values() if s.register is not None})
-
-
 
 
 def available() -> list[str]:
@@ -107,37 +108,56 @@ def load_profile(name_or_path: str | Path) -> Profile:
 def _build(doc: dict[str, Any], loc: Locator) -> Profile:
     for key in doc:
         if key not in ("device", "serial", "protocol", "commands", "status"):
-            raise loc.error(f"unknown section [{key}]; known: device, serial, protocol, commands, status",
-                            section=key)
+            raise loc.error(f"unknown section [{key}]; known: device, serial, protocol, commands, status", section=key)
     device = doc.get("device", {})
     for key in ("name", "protocol", "kind", "object"):
         if not isinstance(device.get(key), str):
-            raise loc.error(f"[device] needs {key} = \"...\"", section="device")
+            raise loc.error(f'[device] needs {key} = "..."', section="device")
     if device["protocol"] not in PROTOCOLS:
-        raise loc.error(f"protocol {device['protocol']!r} is not known; known: {', '.join(PROTOCOLS)}",
-                        key="protocol", section="device")
+        raise loc.error(
+            f"protocol {device['protocol']!r} is not known; known: {', '.join(PROTOCOLS)}",
+            key="protocol",
+            section="device",
+        )
     if device["kind"] not in KINDS:
-        raise loc.error(f"kind {device['kind']!r} is not known; known: {', '.join(KINDS)}",
-                        key="kind", section="device")
+        raise loc.error(
+            f"kind {device['kind']!r} is not known; known: {', '.join(KINDS)}", key="kind", section="device"
+        )
     try:
         Registry.default().by_prefix(device["object"])
     except UnknownObjectError as exc:
         raise loc.error(str(exc), key="object", section="device") from None
-    profile = Profile(name=device["name"], title=str(device.get("title", device["name"])),
-                      protocol=device["protocol"], kind=device["kind"], object=device["object"], path=loc.path)
+    profile = Profile(
+        name=device["name"],
+        title=str(device.get("title", device["name"])),
+        protocol=device["protocol"],
+        kind=device["kind"],
+        object=device["object"],
+        path=loc.path,
+    )
     _settings(profile.serial, doc.get("serial", {}), loc)
     proto = doc.get("protocol", {})
     for key, value in proto.items():
         if key not in ("unit", "terminator", "checksum", "error_query"):
-            raise loc.error(f"unknown key {key!r} in [protocol]; known: unit, terminator, checksum, error_query",
-                            key=key, section="protocol")
+            raise loc.error(
+                f"unknown key {key!r} in [protocol]; known: unit, terminator, checksum, error_query",
+                key=key,
+                section="protocol",
+            )
         expected = int if key == "unit" else str
         if not isinstance(value, expected) or isinstance(value, bool):
-            raise loc.error(f"[protocol] {key} must be {'an integer' if expected is int else 'a string'}",
-                            key=key, section="protocol")
+            raise loc.error(
+                f"[protocol] {key} must be {'an integer' if expected is int else 'a string'}",
+                key=key,
+                section="protocol",
+            )
         if key == "unit" and value not in UNIT_IDS:
-            raise loc.error(f"[protocol] unit {value} is not a Modbus device id: use 1..247 "
-                            "(0 is broadcast, which no device answers)", key=key, section="protocol")
+            raise loc.error(
+                f"[protocol] unit {value} is not a Modbus device id: use 1..247 "
+                "(0 is broadcast, which no device answers)",
+                key=key,
+                section="protocol",
+            )
         setattr(profile, key, value)
     if profile.checksum not in ("none", "xor"):
         raise loc.error("checksum must be none or xor", key="checksum", section="protocol")
@@ -176,21 +196,27 @@ def status_names(object_prefix: str) -> list[str]:
 def _check_names(profile: Profile, loc: Locator) -> None:
     """Every command and status name must be something of the object's topics, or it would be
     silently ignored (a misspelt ``f_rf`` never reaches the device)."""
-    for section, entries, known in (("commands", profile.commands, command_names(profile.object)),
-                                    ("status", profile.status, status_names(profile.object))):
+    for section, entries, known in (
+        ("commands", profile.commands, command_names(profile.object)),
+        ("status", profile.status, status_names(profile.object)),
+    ):
         what = "command" if section == "commands" else "status value"
         for name in entries:
             if name not in known:
-                raise loc.error(f"[{section}] {name}: not a {what} of {profile.object}_x objects; "
-                                f"known: {', '.join(known) or 'none'}",
-                                key=name, section=section)
+                raise loc.error(
+                    f"[{section}] {name}: not a {what} of {profile.object}_x objects; "
+                    f"known: {', '.join(known) or 'none'}",
+                    key=name,
+                    section=section,
+                )
 
 
 def _settings(settings: SerialSettings, values: dict[str, Any], loc: Locator) -> None:
     for key, value in values.items():
         if not hasattr(settings, key):
-            raise loc.error(f"unknown key {key!r} in [serial]; known: {', '.join(vars(settings))}",
-                            key=key, section="serial")
+            raise loc.error(
+                f"unknown key {key!r} in [serial]; known: {', '.join(vars(settings))}", key=key, section="serial"
+            )
         current = getattr(settings, key)
         if isinstance(current, bool):
             ok = isinstance(value, bool)
@@ -208,35 +234,54 @@ def _settings(settings: SerialSettings, values: dict[str, Any], loc: Locator) ->
 def _entry(target: Any, spec: Any, profile: Profile, loc: Locator, section: str) -> Any:
     name = target.name
     if not isinstance(spec, dict):
-        raise loc.error(f"[{section}] {name} must be a table like {{ register = 0x2000 }} or {{ send = \"RUN\" }}",
-                        key=name, section=section)
+        raise loc.error(
+            f'[{section}] {name} must be a table like {{ register = 0x2000 }} or {{ send = "RUN" }}',
+            key=name,
+            section=section,
+        )
     for key, value in spec.items():
         if not hasattr(target, key):
-            raise loc.error(f"[{section}] {name}: unknown key {key!r}; known: "
-                            f"{', '.join(k for k in vars(target) if k != 'name')}", key=name, section=section)
+            raise loc.error(
+                f"[{section}] {name}: unknown key {key!r}; known: {', '.join(k for k in vars(target) if k != 'name')}",
+                key=name,
+                section=section,
+            )
         if key == "send":
             value = [value] if isinstance(value, str) else value
             if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
-                raise loc.error(f"[{section}] {name}: send must be a string or a list of strings",
-                                key=name, section=section)
+                raise loc.error(
+                    f"[{section}] {name}: send must be a string or a list of strings", key=name, section=section
+                )
         elif key == "query":
             if not isinstance(value, str):
                 raise loc.error(f"[{section}] {name}: query must be a string", key=name, section=section)
         elif key in ("register", "value", "bit"):
             high = 15 if key == "bit" else REGISTER_MAX
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
-                raise loc.error(f"[{section}] {name}: {key} must be an integer 0..{high} "
-                                f"({'a 16-bit word has bits 0..15' if key == 'bit' else 'Modbus is 16-bit'})"
-                                f", got {value!r}", key=name, section=section)
-        elif (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
-              or (key == "scale" and value == 0)):
-            raise loc.error(f"[{section}] {name}: {key} must be a finite number"
-                            f"{' other than 0' if key == 'scale' else ''}, got {value!r}",
-                            key=name, section=section)
+                raise loc.error(
+                    f"[{section}] {name}: {key} must be an integer 0..{high} "
+                    f"({'a 16-bit word has bits 0..15' if key == 'bit' else 'Modbus is 16-bit'})"
+                    f", got {value!r}",
+                    key=name,
+                    section=section,
+                )
+        elif (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or (key == "scale" and value == 0)
+        ):
+            raise loc.error(
+                f"[{section}] {name}: {key} must be a finite number"
+                f"{' other than 0' if key == 'scale' else ''}, got {value!r}",
+                key=name,
+                section=section,
+            )
         setattr(target, key, value)
     if isinstance(target, CommandMap) and target.min > target.max:
-        raise loc.error(f"[{section}] {name}: min {target.min:g} is above max {target.max:g}",
-                        key=name, section=section)
+        raise loc.error(
+            f"[{section}] {name}: min {target.min:g} is above max {target.max:g}", key=name, section=section
+        )
     register_based = profile.protocol == "modbus-rtu"
     has_register = target.register is not None
     has_text = bool(getattr(target, "send", None) or getattr(target, "query", ""))
@@ -244,6 +289,7 @@ def _entry(target: Any, spec: Any, profile: Profile, loc: Locator, section: str)
         raise loc.error(f"[{section}] {name}: a modbus-rtu profile maps it to a register", key=name, section=section)
     if not register_based and not has_text:
         what = "send" if section == "commands" else "query"
-        raise loc.error(f"[{section}] {name}: a {profile.protocol} profile needs {what} = \"...\"",
-                        key=name, section=section)
+        raise loc.error(
+            f'[{section}] {name}: a {profile.protocol} profile needs {what} = "..."', key=name, section=section
+        )
     return target

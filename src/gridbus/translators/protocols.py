@@ -5,19 +5,26 @@
 * ASCII frames are ``PAYLOAD*HH<terminator>`` with an XOR checksum (or none);
 * SCPI commands have no reply; errors are read back with the error query.
 """
+
 from __future__ import annotations
 
 import math
+from typing import Any
 from typing import Protocol as TypingProtocol
 
-from ..extras import require
 from ..errors import DeviceRejected, FrameError
+from ..extras import require
 from .link import SerialLink
 from .profile import CommandMap, Profile
 
-MODBUS_EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
-                     4: "device failure", 6: "device busy"}
-READ_MAX = 125                   # Modbus: registers one Read Holding Registers may return
+MODBUS_EXCEPTIONS = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    6: "device busy",
+}
+READ_MAX = 125  # Modbus: registers one Read Holding Registers may return
 
 
 class OutOfRange(ValueError):
@@ -42,9 +49,22 @@ def register_word(command: CommandMap, value: float) -> int:
     word = int(round(command.device_value(value)))
     low, high = (-0x8000, 0x7FFF) if command.min < 0 else (0, 0xFFFF)
     if not low <= word <= high:
-        raise OutOfRange(f"{value:g} x {command.scale:g} = {word} does not fit the 16-bit register "
-                         f"({low}..{high})")
+        raise OutOfRange(f"{value:g} x {command.scale:g} = {word} does not fit the 16-bit register ({low}..{high})")
     return word & 0xFFFF
+
+
+def needed_value(command: CommandMap, value: float | None) -> float:
+    """``value``, which a command that carries a number cannot do without."""
+    if value is None:
+        raise TypeError(f"the {command.name} command carries a value and was given none")
+    return value
+
+
+def command_register(command: CommandMap) -> int:
+    """The holding register a Modbus command writes (the profile loader requires one)."""
+    if command.register is None:
+        raise TypeError(f"the {command.name} command has no Modbus register")
+    return command.register
 
 
 def register_blocks(registers: list[int], limit: int = READ_MAX) -> list[tuple[int, int]]:
@@ -84,24 +104,26 @@ def parse_number(text: str) -> float:
 
 class ModbusClient:
     def __init__(self, link: SerialLink, profile: Profile) -> None:
-        require("pymodbus", "Modbus RTU")            # the serial extra; imported here, where it is used
+        require("pymodbus", "Modbus RTU")  # the serial extra; imported here, where it is used
         from pymodbus.framer import FramerRTU
         from pymodbus.pdu import DecodePDU
+
         self.link, self.profile = link, profile
         self.framer = FramerRTU(DecodePDU(False))
         self.blocks = register_blocks(profile.status_registers())
 
-    def _transact(self, request) -> object:
+    def _transact(self, request: Any) -> Any:  # pymodbus's PDUs carry no types
         from pymodbus.pdu import ExceptionResponse
+
         unit = self.profile.unit
-        reply = {}
+        reply: dict[str, Any] = {}
 
         def complete(buffer: bytes) -> bool:
             used, pdu = self.framer.handleFrame(buffer, unit, 0)
             if pdu is not None:
                 reply["pdu"] = pdu
                 return True
-            if used:                                 # consumed without a frame: CRC error or garbage
+            if used:  # consumed without a frame: CRC error or garbage
                 raise FrameError(f"CRC error or garbage in reply {buffer[:32].hex()}")
             return False
 
@@ -114,22 +136,26 @@ class ModbusClient:
 
     def apply(self, command: CommandMap, value: float | None) -> None:
         from pymodbus.pdu.register_message import WriteSingleRegisterRequest
-        word = command.value if command.value is not None else register_word(command, value)
-        self._transact(WriteSingleRegisterRequest(address=command.register, registers=[word],
-                                                  dev_id=self.profile.unit))
+
+        word = command.value if command.value is not None else register_word(command, needed_value(command, value))
+        self._transact(
+            WriteSingleRegisterRequest(address=command_register(command), registers=[word], dev_id=self.profile.unit)
+        )
 
     def read_status(self) -> dict[str, float]:
         from pymodbus.pdu.register_message import ReadHoldingRegistersRequest
+
         words: dict[int, int] = {}
-        for start, count in self.blocks:             # far-apart registers: one read per block
-            pdu = self._transact(ReadHoldingRegistersRequest(address=start, count=count,
-                                                             dev_id=self.profile.unit))
+        for start, count in self.blocks:  # far-apart registers: one read per block
+            pdu = self._transact(ReadHoldingRegistersRequest(address=start, count=count, dev_id=self.profile.unit))
             registers = list(pdu.registers)
             if len(registers) != count:
                 raise FrameError(f"asked for {count} registers at {start:#06x}, got {len(registers)}")
-            words.update(zip(range(start, start + count), registers))
+            words.update(zip(range(start, start + count), registers, strict=True))
         out = {}
         for name, item in self.profile.status.items():
+            if item.register is None:
+                raise TypeError(f"the {name} status value has no Modbus register")
             raw = words[item.register]
             out[name] = float((raw >> item.bit) & 1) if item.bit is not None else item.bus_value(raw)
         return out
@@ -166,7 +192,9 @@ class TextClient:
 
     def apply(self, command: CommandMap, value: float | None) -> None:
         for template in command.send:
-            payload = template.format(command.device_value(value)) if "{" in template else template
+            payload = template
+            if "{" in template:
+                payload = template.format(command.device_value(needed_value(command, value)))
             if self.profile.protocol == "scpi":
                 self.link.send(self._frame(payload))
             else:

@@ -17,6 +17,7 @@ at its last speed), reported on ``Link_State`` and as a ``COMMAND_REJECTED``
 event (``EV_LINK-G2``), and the last good setting stays in force, also when it
 is written again after a reconnect.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,18 +27,17 @@ from collections import OrderedDict
 from typing import Any
 
 from ..bus import Bus
-from ..errors import FieldError, GridbusError
+from ..errors import DeviceRejected, FieldError, GridbusError, LinkError, PortLost
 from ..events import EventLog
 from ..model import TopicType
-from ..errors import DeviceRejected, LinkError, PortLost
 from .link import SerialLink
 from .profile import Profile
 from .protocols import OutOfRange, check_value, client_for, is_set
 
 log = logging.getLogger(__name__)
 
-RECONNECT_INTERVAL = 0.25        # s between attempts to reopen a lost port
-TEXT_BOUND = 128                 # bytes of Link_State's string<128> fields
+RECONNECT_INTERVAL = 0.25  # s between attempts to reopen a lost port
+TEXT_BOUND = 128  # bytes of Link_State's string<128> fields
 _OPPOSITE = {"start": "stop", "stop": "start"}
 
 
@@ -59,8 +59,9 @@ def unmapped_commands(profile: Profile, topic: TopicType) -> list[str]:
         if name == "id":
             continue
         if name == "action" and info.enum is not None:
-            missing += [f"action={m.name}" for m in info.enum
-                        if m.name != "NONE" and m.name.lower() not in profile.commands]
+            missing += [
+                f"action={m.name}" for m in info.enum if m.name != "NONE" and m.name.lower() not in profile.commands
+            ]
         elif name not in profile.commands:
             missing.append(name)
     return missing
@@ -71,8 +72,17 @@ def _show(value: Any) -> str:
 
 
 class Translator:
-    def __init__(self, bus: Bus, profile: Profile, port: str, object_id: str, *, publish_state: bool = True,
-                 publish_measurement: bool = True, emulate_line: bool | None = None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        profile: Profile,
+        port: str,
+        object_id: str,
+        *,
+        publish_state: bool = True,
+        publish_measurement: bool = True,
+        emulate_line: bool | None = None,
+    ) -> None:
         obj = bus.registry.parse_id(object_id)
         if obj.prefix != profile.object:
             raise GridbusError(f"profile {profile.name} serves {profile.object}_x objects, not {object_id}")
@@ -82,22 +92,32 @@ class Translator:
         self.command_topic = obj.topic("Command")
         self.commands = bus.reader(object_id, "Command")
         self.state_writer = bus.writer(object_id, "State") if publish_state and "State" in obj.topics else None
-        self.measurement_writer = (bus.writer(object_id, "Measurement")
-                                   if publish_measurement and "Measurement" in obj.topics else None)
+        self.measurement_writer = (
+            bus.writer(object_id, "Measurement") if publish_measurement and "Measurement" in obj.topics else None
+        )
         self.link_id = f"LINK_{object_id.replace('_', '')}"
         self.health_writer = bus.writer(self.link_id, "State")
         # EV_LINK-G2: an object index may not hold "_", so EV_LINK_G2 is not a valid id
         self.events = EventLog(bus, self.link_id.replace("_", "-"))
-        self.desired: OrderedDict[str, float | None] = OrderedDict()   # command name -> value
-        self.pending: OrderedDict[str, int] = OrderedDict()            # names to write -> attempts
-        self.confirmed: dict[str, float | None] = {}                   # what the device last accepted
+        self.desired: OrderedDict[str, float | None] = OrderedDict()  # command name -> value
+        self.pending: OrderedDict[str, int] = OrderedDict()  # names to write -> attempts
+        self.confirmed: dict[str, float | None] = {}  # what the device last accepted
         self.unmapped = unmapped_commands(profile, self.command_topic)
-        self.health: dict[str, Any] = {"object_id": object_id, "port": clip_utf8(port, 127, keep_end=True),
-                                       "profile": clip_utf8(profile.name, 32), "connected": False,
-                                       "last_error": "", "commands_applied": 0, "commands_rejected": 0,
-                                       "retries": 0, "errors": 0, "reconnects": 0, "poll_rate": 0.0}
+        self.health: dict[str, Any] = {
+            "object_id": object_id,
+            "port": clip_utf8(port, 127, keep_end=True),
+            "profile": clip_utf8(profile.name, 32),
+            "connected": False,
+            "last_error": "",
+            "commands_applied": 0,
+            "commands_rejected": 0,
+            "retries": 0,
+            "errors": 0,
+            "reconnects": 0,
+            "poll_rate": 0.0,
+        }
         self.status: dict[str, float] = {}
-        self._error_ends_on = ""          # "transaction" (a line fault) or "apply" (a refused command)
+        self._error_ends_on = ""  # "transaction" (a line fault) or "apply" (a refused command)
         self._published_health: dict[str, Any] = {}
         self._health_at = 0.0
         self._next_poll = 0.0
@@ -170,8 +190,13 @@ class Translator:
         self.health["commands_rejected"] += 1
         what = name if value is None else f"{name}={_show(value)}"
         self._fault(f"{what} rejected: {reason}", ends_on="apply")
-        self.events.rejected(self.object_id, self.command_topic.name, name,
-                             value if isinstance(value, (int, float)) else math.nan, reason)
+        self.events.rejected(
+            self.object_id,
+            self.command_topic.name,
+            name,
+            value if isinstance(value, (int, float)) else math.nan,
+            reason,
+        )
 
     def _keep_last_good(self, name: str) -> None:
         """The device refused ``name``: what it last accepted stays the desired setting, so a
@@ -185,8 +210,10 @@ class Translator:
         """Say once, at start, which commands this device will not obey (they are ignored)."""
         if not self.unmapped:
             return
-        text = (f"profile {self.profile.name} maps no {', '.join(self.unmapped)}: "
-                f"{self.command_topic.name} fields ignored for {self.object_id}")
+        text = (
+            f"profile {self.profile.name} maps no {', '.join(self.unmapped)}: "
+            f"{self.command_topic.name} fields ignored for {self.object_id}"
+        )
         log.warning("translate: %s", text)
         self.events.report("COMMANDS_UNMAPPED", text, object=self.object_id, topic=self.command_topic.name)
 
@@ -200,7 +227,7 @@ class Translator:
         finally:
             self.link.close()
             self.health["connected"] = False
-            self._set_state("FAULT")                     # nobody watches the device any more
+            self._set_state("FAULT")  # nobody watches the device any more
             self._publish_health(force=True)
 
     def step(self) -> None:
@@ -231,13 +258,17 @@ class Translator:
         if self._ever_connected:
             self.health["reconnects"] += 1
             log.warning("translate: %s back; re-applying %d setting(s)", self.link.port, len(self.desired))
-            self.events.report("LINK_UP", f"{self.link.port} back; re-applying {len(self.desired)} setting(s)",
-                               severity="INFO", object=self.object_id)
+            self.events.report(
+                "LINK_UP",
+                f"{self.link.port} back; re-applying {len(self.desired)} setting(s)",
+                severity="INFO",
+                object=self.object_id,
+            )
         self._ever_connected = True
         self._down_reported = False
         self.health["connected"] = True
-        self._last_state = None                          # publish the device's state afresh
-        for name in self.desired:                        # the device may have lost everything
+        self._last_state = None  # publish the device's state afresh
+        for name in self.desired:  # the device may have lost everything
             self.pending[name] = 0
 
     def _apply_next(self) -> None:
@@ -250,7 +281,7 @@ class Translator:
             self._keep_last_good(name)
             self._reject(name, value, f"the device refused it ({exc})")
             return
-        except OutOfRange as exc:                        # checked on arrival; kept as a last guard
+        except OutOfRange as exc:  # checked on arrival; kept as a last guard
             self.pending.pop(name)
             self._keep_last_good(name)
             self._reject(name, value, str(exc))
@@ -264,7 +295,7 @@ class Translator:
         self.health["commands_applied"] += 1
         self._recovered("apply")
         log.info("translate: %s %s%s applied", self.object_id, name, "" if value is None else f"={value:g}")
-        self._next_poll = 0.0                            # confirm the change at once
+        self._next_poll = 0.0  # confirm the change at once
 
     def _poll(self) -> None:
         try:
@@ -293,8 +324,9 @@ class Translator:
         if name:
             self.pending[name] = attempts
         self.health["retries"] += 1
-        if attempts > self.profile.serial.retries or (name is None and exc.kind == "timeout"
-                                                       and self._silent_too_long()):
+        if attempts > self.profile.serial.retries or (
+            name is None and exc.kind == "timeout" and self._silent_too_long()
+        ):
             self._drop_link(str(exc))
 
     def _silent_too_long(self) -> bool:
@@ -331,8 +363,7 @@ class Translator:
 
     # -- publishing -------------------------------------------------------------------
     def _set_state(self, state: str) -> None:
-        if self.state_writer is not None and "status" in self.state_writer.topic.fields \
-                and state != self._last_state:
+        if self.state_writer is not None and "status" in self.state_writer.topic.fields and state != self._last_state:
             self.state_writer.write(status=state)
             self._last_state = state
 
@@ -349,8 +380,9 @@ class Translator:
 
     def _publish_health(self, force: bool = False) -> None:
         now = time.monotonic()
-        changed = {k: v for k, v in self.health.items() if k != "poll_rate"} != \
-            {k: v for k, v in self._published_health.items() if k != "poll_rate"}
+        changed = {k: v for k, v in self.health.items() if k != "poll_rate"} != {
+            k: v for k, v in self._published_health.items() if k != "poll_rate"
+        }
         if force or changed or now - self._health_at >= 1.0:
             self.health_writer.write(**self.health)
             self._published_health = dict(self.health)

@@ -14,6 +14,7 @@ The state dataclass is held as :attr:`Device.var` (``state`` is the verb).
 The network (islands, power flow, breakers' topology) stays with the plant,
 which each call receives, so a device reads its bus voltage from there.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,12 +28,13 @@ from ...phasor import wrap as wrap  # re-exported: devices and the plant fold an
 if TYPE_CHECKING:
     from ..plant import Plant
 
-LIVE = 0.1                   # pu voltage above which a side is energized
-RATED_RPM = 1800.0           # four-pole machines at 60 Hz (the paper's generators)
+LIVE = 0.1  # pu voltage above which a side is energized
+RATED_RPM = 1800.0  # four-pole machines at 60 Hz (the paper's generators)
 
 
-def unit(symbol: str, default: Any = MISSING, *, positive: bool = False, non_negative: bool = False,
-         **kwargs: Any) -> Any:
+def unit(
+    symbol: str, default: Any = MISSING, *, positive: bool = False, non_negative: bool = False, **kwargs: Any
+) -> Any:
     """A dataclass field with its unit (``field.metadata["unit"]``) and the sign the file must respect.
 
     ``positive``: refused at zero or below (a rating, a time constant, a divisor);
@@ -64,18 +66,20 @@ def one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
 
 class Stage(IntEnum):
     """When, in one plant step, a device advances (the order the physics needs)."""
-    NONE = 0                 # driven by another device, or static
-    SOURCES = 1              # DC sources (PV, wind) before the converters that collect them
-    CONVERTERS = 2           # microgrid converters (and their storage) before the AC network
-    MACHINES = 3             # generators, after the islands' common dynamics
-    AFTER_SOLVE = 4          # what integrates the solved network (meters)
+
+    NONE = 0  # driven by another device, or static
+    SOURCES = 1  # DC sources (PV, wind) before the converters that collect them
+    CONVERTERS = 2  # microgrid converters (and their storage) before the AC network
+    MACHINES = 3  # generators, after the islands' common dynamics
+    AFTER_SOLVE = 4  # what integrates the solved network (meters)
 
 
-Band = tuple[float, float, str]          # low, high, where the band comes from (for the refusal)
+Band = tuple[float, float, str]  # low, high, where the band comes from (for the refusal)
 
 
 class Identified(Protocol):
     """Parameters name their object: every parameter dataclass has an ``id``."""
+
     id: str
 
 
@@ -86,14 +90,14 @@ S = TypeVar("S")
 class Device(Generic[P, S]):
     """One device of the plant: its parameters, its state and the plant's calls on it."""
 
-    prefix: ClassVar[str]                # object-id prefix, the key of the registry
-    section: ClassVar[str | None]        # the system file's array of tables (None: not read as one)
-    system_attr: ClassVar[str]           # the System attribute holding the parameters by id
+    prefix: ClassVar[str]  # object-id prefix, the key of the registry
+    section: ClassVar[str | None]  # the system file's array of tables (None: not read as one)
+    system_attr: ClassVar[str]  # the System attribute holding the parameters by id
     params_type: ClassVar[type]
     stage: ClassVar[Stage] = Stage.NONE
-    stateful: ClassVar[bool] = False     # publishes a State topic
-    measured: ClassVar[bool] = True      # publishes a Measurement topic
-    commanded: ClassVar[bool] = False    # obeys a Command topic
+    stateful: ClassVar[bool] = False  # publishes a State topic
+    measured: ClassVar[bool] = True  # publishes a Measurement topic
+    commanded: ClassVar[bool] = False  # obeys a Command topic
 
     def __init__(self, params: P) -> None:
         self.params = params

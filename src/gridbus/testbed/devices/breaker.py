@@ -4,6 +4,7 @@ Closing and opening change the network's topology, so the plant does both
 (:meth:`gridbus.testbed.plant.Plant.close` checks the two sides first); the
 breaker holds its position and reports it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ if TYPE_CHECKING:
 @dataclass
 class BreakerParams:
     """A breaker, as the system file names it on the element it switches (``breaker = "CB_x"``)."""
+
     id: str
     closed: bool = False
-    element: str = ""            # the generator, line, load or microgrid it switches
+    element: str = ""  # the generator, line, load or microgrid it switches
 
 
 @dataclass
@@ -30,7 +32,7 @@ class BreakerState:
 
 class BreakerDevice(Device[BreakerParams, BreakerState]):
     prefix = "CB"
-    section = None               # collected from the elements' ``breaker`` keys
+    section = None  # collected from the elements' ``breaker`` keys
     system_attr = "breakers"
     params_type = BreakerParams
     stateful = True

@@ -6,6 +6,7 @@ is closed: the island's common speed is the plant's business
 (:meth:`gridbus.testbed.plant.Plant.step`), the governor, the AVR and the
 start/stop sequence are the machine's.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,27 +36,28 @@ if TYPE_CHECKING:
 @dataclass
 class GeneratorParams:
     """What the system file says of a generator (``[[generator]]``)."""
+
     id: str
     bus: str
     breaker: str
     rating: float = unit("VA", positive=True)
-    H: float = unit("s", 1.0, positive=True)                # inertia constant of generator + prime mover
-    mode: str = "POWER"                      # SPEED for the slack machine
+    H: float = unit("s", 1.0, positive=True)  # inertia constant of generator + prime mover
+    mode: str = "POWER"  # SPEED for the slack machine
     f_ref: float = unit("Hz", 60.0, positive=True)
-    V_ref: float = unit("V", 120.0, positive=True)   # phase
-    P_ref: float = unit("W", 0.0)            # for POWER mode
-    droop: float = unit("pu", 0.05, positive=True)          # speed change for 1 pu power (POWER mode)
-    Tg: float = unit("s", 0.5, positive=True)               # governor / prime-mover lag
-    Kp: float = unit("pu/pu", 8.0, non_negative=True)           # power per speed error (SPEED mode)
-    Ki: float = unit("pu/(pu s)", 4.0, non_negative=True)       # power per speed error·s (SPEED mode)
-    accel: float = unit("pu/s", 0.2, positive=True)         # speed ramp while starting (the drive's)
-    Ta: float = unit("s", 0.4, positive=True)               # AVR time constant
-    losses: float = unit("pu", 0.01, non_negative=True)         # no-load mechanical losses
-    P_max: float = unit("W", 0.0, non_negative=True)            # prime-mover limit (0 = the rating)
+    V_ref: float = unit("V", 120.0, positive=True)  # phase
+    P_ref: float = unit("W", 0.0)  # for POWER mode
+    droop: float = unit("pu", 0.05, positive=True)  # speed change for 1 pu power (POWER mode)
+    Tg: float = unit("s", 0.5, positive=True)  # governor / prime-mover lag
+    Kp: float = unit("pu/pu", 8.0, non_negative=True)  # power per speed error (SPEED mode)
+    Ki: float = unit("pu/(pu s)", 4.0, non_negative=True)  # power per speed error·s (SPEED mode)
+    accel: float = unit("pu/s", 0.2, positive=True)  # speed ramp while starting (the drive's)
+    Ta: float = unit("s", 0.4, positive=True)  # AVR time constant
+    losses: float = unit("pu", 0.01, non_negative=True)  # no-load mechanical losses
+    P_max: float = unit("W", 0.0, non_negative=True)  # prime-mover limit (0 = the rating)
     # bands of the references the testbed obeys (P_ref is obeyed within ±rating)
-    f_max: float = unit("Hz", 0.0, non_negative=True)           # highest f_ref (0 = 1.2 × the system frequency)
-    V_min: float = unit("V", 0.0, non_negative=True)            # lowest V_ref (0 = 0.5 × the system voltage)
-    V_max: float = unit("V", 0.0, non_negative=True)   # highest V_ref (0 = 1.2 × the system voltage)
+    f_max: float = unit("Hz", 0.0, non_negative=True)  # highest f_ref (0 = 1.2 × the system frequency)
+    V_min: float = unit("V", 0.0, non_negative=True)  # lowest V_ref (0 = 0.5 × the system voltage)
+    V_max: float = unit("V", 0.0, non_negative=True)  # highest V_ref (0 = 1.2 × the system voltage)
 
     def check(self, system: System) -> None:
         """Its bus and mode; its bands, the defaults filled from the system's frequency and voltage."""
@@ -66,26 +68,30 @@ class GeneratorParams:
         self.V_max = self.V_max or 1.2 * system.voltage
         need(self.f_ref <= self.f_max, "f_ref", f"f_ref {self.f_ref} is above f_max {self.f_max:g}")
         need(self.V_min < self.V_max, "V_max", f"V_max {self.V_max:g} must be above V_min {self.V_min:g}")
-        need(self.V_min <= self.V_ref <= self.V_max, "V_ref",
-             f"V_ref {self.V_ref} is outside V_min..V_max ({self.V_min:g}..{self.V_max:g} V)")
+        need(
+            self.V_min <= self.V_ref <= self.V_max,
+            "V_ref",
+            f"V_ref {self.V_ref} is outside V_min..V_max ({self.V_min:g}..{self.V_max:g} V)",
+        )
         need(abs(self.P_ref) <= self.rating, "P_ref", f"P_ref {self.P_ref} is beyond its rating {self.rating:g}")
 
 
 @dataclass
 class GeneratorState:
     """The dynamic state of one generator and its prime mover."""
-    status: str = "OFF"                      # OFF STARTING RUNNING STOPPING FAULT
+
+    status: str = "OFF"  # OFF STARTING RUNNING STOPPING FAULT
     mode: str = "POWER"
     f_ref: float = unit("Hz", 60.0)
     P_ref: float = unit("W", 0.0)
     V_ref: float = unit("V", 120.0)
-    omega: float = unit("pu", 0.0)           # speed
-    omega_target: float = unit("pu", 0.0)    # ramped speed reference
-    delta: float = unit("rad", 0.0)          # rotor (terminal voltage) angle, nominal frame
-    pm: float = unit("pu", 0.0)              # mechanical power, of the rating
-    integral: float = 0.0                    # speed-governor integrator
-    E: float = unit("V", 0.0)                # regulated terminal voltage
-    P: float = unit("W", 0.0)                # electrical output
+    omega: float = unit("pu", 0.0)  # speed
+    omega_target: float = unit("pu", 0.0)  # ramped speed reference
+    delta: float = unit("rad", 0.0)  # rotor (terminal voltage) angle, nominal frame
+    pm: float = unit("pu", 0.0)  # mechanical power, of the rating
+    integral: float = 0.0  # speed-governor integrator
+    E: float = unit("V", 0.0)  # regulated terminal voltage
+    P: float = unit("W", 0.0)  # electrical output
     Q: float = unit("var", 0.0)
     autosync: bool = False
     ready: bool = False
@@ -105,8 +111,7 @@ class GeneratorDevice(Device[GeneratorParams, GeneratorState]):
     commanded = True
 
     def initial(self, params: GeneratorParams) -> GeneratorState:
-        return GeneratorState(mode=params.mode, f_ref=params.f_ref, P_ref=params.P_ref,
-                                                V_ref=params.V_ref)
+        return GeneratorState(mode=params.mode, f_ref=params.f_ref, P_ref=params.P_ref, V_ref=params.V_ref)
 
     @property
     def rating(self) -> float:
@@ -119,14 +124,16 @@ class GeneratorDevice(Device[GeneratorParams, GeneratorState]):
     def electrical(self) -> float:
         """Electrical output (W) of a machine that follows its prime mover."""
         m = self.var
-        return (m.pm - self.params.losses * m.omega ** 2) * self.rating
+        return (m.pm - self.params.losses * m.omega**2) * self.rating
 
     # -- commands ---------------------------------------------------------------------
     def limits(self) -> dict[str, Band]:
         g = self.params
-        return {"f_ref": (0.0, g.f_max, f"f_max {g.f_max:g} Hz"),
-                "P_ref": (-g.rating, g.rating, f"rating ±{g.rating:g} W"),
-                "V_ref": (g.V_min, g.V_max, f"V_min..V_max {g.V_min:g}..{g.V_max:g} V")}
+        return {
+            "f_ref": (0.0, g.f_max, f"f_max {g.f_max:g} Hz"),
+            "P_ref": (-g.rating, g.rating, f"rating ±{g.rating:g} W"),
+            "V_ref": (g.V_min, g.V_max, f"V_min..V_max {g.V_min:g}..{g.V_max:g} V"),
+        }
 
     def command(self, plant: Plant, fields: dict[str, Any]) -> None:
         m, gid = self.var, self.id
@@ -162,7 +169,7 @@ class GeneratorDevice(Device[GeneratorParams, GeneratorState]):
     def _alone(self, f0: float, dt: float) -> None:
         """A machine on an open breaker: its own speed and angle, no electrical load."""
         m, cfg = self.var, self.params
-        accel = (m.pm - cfg.losses * m.omega ** 2) / (2 * cfg.H)
+        accel = (m.pm - cfg.losses * m.omega**2) / (2 * cfg.H)
         m.omega = max(0.0, m.omega + dt * accel)
         m.delta = wrap(m.delta + 2 * math.pi * f0 * (m.omega - 1.0) * dt)
         m.P = m.Q = 0.0
@@ -174,12 +181,12 @@ class GeneratorDevice(Device[GeneratorParams, GeneratorState]):
             m.pm = m.integral = 0.0
             return
         if m.status == "STOPPING":
-            command = -2 * cfg.H * cfg.accel             # the drive brakes along its ramp
+            command = -2 * cfg.H * cfg.accel  # the drive brakes along its ramp
         else:
             target = m.f_ref / f0
             ramp = float(np.clip(target - m.omega_target, -cfg.accel * dt, cfg.accel * dt))
             m.omega_target += ramp
-            losses = cfg.losses * m.omega ** 2
+            losses = cfg.losses * m.omega**2
             if m.mode == "POWER" and shared:
                 # power control holds the electrical output at P_ref, with speed droop
                 command = m.P_ref / self.rating + losses + (m.omega_target - m.omega) / cfg.droop
@@ -205,8 +212,7 @@ class GeneratorDevice(Device[GeneratorParams, GeneratorState]):
             m.status = "RUNNING"
         elif m.status == "STOPPING" and m.omega < 0.02:
             m.status, m.omega, m.E, m.pm = "OFF", 0.0, 0.0, 0.0
-        m.ready = (m.status == "RUNNING" and abs(m.omega * f0 - m.f_ref) < 0.2
-                   and abs(m.E - m.V_ref) < 0.05 * m.V_ref)
+        m.ready = m.status == "RUNNING" and abs(m.omega * f0 - m.f_ref) < 0.2 and abs(m.E - m.V_ref) < 0.05 * m.V_ref
         if (m.status, m.ready, plant.in_service(self.id)) != before:
             plant.events.append(("state", self.id))
 
@@ -236,8 +242,19 @@ class GeneratorDevice(Device[GeneratorParams, GeneratorState]):
         v = m.E if not plant.in_service(self.id) else plant.bus_voltage(self.params.bus)
         i = math.hypot(m.P, m.Q) / (3 * v) if v > 1.0 else 0.0
         f = m.omega * plant.f0 if m.E > LIVE * plant.v_base else 0.0
-        return {"Va": v, "Vb": v, "Vc": v, "Ia": i, "Ib": i, "Ic": i, "f": f, "P": m.P, "Q": m.Q,
-                    "speed": m.omega * RATED_RPM, "angle": wrap(m.delta)}
+        return {
+            "Va": v,
+            "Vb": v,
+            "Vc": v,
+            "Ia": i,
+            "Ib": i,
+            "Ic": i,
+            "f": f,
+            "P": m.P,
+            "Q": m.Q,
+            "speed": m.omega * RATED_RPM,
+            "angle": wrap(m.delta),
+        }
 
     def state(self, plant: Plant) -> dict[str, Any]:
         m = self.var

@@ -4,6 +4,7 @@ The power flow decides what arrives (:meth:`gridbus.testbed.plant.Plant`
 solves the island); the load then draws its set-point scaled by
 :meth:`Plant.load_scale` (|V|² when it is solved as an impedance).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,26 +21,30 @@ if TYPE_CHECKING:
 @dataclass
 class LoadParams:
     """What the system file says of a load (``[[load]]``)."""
+
     id: str
     bus: str
     breaker: str
     P: float = unit("W", 0.0, non_negative=True)
     Q: float = unit("var", 0.0)
-    model: str = "constant_power"        # or constant_impedance (P, Q at nominal voltage)
-    rating: float = unit("VA", 10000.0, positive=True)   # the emulator's: P_ref 0..rating, |Q_ref| <= rating
+    model: str = "constant_power"  # or constant_impedance (P, Q at nominal voltage)
+    rating: float = unit("VA", 10000.0, positive=True)  # the emulator's: P_ref 0..rating, |Q_ref| <= rating
 
     def check(self, system: System) -> None:
         need_ref("bus", self.bus, system.buses, "bus")
         one_of("model", self.model, ("constant_power", "constant_impedance"))
-        need(self.P <= self.rating and abs(self.Q) <= self.rating, "P",
-             f"P and |Q| must be within its rating {self.rating:g} VA")
+        need(
+            self.P <= self.rating and abs(self.Q) <= self.rating,
+            "P",
+            f"P and |Q| must be within its rating {self.rating:g} VA",
+        )
 
 
 @dataclass
 class LoadState:
-    P_ref: float = unit("W", 0.0)        # set-point
+    P_ref: float = unit("W", 0.0)  # set-point
     Q_ref: float = unit("var", 0.0)
-    P: float = unit("W", 0.0)            # drawn, as the last power flow left it
+    P: float = unit("W", 0.0)  # drawn, as the last power flow left it
     Q: float = unit("var", 0.0)
 
 
@@ -55,8 +60,10 @@ class LoadDevice(Device[LoadParams, LoadState]):
 
     def limits(self) -> dict[str, Band]:
         rating = self.params.rating
-        return {"P_ref": (0.0, rating, f"rating 0..{rating:g} W"),
-                "Q_ref": (-rating, rating, f"rating ±{rating:g} var")}
+        return {
+            "P_ref": (0.0, rating, f"rating 0..{rating:g} W"),
+            "Q_ref": (-rating, rating, f"rating ±{rating:g} var"),
+        }
 
     def command(self, plant: Plant, fields: dict[str, Any]) -> None:
         if "P_ref" in fields:

@@ -3,6 +3,7 @@
 Besides the running totals it reports the energy of the last minute and the
 last hour, from a log of the totals it keeps once a second for an hour.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,13 +18,14 @@ if TYPE_CHECKING:
     from ..plant import Plant
     from ..system import System
 
-LOG_EVERY = 1.0              # s of simulated time between entries of the energy log
-LOG_SPAN = 3600.0            # s the energy log reaches back (the hour figure)
+LOG_EVERY = 1.0  # s of simulated time between entries of the energy log
+LOG_SPAN = 3600.0  # s the energy log reaches back (the hour figure)
 
 
 @dataclass
 class MeterParams:
     """What the system file says of a smart meter (``[[meter]]``)."""
+
     id: str
     load: str
 
@@ -33,9 +35,9 @@ class MeterParams:
 
 @dataclass
 class MeterState:
-    PA: float = unit("Wh", 0.0)              # active energy drawn
-    QA: float = unit("varh", 0.0)            # reactive energy drawn
-    log: deque[tuple[float, float, float]] = field(default_factory=deque)   # (t, PA, QA)
+    PA: float = unit("Wh", 0.0)  # active energy drawn
+    QA: float = unit("varh", 0.0)  # reactive energy drawn
+    log: deque[tuple[float, float, float]] = field(default_factory=deque)  # (t, PA, QA)
 
 
 class MeterDevice(Device[MeterParams, MeterState]):
@@ -65,11 +67,22 @@ class MeterDevice(Device[MeterParams, MeterState]):
         p, q = load.var.P, load.var.Q
         i = math.hypot(p, q) / (3 * v) if v > 1.0 else 0.0
         pa, qa = self.var.PA, self.var.QA
-        return {"Ia": i, "Ib": i, "Ic": i, "Va": v, "Vb": v, "Vc": v, "PA": pa, "QA": qa,
-                    "PA_minute": pa - self._energy_before(plant.t, 60.0, 1),
-                    "QA_minute": qa - self._energy_before(plant.t, 60.0, 2),
-                    "PA_hour": pa - self._energy_before(plant.t, 3600.0, 1),
-                    "QA_hour": qa - self._energy_before(plant.t, 3600.0, 2), "V_rms": v, "I_rms": i}
+        return {
+            "Ia": i,
+            "Ib": i,
+            "Ic": i,
+            "Va": v,
+            "Vb": v,
+            "Vc": v,
+            "PA": pa,
+            "QA": qa,
+            "PA_minute": pa - self._energy_before(plant.t, 60.0, 1),
+            "QA_minute": qa - self._energy_before(plant.t, 60.0, 2),
+            "PA_hour": pa - self._energy_before(plant.t, 3600.0, 1),
+            "QA_hour": qa - self._energy_before(plant.t, 3600.0, 2),
+            "V_rms": v,
+            "I_rms": i,
+        }
 
     def _energy_before(self, t: float, window: float, column: int) -> float:
         for entry in self.var.log:

@@ -5,6 +5,7 @@ batteries take the difference; without free storage it exports what its
 sources give, within its rating; islanded (or on a dead bus) it exports
 nothing and the storage balances the DC bus alone.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,28 +27,35 @@ if TYPE_CHECKING:
 @dataclass
 class MicrogridParams:
     """What the system file says of a microgrid (``[[microgrid]]``)."""
+
     id: str
     bus: str
     breaker: str
-    rating: float = unit("VA", 4000.0, positive=True)       # converter: |P_ref|, |Q_ref| <= rating
-    Vdc: float = unit("V", 380.0, positive=True)   # DC bus
+    rating: float = unit("VA", 4000.0, positive=True)  # converter: |P_ref|, |Q_ref| <= rating
+    Vdc: float = unit("V", 380.0, positive=True)  # DC bus
     mode: str = "GRID_CONNECTED"
-    P_ref: float = unit("W", 0.0)            # into the AC grid (positive = export)
+    P_ref: float = unit("W", 0.0)  # into the AC grid (positive = export)
     Q_ref: float = unit("var", 0.0)
     pv: list[str] = field(default_factory=list)
     wind: list[str] = field(default_factory=list)
     storage: list[str] = field(default_factory=list)
-    fuel_cell: float = unit("W", 0.0, non_negative=True)   # constant output of a fuel-cell emulator
+    fuel_cell: float = unit("W", 0.0, non_negative=True)  # constant output of a fuel-cell emulator
 
     def check(self, system: System) -> None:
         need_ref("bus", self.bus, system.buses, "bus")
         one_of("mode", self.mode, ("ISLANDED", "GRID_CONNECTED"))
-        for key, pool, what in (("pv", system.pv, "PV emulator"), ("wind", system.wind, "wind emulator"),
-                                ("storage", system.storage, "energy storage")):
+        for key, pool, what in (
+            ("pv", system.pv, "PV emulator"),
+            ("wind", system.wind, "wind emulator"),
+            ("storage", system.storage, "energy storage"),
+        ):
             for ref in getattr(self, key):
                 need_ref(key, ref, pool, what)
-        need(abs(self.P_ref) <= self.rating and abs(self.Q_ref) <= self.rating, "P_ref",
-             f"P_ref and Q_ref must be within its converter rating {self.rating:g} VA")
+        need(
+            abs(self.P_ref) <= self.rating and abs(self.Q_ref) <= self.rating,
+            "P_ref",
+            f"P_ref and Q_ref must be within its converter rating {self.rating:g} VA",
+        )
 
 
 @dataclass
@@ -55,7 +63,7 @@ class MicrogridState:
     mode: str = "GRID_CONNECTED"
     P_ref: float = unit("W", 0.0)
     Q_ref: float = unit("var", 0.0)
-    P: float = unit("W", 0.0)                # exported into the AC grid
+    P: float = unit("W", 0.0)  # exported into the AC grid
     Q: float = unit("var", 0.0)
     Vdc: float = unit("V", 0.0)
     Idc: float = unit("A", 0.0)
@@ -103,7 +111,7 @@ class MicrogridDevice(Device[MicrogridParams, MicrogridState]):
             p_ac = float(np.clip(sources + battery, -cfg.rating, cfg.rating))
         else:
             p_ac = 0.0
-        balance = p_ac - sources - battery            # what the free storage must deliver
+        balance = p_ac - sources - battery  # what the free storage must deliver
         for e in storage:
             current = fixed.get(e.id, balance / len(free) / e.var.V if e.id in free else 0.0)
             e.charge(current, dt)
@@ -115,8 +123,19 @@ class MicrogridDevice(Device[MicrogridParams, MicrogridState]):
         state = self.var
         v = plant.bus_voltage(self.params.bus)
         i = math.hypot(state.P, state.Q) / (3 * v) if v > 1.0 else 0.0
-        return {"Ia": i, "Ib": i, "Ic": i, "Va": v, "Vb": v, "Vc": v, "f": plant.bus_frequency(self.params.bus),
-                    "P": state.P, "Q": state.Q, "Vdc": state.Vdc, "Idc": state.Idc}
+        return {
+            "Ia": i,
+            "Ib": i,
+            "Ic": i,
+            "Va": v,
+            "Vb": v,
+            "Vc": v,
+            "f": plant.bus_frequency(self.params.bus),
+            "P": state.P,
+            "Q": state.Q,
+            "Vdc": state.Vdc,
+            "Idc": state.Idc,
+        }
 
     def state(self, plant: Plant) -> dict[str, Any]:
         return {"mode": self.var.mode}

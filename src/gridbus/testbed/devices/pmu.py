@@ -3,6 +3,7 @@
 The network is balanced, so phases b and c are phase a turned by ∓120°; no
 current is measured (the PMUs watch buses), and the quality word flags a dead bus.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,12 +18,13 @@ if TYPE_CHECKING:
     from ..plant import Plant
     from ..system import System
 
-DEAD_BUS = 0x8000            # quality bit: no voltage to measure
+DEAD_BUS = 0x8000  # quality bit: no voltage to measure
 
 
 @dataclass
 class PMUParams:
     """What the system file says of a PMU (``[[pmu]]``)."""
+
     id: str
     bus: str
 
@@ -47,7 +49,16 @@ class PMUDevice(Device[PMUParams, PMUState]):
     def measure(self, plant: Plant) -> dict[str, float]:
         v = plant.bus_phasor(self.params.bus)
         ang = float(np.angle(v))
-        return {"Va_mag": abs(v), "Va_ang": ang, "Vb_mag": abs(v), "Vb_ang": wrap(ang - 2 * math.pi / 3),
-                    "Vc_mag": abs(v), "Vc_ang": wrap(ang + 2 * math.pi / 3), "Ia_mag": 0.0, "Ia_ang": 0.0,
-                    "f": plant.bus_frequency(self.params.bus), "rocof": 0.0,
-                    "quality": 0 if abs(v) > LIVE * plant.v_base else DEAD_BUS}
+        return {
+            "Va_mag": abs(v),
+            "Va_ang": ang,
+            "Vb_mag": abs(v),
+            "Vb_ang": wrap(ang - 2 * math.pi / 3),
+            "Vc_mag": abs(v),
+            "Vc_ang": wrap(ang + 2 * math.pi / 3),
+            "Ia_mag": 0.0,
+            "Ia_ang": 0.0,
+            "f": plant.bus_frequency(self.params.bus),
+            "rocof": 0.0,
+            "quality": 0 if abs(v) > LIVE * plant.v_base else DEAD_BUS,
+        }

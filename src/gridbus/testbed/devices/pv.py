@@ -3,6 +3,7 @@
 P = rating × Ir / 1000 W/m² × (1 + γ (T − 25 °C)); the emulator's irradiance and
 temperature are its set-points (``Ir_ref``, ``Temp_ref``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,14 +19,15 @@ if TYPE_CHECKING:
 @dataclass
 class PVParams:
     """What the system file says of a PV emulator (``[[pv]]``)."""
+
     id: str
-    rating: float = unit("W", 3000.0, positive=True)        # at 1000 W/m2, 25 degC
-    V_mp: float = unit("V", 300.0, positive=True)           # at the maximum power point
+    rating: float = unit("W", 3000.0, positive=True)  # at 1000 W/m2, 25 degC
+    V_mp: float = unit("V", 300.0, positive=True)  # at the maximum power point
     Ir: float = unit("W/m2", 800.0, non_negative=True)
     Temp: float = unit("degC", 25.0)
-    gamma: float = unit("1/degC", -0.004)    # power temperature coefficient
-    Ir_max: float = unit("W/m2", 1500.0, positive=True)     # highest irradiance the emulator accepts
-    Temp_min: float = unit("degC", -20.0)    # temperature range the emulator accepts
+    gamma: float = unit("1/degC", -0.004)  # power temperature coefficient
+    Ir_max: float = unit("W/m2", 1500.0, positive=True)  # highest irradiance the emulator accepts
+    Temp_min: float = unit("degC", -20.0)  # temperature range the emulator accepts
     Temp_max: float = unit("degC", 80.0)
 
     def check(self, system: System) -> None:
@@ -56,8 +58,10 @@ class PVDevice(Device[PVParams, PVState]):
 
     def limits(self) -> dict[str, Band]:
         pv = self.params
-        return {"Ir_ref": (0.0, pv.Ir_max, f"emulator range 0..{pv.Ir_max:g} W/m2"),
-                "Temp_ref": (pv.Temp_min, pv.Temp_max, f"emulator range {pv.Temp_min:g}..{pv.Temp_max:g} degC")}
+        return {
+            "Ir_ref": (0.0, pv.Ir_max, f"emulator range 0..{pv.Ir_max:g} W/m2"),
+            "Temp_ref": (pv.Temp_min, pv.Temp_max, f"emulator range {pv.Temp_min:g}..{pv.Temp_max:g} degC"),
+        }
 
     def command(self, plant: Plant, fields: dict[str, Any]) -> None:
         if "Ir_ref" in fields:

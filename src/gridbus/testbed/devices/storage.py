@@ -4,6 +4,7 @@ Its microgrid decides the current (:meth:`MicrogridDevice.step` balances the DC
 bus with the free batteries); ``I_ref`` fixes it instead.  Open-circuit voltage
 V_nom × (0.9 + 0.2 SoC), internal resistance R, the SoC integrates V·I.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,12 +22,13 @@ if TYPE_CHECKING:
 @dataclass
 class StorageParams:
     """What the system file says of an energy storage (``[[storage]]``)."""
+
     id: str
     capacity: float = unit("Wh", 5000.0, positive=True)
     V_nom: float = unit("V", 240.0, positive=True)
     SoC: float = unit("%", 80.0)
-    R: float = unit("ohm", 0.05, non_negative=True)             # internal resistance
-    I_max: float = unit("A", 40.0, non_negative=True)   # the converter's limit: |I_ref| <= I_max
+    R: float = unit("ohm", 0.05, non_negative=True)  # internal resistance
+    I_max: float = unit("A", 40.0, non_negative=True)  # the converter's limit: |I_ref| <= I_max
 
     def check(self, system: System) -> None:
         need(0.0 <= self.SoC <= 100.0, "SoC", f"SoC must be 0..100 percent, got {self.SoC}")
@@ -36,7 +38,7 @@ class StorageParams:
 @dataclass
 class StorageState:
     SoC: float = unit("%", 80.0)
-    I_ref: float | None = unit("A", None)    # None: free to balance its microgrid
+    I_ref: float | None = unit("A", None)  # None: free to balance its microgrid
     I: float = unit("A", 0.0)
     V: float = unit("V", 0.0)
     Temp: float = unit("degC", 25.0)
@@ -47,7 +49,7 @@ class StorageDevice(Device[StorageParams, StorageState]):
     section = "storage"
     system_attr = "storage"
     params_type = StorageParams
-    commanded = True                     # stepped by its microgrid (Stage.NONE)
+    commanded = True  # stepped by its microgrid (Stage.NONE)
 
     def initial(self, params: StorageParams) -> StorageState:
         return StorageState(SoC=params.SoC, V=params.V_nom)
@@ -72,9 +74,8 @@ class StorageDevice(Device[StorageParams, StorageState]):
             current = 0.0
         ocv = cfg.V_nom * (0.9 + 0.2 * state.SoC / 100.0)
         state.I, state.V = current, ocv - cfg.R * current
-        state.SoC = float(np.clip(state.SoC - state.V * current * dt / 3600.0 / cfg.capacity * 100.0,
-                                  0.0, 100.0))
-        state.Temp = 25.0 + 0.002 * cfg.R * current ** 2
+        state.SoC = float(np.clip(state.SoC - state.V * current * dt / 3600.0 / cfg.capacity * 100.0, 0.0, 100.0))
+        state.Temp = 25.0 + 0.002 * cfg.R * current**2
 
     def measure(self, plant: Plant) -> dict[str, float]:
         e = self.var
