@@ -32,39 +32,20 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NotRequired, TypedDict
 
 from ..bus import Bus
 from ..errors import GridbusError, SinkUnavailable
+from .dedupe import unstored
 from .journal import RawRow, export, open_journals, prepare_spool, spool_file, target_key
-from .sinks import Key, Row, Sink
+from .record_stats import RecorderStats, new_stats, summary
+from .sinks import Row, Sink
 from .tap import ROLES, Decoder, Tap
 
 __all__ = ["ROLES", "Recorder", "RecorderStats", "summary"]
 
 _logger = logging.getLogger("gridbus.historian.recorder")
-
-
-class RecorderStats(TypedDict):
-    """What :meth:`Recorder.run` returns (and ``gridbus record`` prints): counts of samples by fate."""
-
-    received: int
-    recovered: int
-    written: int
-    spooled: int
-    left_in_journal: int
-    dropped: int
-    dds_lost: int
-    dds_rejected: int
-    undecodable: int
-    lost: int
-    duplicates_skipped: int
-    batches: int
-    reconnects: int
-    max_buffered: int
-    spool_file: NotRequired[str]  # only when rows went to a spool CSV
 
 
 class Recorder:
@@ -124,22 +105,7 @@ class Recorder:
         self.stop_event = threading.Event()
         self.cursor = 0  # journal rows up to here are in the target
         self._cursor_known = False  # the target's mark has been read
-        self.stats: RecorderStats = {
-            "received": 0,
-            "recovered": 0,
-            "written": 0,
-            "spooled": 0,
-            "left_in_journal": 0,
-            "dropped": 0,
-            "dds_lost": 0,
-            "dds_rejected": 0,
-            "undecodable": 0,
-            "lost": 0,
-            "duplicates_skipped": 0,
-            "batches": 0,
-            "reconnects": 0,
-            "max_buffered": 0,
-        }
+        self.stats: RecorderStats = new_stats()
         self._down_since: float | None = None
         self._journal_failing = False
 
@@ -293,27 +259,8 @@ class Recorder:
         return rows
 
     def _new_only(self, rows: list[Row]) -> list[Row]:
-        """Rows without the samples the target already has.
-
-        A sample written before this recorder started reached it either from an
-        earlier run's journal or as DDS history (a transient-local writer gives a
-        new reader its last N samples): if an earlier run stored it, it is not
-        stored twice.  A sample is known by object, topic and source time.
-        """
-        old = [row for row in rows if row[2] < self.started]
-        if not old:
-            return rows
-        keys = [(o, t, s) for o, t, s, _r, _f in old]
-        known = self.sink.existing(keys)
-        seen: set[Key] = set()
-        fresh = []
-        for row in rows:
-            key = (row[0], row[1], row[2])
-            if row[2] < self.started:
-                if key in known or key in seen:
-                    continue
-                seen.add(key)
-            fresh.append(row)
+        """Rows without the samples the target already has (see :mod:`.dedupe`); skips are counted."""
+        fresh = unstored(rows, self.started, self.sink)
         self.stats["duplicates_skipped"] += len(rows) - len(fresh)
         return fresh
 
@@ -449,21 +396,3 @@ class Recorder:
     def _close_journals(self) -> None:
         for journal in (self.journal, *self._leftovers):
             journal.close(remove=journal.count_after(0) == 0)
-
-
-def summary(stats: Mapping[str, object], target: str) -> str | None:
-    """One line on what is not in the database, or None when everything taken is there."""
-    parts = []
-    for key, text in (
-        ("spooled", "in the spool file {spool_file}"),
-        ("left_in_journal", "left in the journal"),
-        ("dropped", "dropped by the recorder (memory full)"),
-        ("undecodable", "journaled but undecodable"),
-        ("dds_rejected", "dropped by DDS: the recorder's queue was full"),
-        ("dds_lost", "dropped by DDS: lost or out of order"),
-    ):
-        if stats.get(key):
-            parts.append(f"{stats[key]} {text.format(**{k: v for k, v in stats.items()})}")
-    if not parts:
-        return None
-    return f"record: not everything is in {target}: " + "; ".join(parts)
