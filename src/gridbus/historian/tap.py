@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from ..bus import Bus
 from ..errors import GridbusError, UnknownObjectError
 from ..model import Registry, TopicType, _plain
 from ..qos import seconds_to_ns
+from ..source import KeyMatch
 from .journal import RawRow
 from .sinks import Row
 
@@ -46,21 +46,11 @@ ROLES = ("Measurement", "State", "Command", "Protection")
 TAKE_BATCH = 1000
 
 
-def _key_prefixes(object_id: str) -> tuple[bytes, bytes]:
-    """How a serialized sample of ``object_id`` begins after its 4-byte header (LE, BE).
-
-    Compared on every sample: an instance handle is no identity (Cyclone gives
-    a key a new one once all its writers have gone).
-    """
-    want = object_id.encode() + b"\x00"
-    return struct.pack("<I", len(want)) + want, struct.pack(">I", len(want)) + want
-
-
 @dataclass
 class _Source:
     topic: TopicType
     dds: DataReader[Any]
-    ids: list[tuple[bytes, bytes]] | None  # None: every object of the topic
+    ids: list[KeyMatch] | None  # the selected objects, by key bytes; None: every object
     best_effort: bool  # a rejected sample is gone (not retried)
     condition: ReadCondition  # kept alive: the wait set wakes on it
 
@@ -98,9 +88,7 @@ class Tap:
             self.waitset.attach(condition)
             best_effort = Policy.Reliability in qos and qos[Policy.Reliability] == Policy.Reliability.BestEffort
             self.sources.append(
-                _Source(
-                    topic, dds, None if ids is None else [_key_prefixes(i) for i in sorted(ids)], best_effort, condition
-                )
+                _Source(topic, dds, None if ids is None else [KeyMatch(i) for i in sorted(ids)], best_effort, condition)
             )
 
     @staticmethod
@@ -146,7 +134,7 @@ class Tap:
             rows += [
                 (name, info.source_timestamp / 1e9, now, raw)
                 for raw, info in got
-                if info.valid_data and (ids is None or _matches(raw, ids))
+                if info.valid_data and (ids is None or any(match(raw) for match in ids))
             ]
         return rows
 
@@ -177,8 +165,3 @@ class Decoder:
         values: dict[str, Any] = vars(data)  # every gridbus topic is keyed by id
         fields = {k: _plain(v) for k, v in values.items() if k not in ("id", "sample_info")}
         return values["id"], name, source, reception, json_fields(fields)
-
-
-def _matches(raw: bytes, ids: list[tuple[bytes, bytes]]) -> bool:
-    little = raw[1] & 1  # odd encapsulation id = little endian
-    return any(raw[4 : 4 + len(le)] == (le if little else be) for le, be in ids)
