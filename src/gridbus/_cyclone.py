@@ -20,9 +20,12 @@ import logging
 import threading
 from typing import Any, ClassVar, Protocol
 
-from cyclonedds._clayer import ddspy_take  # a C extension without stubs (mypy: ignore_missing_imports)
+from cyclonedds._clayer import ddspy_take, ddspy_write_ts  # a C extension without stubs (mypy: ignore_missing_imports)
 from cyclonedds.core import DDSException, Entity, InstanceState, SampleState, ViewState
 from cyclonedds.domain import Domain
+from cyclonedds.idl import IdlStruct
+from cyclonedds.idl._type_normalize import get_extended_type_hints
+from cyclonedds.idl.types import _type_code_align_size_default_mapping
 from cyclonedds.internal import InvalidSample
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
@@ -31,6 +34,7 @@ from .errors import ConfigError
 
 __all__ = [
     "ANY_STATE",
+    "PRIMITIVES",
     "Domains",
     "InvalidSample",
     "RawInfo",
@@ -42,6 +46,10 @@ __all__ = [
     "sample_rejected",
     "subscription_matched",
     "take_serialized",
+    "type_hints",
+    "wire_version",
+    "write_serialized",
+    "writes_default_version",
 ]
 
 log = logging.getLogger(__name__)
@@ -83,6 +91,53 @@ def matched_writers(reader: DataReader[Any]) -> set[int]:
     The binding returns them signed here and unsigned in sample infos.
     """
     return {handle & _U64 for handle in reader.get_matched_publications()}
+
+
+def write_serialized(writer: DataWriter[Any], data: bytes, timestamp_ns: int) -> None:
+    """Write one sample already serialized (encapsulation header included, padded to 4 bytes).
+
+    What ``DataWriter.write`` does after calling the binding's serializer;
+    gridbus's generated codec (:mod:`gridbus.codec`) makes the bytes instead.
+    """
+    ret = ddspy_write_ts(writer._ref, data, timestamp_ns)
+    if ret < 0:
+        raise DDSException(ret, f"writing on {writer.topic.name}")
+
+
+def writes_default_version(writer: DataWriter[Any]) -> bool:
+    """Whether ``writer`` serializes with its type's default XCDR version (no QoS forces one).
+
+    A QoS DataRepresentation policy can make the binding write XCDR2 even for
+    a @final type; gridbus's codec writes XCDR1 only, so such a writer keeps
+    the binding's serializer.
+    """
+    return getattr(writer, "_use_version_2", None) in (None, False)
+
+
+# ------------------------------------------------------------------------- types
+def type_hints(cls: type) -> dict[str, Any]:
+    """The members of an IDL struct as the binding's serializer sees them, in order.
+
+    Primitive members come as ``types.float64`` and the like, strings as
+    ``types.bounded_str`` instances (or ``str``), sequences and arrays as
+    ``types.sequence``/``types.array`` instances, optional members wrapped in
+    the binding's ``WrapOpt``.
+    """
+    hints: dict[str, Any] = get_extended_type_hints(cls)
+    return hints
+
+
+# a primitive member's type (``types.float64``, ``int``...) -> (struct code, size in bytes)
+PRIMITIVES: dict[Any, tuple[str, int]] = {
+    kind: (code, size) for kind, (code, _align, size, _default) in _type_code_align_size_default_mapping.items()
+}
+
+
+def wire_version(cls: type[IdlStruct]) -> int:
+    """The XCDR version (1 or 2) the binding writes ``cls`` in by default."""
+    idl = cls.__idl__
+    idl.populate()  # type: ignore[no-untyped-call]
+    return int(idl.default_version)
 
 
 # ------------------------------------------------------------------------- statuses

@@ -123,3 +123,10 @@ class PortLost(LinkError):
     """The serial port went away (unplugged adapter, closed pty)."""
 
     kind = "port"
+
+
+# -- the wire codec ----------------------------------------------------------------------------
+class CodecError(GridbusError, ValueError):
+    """Bytes that are not a valid sample of their type (truncated, a length past the end, a bad
+    enum value, an unterminated or over-long string), or a sample that cannot be encoded.
+    The message names the type and the field."""
