@@ -65,7 +65,18 @@ class Endpoint:
 
 def _measurement(cls: Any, seq: int) -> Any:
     return cls(
-        id="G_1", Ia=5.0, Ib=5.0, Ic=5.0, Va=120.0, Vb=120.0, Vc=120.0, f=60.0, P=float(seq), Q=0.0, speed=1800.0, angle=0.0
+        id="G_1",
+        Ia=5.0,
+        Ib=5.0,
+        Ic=5.0,
+        Va=120.0,
+        Vb=120.0,
+        Vc=120.0,
+        f=60.0,
+        P=float(seq),
+        Q=0.0,
+        speed=1800.0,
+        angle=0.0,
     )
 
 
@@ -136,7 +147,11 @@ def raw_endpoint(options: BusOptions, out_topic: str | None, in_topic: str | Non
 
     def topic_of(role: str) -> tuple[Any, str, Any]:
         if role == "Measurement":
-            return Generator.Measurement, "Generator_Measurement", Topic(participant, "RawBench_G", Generator.Measurement)
+            return (
+                Generator.Measurement,
+                "Generator_Measurement",
+                Topic(participant, "RawBench_G", Generator.Measurement),
+            )
         cls = getattr(Bench, role)
         return cls, f"Bench_{role}", Topic(participant, f"RawBench_{role}", cls)
 
@@ -201,7 +216,7 @@ def zmq_endpoint(port: int, bind: bool) -> Endpoint:
         sock.send_multipart([seq.to_bytes(8, "little"), payload], copy=False)
 
     def receive(timeout: float) -> list[tuple[int, bytes]]:
-        got = []
+        got: list[tuple[int, bytes]] = []
         if not poller.poll(int(timeout * 1000)):
             return got
         while True:

@@ -24,8 +24,8 @@ import numpy.typing as npt
 
 from ..stats import summary
 from . import ddsperf as c_ddsperf
-from .goals import goal
 from .endpoints import BusOptions, Endpoint, endpoint, payload_for, zmq_endpoint
+from .goals import goal
 from .peers import Peer, free_port, start, stop, wait_matched
 
 Row = dict[str, Any]
@@ -183,7 +183,8 @@ def _size_point(
         for k in range(n):
             i = (cycle + k) % n  # the order rotates: no system always follows another
             per_system[i].append(pingers[i].round(payload, rate, per_round))
-        if perf is not None and cycle % ddsperf_every == ddsperf_every - 1:
+        last = cycle == rounds - 1
+        if perf is not None and (cycle % ddsperf_every == ddsperf_every - 1 or (last and not segments)):
             segments += perf.segment(size, rate)
     rows = _rows(pingers, per_system, size, rate)
     if perf is not None:
@@ -194,9 +195,7 @@ def _size_point(
     return rows
 
 
-def _rows(
-    pingers: list[Pinger], per_system: list[list[npt.NDArray[np.float64]]], size: int, rate: float
-) -> list[Row]:
+def _rows(pingers: list[Pinger], per_system: list[list[npt.NDArray[np.float64]]], size: int, rate: float) -> list[Row]:
     base = next((i for i, p in enumerate(pingers) if (p.system.name, p.system.mode) == BASELINE), None)
     rows = []
     for i, pinger in enumerate(pingers):

@@ -55,7 +55,7 @@ class Stream:
         time.sleep(DRAIN)
         answer = ask(self.ep, self.proc, REPORT + step)
         delivered = int(answer["delivered"]) if answer else 0
-        kept_pace = rate is None or sent.count >= PACE * rate * seconds
+        kept_pace = None if rate is None else sent.count >= PACE * rate * seconds  # None: unpaced
         lost_pct = round(100.0 * (sent.count - delivered) / sent.count, 2) if sent.count else 0.0
         return {
             "system": self.system,
@@ -71,7 +71,7 @@ class Stream:
             "lost": sent.count - delivered,
             "lost_pct": lost_pct,
             "kept_pace": kept_pace,
-            "sustained": kept_pace and lost_pct < LOSS_LIMIT and answer is not None,
+            "sustained": kept_pace is not False and lost_pct < LOSS_LIMIT and answer is not None,
         }
 
     def close(self) -> None:
