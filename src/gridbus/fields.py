@@ -127,6 +127,8 @@ class FieldInfo:
         if self.kind == "enum":
             return self._coerce_enum(value, where)
         if self.kind in ("array", "sequence"):
+            if isinstance(value, (bytes, bytearray, memoryview)) and self._octets:
+                return self._coerce_octets(bytes(value), where)
             if isinstance(value, str):
                 value = [v for v in value.split(",") if v.strip()]
             if not isinstance(value, (list, tuple)) and not hasattr(value, "tolist"):
@@ -139,6 +141,18 @@ class FieldInfo:
             assert self.element is not None
             return [self.element.coerce(v, f"{where}[{i}]") for i, v in enumerate(items)]
         return value  # nested struct: cyclonedds checks it
+
+    @property
+    def _octets(self) -> bool:
+        """An octet sequence or array: bytes pass as they are (a waveform need not become a list)."""
+        return self.element is not None and self.element.type_name in ("uint8", "byte", "octet")
+
+    def _coerce_octets(self, data: bytes, where: str) -> bytes:
+        if self.kind == "array" and len(data) != self.length:
+            raise FieldError(f"{where}: expected {self.length} octets, got {len(data)}")
+        if self.kind == "sequence" and self.length and len(data) > self.length:
+            raise FieldError(f"{where}: at most {self.length} octets, got {len(data)}")
+        return data
 
     def _coerce_enum(self, value: Any, where: str) -> Any:
         assert self.enum is not None
@@ -243,6 +257,8 @@ def _plain(value: Any) -> Any:
     """A sample value as plain JSON-able data: enums by name, structs as dicts."""
     if isinstance(value, enum.Enum):
         return value.name
+    if isinstance(value, bytes):  # an octet sequence, decoded as bytes: JSON has no bytes
+        return list(value)
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, IdlStruct):

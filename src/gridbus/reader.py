@@ -3,7 +3,8 @@
 A :class:`Reader` reads one object, one object type or several, through one
 DDS reader per topic (a :class:`~gridbus.source.Source`).  Everything it
 hands out comes through one take path, ``_take_available``, which takes
-serialized samples, drops other objects' samples by their key bytes, and
+serialized samples, drops other objects' samples by their key bytes, decodes
+the rest with the topic type's generated codec (:mod:`gridbus.codec`), and
 learns on the way which objects have writers and which lost them.  How a blocking take waits is a
 strategy chosen at construction (:class:`_SleepOnWaitSet` or :class:`_Spin`),
 and ``take_iter``, ``take_aiter``, ``on_sample`` and ``latest`` are thin
@@ -27,7 +28,8 @@ from cyclonedds.core import DDSException, InstanceState, WaitSet
 from cyclonedds.domain import DomainParticipant
 
 from . import _cyclone
-from .errors import GridbusError
+from .codec import codec_for
+from .errors import CodecError, GridbusError
 from .presence import Deadlines, Presence
 from .qos import seconds_to_ns
 from .sample import Gone, Sample
@@ -119,6 +121,8 @@ class Reader:
         self.bus, self.object_id, self.mode = bus, object_id, mode
         self.pattern = object_id  # what it was asked for (set by Bus.reader)
         self._sources = sources
+        for source in sources:  # the generated decoder instead of the binding's deserializer
+            source.deserialize = codec_for(source.topic.cls).decode
         self._waiting: _Waiting = _WAITING[mode](bus.participant, sources)
         self._pending: deque[Sample] = deque()
         periods = {s.topic.name: s.deadline for s in sources if s.deadline}
@@ -128,6 +132,7 @@ class Reader:
         self._closed = threading.Event()
         self._next_check = 0.0
         self.callback_errors = 0
+        self.malformed = 0  # samples dropped because they could not be decoded
 
     @property
     def topics(self) -> list[str]:
@@ -154,7 +159,11 @@ class Reader:
                     continue
                 state = info.instance_state
                 if info.valid_data:
-                    data = deserialize(raw)
+                    try:
+                        data = deserialize(raw)
+                    except CodecError as exc:
+                        self._malformed(exc)
+                        continue
                     out.append(Sample(data, name, info.source_timestamp, now))
                     object_id = data.id
                     if state == _ALIVE:
@@ -174,6 +183,12 @@ class Reader:
         if time.monotonic() >= self._next_check:
             self._check_status()
         return out
+
+    def _malformed(self, exc: CodecError) -> None:
+        """Drop a sample that cannot be decoded (some writer on the domain sent garbage); say so."""
+        self.malformed += 1
+        if self.malformed <= 10 or self.malformed % 1000 == 0:
+            log.warning("reader of %s dropped a malformed sample (%d so far): %s", self._label(), self.malformed, exc)
 
     def take(self, timeout: float | None = 0.0, max_samples: int = 10_000) -> list[Sample]:
         """Samples available now; if none, wait up to ``timeout`` s (None = forever)."""

@@ -13,8 +13,9 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..codec import codec_for
 from ..errors import GridbusError
 from ..resources import idl_dir
 from .argtypes import input_file, nonneg_float, output_dir, positive_float, positive_int
@@ -31,6 +32,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..model import TopicType
     from .common import Subcommands
 
 
@@ -47,7 +49,7 @@ def cmd_types(args: argparse.Namespace) -> int:
                 "prefix": obj.prefix,
                 "title": obj.title,
                 "module": obj.module,
-                "topics": [t.describe() for t in obj.topics.values()],
+                "topics": [_with_codec(t.describe(), t) for t in obj.topics.values()],
             }
             for obj in objects
         )
@@ -66,13 +68,30 @@ def cmd_types(args: argparse.Namespace) -> int:
                 note = info.doc or ("|".join(m.name for m in info.enum) if info.enum else "")
                 rows.append((topic.name, info.name, info.type_name, info.unit or "", span, note))
         print_table(
-            f"{obj.name} ({obj.prefix}_x) - {obj.title}",
+            f"{obj.name} ({obj.prefix}_x) - {obj.title}  (codec: {_codec_note(list(obj.topics.values()))})",
             ("topic", "field", "type", "unit", "range", "note"),
             rows,
             right=False,
             title_justify="left",
         )
     return 0
+
+
+def _with_codec(described: dict[str, Any], topic: TopicType) -> dict[str, Any]:
+    """A topic's description plus the serializer its samples go through (``fast`` or ``binding``, and why)."""
+    codec = codec_for(topic.cls)
+    return described | {"codec": codec.path, "codec_reason": codec.reason}
+
+
+def _codec_note(topics: list[TopicType]) -> str:
+    """``fast``, or which topics keep the binding's serializer and why."""
+    slow = [(t.name, codec_for(t.cls)) for t in topics if codec_for(t.cls).path != "fast"]
+    if not slow:
+        return "fast"
+    reasons = {codec.reason for _, codec in slow}
+    if len(slow) == len(topics) and len(reasons) == 1:
+        return f"binding, {reasons.pop()}"
+    return "; ".join(f"{name} on the binding: {codec.reason}" for name, codec in slow)
 
 
 # ---------------------------------------------------------------------- publish

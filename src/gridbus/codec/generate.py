@@ -52,6 +52,11 @@ class _Slot:
     after: list[str] = field(default_factory=list)  # decoder: lines run once it is unpacked
 
 
+def _member(label: str, member: str) -> str:
+    """Where a member is, for error messages: ``Ia``, ``origin.x``, ``channels[].name``."""
+    return f"{label}.{member}" if label else member
+
+
 def _run_format(endian: str, slots: list[_Slot], phase: int) -> str:
     """The struct format of ``slots`` packed from payload position ``phase`` (mod 8), padding included."""
     fmt, at = [endian], phase
@@ -148,7 +153,7 @@ class _Encoder(_Function):
         self.emit(f"parts = [{header}]")
         self.emit("pos = 0")
         self.known = 0
-        self.node(plan, "s", plan.name)
+        self.node(plan, "s", "")
         self.flush()
         self.emit("if pad and pos & 3:")
         self.emit("    parts.append(_ZEROS[-pos & 3])")
@@ -207,7 +212,7 @@ class _Encoder(_Function):
             value = self.local("o")
             self.emit(f"{value} = {expr}")
             for member, inner in node.members:
-                self.node(inner, f"{value}.{member}", f"{label}.{member}")
+                self.node(inner, f"{value}.{member}", _member(label, member))
 
     def text(self, node: Text, expr: str, label: str) -> None:
         data, size = self.local("b"), self.local("n")
@@ -230,9 +235,9 @@ class _Encoder(_Function):
         self.flush()
         self.emit(f"if {count}:")
         if node.size > 1:
-            self.emit(f"    pad = -pos & {node.size - 1}")
-            self.emit("    parts.append(_ZEROS[pad])")
-            self.emit("    pos += pad")
+            self.emit(f"    gap = -pos & {node.size - 1}")
+            self.emit("    parts.append(_ZEROS[gap])")
+            self.emit("    pos += gap")
         packed = f"_octets({value})" if node.octets else f"_pack_items({value}, {node.code!r}, {count})"
         self.emit(f"    parts.append({packed})")
         self.emit(f"    pos += {count}" + (f" * {node.size}" if node.size > 1 else ""))
@@ -281,7 +286,7 @@ class _Decoder(_Function):
             self.emit("    return _decode_be(buf, 4, end) if kind == 0 else _other_encoding(buf, kind)")
             self.emit("p = 4")
         self.known = 0
-        result = self.node(plan, plan.name)
+        result = self.node(plan, "")
         self.finish(result)
 
     def element(self, node: Node) -> None:
@@ -355,7 +360,7 @@ class _Decoder(_Function):
     def prim_array(self, node: PrimArray, label: str) -> str:
         # one slot per item would make long unpack targets; the array is unpacked as one tuple instead
         packer = struct.Struct(f"{self.endian}{node.length}{node.code}")
-        slot = self.fixed(f"{node.length}s", node.length * node.size, node.size, label, "raw")
+        slot = self.fixed(f"{node.length * node.size}s", node.length * node.size, node.size, label, "raw")
         value = self.local()
         slot.after.append(f"{value} = list({self.module.const(packer, 'A')}.unpack({slot.target}))")
         return value
@@ -421,7 +426,7 @@ class _Decoder(_Function):
         return value
 
     def struct(self, node: Struct, label: str) -> str:
-        values = [(member, self.node(inner, f"{label}.{member}")) for member, inner in node.members]
+        values = [(member, self.node(inner, _member(label, member))) for member, inner in node.members]
         cls, value = self.module.const(node.cls, "C"), self.local("o")
         if node.plain_init:
             fields = ", ".join(f"{member!r}: {local}" for member, local in values)
@@ -434,9 +439,9 @@ class _Decoder(_Function):
 def generate(plan: Struct) -> Generated:
     """Generate, compile and return the encoder and decoder of ``plan``'s type."""
     module = _Module(plan.name)
-    _Encoder(module, "encode", ("s", "pad=False"), plan.name).top(plan)
-    _Decoder(module, "decode", "<", plan.name, args="buf").top(plan, header_check=True)
-    _Decoder(module, "_decode_be", ">", plan.name).top(plan, header_check=False)
+    _Encoder(module, "encode", ("s", "pad=False"), "").top(plan)
+    _Decoder(module, "decode", "<", "", args="buf").top(plan, header_check=True)
+    _Decoder(module, "_decode_be", ">", "").top(plan, header_check=False)
     source = module.source()
     namespace = dict(module.names)
     namespace["_other_encoding"] = _other_encoding(plan)
