@@ -117,8 +117,6 @@ def testbed(domain: int, partition: str, seconds: float, warmup: float, path: st
     """The virtual testbed with the shipped system (every object) at ``speed``."""
     command = [*CLI, "testbed", "--speed", f"{speed:g}", "--partition", partition]
     row = measure(command, _env(domain, path), seconds, warmup)
-    published = row["report"].get("published")
-    row["samples_per_s"] = round(published / (seconds + warmup)) if published else None
     return {"program": "testbed", "path": path, "setup": f"shipped system, --speed {speed:g}", **row}
 
 
@@ -206,7 +204,7 @@ def programs(
     warmup: float = 2.0,
     daq_config: Path | None = None,
     historian_objects: int = 100,
-    historian_rate: float = 400.0,
+    historian_rate: float = 300.0,
     progress: Progress | None = None,
 ) -> list[Row]:
     """One row per (program, codec path), the paths of one program run back to back."""
