@@ -54,9 +54,14 @@ data:
 generate: data $(STAMP)
 	$(BIN)/gridbus idl generate
 
+# Every benchmark, each bounded (about ten minutes in all); figures and goals as tables,
+# each preceded by the load average.  docs/benchmarks.md says what each measures and how.
 bench: $(STAMP)
-	$(BIN)/gridbus bench latency --sizes 32,1024 --rates 1000 --count 10000
-	$(BIN)/gridbus bench throughput --size 32 --seconds 5
+	$(BIN)/gridbus bench codec
+	$(BIN)/gridbus bench latency --sizes 32,1024 --rates 1000 --count 5000
+	$(BIN)/gridbus bench throughput --sweep --seconds 5 --max-steps 6
+	$(BIN)/gridbus bench waveform --sizes 16384,65536
+	$(BIN)/gridbus bench programs --seconds 20
 	$(BIN)/gridbus bench serial --bauds 9600,115200 --count 40
 
 clean:

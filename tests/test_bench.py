@@ -1,59 +1,161 @@
-"""The benchmark commands run end to end and print what they promise (figures, not asserts on speed)."""
+"""The benchmark commands run end to end and print what they promise (figures, not asserts on speed).
+
+Each bench runs with tiny counts; its ``--json`` lines are checked for the
+expected keys and for sane numbers (finite, positive), never for how fast.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import shutil
+import time
 
 import pytest
-from helpers import gridbus
+from helpers import gridbus, next_domain
+
+from gridbus.cli.main import main
+
+LATENCY_KEYS = {"system", "mode", "label", "size", "rate", "rounds", "count", "lost", "mean_us", "p50_us", "p90_us"}
+
+
+def lines(text: str) -> tuple[dict, list[dict], list[dict]]:
+    """(machine, rows, goals) of a bench's --json output."""
+    parsed = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert "machine" in parsed[0], parsed[0]
+    machine = parsed[0]["machine"]
+    assert len(machine["loadavg"]) == 3 and all(x >= 0 for x in machine["loadavg"]) and machine["cpus"] >= 1
+    rows = [p for p in parsed[1:] if "goal" not in p and "note" not in p]
+    goals = [p for p in parsed[1:] if "goal" in p]
+    for g in goals:
+        assert isinstance(g["met"], bool) and g["target"].split()[0] in ("<=", ">=")
+    return machine, rows, goals
+
+
+def positive(*values: float) -> bool:
+    return all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values)
+
+
+def test_bench_codec_json(capsys):
+    """Every asked type: the codec's bytes equal the binding's, four positive timings, the goal rows."""
+    assert main(["bench", "codec", "--json", "--rounds", "2", "--batch-ms", "1",
+                 "--types", "Generator_Measurement,Bench_Ping,Breaker_Command"]) == 0  # fmt: skip
+    _machine, rows, goals = lines(capsys.readouterr().out)
+    assert {r["type"] for r in rows} == {"Generator_Measurement", "Bench_Ping", "Breaker_Command"}
+    for r in rows:
+        assert r["same_bytes"] is True and r["path"] in ("fast", "binding") and r["bytes"] > 0
+        times = [r[f"{who}_{way}_us"] for who in ("binding", "codec") for way in ("encode", "decode")]
+        assert positive(*times, r["encode_speedup"], r["decode_speedup"])
+        spread = r["spread_us"]["codec_encode"]
+        assert spread["min"] <= spread["median"] <= spread["max"]
+    assert {g["goal"] for g in goals} >= {
+        "Generator_Measurement encode speed-up",
+        "Generator_Measurement decode µs (codec)",
+    }
 
 
 @pytest.mark.integration
 def test_bench_latency_json(env):
-    proc = gridbus(
-        "bench",
-        "latency",
-        "--sizes",
-        "32,256",
-        "--rates",
-        "200",
-        "--count",
-        "60",
-        "--json",
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert {(r["system"], r["mode"]) for r in rows} == {
-        ("cyclonedds", "wait"),
-        ("gridbus", "wait"),
-        ("gridbus", "poll"),
-    }
+    """Three Python systems interleaved (and C ddsperf where installed), with per-round ratios to raw."""
+    c_domain = str(next_domain())
+    proc = gridbus("bench", "latency", "--sizes", "32,1024", "--rates", "500", "--count", "40", "--per-round", "20",
+                   "--ddsperf-domain", c_domain, "--json", env=env, timeout=120, check=True)  # fmt: skip
+    _machine, rows, goals = lines(proc.stdout)
+    systems = {(r["system"], r["mode"]) for r in rows}
+    expected = {("cyclonedds", "wait"), ("gridbus", "wait"), ("gridbus", "poll")}
+    assert systems == expected | ({("ddsperf", "wait")} if shutil.which("ddsperf") else set())
     for r in rows:
-        assert {"system", "size", "rate", "count", "mean_us", "p50_us", "p90_us", "p99_us"} <= set(r)
-        assert r["count"] == 60 and r["lost"] == 0 and 0 < r["p50_us"] <= r["p90_us"] <= r["p99_us"]
-    assert {r["size"] for r in rows} == {32, 256}
+        assert LATENCY_KEYS <= set(r) and r["size"] in (32, 1024)
+        assert positive(r["p50_us"], r["p90_us"], r["p99_us"], r["count"]) and r["p50_us"] <= r["p90_us"] <= r["p99_us"]
+        if r["system"] != "ddsperf":
+            assert r["rounds"] == 2 and r["count"] == 40 and r["lost"] == 0
+        if r["system"] == "gridbus":
+            assert positive(r["p50_ratio"], r["p90_ratio"])
+    assert {(g["goal"], g["size"]) for g in goals} >= {("gridbus wait p50 / raw (median per round)", 32)}
 
 
 @pytest.mark.integration
 def test_bench_throughput_json(env):
-    proc = gridbus("bench", "throughput", "--size", "32", "--seconds", "1", "--json", env=env, timeout=120, check=True)
-    rows = {r["system"]: r for r in map(json.loads, proc.stdout.splitlines())}
-    assert set(rows) == {"gridbus", "cyclonedds"}
-    for r in rows.values():
-        assert r["sent"] > 0 and r["delivered"] + r["lost"] == r["sent"] and r["delivered"] > 0
+    """Unpaced and paced steps for both payloads: sent = delivered + lost, something delivered."""
+    proc = gridbus("bench", "throughput", "--seconds", "0.5", "--rate", "2000", "--json",
+                   env=env, timeout=120, check=True)  # fmt: skip
+    _machine, rows, _goals = lines(proc.stdout)
+    seen = {(r["system"], r["payload"], r["pacing"]) for r in rows}
+    assert seen == {(s, p, pace) for s in ("gridbus", "cyclonedds") for p in ("32 B", "Generator_Measurement")
+                    for pace in ("unpaced", "paced")}  # fmt: skip
+    for r in rows:
+        assert r["sent"] > 0 and r["delivered"] + r["lost"] == r["sent"] and positive(r["delivered_per_s"])
+        assert r["kept_pace"] is (None if r["pacing"] == "unpaced" else r["kept_pace"])
+    assert all(r["rate"] == 2000 for r in rows if r["pacing"] == "paced")
 
 
 @pytest.mark.integration
-def test_bench_rejects_an_unknown_mode(env):
+def test_bench_throughput_sweep_json(env):
+    """The sweep's steps double from the start rate; each system gets a result row and the goals."""
+    proc = gridbus("bench", "throughput", "--sweep", "--payloads", "measurement", "--seconds", "0.3",
+                   "--start-rate", "500", "--max-steps", "2", "--json", env=env, timeout=120, check=True)  # fmt: skip
+    _machine, rows, goals = lines(proc.stdout)
+    results = {r["system"]: r for r in rows if "sustained_per_s" in r}
+    assert set(results) == {"gridbus", "cyclonedds"}
+    for system, result in results.items():
+        steps = [r["rate"] for r in rows if r.get("system") == system and r.get("pacing") == "paced"]
+        assert steps[0] == 500 and len(steps) == result["steps"] <= 2
+        assert result["sustained_per_s"] in (0, *steps)
+    assert {g["goal"] for g in goals} == {"gridbus / raw sustained rate", "gridbus sustained samples/s"}
+
+
+@pytest.mark.integration
+def test_bench_waveform_json(env):
+    """16 KB samples through raw, gridbus and (with pyzmq) ZeroMQ over tcp on 127.0.0.1."""
+    proc = gridbus("bench", "waveform", "--sizes", "16384", "--count", "10", "--per-round", "5", "--rate", "100",
+                   "--json", env=env, timeout=120, check=True)  # fmt: skip
+    _machine, rows, goals = lines(proc.stdout)
+    try:
+        import zmq  # noqa: F401
+
+        zmq_there = True
+    except ImportError:
+        zmq_there = False
+    assert {r["system"] for r in rows} == {"cyclonedds", "gridbus"} | ({"zmq"} if zmq_there else set())
+    for r in rows:
+        assert r["size"] == 16384 and r["count"] == 10 and r["lost"] == 0 and positive(r["p50_us"], r["p90_us"])
+    assert bool(goals) == zmq_there
+
+
+def test_sweep_doubles_then_bisects():
+    from gridbus.bench.throughput import _Search
+
+    search = _Search(1000)
+    for rate, ok in ((1000, True), (2000, True), (4000, False)):
+        assert search.next_rate == rate
+        search.record(rate, ok)
+    assert search.next_rate == 3000 and search.good == 2000 and search.bad == 4000
+    search.record(3000, True)
+    assert search.next_rate == 3500 and search.done(max_steps=4, max_rate=1e6)  # 4 steps spent
+
+
+def test_footprint_of_this_process():
+    from gridbus.bench.machine import Footprint
+
+    footprint = Footprint(os.getpid())
+    footprint.begin()
+    until = time.monotonic() + 0.3
+    while time.monotonic() < until:  # some CPU to see
+        sum(i * i for i in range(10_000))
+    figures = footprint.end()
+    assert positive(figures["rss_mb"], figures["seconds"], figures["cpu_percent"]) and figures["cpu_percent"] <= 200
+
+
+@pytest.mark.integration
+def test_bench_rejects_bad_choices(env):
     proc = gridbus("bench", "latency", "--modes", "turbo", "--count", "1", env=env)
     assert proc.returncode == 2 and "unknown receive mode 'turbo'" in proc.stderr
+    proc = gridbus("bench", "programs", "--paths", "quick", env=env)
+    assert proc.returncode == 2 and "unknown codec path 'quick'" in proc.stderr
 
 
 def test_one_percentile_helper_for_every_benchmark():
-    import math
-
     import numpy as np
 
     from gridbus.stats import percentile, summary

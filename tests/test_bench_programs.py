@@ -1,0 +1,43 @@
+"""``gridbus bench programs``: real programs measured from /proc, with tiny durations (no speed asserted)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from helpers import gridbus
+from test_bench import lines
+
+
+def _sane(row: dict) -> None:
+    for key in ("cpu_percent", "rss_mb", "seconds"):
+        assert isinstance(row[key], (int, float)) and math.isfinite(row[key]) and row[key] >= 0, (key, row)
+    assert row["rss_mb"] > 5  # a Python process with cyclonedds loaded
+
+
+@pytest.mark.integration
+def test_bench_programs_daq_and_testbed(env):
+    proc = gridbus("bench", "programs", "--programs", "daq,testbed", "--paths", "fast", "--seconds", "1",
+                   "--warmup", "0.5", "--json", env=env, timeout=120, check=True)  # fmt: skip
+    _machine, rows, goals = lines(proc.stdout)
+    assert [(r["program"], r["path"]) for r in rows] == [("daq", "fast"), ("testbed", "fast")]
+    for row in rows:
+        _sane(row)
+    assert rows[0]["report"]["published"] > 0  # the DAQ agent's own report, after SIGTERM
+    assert {g["goal"] for g in goals} == {
+        "DAQ agent CPU % of a core",
+        "DAQ agent peak RSS MB",
+        "testbed CPU % of a core",
+    }
+
+
+@pytest.mark.integration
+def test_bench_programs_historian_both_codec_paths(env):
+    args = ["--programs", "historian", "--paths", "fast,binding", "--seconds", "1.5", "--historian-objects", "5"]
+    proc = gridbus("bench", "programs", *args, "--historian-rate", "20", "--json", env=env, timeout=120, check=True)
+    _machine, rows, goals = lines(proc.stdout)
+    assert [r["path"] for r in rows] == ["fast", "binding"]
+    for row in rows:
+        _sane(row)
+        assert row["report"]["stored"] > 0 and row["samples_per_s"] > 0 and row["delay_p99_ms"] >= 0
+    assert {g["goal"] for g in goals} == {"historian samples/s stored", "historian p99 delay ms"}
