@@ -20,11 +20,24 @@ CLI = [sys.executable, "-m", "gridbus.cli.main"]
 class Rig:
     """device-sim + translate processes on one pty; this process is the bus side."""
 
-    def __init__(self, profile: str, obj: str, domain: int, tmp_path, translator_profile: str | None = None) -> None:
+    def __init__(
+        self,
+        profile: str,
+        obj: str,
+        domain: int,
+        tmp_path,
+        translator_profile: str | None = None,
+        sim_args: tuple[str, ...] = (),
+        objects: tuple[str, ...] = (),
+    ) -> None:
+        """``objects``: more ``--object`` specs (``G_2:unit=2``) for a multidrop line; ``obj`` may
+        carry ``:unit=N`` too."""
+        obj, _, unit = obj.partition(":")
         self.obj = obj
         self.link_id = f"LINK_{obj.replace('_', '')}"
+        specs = [f"{obj}:{unit}" if unit else obj, *objects]
         self.sim = subprocess.Popen(
-            [*CLI, "device-sim", profile, "--link", str(tmp_path / "tty")],
+            [*CLI, "device-sim", profile, "--link", str(tmp_path / "tty"), *sim_args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -41,8 +54,7 @@ class Rig:
                     translator_profile or profile,
                     "--port",
                     self.port,
-                    "--object",
-                    obj,
+                    *(a for spec in specs for a in ("--object", spec)),
                     "--domain",
                     str(domain),
                     "--duration",
@@ -75,10 +87,12 @@ class Rig:
             values["action"] = topic.fields["action"].enum[values["action"]]
         self.bus.writer(self.obj, "Command").write(topic.cls(id=self.obj, **(fields | values)))
 
-    def control(self, line: str) -> None:
+    def control(self, line: str) -> str:
         self.sim.stdin.write(line + "\n")
         self.sim.stdin.flush()
-        assert json.loads(self.sim.stdout.readline())["control"]
+        done = json.loads(self.sim.stdout.readline())["control"]
+        assert done and not done.startswith(("unknown", "no unit")), done
+        return done
 
     def wait_measurement(self, predicate, timeout: float = 6.0):
         return _wait(self.measurement, predicate, timeout)
@@ -295,9 +309,9 @@ def test_serial_bench_reports_latency_and_poll_rate(env):
     assert row["poll_rate_hz"] > 0
 
 
-def _profile_copy(tmp_path, name: str, *edits: tuple[str, str]) -> str:
+def _profile_copy(tmp_path, name: str, *edits: tuple[str, str], base: str = "vfd-modbus") -> str:
     """A shipped profile with some lines changed, as a file (for the device or the translator)."""
-    text = (profile_dir() / "vfd-modbus.toml").read_text()
+    text = (profile_dir() / f"{base}.toml").read_text()
     for old, new in edits:
         assert old in text
         text = text.replace(old, new, 1)

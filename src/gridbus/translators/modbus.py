@@ -28,13 +28,18 @@ MODBUS_EXCEPTIONS = {
     6: "device busy",
 }
 READ_MAX = 125  # Modbus: registers one read may return
+# a gap of more unread registers than this costs more line time than another request would
+# (a request and its reply's overhead are 13 bytes; each register read is 2)
+GAP_MAX = 6
 
 
-def register_blocks(regs: list[int], limit: int = READ_MAX) -> list[tuple[int, int]]:
-    """(start, count) reads covering ascending ``regs``, none longer than ``limit``."""
+def register_blocks(regs: list[int], limit: int = READ_MAX, gap: int = GAP_MAX) -> list[tuple[int, int]]:
+    """(start, count) reads covering ascending ``regs``, none longer than ``limit``, none
+    reading more than ``gap`` unused registers in a row (separate status blocks)."""
     blocks: list[tuple[int, int]] = []
     for register in regs:
-        if blocks and register - blocks[-1][0] < limit:
+        start, count = blocks[-1] if blocks else (0, 0)
+        if blocks and register - start < limit and register - (start + count) <= gap:
             blocks[-1] = (blocks[-1][0], register - blocks[-1][0] + 1)
         else:
             blocks.append((register, 1))
@@ -154,11 +159,12 @@ class ModbusClient:
         table = self.profile.status_table(item)
         raw = [words[(table, item.address + i)] for i in range(registers.size(item.type))]
         if item.bit is not None:
-            return float((raw[0] >> item.bit) & 1)
-        number = registers.decode(raw, item.type, item.word_order)
+            number = float((raw[0] >> item.bit) & 1)
+        else:
+            number = registers.decode(raw, item.type, item.word_order)
         if name in self.enums:
             return self.enums[name].get(int(number), 0.0)  # an unmapped device value: unknown
-        return item.bus_value(number)
+        return number if item.bit is not None else item.bus_value(number)
 
 
 def _mask(bits: list[int]) -> int:

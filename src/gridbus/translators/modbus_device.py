@@ -4,8 +4,8 @@ It answers from the same profile the translator uses: reads of the status
 registers (function 3 or 4, every type and word order the profile names),
 writes by function 6 (refused with "illegal function" when the profile says the
 drive takes only 16) or 16, control words whose bit patterns become commands
-(a pattern that becomes true is obeyed: START when its bits are set, RESET on
-the rising edge of the reset bit), refused when a bit the word must hold is
+(each pattern that holds is obeyed on every write, START when its bits are
+set; an edge-triggered one such as RESET only on the rising edge of its bit), refused when a bit the word must hold is
 missing, set-points, and the heartbeat.  Units the server does not play stay
 silent, as other drives on a shared RS-485 line would answer for themselves.
 """
@@ -142,8 +142,17 @@ class ModbusServer:
             raise Refusal(ILLEGAL_VALUE)  # e.g. the remote-control bit: the drive will not obey
         before = self.images[unit].get(name, 0)
         for command in self.profile.commands.values():
-            if command.word == name and _active(command, image) and not _active(command, before):
+            if command.word != name or not _active(command, image):
+                continue
+            new = not _active(command, before)
+            if command.pulse and not new:
+                continue  # an edge-triggered bit (a reset) acts on its rising edge only
+            try:
                 self._obey(self.models[unit], command.name, None)
+            except Refusal:
+                if new:
+                    raise
+                # a level held from before (START while tripped): not obeyed, and not an error
         self.images[unit][name] = image
 
     @staticmethod
