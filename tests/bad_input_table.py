@@ -348,7 +348,7 @@ def make_fixtures(root: Path) -> dict[str, str]:
     profile = (src / "translators" / "profiles" / "vfd-modbus.toml").read_text()
     for name, old, new in (
         ("scale_nan", "scale = 100.0", "scale = nan"),
-        ("register_big", "register = 0x2001", "register = 0x1FFFFF"),
+        ("register_big", "address = 0x2001", "address = 0x1FFFFF"),
     ):
         (root / f"profile_{name}.toml").write_text(profile.replace(old, new, 1))
         fx[f"profile_{name}"] = str(root / f"profile_{name}.toml")

@@ -20,11 +20,24 @@ CLI = [sys.executable, "-m", "gridbus.cli.main"]
 class Rig:
     """device-sim + translate processes on one pty; this process is the bus side."""
 
-    def __init__(self, profile: str, obj: str, domain: int, tmp_path, translator_profile: str | None = None) -> None:
+    def __init__(
+        self,
+        profile: str,
+        obj: str,
+        domain: int,
+        tmp_path,
+        translator_profile: str | None = None,
+        sim_args: tuple[str, ...] = (),
+        objects: tuple[str, ...] = (),
+    ) -> None:
+        """``objects``: more ``--object`` specs (``G_2:unit=2``) for a multidrop line; ``obj`` may
+        carry ``:unit=N`` too."""
+        obj, _, unit = obj.partition(":")
         self.obj = obj
         self.link_id = f"LINK_{obj.replace('_', '')}"
+        specs = [f"{obj}:{unit}" if unit else obj, *objects]
         self.sim = subprocess.Popen(
-            [*CLI, "device-sim", profile, "--link", str(tmp_path / "tty")],
+            [*CLI, "device-sim", profile, "--link", str(tmp_path / "tty"), *sim_args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -41,8 +54,7 @@ class Rig:
                     translator_profile or profile,
                     "--port",
                     self.port,
-                    "--object",
-                    obj,
+                    *(a for spec in specs for a in ("--object", spec)),
                     "--domain",
                     str(domain),
                     "--duration",
@@ -75,10 +87,12 @@ class Rig:
             values["action"] = topic.fields["action"].enum[values["action"]]
         self.bus.writer(self.obj, "Command").write(topic.cls(id=self.obj, **(fields | values)))
 
-    def control(self, line: str) -> None:
+    def control(self, line: str) -> str:
         self.sim.stdin.write(line + "\n")
         self.sim.stdin.flush()
-        assert json.loads(self.sim.stdout.readline())["control"]
+        done = json.loads(self.sim.stdout.readline())["control"]
+        assert done and not done.startswith(("unknown", "no unit")), done
+        return done
 
     def wait_measurement(self, predicate, timeout: float = 6.0):
         return _wait(self.measurement, predicate, timeout)
@@ -212,50 +226,50 @@ def test_every_shipped_profile_loads():
     [
         ('protocol = "modbus-rtu"', 'protocol = "profibus"', "protocol 'profibus' is not known"),
         (
-            "f_ref = { register = 0x2001, scale = 100.0",
-            "f_ref = { regster = 0x2001, scale = 100.0",
-            "unknown key 'regster'",
+            "f_ref = { address = 0x2001, scale = 100.0",
+            "f_ref = { adress = 0x2001, scale = 100.0",
+            "unknown key 'adress'",
         ),
         ('parity = "E"', 'parity = "X"', "[serial] parity has a bad value"),
         (
-            "speed = { register = 0x210C, scale = 1.0 }",
-            "speed = { register = 0x210C, scale = 0.0 }",
+            "speed = { address = 0x210C, scale = 1.0 }",
+            "speed = { address = 0x210C, scale = 0.0 }",
             "scale must be a finite number other than 0",
         ),
         (
-            "speed = { register = 0x210C, scale = 1.0 }",
-            "speed = { register = 0x210C, scale = nan }",
+            "speed = { address = 0x210C, scale = 1.0 }",
+            "speed = { address = 0x210C, scale = nan }",
             "scale must be a finite number other than 0, got nan",
         ),
         (
-            "f_ref = { register = 0x2001, scale = 100.0",
-            "f_ref = { register = 0x2001, scale = inf",
+            "f_ref = { address = 0x2001, scale = 100.0",
+            "f_ref = { address = 0x2001, scale = inf",
             "scale must be a finite number other than 0, got inf",
         ),
         (
-            "f_ref = { register = 0x2001, scale = 100.0",
-            "f_ref = { register = 0x1FFFFF, scale = 100.0",
-            "register must be an integer 0..65535",
+            "f_ref = { address = 0x2001, scale = 100.0",
+            "f_ref = { address = 0x1FFFFF, scale = 100.0",
+            "address must be an integer 0..65535",
         ),
         (
-            "fault = { register = 0x2100, bit = 3 }",
-            "fault = { register = 0x2100, bit = 16 }",
+            "fault = { address = 0x2100, bit = 3 }",
+            "fault = { address = 0x2100, bit = 16 }",
             "bit must be an integer 0..15",
         ),
         ("unit = 1 ", "unit = 300 ", "unit 300 is not a Modbus device id: use 1..247"),
         ("min = 0.0, max = 70.0", "min = 70.0, max = 0.0", "min 70 is above max 0"),
         (
-            "f_ref = { register = 0x2001, scale = 100.0",
-            "f_rf = { register = 0x2001, scale = 100.0",
+            "f_ref = { address = 0x2001, scale = 100.0",
+            "f_rf = { address = 0x2001, scale = 100.0",
             "[commands] f_rf: not a command of G_x objects; known: f_ref, P_ref, V_ref, start, stop, synchronize",
         ),
         (
-            "speed = { register = 0x210C, scale = 1.0 }",
-            "rpm = { register = 0x210C, scale = 1.0 }",
+            "speed = { address = 0x210C, scale = 1.0 }",
+            "rpm = { address = 0x210C, scale = 1.0 }",
             "[status] rpm: not a status value of G_x objects",
         ),
         ('object = "G"', 'object = "ZZ"', "unknown object type prefix"),
-        ("stop = { register = 0x2000, value = 5 }", 'stop = { send = "STOP" }', "maps it to a register"),
+        ("stop = { address = 0x2000, value = 5 }", 'stop = { send = "STOP" }', "maps it to a register"),
     ],
 )
 def test_malformed_profile_names_file_line_and_reason(tmp_path, old, new, reason):
@@ -295,9 +309,9 @@ def test_serial_bench_reports_latency_and_poll_rate(env):
     assert row["poll_rate_hz"] > 0
 
 
-def _profile_copy(tmp_path, name: str, *edits: tuple[str, str]) -> str:
+def _profile_copy(tmp_path, name: str, *edits: tuple[str, str], base: str = "vfd-modbus") -> str:
     """A shipped profile with some lines changed, as a file (for the device or the translator)."""
-    text = (profile_dir() / "vfd-modbus.toml").read_text()
+    text = (profile_dir() / f"{base}.toml").read_text()
     for old, new in edits:
         assert old in text
         text = text.replace(old, new, 1)
@@ -331,7 +345,7 @@ def test_out_of_range_commands_are_refused_whole_and_reported(domain, tmp_path):
         rig.bus.command("G_2", f_ref=95.0)  # within the IDL, beyond the drive's 70 Hz
         rig.bus.command("G_2", P_ref=1e6)  # 1e6 x 0.0724638 = 72464 > 65535
         health = rig.wait_health(lambda s: s.commands_rejected == 4)
-        assert "does not fit the 16-bit register" in health.last_error and health.connected
+        assert "does not fit the uint16 register" in health.last_error and health.connected
         rejected = _events(rig, "COMMAND_REJECTED")
         deadline = time.monotonic() + 4
         while len(rejected) < 4 and time.monotonic() < deadline:
@@ -401,7 +415,7 @@ def test_command_fields_the_profile_does_not_map_are_reported_once_at_start(rig)
 
 @pytest.mark.integration
 def test_status_registers_far_apart_are_read_in_blocks(domain, tmp_path):
-    far = _profile_copy(tmp_path, "vfd-far", ("speed = { register = 0x210C", "speed = { register = 0x2300"))
+    far = _profile_copy(tmp_path, "vfd-far", ("speed = { address = 0x210C", "speed = { address = 0x2300"))
     rig = Rig(far, "G_2", domain, tmp_path)
     try:
         rig.bus.command("G_2", action="START", f_ref=60.0)
@@ -423,17 +437,19 @@ def test_last_error_is_clipped_between_characters():
 
 
 def test_register_words_are_refused_not_wrapped():
+    from gridbus.translators.modbus import command_words
     from gridbus.translators.profile import CommandMap
-    from gridbus.translators.protocols import OutOfRange, check_value, register_word
+    from gridbus.translators.protocols import OutOfRange, check_value
+    from gridbus.translators.registers import ValueDoesNotFit
 
-    f_ref = CommandMap("f_ref", register=0x2001, scale=100.0, min=0.0, max=1000.0)  # limits set too wide
-    assert register_word(f_ref, 60.0) == 6000
-    with pytest.raises(OutOfRange, match="does not fit the 16-bit register"):
+    f_ref = CommandMap("f_ref", address=0x2001, scale=100.0, min=0.0, max=1000.0)  # limits set too wide
+    assert command_words(f_ref, 60.0) == [6000]
+    with pytest.raises(OutOfRange, match="does not fit the uint16 register"):
         check_value(f_ref, 700.0, "modbus-rtu")  # 70000 was sent as 4464
-    q_ref = CommandMap("Q_ref", register=0x2003, scale=1.0, min=-1500.0, max=1500.0)  # signed
-    assert register_word(q_ref, -5.0) == 0xFFFB
-    unsaid = CommandMap("P_ref", register=0x2002, scale=1.0)  # no min: signed, 40000 refused
-    with pytest.raises(OutOfRange):
-        register_word(unsaid, 40000.0)
+    q_ref = CommandMap("Q_ref", address=0x2003, scale=1.0, min=-1500.0, max=1500.0)  # signed
+    assert command_words(q_ref, -5.0) == [0xFFFB]
+    unsaid = CommandMap("P_ref", address=0x2002, scale=1.0)  # no min: signed, 40000 refused
+    with pytest.raises(ValueDoesNotFit):
+        command_words(unsaid, 40000.0)
     with pytest.raises(OutOfRange, match="not finite"):
         check_value(f_ref, math.nan, "ascii")

@@ -13,7 +13,11 @@ status queries report the model.  Lines on stdin inject faults:
     unplug S     the port disappears for S seconds, then comes back at the same path
     power S      the device is off for S seconds: the port disappears and the device comes
                  back with its power-on settings (it forgot every command)
-    fault on|off the device reports a fault (a drive stops)
+    reboot S     the drive restarts: silent for S seconds (the port stays), then back with its
+                 power-on settings
+    fault on [CODE] | off   the device trips with fault code CODE (default 1): a drive stops and
+                 stays faulted until a reset command (or ``fault off``)
+    @UNIT LINE   (multidrop) apply LINE to one unit id only; without it a line is for all units
     quit
 
 The device model is in :mod:`gridbus.translators.device_model`, the protocol
@@ -87,10 +91,16 @@ class Simulator:
         link: str | None = None,
         model: DeviceModel | None = None,
         trace: Callable[[dict[str, Any]], None] | None = None,
+        units: list[int] | None = None,
     ) -> None:
         self.profile = profile
         self.model = model or DeviceModel(profile)
-        self.server = ModbusServer(self.model) if profile.protocol == "modbus-rtu" else TextServer(self.model)
+        self.models = {
+            u: (self.model if i == 0 else DeviceModel(profile)) for i, u in enumerate(units or [profile.unit])
+        }
+        self.server = (
+            ModbusServer(self.model, self.models) if profile.protocol == "modbus-rtu" else TextServer(self.model)
+        )
         self.port = PtyPort(link)
         self.trace = trace
         self.buffer = b""
@@ -106,6 +116,12 @@ class Simulator:
     def control(self, line: str) -> str:
         """Apply one fault-injection line; returns what was done."""
         words = line.split()
+        units = list(self.models)
+        if words and words[0].startswith("@"):
+            unit = int(words.pop(0)[1:])
+            if unit not in self.models:
+                return f"no unit {unit} here; units: {', '.join(map(str, units))}"
+            units = [unit]
         if not words:
             return ""
         verb, arg = words[0], (words[1] if len(words) > 1 else "")
@@ -118,14 +134,29 @@ class Simulator:
             self.buffer = b""
             self.unplugged_until = time.monotonic() + float(arg or 1)
             if verb == "power":
-                self.model.power_on()
+                self._power_on(units)
+        elif verb == "reboot":
+            self.silent_until = time.monotonic() + float(arg or 0)
+            self._power_on(units)
         elif verb == "fault":
-            self.model.values["fault"] = 1.0 if arg != "off" else 0.0
-            if arg != "off":
-                self.model.values["running"] = 0.0
+            for unit in units:
+                if arg == "off":
+                    self.models[unit].values.update(fault=0.0, fault_code=0.0)
+                else:
+                    self.models[unit].trip(int(words[2]) if len(words) > 2 else 1)
         else:
             return f"unknown control {verb!r}"
         return f"{verb} {arg}".strip()
+
+    def _power_on(self, units: list[int]) -> None:
+        for unit in units:
+            self.models[unit].power_on()
+            if isinstance(self.server, ModbusServer):
+                self.server.power_on(unit)
+
+    def step(self, dt: float) -> None:
+        for model in self.models.values():
+            model.step(dt)
 
     def poll(self, timeout: float) -> None:
         """Serve the line for up to ``timeout`` seconds."""
@@ -185,14 +216,15 @@ def run_simulator(
     trace: bool = False,
     *,
     emit: Callable[[dict[str, Any]], None],
+    units: list[int] | None = None,
 ) -> int:
     """``gridbus device-sim``: serve until stdin says quit or ``duration`` passes.
 
     ``emit`` gets what the simulator has to say, one dict each: first ``{"port": ...}``, then
     the reply to each control line (``{"control": ...}``) and, with ``trace``, each request.
     """
-    sim = Simulator(profile, link, trace=emit if trace else None)
-    emit({"port": sim.path, "profile": profile.name, "protocol": profile.protocol})
+    sim = Simulator(profile, link, trace=emit if trace else None, units=units)
+    emit({"port": sim.path, "profile": profile.name, "protocol": profile.protocol, "units": list(sim.models)})
     start = last = time.monotonic()
     stdin_open = True
     try:
@@ -209,7 +241,7 @@ def run_simulator(
                     emit({"control": sim.control(line.strip())})
             sim.poll(0.002)
             now = time.monotonic()
-            sim.model.step(now - last)
+            sim.step(now - last)
             last = now
     finally:
         sim.port.close()

@@ -18,12 +18,14 @@ from ..errors import ProfileError, UnknownObjectError
 from ..model import Registry
 from ..resources import profile_dir as profile_dir  # the shipped profiles (gridbus.resources)
 from ..tomlfile import Locator, read_toml
+from . import registers
+from .profile_checks import check_layout, command_problem, parse_key, protocol_problem, status_problem
 
 PROTOCOLS = ("modbus-rtu", "ascii", "scpi")
 KINDS = ("drive", "load")
 REGISTER_MAX = 0xFFFF  # Modbus: 16-bit register addresses and values
 UNIT_IDS = range(1, 248)  # Modbus: 0 is broadcast (never answered), 248-255 reserved
-DEVICE_STATUS = ("running", "fault")  # device status words the translator turns into State.status
+DEVICE_STATUS = ("running", "fault", "settings_lost")  # device status bits the translator interprets
 
 
 @dataclass
@@ -41,32 +43,68 @@ class SerialSettings:
 
 @dataclass
 class CommandMap:
-    """One bus command (``start``, ``stop`` or a set-point field) as device traffic."""
+    """One bus command (an action such as ``start``, a direction such as ``reverse``, or a
+    set-point field such as ``f_ref``) as device traffic."""
 
     name: str
-    register: int | None = None  # modbus: holding register written
-    value: int | None = None  # modbus: fixed value (start/stop words)
+    address: int | None = None  # modbus: PDU address of the holding register written
+    value: int | None = None  # modbus: fixed word written (an action)
+    type: str = ""  # modbus: register type; "" = int16 when min < 0, else uint16
+    word_order: str = "big"  # modbus 32-bit values: "big" = high word first
+    word: str = ""  # modbus: the [words] control word whose bits this command sets and clears
+    set: list[int] = field(default_factory=list)  # bits set in the word
+    clear: list[int] = field(default_factory=list)  # bits cleared in the word
+    pulse: float = 0.0  # s: edge-triggered: the set bits are cleared again after this time
     send: list[str] = field(default_factory=list)  # ascii/scpi: templates, "{}" = device value
     scale: float = 1.0  # device value = bus value x scale
     min: float = -math.inf  # bus-side limits: the translator refuses values outside them
-    max: float = math.inf  # (a modbus register is unsigned when min >= 0, else signed)
+    max: float = math.inf
 
     def device_value(self, value: float) -> float:
         return value * self.scale
 
+    @property
+    def kind(self) -> str:
+        """The register type, the legacy default resolved (unsigned unless min is negative)."""
+        return self.type or ("int16" if self.min < 0 else "uint16")
+
 
 @dataclass
 class StatusMap:
-    """One status value read from the device, by bus name (running, fault, f, speed, P...)."""
+    """One status value read from the device, by bus name (running, fault, f, fault_code...)."""
 
     name: str
-    register: int | None = None
+    address: int | None = None  # modbus: PDU address
+    table: str = ""  # modbus: holding (FC3) or input (FC4); "" = the profile's read_function
     bit: int | None = None
+    type: str = "uint16"
+    word_order: str = "big"
     query: str = ""
     scale: float = 1.0
+    map: dict[str, str] = field(default_factory=dict)  # raw device value -> enum member (direction)
 
     def bus_value(self, raw: float) -> float:
         return raw / self.scale
+
+
+@dataclass
+class WordMap:
+    """A control word: commands set and clear its bits in one cached image, the rest kept."""
+
+    name: str
+    address: int | None = None
+    hold: list[int] = field(default_factory=list)  # bits set in every write (e.g. remote enable)
+    initial: int = 0  # the image's other bits before any command
+
+
+@dataclass
+class Watchdog:
+    """The heartbeat a drive's communications watchdog expects from its master."""
+
+    address: int | None = None
+    interval: float = 0.0  # s between heartbeats
+    value: int | None = None  # the word written; None = a counter 0, 1, 2 ...
+    timeout: float = 0.0  # s: the drive's own comm-loss time (the simulator trips after it)
 
 
 @dataclass
@@ -82,12 +120,23 @@ class Profile:
     terminator: str = "\r"
     checksum: str = "none"
     error_query: str = ""
+    write_function: int = 6  # modbus: 6 (write single register) or 16 (write multiple registers)
+    read_function: int = 3  # modbus: 3 (holding) or 4 (input) for status given by address
     commands: dict[str, CommandMap] = field(default_factory=dict)
     status: dict[str, StatusMap] = field(default_factory=dict)
+    words: dict[str, WordMap] = field(default_factory=dict)
+    watchdog: Watchdog | None = None
 
-    def status_registers(self) -> list[int]:
-        """The distinct registers the status map reads, ascending (modbus)."""
-        return sorted({s.register for s in self.status.values() if s.register is not None})
+    def status_table(self, item: StatusMap) -> str:
+        return item.table or ("input" if self.read_function == 4 else "holding")
+
+    def status_registers(self, table: str | None = None) -> list[int]:
+        """The distinct registers the status map reads, ascending (modbus), of one table or all."""
+        regs: set[int] = set()
+        for s in self.status.values():
+            if s.address is not None and (table is None or self.status_table(s) == table):
+                regs.update(range(s.address, s.address + registers.size(s.type)))
+        return sorted(regs)
 
 
 def available() -> list[str]:
@@ -105,10 +154,21 @@ def load_profile(name_or_path: str | Path) -> Profile:
     return _build(doc, loc)
 
 
+SECTIONS = ("device", "serial", "protocol", "commands", "status", "words", "watchdog")
+PROTOCOL_KEYS = {
+    "unit": int,
+    "terminator": str,
+    "checksum": str,
+    "error_query": str,
+    "write_function": int,
+    "read_function": int,
+}
+
+
 def _build(doc: dict[str, Any], loc: Locator) -> Profile:
     for key in doc:
-        if key not in ("device", "serial", "protocol", "commands", "status"):
-            raise loc.error(f"unknown section [{key}]; known: device, serial, protocol, commands, status", section=key)
+        if key not in SECTIONS:
+            raise loc.error(f"unknown section [{key}]; known: {', '.join(SECTIONS)}", section=key)
     device = doc.get("device", {})
     for key in ("name", "protocol", "kind", "object"):
         if not isinstance(device.get(key), str):
@@ -136,15 +196,25 @@ def _build(doc: dict[str, Any], loc: Locator) -> Profile:
         path=loc.path,
     )
     _settings(profile.serial, doc.get("serial", {}), loc)
-    proto = doc.get("protocol", {})
+    _protocol(profile, doc.get("protocol", {}), loc)
+    for name, spec in doc.get("commands", {}).items():
+        profile.commands[name] = _entry(CommandMap(name), spec, profile, loc, "commands")
+    for name, spec in doc.get("status", {}).items():
+        profile.status[name] = _entry(StatusMap(name), spec, profile, loc, "status")
+    if not profile.commands or not profile.status:
+        raise loc.error("a profile needs [commands] and [status] entries", section="device")
+    _check_names(profile, loc)
+    check_layout(profile, doc, loc)
+    return profile
+
+
+def _protocol(profile: Profile, proto: dict[str, Any], loc: Locator) -> None:
     for key, value in proto.items():
-        if key not in ("unit", "terminator", "checksum", "error_query"):
+        expected = PROTOCOL_KEYS.get(key)
+        if expected is None:
             raise loc.error(
-                f"unknown key {key!r} in [protocol]; known: unit, terminator, checksum, error_query",
-                key=key,
-                section="protocol",
+                f"unknown key {key!r} in [protocol]; known: {', '.join(PROTOCOL_KEYS)}", key=key, section="protocol"
             )
-        expected = int if key == "unit" else str
         if not isinstance(value, expected) or isinstance(value, bool):
             raise loc.error(
                 f"[protocol] {key} must be {'an integer' if expected is int else 'a string'}",
@@ -158,39 +228,76 @@ def _build(doc: dict[str, Any], loc: Locator) -> Profile:
                 key=key,
                 section="protocol",
             )
+        allowed = {"write_function": (6, 16), "read_function": (3, 4)}.get(key)
+        if allowed is not None and value not in allowed:
+            raise loc.error(
+                f"[protocol] {key} {value} is not supported; use {' or '.join(map(str, allowed))}",
+                key=key,
+                section="protocol",
+            )
+        if profile.protocol != "modbus-rtu" and key in ("unit", "write_function", "read_function"):
+            raise loc.error(
+                f"[protocol] {key} is a modbus-rtu key; a {profile.protocol} profile cannot use it",
+                key=key,
+                section="protocol",
+            )
         setattr(profile, key, value)
     if profile.checksum not in ("none", "xor"):
         raise loc.error("checksum must be none or xor", key="checksum", section="protocol")
-    for name, spec in doc.get("commands", {}).items():
-        profile.commands[name] = _entry(CommandMap(name), spec, profile, loc, "commands")
-    for name, spec in doc.get("status", {}).items():
-        profile.status[name] = _entry(StatusMap(name), spec, profile, loc, "status")
-    if not profile.commands or not profile.status:
-        raise loc.error("a profile needs [commands] and [status] entries", section="device")
-    _check_names(profile, loc)
-    return profile
 
 
 def command_names(object_prefix: str) -> list[str]:
     """What a profile's [commands] may map for an object type: the Command topic's numeric
-    set-points (f_ref, P_ref...) and its actions in lower case (start, stop...)."""
-    obj = Registry.default().by_prefix(object_prefix)
-    topic = obj.topics.get("Command")
-    if topic is None:
-        return []
-    names = [n for n, info in topic.fields.items() if info.kind == "float"]
-    action = topic.fields.get("action")
-    if action is not None and action.enum is not None:
-        names += [m.name.lower() for m in action.enum if m.name != "NONE"]
+    set-points (f_ref, P_ref...) and the members of its enum fields in lower case, but the
+    first, which means "no change" (start, stop, reset; forward, reverse; speed, power)."""
+    return setpoint_names(object_prefix) + action_names(object_prefix)
+
+
+def setpoint_names(object_prefix: str) -> list[str]:
+    topic = Registry.default().by_prefix(object_prefix).topics.get("Command")
+    return [n for n, info in topic.fields.items() if info.kind == "float"] if topic else []
+
+
+def action_names(object_prefix: str) -> list[str]:
+    """The value-less commands: enum members of the Command topic (see :func:`command_names`)."""
+    topic = Registry.default().by_prefix(object_prefix).topics.get("Command")
+    names: list[str] = []
+    for info in topic.fields.values() if topic else []:
+        if info.kind == "enum" and info.enum is not None:
+            names += [m.name.lower() for m in list(info.enum)[1:]]
     return names
 
 
+def action_field(object_prefix: str, name: str) -> tuple[str, str] | None:
+    """(Command field, enum member) a value-less command stands for: ``reverse`` ->
+    ``("direction", "REVERSE")``; None for a set-point."""
+    topic = Registry.default().by_prefix(object_prefix).topics.get("Command")
+    for field_name, info in topic.fields.items() if topic else []:
+        if info.kind == "enum" and info.enum is not None:
+            for member in list(info.enum)[1:]:
+                if member.name.lower() == name:
+                    return field_name, member.name
+    return None
+
+
 def status_names(object_prefix: str) -> list[str]:
-    """What a profile's [status] may map: the Measurement's numeric fields, running and fault."""
+    """What a profile's [status] may map: the Measurement's numeric fields, the State's fields
+    but ``status`` (fault_code, at_speed, direction, f_ref_applied...), running, fault and
+    settings_lost."""
     obj = Registry.default().by_prefix(object_prefix)
     topic = obj.topics.get("Measurement")
     fields = [n for n, info in topic.fields.items() if info.kind == "float"] if topic else []
-    return fields + list(DEVICE_STATUS)
+    return fields + state_names(object_prefix) + list(DEVICE_STATUS)
+
+
+def state_names(object_prefix: str) -> list[str]:
+    topic = Registry.default().by_prefix(object_prefix).topics.get("State")
+    skip = ("id", "status")
+    return (
+        [n for n, i in topic.fields.items() if n not in skip and i.kind in ("float", "int", "bool", "enum")]
+        if topic
+        else []
+    )
 
 
 def _check_names(profile: Profile, loc: Locator) -> None:
@@ -209,6 +316,19 @@ def _check_names(profile: Profile, loc: Locator) -> None:
                     key=name,
                     section=section,
                 )
+    actions = action_names(profile.object)
+    for name, command in profile.commands.items():
+        problem = command_problem(command, name in actions, profile.protocol)
+        if problem:
+            raise loc.error(f"[commands] {name}: {problem}", key=name, section="commands")
+    state = Registry.default().by_prefix(profile.object).topics.get("State")
+    for name, item in profile.status.items():
+        info = state.fields.get(name) if state is not None else None
+        is_enum = info is not None and info.kind == "enum" and name in state_names(profile.object)
+        members = [m.name for m in info.enum] if is_enum and info is not None and info.enum is not None else []
+        problem = status_problem(item, members, is_enum)
+        if problem:
+            raise loc.error(f"[status] {name}: {problem}", key=name, section="status")
 
 
 def _settings(settings: SerialSettings, values: dict[str, Any], loc: Locator) -> None:
@@ -235,61 +355,20 @@ def _entry(target: Any, spec: Any, profile: Profile, loc: Locator, section: str)
     name = target.name
     if not isinstance(spec, dict):
         raise loc.error(
-            f'[{section}] {name} must be a table like {{ register = 0x2000 }} or {{ send = "RUN" }}',
+            f'[{section}] {name} must be a table like {{ address = 0x2000 }} or {{ send = "RUN" }}',
             key=name,
             section=section,
         )
     for key, value in spec.items():
-        if not hasattr(target, key):
-            raise loc.error(
-                f"[{section}] {name}: unknown key {key!r}; known: {', '.join(k for k in vars(target) if k != 'name')}",
-                key=name,
-                section=section,
-            )
-        if key == "send":
-            value = [value] if isinstance(value, str) else value
-            if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
-                raise loc.error(
-                    f"[{section}] {name}: send must be a string or a list of strings", key=name, section=section
-                )
-        elif key == "query":
-            if not isinstance(value, str):
-                raise loc.error(f"[{section}] {name}: query must be a string", key=name, section=section)
-        elif key in ("register", "value", "bit"):
-            high = 15 if key == "bit" else REGISTER_MAX
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
-                raise loc.error(
-                    f"[{section}] {name}: {key} must be an integer 0..{high} "
-                    f"({'a 16-bit word has bits 0..15' if key == 'bit' else 'Modbus is 16-bit'})"
-                    f", got {value!r}",
-                    key=name,
-                    section=section,
-                )
-        elif (
-            not isinstance(value, (int, float))
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-            or (key == "scale" and value == 0)
-        ):
-            raise loc.error(
-                f"[{section}] {name}: {key} must be a finite number"
-                f"{' other than 0' if key == 'scale' else ''}, got {value!r}",
-                key=name,
-                section=section,
-            )
-        setattr(target, key, value)
+        try:
+            parse_key(target, key, value)
+        except ValueError as exc:
+            raise loc.error(f"[{section}] {name}: {exc}", key=name, section=section) from None
     if isinstance(target, CommandMap) and target.min > target.max:
         raise loc.error(
             f"[{section}] {name}: min {target.min:g} is above max {target.max:g}", key=name, section=section
         )
-    register_based = profile.protocol == "modbus-rtu"
-    has_register = target.register is not None
-    has_text = bool(getattr(target, "send", None) or getattr(target, "query", ""))
-    if register_based and not has_register:
-        raise loc.error(f"[{section}] {name}: a modbus-rtu profile maps it to a register", key=name, section=section)
-    if not register_based and not has_text:
-        what = "send" if section == "commands" else "query"
-        raise loc.error(
-            f'[{section}] {name}: a {profile.protocol} profile needs {what} = "..."', key=name, section=section
-        )
+    problem = protocol_problem(target, set(spec), profile)
+    if problem:
+        raise loc.error(f"[{section}] {name}: {problem}", key=name, section=section)
     return target

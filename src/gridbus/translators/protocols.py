@@ -1,7 +1,6 @@
 """Protocol clients (the translator's side): profile commands and status over a link.
 
-* Modbus RTU uses pymodbus's PDUs and RTU framer (CRC, frame sizes) over our
-  own link, so a CRC error or garbage is reported, not hidden;
+* Modbus RTU is in :mod:`gridbus.translators.modbus` (one client per unit id);
 * ASCII frames are ``PAYLOAD*HH<terminator>`` with an XOR checksum (or none);
 * SCPI commands have no reply; errors are read back with the error query.
 """
@@ -9,22 +8,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 from typing import Protocol as TypingProtocol
 
 from ..errors import DeviceRejected, FrameError
-from ..extras import require
+from . import registers
 from .link import SerialLink
+from .modbus import ModbusClient, command_words
 from .profile import CommandMap, Profile
-
-MODBUS_EXCEPTIONS = {
-    1: "illegal function",
-    2: "illegal data address",
-    3: "illegal data value",
-    4: "device failure",
-    6: "device busy",
-}
-READ_MAX = 125  # Modbus: registers one Read Holding Registers may return
 
 
 class OutOfRange(ValueError):
@@ -33,24 +23,16 @@ class OutOfRange(ValueError):
 
 def check_value(command: CommandMap, value: float, protocol: str) -> None:
     """Refuse what the device must not get: a value that is not finite, outside the profile's
-    min/max, or (Modbus) whose scaled word does not fit a 16-bit register; never wrap it."""
+    min/max, or (Modbus) whose scaled value does not fit its register type; never wrap it."""
     if not math.isfinite(value):
         raise OutOfRange(f"{value!r} is not finite")
     if not command.min <= value <= command.max:
         raise OutOfRange(f"{value:g} is outside the device's limits {command.min:g}..{command.max:g}")
-    if protocol == "modbus-rtu" and command.value is None:
-        register_word(command, value)
-
-
-def register_word(command: CommandMap, value: float) -> int:
-    """The 16-bit word that carries ``value``; OutOfRange if it does not fit.  A register is
-    unsigned when the command's min is >= 0, else (min negative or left out) signed, sent in
-    two's complement: a profile that does not say refuses 32768..65535 rather than guess."""
-    word = int(round(command.device_value(value)))
-    low, high = (-0x8000, 0x7FFF) if command.min < 0 else (0, 0xFFFF)
-    if not low <= word <= high:
-        raise OutOfRange(f"{value:g} x {command.scale:g} = {word} does not fit the 16-bit register ({low}..{high})")
-    return word & 0xFFFF
+    if protocol == "modbus-rtu" and command.value is None and not command.word:
+        try:
+            command_words(command, value)
+        except registers.ValueDoesNotFit as exc:
+            raise OutOfRange(f"{value:g} x {command.scale:g}: {exc}") from None
 
 
 def needed_value(command: CommandMap, value: float | None) -> float:
@@ -58,24 +40,6 @@ def needed_value(command: CommandMap, value: float | None) -> float:
     if value is None:
         raise TypeError(f"the {command.name} command carries a value and was given none")
     return value
-
-
-def command_register(command: CommandMap) -> int:
-    """The holding register a Modbus command writes (the profile loader requires one)."""
-    if command.register is None:
-        raise TypeError(f"the {command.name} command has no Modbus register")
-    return command.register
-
-
-def register_blocks(registers: list[int], limit: int = READ_MAX) -> list[tuple[int, int]]:
-    """(start, count) reads covering ascending ``registers``, none longer than ``limit``."""
-    blocks: list[tuple[int, int]] = []
-    for register in registers:
-        if blocks and register - blocks[-1][0] < limit:
-            blocks[-1] = (blocks[-1][0], register - blocks[-1][0] + 1)
-        else:
-            blocks.append((register, 1))
-    return blocks
 
 
 class Client(TypingProtocol):
@@ -100,65 +64,6 @@ def parse_number(text: str) -> float:
         return float(word)
     except ValueError:
         raise FrameError(f"not a number: {text!r}") from None
-
-
-class ModbusClient:
-    def __init__(self, link: SerialLink, profile: Profile) -> None:
-        require("pymodbus", "Modbus RTU")  # the serial extra; imported here, where it is used
-        from pymodbus.framer import FramerRTU
-        from pymodbus.pdu import DecodePDU
-
-        self.link, self.profile = link, profile
-        self.framer = FramerRTU(DecodePDU(False))
-        self.blocks = register_blocks(profile.status_registers())
-
-    def _transact(self, request: Any) -> Any:  # pymodbus's PDUs carry no types
-        from pymodbus.pdu import ExceptionResponse
-
-        unit = self.profile.unit
-        reply: dict[str, Any] = {}
-
-        def complete(buffer: bytes) -> bool:
-            used, pdu = self.framer.handleFrame(buffer, unit, 0)
-            if pdu is not None:
-                reply["pdu"] = pdu
-                return True
-            if used:  # consumed without a frame: CRC error or garbage
-                raise FrameError(f"CRC error or garbage in reply {buffer[:32].hex()}")
-            return False
-
-        self.link.transact(self.framer.buildFrame(request), complete)
-        pdu = reply["pdu"]
-        if isinstance(pdu, ExceptionResponse):
-            reason = MODBUS_EXCEPTIONS.get(pdu.exception_code, f"exception {pdu.exception_code}")
-            raise DeviceRejected(f"modbus {reason}")
-        return pdu
-
-    def apply(self, command: CommandMap, value: float | None) -> None:
-        from pymodbus.pdu.register_message import WriteSingleRegisterRequest
-
-        word = command.value if command.value is not None else register_word(command, needed_value(command, value))
-        self._transact(
-            WriteSingleRegisterRequest(address=command_register(command), registers=[word], dev_id=self.profile.unit)
-        )
-
-    def read_status(self) -> dict[str, float]:
-        from pymodbus.pdu.register_message import ReadHoldingRegistersRequest
-
-        words: dict[int, int] = {}
-        for start, count in self.blocks:  # far-apart registers: one read per block
-            pdu = self._transact(ReadHoldingRegistersRequest(address=start, count=count, dev_id=self.profile.unit))
-            registers = list(pdu.registers)
-            if len(registers) != count:
-                raise FrameError(f"asked for {count} registers at {start:#06x}, got {len(registers)}")
-            words.update(zip(range(start, start + count), registers, strict=True))
-        out = {}
-        for name, item in self.profile.status.items():
-            if item.register is None:
-                raise TypeError(f"the {name} status value has no Modbus register")
-            raw = words[item.register]
-            out[name] = float((raw >> item.bit) & 1) if item.bit is not None else item.bus_value(raw)
-        return out
 
 
 class TextClient:
@@ -221,8 +126,8 @@ class TextClient:
         return out
 
 
-def client_for(link: SerialLink, profile: Profile) -> Client:
-    return ModbusClient(link, profile) if profile.protocol == "modbus-rtu" else TextClient(link, profile)
+def client_for(link: SerialLink, profile: Profile, unit: int | None = None) -> Client:
+    return ModbusClient(link, profile, unit) if profile.protocol == "modbus-rtu" else TextClient(link, profile)
 
 
 def is_set(value: float | None) -> bool:

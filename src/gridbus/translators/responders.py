@@ -1,4 +1,5 @@
-"""Protocol responders of the device simulator: Modbus RTU and text (SCPI-like) devices.
+"""Protocol responders of the device simulator: text (ASCII, SCPI-like) devices here, Modbus RTU
+in :mod:`gridbus.translators.modbus_device`.
 
 Each turns the bytes received so far into (bytes used, reply), answering from
 a :class:`~gridbus.translators.device_model.DeviceModel` the way the profile's
@@ -7,84 +8,9 @@ device does, including its refusals and a deliberately corrupted reply.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..extras import require
 from .device_model import DeviceModel, Rejected
+from .modbus_device import ModbusServer as ModbusServer  # the Modbus responder has its own module
 from .protocols import parse_number, xor_checksum
-
-
-class ModbusServer:
-    def __init__(self, model: DeviceModel) -> None:
-        require("pymodbus", "a Modbus RTU device")  # the serial extra; imported here, where it is used
-        from pymodbus.framer import FramerRTU
-        from pymodbus.pdu import DecodePDU
-
-        self.model, self.profile = model, model.profile
-        self.framer = FramerRTU(DecodePDU(True))
-        registers = self.profile.status_registers()
-        self.status_area = (registers[0], registers[-1])
-
-    def handle(self, buffer: bytes) -> tuple[int, bytes | None]:
-        """(bytes used, reply) for the buffer received so far; (0, None) = wait for more."""
-        used, pdu = self.framer.handleFrame(buffer, 0, 0)
-        if pdu is None:
-            return used, None
-        if pdu.dev_id != self.profile.unit:
-            return used, b""  # another device's request: stay silent
-        return used, self.framer.buildFrame(self._answer(pdu))
-
-    def _answer(self, pdu: Any) -> Any:  # pymodbus's PDUs carry no types
-        from pymodbus.pdu import ExceptionResponse
-        from pymodbus.pdu.register_message import (
-            ReadHoldingRegistersRequest,
-            ReadHoldingRegistersResponse,
-            WriteSingleRegisterRequest,
-            WriteSingleRegisterResponse,
-        )
-
-        unit = self.profile.unit
-        self.last_kind = "query" if isinstance(pdu, ReadHoldingRegistersRequest) else "command"
-        if isinstance(pdu, ReadHoldingRegistersRequest):
-            span = range(pdu.address, pdu.address + pdu.count)
-            if not 1 <= pdu.count <= 125:  # the Modbus limit of one read
-                return ExceptionResponse(pdu.function_code, 3, device_id=unit)
-            if not (self.status_area[0] <= span.start and span.stop - 1 <= self.status_area[1]):
-                return ExceptionResponse(pdu.function_code, 2, device_id=unit)
-            words = {r: 0 for r in span}
-            for name, item in self.profile.status.items():
-                if item.register not in words:
-                    continue  # another block's register
-                value = self.model.status(name)
-                if item.bit is not None:
-                    words[item.register] |= (1 if value else 0) << item.bit
-                else:
-                    words[item.register] = int(round(value * item.scale)) & 0xFFFF
-            return ReadHoldingRegistersResponse(registers=[words[r] for r in span], dev_id=unit)
-        if isinstance(pdu, WriteSingleRegisterRequest):
-            word = pdu.registers[0]
-            matches = [
-                c
-                for c in self.profile.commands.values()
-                if c.register == pdu.address and (c.value is None or c.value == word)
-            ]
-            if not matches:
-                return ExceptionResponse(
-                    pdu.function_code,
-                    2 if all(c.register != pdu.address for c in self.profile.commands.values()) else 3,
-                    device_id=unit,
-                )
-            spec = matches[0]
-            try:
-                signed = word - 0x10000 if spec.min < 0 and word >= 0x8000 else word
-                self.model.command(spec.name, None if spec.value is not None else signed / spec.scale)
-            except Rejected:
-                return ExceptionResponse(pdu.function_code, 3, device_id=unit)
-            return WriteSingleRegisterResponse(address=pdu.address, registers=[word], dev_id=unit)
-        return ExceptionResponse(pdu.function_code, 1, device_id=unit)
-
-    def corrupt(self, reply: bytes) -> bytes:
-        return reply[:-1] + bytes([reply[-1] ^ 0xFF])
 
 
 class TextServer:

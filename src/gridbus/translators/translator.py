@@ -1,4 +1,4 @@
-"""The protocol translator: one serial device on the bus (``gridbus translate``).
+"""The protocol translator: one serial device (one unit id of a line) on the bus.
 
 It subscribes to its object's Command topic, keeps the *desired* device
 settings (the newest value of each command wins; commands keep their order of
@@ -7,7 +7,12 @@ it on the object's State/Measurement topics, and publishes the link's health
 on ``Link_State`` (``LINK_<object>``).  Faults never stop it: a timeout or a
 garbled reply is retried, a rejected command is reported and dropped, a lost
 port is reopened, and after every reconnect all desired settings are written
-again.
+again.  A watchdog heartbeat is written where the profile names one, a pulse
+(a fault reset bit) is cleared again after its time, and a device found to
+have lost its settings (its set-point read-backs differ from what it was sent,
+or it says so) gets them all again, counted in ``Link_State.resyncs``.  The
+port and the order of transactions belong to :class:`~gridbus.translators.line.Line`,
+which serves several translators (unit ids) on one RS-485 line.
 
 Commands are checked here, where they are obeyed, because any process on the
 domain can write one: against the IDL's ranges (``TopicType.check``), the
@@ -31,37 +36,35 @@ from ..errors import DeviceRejected, FieldError, GridbusError, LinkError, PortLo
 from ..events import EventLog
 from ..model import TopicType
 from .link import SerialLink
-from .profile import Profile
+from .modbus import ModbusClient
+from .profile import Profile, action_field
 from .protocols import OutOfRange, check_value, client_for, is_set
+from .publishing import clip_utf8, publish_measurement, same, state_fields
 
 log = logging.getLogger(__name__)
 
-RECONNECT_INTERVAL = 0.25  # s between attempts to reopen a lost port
-TEXT_BOUND = 128  # bytes of Link_State's string<128> fields
-_OPPOSITE = {"start": "stop", "stop": "start"}
-
-
-def clip_utf8(text: str, bound: int = TEXT_BOUND, *, keep_end: bool = False) -> str:
-    """``text`` in at most ``bound`` UTF-8 bytes, cut between characters (an ellipsis marks a
-    cut; ``keep_end`` keeps the tail, as for a long port path)."""
-    data = text.encode()
-    if len(data) <= bound:
-        return text
-    if keep_end:
-        return data[-bound:].decode(errors="ignore")
-    return data[: bound - 3].decode(errors="ignore") + "\u2026"
+RECONNECT_INTERVAL = 0.25  # s between attempts to reopen a lost port or reach a silent unit
+RESYNC_INTERVAL = 1.0  # s: at most one resync per interval (a device that clamps a value)
+# commands of one enum field exclude each other; a one-shot is obeyed once, never re-applied
+_OPPOSITE = {
+    "start": "stop",
+    "stop": "start",
+    "forward": "reverse",
+    "reverse": "forward",
+    "speed": "power",
+    "power": "speed",
+}
+ONE_SHOT = ("reset", "synchronize")
 
 
 def unmapped_commands(profile: Profile, topic: TopicType) -> list[str]:
-    """The command fields (and actions) of ``topic`` that ``profile`` does not map to the device."""
+    """The command fields (and enum members) of ``topic`` that ``profile`` does not map."""
     missing = []
     for name, info in topic.fields.items():
         if name == "id":
             continue
-        if name == "action" and info.enum is not None:
-            missing += [
-                f"action={m.name}" for m in info.enum if m.name != "NONE" and m.name.lower() not in profile.commands
-            ]
+        if info.kind == "enum" and info.enum is not None:
+            missing += [f"{name}={m.name}" for m in list(info.enum)[1:] if m.name.lower() not in profile.commands]
         elif name not in profile.commands:
             missing.append(name)
     return missing
@@ -72,23 +75,25 @@ def _show(value: Any) -> str:
 
 
 class Translator:
+    """One object (one unit id) served over a link that a :class:`Line` owns."""
+
     def __init__(
         self,
         bus: Bus,
         profile: Profile,
-        port: str,
+        link: SerialLink,
         object_id: str,
         *,
+        unit: int | None = None,
         publish_state: bool = True,
         publish_measurement: bool = True,
-        emulate_line: bool | None = None,
     ) -> None:
         obj = bus.registry.parse_id(object_id)
         if obj.prefix != profile.object:
             raise GridbusError(f"profile {profile.name} serves {profile.object}_x objects, not {object_id}")
-        self.bus, self.profile, self.object_id = bus, profile, object_id
-        self.link = SerialLink(port, profile.serial, emulate_line)
-        self.client = client_for(self.link, profile)
+        self.bus, self.profile, self.object_id, self.link = bus, profile, object_id, link
+        self.unit = profile.unit if unit is None else unit
+        self.client = client_for(link, profile, self.unit)
         self.command_topic = obj.topic("Command")
         self.commands = bus.reader(object_id, "Command")
         self.state_writer = bus.writer(object_id, "State") if publish_state and "State" in obj.topics else None
@@ -102,10 +107,11 @@ class Translator:
         self.desired: OrderedDict[str, float | None] = OrderedDict()  # command name -> value
         self.pending: OrderedDict[str, int] = OrderedDict()  # names to write -> attempts
         self.confirmed: dict[str, float | None] = {}  # what the device last accepted
+        self.releases: dict[str, float] = {}  # pulse commands -> when their bits are cleared
         self.unmapped = unmapped_commands(profile, self.command_topic)
         self.health: dict[str, Any] = {
             "object_id": object_id,
-            "port": clip_utf8(port, 127, keep_end=True),
+            "port": clip_utf8(link.port, 127, keep_end=True),
             "profile": clip_utf8(profile.name, 32),
             "connected": False,
             "last_error": "",
@@ -115,24 +121,28 @@ class Translator:
             "errors": 0,
             "reconnects": 0,
             "poll_rate": 0.0,
+            "resyncs": 0,
+            "heartbeats": 0,
         }
         self.status: dict[str, float] = {}
+        self.reachable = False  # the port is open and the unit answers
+        self._misses = 0  # transactions failed in a row
         self._error_ends_on = ""  # "transaction" (a line fault) or "apply" (a refused command)
         self._published_health: dict[str, Any] = {}
         self._health_at = 0.0
         self._next_poll = 0.0
-        self._next_connect = 0.0
+        self._next_beat = 0.0
+        self._resync_at = -math.inf
         self._polls: list[float] = []
-        self._last_state: str | None = None
+        self._state: dict[str, Any] | None = None
         self._ever_connected = False
         self._down_reported = False
-        self._stopping = False
-
-    def stop(self) -> None:
-        """Ask :meth:`run` to finish its step and shut down cleanly (safe in a signal handler)."""
-        self._stopping = True
 
     # -- bus side ---------------------------------------------------------------------
+    def take_commands(self) -> None:
+        for sample in self.commands.take(0):
+            self.receive(sample.data)
+
     def receive(self, data: Any) -> bool:
         """Check one received command sample; take it whole into the desired settings or refuse
         it whole.  True if taken."""
@@ -140,8 +150,7 @@ class Translator:
         if problem is not None:
             self._reject(*problem)
             return False
-        fields = self.command_topic.to_dict(data)
-        self.accept(fields)
+        self.accept(self.command_topic.to_dict(data))
         return True
 
     def check(self, data: Any) -> tuple[str, Any, str] | None:
@@ -153,7 +162,7 @@ class Translator:
             return name, getattr(data, name, math.nan), str(exc)
         for name, spec in self.profile.commands.items():
             value = getattr(data, name, None) if name in self.command_topic.fields else None
-            if spec.value is None and value is not None and is_set(value):
+            if spec.value is None and not spec.word and value is not None and is_set(value):
                 try:
                     check_value(spec, float(value), self.profile.protocol)
                 except OutOfRange as exc:
@@ -169,15 +178,17 @@ class Translator:
         return ""
 
     def accept(self, fields: dict[str, Any]) -> None:
-        """Take one (checked) bus command into the desired settings (newest wins, arrival order kept)."""
-        action = fields.get("action")
-        if isinstance(action, str) and action != "NONE" and action.lower() in self.profile.commands:
-            self._want(action.lower(), None)
-            if action.lower() in _OPPOSITE:
-                self.desired.pop(_OPPOSITE[action.lower()], None)
-                self.pending.pop(_OPPOSITE[action.lower()], None)
-        for name, spec in self.profile.commands.items():
-            if spec.value is None and name in self.command_topic.fields and is_set(fields.get(name)):
+        """Take one (checked) bus command into the desired settings (newest wins, arrival order
+        kept): its enum members (action=START, direction=REVERSE) and its set-points."""
+        for name in self.profile.commands:
+            member = action_field(self.profile.object, name)
+            if member is not None:
+                if fields.get(member[0]) == member[1]:
+                    self._want(name, None)
+                    opposite = _OPPOSITE.get(name, "")
+                    self.desired.pop(opposite, None)
+                    self.pending.pop(opposite, None)
+            elif name in self.command_topic.fields and is_set(fields.get(name)):
                 self._want(name, float(fields[name]))
 
     def _want(self, name: str, value: float | None) -> None:
@@ -217,131 +228,184 @@ class Translator:
         log.warning("translate: %s", text)
         self.events.report("COMMANDS_UNMAPPED", text, object=self.object_id, topic=self.command_topic.name)
 
-    # -- the loop ---------------------------------------------------------------------
-    def run(self, duration: float | None = None) -> None:
-        self.report_unmapped()
-        start = time.monotonic()
-        try:
-            while not self._stopping and (duration is None or time.monotonic() - start < duration):
-                self.step()
-        finally:
-            self.link.close()
-            self.health["connected"] = False
-            self._set_state("FAULT")  # nobody watches the device any more
-            self._publish_health(force=True)
+    # -- device side: what is due, one transaction at a time (the Line decides whose turn) --
+    def urgent(self, now: float) -> bool:
+        """A command, a pulse's end or a heartbeat is due (served before any poll)."""
+        if not self.reachable:
+            return False
+        beat_due = self.profile.watchdog is not None and now >= self._next_beat
+        return bool(self.pending) or any(t <= now for t in self.releases.values()) or beat_due
 
-    def step(self) -> None:
-        for sample in self.commands.take(0):
-            self.receive(sample.data)
-        now = time.monotonic()
-        if not self.link.is_open:
-            if now >= self._next_connect:
-                self._connect()
-            else:
-                time.sleep(0.005)
-        elif self.pending:
+    def poll_due(self, now: float) -> bool:
+        return now >= self._next_poll
+
+    def serve_urgent(self, now: float) -> None:
+        if self.pending:
             self._apply_next()
-        elif now >= self._next_poll:
-            self._poll()
+        elif any(t <= now for t in self.releases.values()):
+            self._release(next(n for n, t in self.releases.items() if t <= now))
         else:
-            time.sleep(min(0.002, self._next_poll - now))
-        self._publish_health()
+            self._heartbeat(now)
 
-    def _connect(self) -> None:
-        try:
-            self.link.open()
-        except PortLost as exc:
-            self._next_connect = time.monotonic() + RECONNECT_INTERVAL
-            self._fault(f"{exc.kind}: {exc}", ends_on="transaction")
-            self._link_down(str(exc))
-            return
+    def port_open(self) -> None:
+        """The line's port was (re)opened: every desired setting is written again."""
         if self._ever_connected:
             self.health["reconnects"] += 1
-            log.warning("translate: %s back; re-applying %d setting(s)", self.link.port, len(self.desired))
+            log.warning("translate: %s back; re-applying %d setting(s)", self.object_id, len(self.desired))
             self.events.report(
                 "LINK_UP",
-                f"{self.link.port} back; re-applying {len(self.desired)} setting(s)",
+                f"{self.link.port} unit {self.unit} back; re-applying {len(self.desired)} setting(s)",
                 severity="INFO",
                 object=self.object_id,
             )
         self._ever_connected = True
         self._down_reported = False
+        self.reachable = True
+        self._misses = 0
         self.health["connected"] = True
-        self._last_state = None  # publish the device's state afresh
+        self._state = None  # publish the device's state afresh
+        self._requeue()
+
+    def _requeue(self) -> None:
         for name in self.desired:  # the device may have lost everything
             self.pending[name] = 0
+
+    def line_lost(self, error: str, why: str) -> None:
+        """The whole line is gone (the port vanished or cannot be opened)."""
+        self._fault(error, ends_on="transaction")
+        self.port_lost(why)
+
+    def port_lost(self, why: str) -> None:
+        self.reachable = False
+        self.health["connected"] = False
+        self._link_down(why)
 
     def _apply_next(self) -> None:
         name = next(iter(self.pending))
         value = self.desired.get(name)
+        command = self.profile.commands[name]
         try:
-            self.client.apply(self.profile.commands[name], value)
-        except DeviceRejected as exc:
+            self.client.apply(command, value)
+        except (DeviceRejected, OutOfRange) as exc:  # OutOfRange: checked on arrival; a last guard
             self.pending.pop(name)
             self._keep_last_good(name)
-            self._reject(name, value, f"the device refused it ({exc})")
-            return
-        except OutOfRange as exc:  # checked on arrival; kept as a last guard
-            self.pending.pop(name)
-            self._keep_last_good(name)
-            self._reject(name, value, str(exc))
+            why = f"the device refused it ({exc})" if isinstance(exc, DeviceRejected) else str(exc)
+            self._reject(name, value, why)
             return
         except LinkError as exc:
             self._line_fault(exc, name)
             return
+        self._answered()
         self.pending.pop(name)
-        self.confirmed[name] = value
-        self.confirmed.pop(_OPPOSITE.get(name, ""), None)
+        if command.pulse:
+            self.releases[name] = time.monotonic() + command.pulse
+        if name in ONE_SHOT:
+            self.desired.pop(name, None)  # a reset is obeyed once, never re-applied after a reconnect
+        else:
+            self.confirmed[name] = value
+            self.confirmed.pop(_OPPOSITE.get(name, ""), None)
         self.health["commands_applied"] += 1
         self._recovered("apply")
         log.info("translate: %s %s%s applied", self.object_id, name, "" if value is None else f"={value:g}")
         self._next_poll = 0.0  # confirm the change at once
 
-    def _poll(self) -> None:
+    def _release(self, name: str) -> None:
+        assert isinstance(self.client, ModbusClient)  # pulses are control-word bits
         try:
-            self.status = self.client.read_status()
+            self.client.release(self.profile.commands[name])
         except DeviceRejected as exc:
-            self._fault(f"status query rejected: {exc}", ends_on="transaction")
-            self._next_poll = time.monotonic() + self.profile.serial.poll_interval
+            self.releases.pop(name)
+            self._fault(f"{name} pulse end refused: {exc}", ends_on="apply")
             return
         except LinkError as exc:
             self._line_fault(exc, None)
             return
+        self._answered()
+        self.releases.pop(name)
+
+    def _heartbeat(self, now: float) -> None:
+        assert isinstance(self.client, ModbusClient) and self.profile.watchdog is not None
+        self._next_beat = now + self.profile.watchdog.interval
+        try:
+            self.client.heartbeat()
+        except DeviceRejected as exc:
+            self._fault(f"heartbeat refused: {exc}", ends_on="transaction")
+            return
+        except LinkError as exc:
+            self._line_fault(exc, None)
+            return
+        self._answered()
+        self.health["heartbeats"] += 1
+
+    def poll(self) -> None:
         now = time.monotonic()
+        try:
+            self.status = self.client.read_status()
+        except DeviceRejected as exc:
+            self._fault(f"status query rejected: {exc}", ends_on="transaction")
+            self._next_poll = now + self.profile.serial.poll_interval
+            return
+        except LinkError as exc:
+            self._next_poll = now + (self.profile.serial.poll_interval if self.reachable else RECONNECT_INTERVAL)
+            self._line_fault(exc, None)
+            return
+        if not self.reachable:  # a silent unit answers again
+            self.port_open()
+        self._answered()
         self._next_poll = now + self.profile.serial.poll_interval
         self._polls = [t for t in self._polls if now - t < 1.0] + [now]
         self.health["poll_rate"] = float(len(self._polls))
         self._recovered("transaction")
+        self._check_settings(now)
         self._publish_status()
 
+    def _check_settings(self, now: float) -> None:
+        """A device that lost its settings (rebooted) gets every desired setting again."""
+        why = self.settings_lost()
+        if not why or self.pending or now - self._resync_at < RESYNC_INTERVAL:
+            return
+        self._resync_at = now
+        self.health["resyncs"] += 1
+        text = f"unit {self.unit} lost its settings ({why}); writing {len(self.desired)} setting(s) again"
+        log.warning("translate: %s: %s", self.object_id, text)
+        self.events.report("DEVICE_RESYNC", text, object=self.object_id)
+        self._requeue()
+
+    def settings_lost(self) -> str:
+        if self.status.get("settings_lost"):
+            return "it says so"
+        for name, value in self.confirmed.items():
+            item = self.profile.status.get(f"{name}_applied")
+            applied = self.status.get(f"{name}_applied")
+            if item is None or applied is None or value is None or name not in self.desired:
+                continue
+            if abs(applied - value) > 0.5 / abs(item.scale) + 1e-9 * abs(value):
+                return f"{name} reads back {applied:g}, not {value:g}"
+        return ""
+
+    # -- faults ---------------------------------------------------------------------------
+    def _answered(self) -> None:
+        self._misses = 0
+
     def _line_fault(self, exc: LinkError, name: str | None) -> None:
+        """A failed transaction: retried up to the profile's ``retries``, then the unit is out of
+        reach (polled every RECONNECT_INTERVAL until it answers); a lost port goes to the Line."""
         self.health["errors"] += 1
         self._fault(f"{exc.kind}: {exc}", ends_on="transaction")
         if isinstance(exc, PortLost):
-            self._drop_link(str(exc))
-            return
-        attempts = self.pending.get(name, 0) + 1 if name else 0
-        if name:
-            self.pending[name] = attempts
+            raise exc
         self.health["retries"] += 1
-        if attempts > self.profile.serial.retries or (
-            name is None and exc.kind == "timeout" and self._silent_too_long()
-        ):
-            self._drop_link(str(exc))
-
-    def _silent_too_long(self) -> bool:
-        return not self._polls or time.monotonic() - self._polls[-1] > 1.0
-
-    def _drop_link(self, why: str) -> None:
-        self.link.close()
-        self.health["connected"] = False
-        self._next_connect = time.monotonic() + RECONNECT_INTERVAL
-        self._link_down(why)
+        self._misses += 1
+        if name:
+            self.pending[name] = self.pending.get(name, 0) + 1
+        if self._misses > self.profile.serial.retries and self.reachable:
+            self.port_lost(str(exc))
+            self._next_poll = time.monotonic() + RECONNECT_INTERVAL
 
     def _link_down(self, why: str) -> None:
         """The device is out of reach: State says FAULT (its real state is unknown) and an
         event says why, once per outage."""
-        self._set_state("FAULT")
+        self._set_state("FAULT", {})
         if not self._down_reported:
             self._down_reported = True
             self.events.report("LINK_DOWN", f"{self.link.port}: {why}", severity="ERROR", object=self.object_id)
@@ -362,23 +426,21 @@ class Translator:
             self._error_ends_on = ""
 
     # -- publishing -------------------------------------------------------------------
-    def _set_state(self, state: str) -> None:
-        if self.state_writer is not None and "status" in self.state_writer.topic.fields and state != self._last_state:
-            self.state_writer.write(status=state)
-            self._last_state = state
+    def _set_state(self, state: str, status: dict[str, float] | None = None) -> None:
+        if self.state_writer is None:
+            return
+        fields = state_fields(self.state_writer.topic, self.status if status is None else status, state)
+        if self._state is None or not same(fields, self._state):
+            self.state_writer.write(**fields)
+            self._state = fields
 
     def _publish_status(self) -> None:
         running, fault = self.status.get("running", 0.0), self.status.get("fault", 0.0)
         self._set_state("FAULT" if fault else "RUNNING" if running else "OFF")
         if self.measurement_writer is not None:
-            topic = self.measurement_writer.topic
-            provided = {k: v for k, v in self.status.items() if k in topic.fields and math.isfinite(v)}
-            if provided:
-                # what the device does not measure is NaN ("not measured"), never 0 (a dead machine)
-                absent = {n: math.nan for n, info in topic.fields.items() if info.kind == "float"}
-                self.measurement_writer.write(**(absent | provided))
+            publish_measurement(self.measurement_writer, self.status)
 
-    def _publish_health(self, force: bool = False) -> None:
+    def publish_health(self, force: bool = False) -> None:
         now = time.monotonic()
         changed = {k: v for k, v in self.health.items() if k != "poll_rate"} != {
             k: v for k, v in self._published_health.items() if k != "poll_rate"
@@ -387,3 +449,9 @@ class Translator:
             self.health_writer.write(**self.health)
             self._published_health = dict(self.health)
             self._health_at = now
+
+    def close(self) -> None:
+        self.reachable = False
+        self.health["connected"] = False
+        self._set_state("FAULT", {})  # nobody watches the device any more
+        self.publish_health(force=True)

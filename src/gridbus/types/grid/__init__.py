@@ -16,6 +16,7 @@ from . import Line
 from . import Link
 from . import Load
 from . import Microgrid
+from . import PDC
 from . import PMU
 from . import PVEmulator
 from . import SmartMeter
@@ -33,6 +34,7 @@ __all__ = [
 	"Link",
 	"Load",
 	"Microgrid",
+	"PDC",
 	"PMU",
 	"PVEmulator",
 	"SmartMeter",

@@ -27,4 +27,5 @@ class Action(idl.IdlEnum, typename="grid.Action", default="NONE"):
     START = auto()
     STOP = auto()
     SYNCHRONIZE = auto()
+    RESET = auto()
 

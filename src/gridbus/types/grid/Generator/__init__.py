@@ -5,10 +5,11 @@
 
 """
 
-from ._grid import Command, ControlMode, Measurement, PREFIX, State, Status, TITLE
+from ._grid import Command, ControlMode, Direction, Measurement, PREFIX, State, Status, TITLE
 __all__ = [
 	"Command",
 	"ControlMode",
+	"Direction",
 	"Measurement",
 	"PREFIX",
 	"State",

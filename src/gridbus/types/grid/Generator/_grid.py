@@ -35,6 +35,11 @@ class ControlMode(idl.IdlEnum, typename="grid.Generator.ControlMode", default="U
     UNCHANGED = auto()
     SPEED = auto()
     POWER = auto()
+@annotate.final
+class Direction(idl.IdlEnum, typename="grid.Generator.Direction", default="DIRECTION_UNCHANGED"):
+    DIRECTION_UNCHANGED = auto()
+    FORWARD = auto()
+    REVERSE = auto()
 
 @dataclass
 @annotate.final
@@ -65,6 +70,11 @@ class State(idl.IdlStruct, typename="grid.Generator.State"):
     mode: 'gridbus.types.grid.Generator.ControlMode'
     sync: bool
     ready: bool
+    direction: 'gridbus.types.grid.Generator.Direction'
+    at_speed: bool
+    fault_code: types.uint32
+    f_ref_applied: types.float64
+    P_ref_applied: types.float64
 
 
 @dataclass
@@ -78,5 +88,6 @@ class Command(idl.IdlStruct, typename="grid.Generator.Command"):
     f_ref: types.float64
     P_ref: types.float64
     V_ref: types.float64
+    direction: 'gridbus.types.grid.Generator.Direction'
 
 

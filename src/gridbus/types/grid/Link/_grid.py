@@ -37,5 +37,7 @@ class State(idl.IdlStruct, typename="grid.Link.State"):
     errors: types.uint32
     reconnects: types.uint32
     poll_rate: types.float64
+    resyncs: types.uint32
+    heartbeats: types.uint32
 
 

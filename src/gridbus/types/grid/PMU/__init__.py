@@ -5,9 +5,11 @@
 
 """
 
-from ._grid import Measurement, PREFIX, TITLE
+from ._grid import Config, Measurement, PREFIX, PhasorKind, TITLE
 __all__ = [
+	"Config",
 	"Measurement",
 	"PREFIX",
+	"PhasorKind",
 	"TITLE",
 ]

@@ -18,7 +18,11 @@ import cyclonedds.idl.types as types
 import gridbus.types.grid
 
 PREFIX = "PMU"
-TITLE = "Phasor measurement unit (synchrophasor, IEEE C37.118 style)"
+TITLE = "Phasor measurement unit (synchrophasor, IEEE C37.118)"
+@annotate.final
+class PhasorKind(idl.IdlEnum, typename="grid.PMU.PhasorKind", default="VOLTAGE"):
+    VOLTAGE = auto()
+    CURRENT = auto()
 
 @dataclass
 @annotate.final
@@ -26,16 +30,35 @@ TITLE = "Phasor measurement unit (synchrophasor, IEEE C37.118 style)"
 class Measurement(idl.IdlStruct, typename="grid.PMU.Measurement"):
     id: types.bounded_str[32]
     annotate.key("id")
-    Va_mag: types.float64
-    Va_ang: types.float64
-    Vb_mag: types.float64
-    Vb_ang: types.float64
-    Vc_mag: types.float64
-    Vc_ang: types.float64
-    Ia_mag: types.float64
-    Ia_ang: types.float64
-    f: types.float64
+    idcode: types.uint16
+    soc: types.uint32
+    fracsec: types.uint32
+    time_quality: types.uint8
+    stat: types.uint16
+    magnitude: types.sequence[types.float64, 64]
+    angle: types.sequence[types.float64, 64]
+    freq: types.float64
     rocof: types.float64
-    quality: types.uint16
+    analog: types.sequence[types.float64, 64]
+    digital: types.sequence[types.uint16, 16]
+
+
+@dataclass
+@annotate.final
+@annotate.autoid("sequential")
+class Config(idl.IdlStruct, typename="grid.PMU.Config"):
+    id: types.bounded_str[32]
+    annotate.key("id")
+    idcode: types.uint16
+    station: types.bounded_str[16]
+    time_base: types.uint32
+    f_nominal: types.float64
+    data_rate: types.int16
+    cfgcnt: types.uint16
+    phasor_names: types.sequence[types.bounded_str[16], 64]
+    phasor_kinds: types.sequence['gridbus.types.grid.PMU.PhasorKind', 64]
+    analog_names: types.sequence[types.bounded_str[16], 64]
+    analog_units: types.sequence[types.bounded_str[16], 64]
+    digital_names: types.sequence[types.bounded_str[16], 256]
 
 
