@@ -8,8 +8,12 @@ The group only gathers its subcommands; each lives in the module of its concept:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import pmu_sim, pmu_stream
-from .common import Subcommands
+
+if TYPE_CHECKING:
+    from .common import Subcommands
 
 
 def register(sub: Subcommands) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .common import Subcommands
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .common import Subcommands
 
 
 def add_commands(pmus: Subcommands) -> None:
