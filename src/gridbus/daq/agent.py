@@ -30,11 +30,15 @@ from ..bus import Bus
 from ..errors import DaqConfigError, FieldError, UnknownObjectError
 from ..events import EventLog
 from ..model import Registry, TopicType
+from ..pmu.frames import config_sample, idcode_of
+from ..pmu.time import SyncState, time_quality, to_soc_fracsec
 from ..tomlfile import read_toml
 from .backend import Channel, SamplingBackend, SimulatedADC
 from .dsp import CycleProcessor
 
 _MEASURED = ("Generator", "Busbar", "Line", "Load", "Microgrid", "WindEmulator", "SmartMeter", "PMU")
+# the agent stamps with the host clock (NTP at best): not locked to UTC, ~1 ms (C37.118 time quality 7)
+HOST_CLOCK = SyncState(locked=False, uncertainty=1e-3)
 OBEYED = ("f_ref", "V_ref", "P_ref")  # the command set-points the back end's outputs follow
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,28}")  # an Event_Log id index: EV_<name> fits string<32>
 
@@ -166,10 +170,22 @@ class DaqAgent:
         )
         self.commands = [bus.reader(prefix, "Command") for prefix in commanded]
         self.events = EventLog(bus, config.name)
+        self._is_pmu = [bus.registry.parse_id(i).prefix == "PMU" for i in self.backend.ids]
+        self._publish_pmu_configs()
         self.published = 0
         self.applied = 0
         self.rejected = 0
         self._stopping = False
+
+    def _publish_pmu_configs(self) -> None:
+        """A PMU object's stream configuration (transient-local: late joiners get it too)."""
+        rates = (self.config.nominal, self.config.rate)
+        for object_id in self.backend.ids:
+            if self.bus.registry.parse_id(object_id).prefix != "PMU":
+                continue
+            writer = self.bus.writer(object_id, "Config")
+            writer.write(config_sample(writer, idcode_of(object_id), f"{self.config.name}:{object_id}", *rates))
+            setattr(self.samples[self.backend.ids.index(object_id)], "idcode", idcode_of(object_id))  # noqa: B010
 
     def stop(self) -> None:
         """Ask :meth:`run` to end after this tick (safe in a signal handler)."""
@@ -198,6 +214,8 @@ class DaqAgent:
         V, I, P, Q, f = (values[k].tolist() for k in ("V", "I", "P", "Q", "f"))
         angles = np.angle(values["V_phasor"]).tolist()
         i_angles = np.angle(values["I_phasor"]).tolist()
+        soc, fracsec = to_soc_fracsec(now)
+        quality = time_quality(now, HOST_CLOCK)
         for n, (writer, sample) in enumerate(zip(self.writers, self.samples, strict=True)):
             candidates = {
                 "Va": V[n][0],
@@ -213,15 +231,16 @@ class DaqAgent:
                 "angle": angles[n][0],
                 "V_rms": sum(V[n]) / 3,
                 "I_rms": sum(I[n]) / 3,
-                "Va_mag": V[n][0],
-                "Va_ang": angles[n][0],
-                "Vb_mag": V[n][1],
-                "Vb_ang": angles[n][1],
-                "Vc_mag": V[n][2],
-                "Vc_ang": angles[n][2],
-                "Ia_mag": I[n][0],
-                "Ia_ang": i_angles[n][0],
             }
+            if self._is_pmu[n]:  # one C37.118 frame (phasors VA, VB, VC, IA, IB, IC), UTC time
+                candidates = {
+                    "magnitude": V[n] + I[n],
+                    "angle": angles[n] + i_angles[n],
+                    "freq": f[n],
+                    "soc": soc,
+                    "fracsec": fracsec,
+                    "time_quality": quality,
+                }
             for name, value in candidates.items():
                 if name in writer.topic.fields:
                     setattr(sample, name, value)
