@@ -67,6 +67,7 @@ class PhasorEstimator:
         self.k = k
         self.weights = w / w.sum()
         self.kernel = math.sqrt(2) * self.weights * np.exp(-2j * math.pi * f0 * k / fs)
+        self._real_kernel = np.stack([self.kernel.real, self.kernel.imag], axis=1)  # (L, 2): real BLAS
         self.reach = int(k[-1]) + self.spacing  # samples needed on each side of a frame time
 
     def gain(self, deviation: np.ndarray) -> np.ndarray:
@@ -87,7 +88,8 @@ class PhasorEstimator:
         centres = np.concatenate([centre - d, centre, centre + d])  # (3F,)
         windows = x[..., centres[:, None] + self.k[None, :]]  # (P, C, 3F, L)
         t_c = t_first + centres / self.fs
-        raw = (windows @ self.kernel) * np.exp(-2j * math.pi * self.f0 * t_c)  # (P, C, 3F)
+        parts = windows @ self._real_kernel  # (P, C, 3F, 2)
+        raw = (parts[..., 0] + 1j * parts[..., 1]) * np.exp(-2j * math.pi * self.f0 * t_c)  # (P, C, 3F)
         f = len(centre)
         before, now, after = raw[..., :f], raw[..., f : 2 * f], raw[..., 2 * f :]
         theta = [np.angle(positive_sequence(p[:, :3, :])) for p in (before, now, after)]
