@@ -89,9 +89,9 @@ class TestbedPMUs:
             values = true[pmu_id]
             channel.V, channel.f = values["V"], values["f"] or self.f0
             channel.running = self.live[k] = bool(values["live"])
-            # lock the waveform onto the plant's angle at the last sample already produced
-            self.adc.phase[k] = (2 * math.pi * self.f0 * (self.produced - 1) / self.fs + values["angle"]) % (
-                2 * math.pi
-            )
+            # lock the waveform onto the plant's angle at t: the ADC turns at channel.f from its last sample
+            last = (self.produced - 1) / self.fs
+            theta = 2 * math.pi * (self.f0 * t - channel.f * (t - last)) + values["angle"]
+            self.adc.phase[k] = theta % (2 * math.pi)
         self.buffer = np.concatenate([self.buffer, self.adc.read(n)], axis=2)
         self.produced += n

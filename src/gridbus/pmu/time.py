@@ -168,7 +168,7 @@ def stat_time_bits(sync: SyncState) -> int:
     stat = 0 if sync.locked else STAT_SYNC_LOST
     u = sync.uncertainty
     for code, bound in enumerate((1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2), start=1):
-        if u < bound:
+        if u <= bound:
             stat |= code << 6
             break
     else:
