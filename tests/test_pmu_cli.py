@@ -56,7 +56,7 @@ def test_bench_sim_reports_vpmus_per_core(env):
 def test_sim_frames_reach_another_process_with_utc_soc_fracsec(env, domain):
     proc = subprocess.Popen(
         [sys.executable, "-m", "gridbus.cli.main", "pmu", "sim", "--pmu", "PMU_5", "--count", "2"]
-        + ["--signal", "steady", "--offset", "0.5", "--rate", "30", "--duration", "15"],
+        + ["--signal", "steady", "--offset", "0.5", "--rate", "30", "--duration", "15", "--unlocked", "0.005"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -88,6 +88,8 @@ def test_sim_frames_reach_another_process_with_utc_soc_fracsec(env, domain):
             assert abs(frame.fracsec - k * TIME_BASE / 30) <= 1
             assert sample.source_time == pytest.approx(when, abs=1e-6)
             assert frame.freq == pytest.approx(60.5, abs=1e-3) and frame.stat & 0xC000 == 0
+            # the source lost its lock (--unlocked 0.005): quality code 8 (within 10 ms), STAT sync bit
+            assert frame.time_quality & 0x0F == 0x8 and frame.stat & 0x2000 and (frame.stat >> 6) & 7 == 6
             assert frame.magnitude[0] == pytest.approx(120.0, rel=1e-3) and len(frame.magnitude) == 6
     finally:
         proc.terminate()

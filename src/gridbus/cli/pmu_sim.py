@@ -52,7 +52,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
     with open_bus(args) as bus:
         info = {"pmus": ids, "signal": args.signal, "rate": args.rate, "f_nominal": args.f_nominal}
         print(json.dumps({"ready": info | {"domain": bus.domain_id}}), flush=True)
-        publisher = run_realtime(bus, ids, group, args.duration, should_stop=lambda: bool(stopping))
+        publisher = run_realtime(
+            bus, ids, group, args.duration, should_stop=lambda: bool(stopping), unlocked=args.unlocked
+        )
         print(json.dumps({"done": {"published": publisher.published}}), flush=True)
     return 0
 
@@ -118,6 +120,13 @@ def add_commands(pmus: Subcommands) -> None:
     p.add_argument("--signal", choices=SIGNALS, default="steady", help="test signal")
     p.add_argument("--offset", type=finite_float, default=0.0, help="frequency offset of the steady signal, Hz")
     p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: until stopped)")
+    p.add_argument(
+        "--unlocked",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="play a time source that lost its UTC lock, with this uncertainty (time quality and STAT show it)",
+    )
     _signal_options(p)
 
     p = pmus.add_parser("test", help="C37.118.1 compliance test of a virtual PMU (TVE, FE, RFE, steps)")

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import FieldError
 
 SHIFT = np.array([0.0, -2 * math.pi / 3, 2 * math.pi / 3, 0.0, -2 * math.pi / 3, 2 * math.pi / 3])
-SIGNALS = ("steady", "ramp", "step-mag", "step-phase", "harmonics", "noise", "rocof")
+SIGNALS = ("steady", "ramp", "step", "step-mag", "step-phase", "harmonics", "noise", "rocof")
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def make_signal(kind: str, f0: float = 60.0, offset: float = 0.0, start: float =
     """A named test signal (``SIGNALS``): the C37.118.1 test conditions gridbus uses.
 
     steady: f0 + offset.  ramp: f0 - 2 Hz to f0 + 2 Hz at 1 Hz/s from ``start``.
-    step-mag: +10 % at ``start``.  step-phase: +10 degrees at ``start``.  harmonics: 10 % of
+    step, step-mag: +10 % magnitude at ``start``.  step-phase: +10 degrees at ``start``.  harmonics: 10 % of
     the 3rd and 5 % of the 5th.  noise: 0.1 % noise.  rocof: the seed's sequence, f0, +2 Hz over
     1 s from ``start``, hold 10 s, -2 Hz over 1 s.
     """
@@ -125,7 +125,7 @@ def make_signal(kind: str, f0: float = 60.0, offset: float = 0.0, start: float =
         return TestSignal(f0, flat, **kw)
     if kind == "ramp":
         return TestSignal(f0, FrequencyProfile(f0, ((start, f0 - 2.0), (start + 4.0, f0 + 2.0))), **kw)
-    if kind == "step-mag":
+    if kind in ("step", "step-mag"):
         return TestSignal(f0, flat, magnitude_step=(start, 0.1), steps=(start,), **kw)
     if kind == "step-phase":
         return TestSignal(f0, flat, phase_step=(start, math.radians(10.0)), steps=(start,), **kw)

@@ -21,6 +21,7 @@ from ..bus import Bus
 from .estimator import Estimate, PhasorEstimator
 from .frames import FramePublisher, check_rate
 from .signals import TestSignal
+from .time import SyncState
 
 log = logging.getLogger(__name__)
 SAMPLES_PER_CYCLE = 48
@@ -79,14 +80,18 @@ def run_realtime(
     duration: float | None,
     origin: int | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    unlocked: float | None = None,
 ) -> FramePublisher:
     """Publish the group's frames as their windows fill in wall-clock time, until ``duration`` s.
 
     The Config goes out first (transient-local).  Each frame is published as soon
     as the estimator's window after it has passed (:attr:`VirtualPMUs.latency`).
+    ``unlocked`` (s) plays a time source that lost its lock at start with that uncertainty:
+    the time-quality code and STAT's sync and unlocked-time bits show it.
     """
     publisher = FramePublisher(bus, ids, group.f0, group.rate, station="vpmu")
     origin = math.floor(time.time()) if origin is None else origin
+    started = time.time()
     k = math.ceil((time.time() - origin) * group.rate)
     end = None if duration is None else k + round(duration * group.rate)
     while (end is None or k < end) and not should_stop():
@@ -97,6 +102,8 @@ def run_realtime(
             continue
         stop = min(ready + 1, k + MAX_BATCH, end if end is not None else ready + 1)
         times, est = group.frames(k, stop)
+        if unlocked is not None:
+            publisher.sync = SyncState(locked=False, uncertainty=unlocked, unlocked_for=time.time() - started)
         for n, t in enumerate(times.tolist()):
             publisher.publish(origin + t, est.phasors[:, n], est.freq[:, n], est.rocof[:, n])
         k = stop
