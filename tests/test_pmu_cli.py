@@ -27,6 +27,12 @@ from gridbus.pmu.time import TIME_BASE, from_soc_fracsec
         (["pmu", "sim", "--pmu", "PMU_a", "--count", "3", "--duration", "1"], "numbered first PMU id"),
         (["pmu", "sim", "--pmu", "PMU_1", "--signal", "square"], "invalid choice: 'square'"),
         (["pmu", "bench-sim", "--rate", "50"], "not a C37.118 rate for 60 Hz"),
+        (["pmu", "test", "PMU_1", "--test", "ramp", "--from-bus"], "--from-bus needs --origin"),
+        (["pmu", "test", "PMU_1", "--test", "ramp", "--from-bus", "--origin", "1.5"], "whole UTC second"),
+        (
+            ["pmu", "test", "PMU_9", "--test", "ramp", "--from-bus", "--origin", "1800000000", "--timeout", "1"],
+            "no PMU_Config from PMU_9",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(env, args, message):
@@ -96,3 +102,38 @@ def test_sim_frames_reach_another_process_with_utc_soc_fracsec(env, domain):
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert json.loads(out.strip().splitlines()[-1])["done"]["published"] >= 20
+
+
+def _sim(env, pmu: str, signal: str, origin: int, seconds: float, *extra: str) -> subprocess.Popen:
+    cmd = ["pmu", "sim", "--pmu", pmu, "--signal", signal, "--origin", str(origin), "--duration", str(seconds)]
+    return subprocess.Popen([sys.executable, "-m", "gridbus.cli.main", *cmd, *extra], env=env, stdout=subprocess.PIPE)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("test", "signal", "extra", "passed"),
+    [
+        ("ramp", "ramp", [], True),
+        ("steady", "steady", ["--offset", "0.02"], False),  # fed 60.02 Hz, judged against 60 Hz: FE 0.02 Hz
+    ],
+)
+def test_compliance_of_frames_read_from_the_bus(env, tmp_path, test, signal, extra, passed):
+    """A vPMU in one process, the test in another: the compliance core judges frames from the bus."""
+    origin = int(time.time()) + 2
+    sim = _sim(env, "PMU_8", signal, origin, 10.0, *extra)
+    try:
+        proc = gridbus(
+            "pmu", "test", "PMU_8", "--test", test, "--from-bus", "--origin", str(origin), "--out", str(tmp_path),
+            env=env, timeout=40,
+        )  # fmt: skip
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    assert proc.returncode == (0 if passed else 1), proc.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["pass"] is passed and all(r["condition"].endswith("(bus)") for r in report["checks"])
+    fe = next(r for r in report["checks"] if r["check"] == "max FE")
+    if passed:
+        assert fe["measured"] < 1e-3 and len(report["checks"]) == 3
+    else:
+        assert fe["measured"] == pytest.approx(0.02, abs=1e-3) and not fe["pass"]

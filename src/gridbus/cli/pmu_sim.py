@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import UnknownObjectError
-from .argtypes import finite_float, output_dir, positive_float, positive_int
+from ..errors import GridbusError, UnknownObjectError
+from .argtypes import epoch_seconds, finite_float, output_dir, positive_float, positive_int
 from .common import command, open_bus, print_table
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     ids = [i for first in args.pmu for i in pmu_ids(first, args.count)]
     args.rate = args.rate if args.rate is not None else args.f_nominal
-    signals = [make_signal(args.signal, args.f_nominal, offset=args.offset, phase0=0.1 * n) for n in range(len(ids))]
+    # every PMU sees the same signal (PMUs on one bus): what a bus-side compliance test expects
+    signals = [make_signal(args.signal, args.f_nominal, offset=args.offset) for _ in ids]
     group = VirtualPMUs(signals, args.f_nominal, args.rate, args.pmu_class)
     stopping = []
     for signum in (signal.SIGINT, signal.SIGTERM):  # both end cleanly, with the report
@@ -53,7 +54,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         info = {"pmus": ids, "signal": args.signal, "rate": args.rate, "f_nominal": args.f_nominal}
         print(json.dumps({"ready": info | {"domain": bus.domain_id}}), flush=True)
         publisher = run_realtime(
-            bus, ids, group, args.duration, should_stop=lambda: bool(stopping), unlocked=args.unlocked
+            bus, ids, group, args.duration, args.origin, should_stop=lambda: bool(stopping), unlocked=args.unlocked
         )
         print(json.dumps({"done": {"published": publisher.published}}), flush=True)
     return 0
@@ -67,7 +68,18 @@ def cmd_test(args: argparse.Namespace) -> int:
     pmu_ids(args.pmu_id)
     rate = args.rate if args.rate is not None else args.f_nominal
     check_rate(rate, args.f_nominal)
-    report = run_test(args.pmu_id, args.test, args.f_nominal, rate, args.pmu_class)
+    if args.from_bus:
+        from ..pmu.bus_test import BUS_SIGNALS, run_bus_test
+
+        if args.origin is None:
+            raise GridbusError("--from-bus needs --origin: the UTC second the PMU's test signal started at")
+        timeout = args.timeout if args.timeout is not None else BUS_SIGNALS[args.test][1] + 10.0
+        with open_bus(args) as bus:
+            report = run_bus_test(
+                bus, args.pmu_id, args.test, args.origin, args.f_nominal, rate, args.pmu_class, timeout
+            )
+    else:
+        report = run_test(args.pmu_id, args.test, args.f_nominal, rate, args.pmu_class)
     rows = [
         (
             r["condition"],
@@ -103,6 +115,14 @@ def cmd_bench_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _utc_second(text: str) -> int:
+    """A whole UTC second (UNIX time): signal time 0, on the UTC second the phase reference is locked to."""
+    value = epoch_seconds(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"must be a whole UTC second, got {text!r}")
+    return int(value)
+
+
 def _signal_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=positive_float, default=None, help="frames/s (C37.118: 10..120; default f-nominal)")
     p.add_argument("--f-nominal", type=positive_float, default=60.0, help="nominal frequency, 50 or 60 Hz")
@@ -120,6 +140,7 @@ def add_commands(pmus: Subcommands) -> None:
     p.add_argument("--signal", choices=SIGNALS, default="steady", help="test signal")
     p.add_argument("--offset", type=finite_float, default=0.0, help="frequency offset of the steady signal, Hz")
     p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: until stopped)")
+    p.add_argument("--origin", type=_utc_second, default=None, help="UTC second (UNIX) of signal time 0 (default: now)")
     p.add_argument(
         "--unlocked",
         type=positive_float,
@@ -129,11 +150,17 @@ def add_commands(pmus: Subcommands) -> None:
     )
     _signal_options(p)
 
-    p = pmus.add_parser("test", help="C37.118.1 compliance test of a virtual PMU (TVE, FE, RFE, steps)")
-    p.set_defaults(handler=cmd_test)
+    p = command(pmus, "test", cmd_test, "C37.118.1 compliance test of a PMU (TVE, FE, RFE, steps)")
     p.add_argument("pmu_id", metavar="PMU_ID", help="the PMU under test (a virtual one, e.g. PMU_1)")
     p.add_argument("--test", choices=TESTS, required=True, help="test condition")
     p.add_argument("--out", type=output_dir("--out directory"), default=None, help="write report.json and a PNG here")
+    p.add_argument(
+        "--from-bus",
+        action="store_true",
+        help="judge PMU_ID's frames on the bus (a PMU fed the test's signal from --origin), not a virtual chain",
+    )
+    p.add_argument("--origin", type=_utc_second, default=None, help="with --from-bus: UTC second the signal started")
+    p.add_argument("--timeout", type=positive_float, default=None, help="with --from-bus: seconds to wait for frames")
     _signal_options(p)
 
     p = command(pmus, "bench-sim", cmd_bench_sim, "benchmark: virtual PMUs per core (estimation and publishing)")

@@ -157,8 +157,12 @@ class StepRun:
 
 
 def _span(t: np.ndarray, bad: np.ndarray) -> float:
-    """Time from the first to the last sample where ``bad`` holds (0 if never)."""
-    return float(t[bad].max() - t[bad].min()) if bad.any() else 0.0
+    """Time from the first to the last sample where ``bad`` holds, plus one sample spacing (the
+    resolution: a single bad sample may stand for anything up to that); 0 if never."""
+    if not bad.any():
+        return 0.0
+    spacing = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    return float(t[bad].max() - t[bad].min()) + spacing
 
 
 def step_checks(run: StepRun, kind: str, limits: StepLimits, steady: Limits) -> list[Check]:

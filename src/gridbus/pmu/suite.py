@@ -83,8 +83,20 @@ def _series(group: VirtualPMUs, seconds: float) -> Series:
 def _run_signal(name: str, signal: TestSignal, seconds: float, limits: Limits, rate: float, cls: str) -> Condition:
     series = _series(VirtualPMUs([signal], signal.f0, rate, cls), seconds)
     keep = series.times >= 0.2  # the first frames: the estimator's window still reaches before t = 0
-    series = series.where(keep)
+    return judge_condition(name, signal, series.where(keep), limits)
+
+
+def judge_condition(name: str, signal: TestSignal, series: Series, limits: Limits) -> Condition:
+    """TVE, FE and RFE of frames from any source against ``signal``, outside the exclusion intervals."""
     checks = steady_checks(series, signal.reference, limits, profile_breaks(signal))
+    return Condition(name, checks, series.times, series, signal)
+
+
+def judge_step(name: str, signal: TestSignal, series: Series, kind: str, rate: float, cls: str) -> Condition:
+    """Step response of frames from one run (resolution: one frame; the virtual chain interleaves 10)."""
+    run = StepRun()
+    run.add(series, signal.steps[0], signal.reference)
+    checks = step_checks(run, kind, StepLimits.for_class(cls, signal.f0, rate), Limits())
     return Condition(name, checks, series.times, series, signal)
 
 
