@@ -29,7 +29,9 @@ setup: $(STAMP)
 # time (about two minutes), plots and summaries in results/.
 demo: $(STAMP)
 	$(BIN)/gridbus experiment all --speed 10 --out results
-	@echo "plots, CSV files and summary.json of each case are in $(CURDIR)/results/{sync,load-sharing,reconfig}/"
+	@echo "plots, CSV files and summary.json of each case are in $(CURDIR)/results/{sync,load-sharing,reconfig,synchrophasor}/"
+	@echo "synchrophasors: results/synchrophasor/synchrophasor.png (PMU frequency, VA, ROCOF of the load step);"
+	@echo "  the ROCOF compliance run (seed's sequence): results/synchrophasor/compliance/{report.json,rocof.png}"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -25,7 +25,7 @@ def echo(domain: int | None, seconds: float) -> int:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             for ping in pings.take(timeout=0.2):
-                pong.write(Va_mag=ping.Va_mag, quality=ping.quality)
+                pong.write(freq=ping.freq, stat=ping.stat)
     return 0
 
 
@@ -53,8 +53,8 @@ def main() -> int:
             time.sleep(0.5)  # let the echo's writer match too
             for i in range(args.count):
                 start = time.perf_counter()
-                ping.write(Va_mag=float(i), quality=i % 65536)
-                while (pong := pongs.take_one(timeout=1.0)) is not None and pong.Va_mag != float(i):
+                ping.write(freq=float(i % 400), stat=i % 65536)
+                while (pong := pongs.take_one(timeout=1.0)) is not None and pong.stat != i % 65536:
                     pass
                 if pong is not None:
                     one_way_us.append((time.perf_counter() - start) / 2 * 1e6)

@@ -57,7 +57,11 @@ def test_enums_integers_strings_and_booleans(registry):
         state.build("G_1", sync="maybe")
     pmu = registry.by_prefix("PMU").topic("Measurement")
     with pytest.raises(FieldError, match="above the maximum 65535"):
-        pmu.build("PMU_1", quality=70000)
+        pmu.build("PMU_1", stat=70000)
+    frame = pmu.build("PMU_1", magnitude=[120.0, 119.5], angle=[0.1, -2.0], freq=60.01, soc=1_700_000_000)
+    assert list(frame.magnitude) == [120.0, 119.5] and frame.freq == 60.01 and frame.soc == 1_700_000_000
+    with pytest.raises(FieldError, match=r"PMU_1\.magnitude .*at most 64 elements, got 65"):
+        pmu.build("PMU_1", magnitude=[1.0] * 65)
     protection = registry.by_prefix("CB").topic("Protection")
     with pytest.raises(FieldError, match="longer than its bound of 128"):
         protection.build("CB_1", detail="x" * 200)

@@ -130,7 +130,7 @@ def register(sub: Subcommands) -> None:
         "run one of the paper's experiments end to end "
         "(testbed, controllers, recorder) and write CSV, plots and summary.json",
     )
-    p.add_argument("name", choices=["sync", "load-sharing", "reconfig", "all"])
+    p.add_argument("name", choices=["sync", "load-sharing", "reconfig", "synchrophasor", "all"])
     p.add_argument("--speed", type=float, default=10.0, help="simulated seconds per wall-clock second")
     p.add_argument(
         "--out",

@@ -14,6 +14,7 @@ of the parsed arguments, callable from Python) and runs it:
 - ``experiment.py``: experiment
 - ``serial.py``: translate, device-sim, profiles
 - ``historian.py``: record, delays, replay
+- ``pmu.py``: pmu sim, test, gateway, pdc (synchrophasors)
 - ``common.py``: the bus options, JSON lines and tables, the log handler (``-v``, ``--log-format``)
 
 Why argparse: it is the standard library, so the CLI adds no dependency to
@@ -31,7 +32,7 @@ import os
 import sys
 
 from ..errors import GridbusError
-from . import bench, bus, experiment, historian, serial, testbed
+from . import bench, bus, experiment, historian, pmu, serial, testbed
 from .argtypes import GridbusArgumentParser, domain_from_env
 from .common import EXIT_BAD_INPUT, configure_logging, logging_options, logging_options_everywhere
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.register(sub)
     serial.register(sub)
     historian.register(sub)
+    pmu.register(sub)
     bus.register_demo(sub)
     logging_options_everywhere(parser)
     return parser

@@ -2,7 +2,8 @@
 
 It compares the incoming machine's voltage phasor (``G_x`` measurement: f, Va,
 angle) with the grid side of its breaker (a synchrophasor ``PMU_x`` on that
-bus), locks the machine's phase onto the grid's by trimming its frequency
+bus: its phase-A voltage phasor, first in every gridbus PMU's phasor list, and
+its frequency), locks the machine's phase onto the grid's by trimming its frequency
 reference, and closes the breaker only when all three differences are inside
 the limits (with a margin for noise and latency) — projecting the phase forward over the age of the data and the
 breaker's closing time.  It gives up, with the reason, after ``timeout``.
@@ -18,6 +19,8 @@ from ..phasor import advance, wrap
 from .clock import Clock
 from .statemachine import StateMachine
 from .view import GridView
+
+VA = 0  # gridbus PMUs list their phasors VA, VB, VC, IA, IB, IC (gridbus.pmu.frames.PHASOR_NAMES)
 
 
 @dataclass
@@ -59,8 +62,8 @@ class Synchronizer(StateMachine):
         gen, ref = view.sample(self.generator), view.sample(self.reference)
         now = self.clock.now() + self.limits.closing_time
         gen_angle = advance(gen.angle, gen.f, self.nominal, now - view.sim_time(gen))
-        ref_angle = advance(ref.Va_ang, ref.f, self.nominal, now - view.sim_time(ref))
-        return gen.f - ref.f, gen.Va - ref.Va_mag, wrap(gen_angle - ref_angle)
+        ref_angle = advance(ref.angle[VA], ref.freq, self.nominal, now - view.sim_time(ref))
+        return gen.f - ref.freq, gen.Va - ref.magnitude[VA], wrap(gen_angle - ref_angle)
 
     def on_matching(self, view: GridView) -> None:
         df, dV, dphi = self.differences(view)
@@ -78,8 +81,8 @@ class Synchronizer(StateMachine):
                 fault=True,
             )
             return
-        grid_f = view.value(self.reference, "f")
-        grid_v = view.value(self.reference, "Va_mag")
+        grid = view.sample(self.reference)
+        grid_f, grid_v = grid.freq, grid.magnitude[VA]
         target = (grid_f - float(max(-lim.max_trim, min(lim.max_trim, lim.gain * dphi))), grid_v)
         due = self.clock.now() - self._sent_at > 0.5
         if due or abs(target[0] - self._sent[0]) > 0.005 or abs(target[1] - self._sent[1]) > 0.5:

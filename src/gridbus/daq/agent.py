@@ -30,11 +30,15 @@ from ..bus import Bus
 from ..errors import DaqConfigError, FieldError, UnknownObjectError
 from ..events import EventLog
 from ..model import Registry, TopicType
+from ..pmu.frames import config_sample, idcode_of
+from ..pmu.time import SyncState, time_quality, to_soc_fracsec
 from ..tomlfile import read_toml
 from .backend import Channel, SamplingBackend, SimulatedADC
 from .dsp import CycleProcessor
 
 _MEASURED = ("Generator", "Busbar", "Line", "Load", "Microgrid", "WindEmulator", "SmartMeter", "PMU")
+# the agent stamps with the host clock (NTP at best): not locked to UTC, ~1 ms (C37.118 time quality 7)
+HOST_CLOCK = SyncState(locked=False, uncertainty=1e-3)
 OBEYED = ("f_ref", "V_ref", "P_ref")  # the command set-points the back end's outputs follow
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,28}")  # an Event_Log id index: EV_<name> fits string<32>
 
@@ -167,10 +171,22 @@ class DaqAgent:
         )
         self.commands = [bus.reader(prefix, "Command") for prefix in commanded]
         self.events = EventLog(bus, config.name)
+        self._is_pmu = [bus.registry.parse_id(i).prefix == "PMU" for i in self.backend.ids]
+        self._publish_pmu_configs()
         self.published = 0
         self.applied = 0
         self.rejected = 0
         self._stopping = False
+
+    def _publish_pmu_configs(self) -> None:
+        """A PMU object's stream configuration (transient-local: late joiners get it too)."""
+        rates = (self.config.nominal, self.config.rate)
+        for object_id in self.backend.ids:
+            if self.bus.registry.parse_id(object_id).prefix != "PMU":
+                continue
+            writer = self.bus.writer(object_id, "Config")
+            writer.write(config_sample(writer, idcode_of(object_id), f"{self.config.name}:{object_id}", *rates))
+            setattr(self.samples[self.backend.ids.index(object_id)], "idcode", idcode_of(object_id))  # noqa: B010
 
     def stop(self) -> None:
         """Ask :meth:`run` to end after this tick (safe in a signal handler)."""
@@ -197,9 +213,14 @@ class DaqAgent:
 
     def _publish(self, values: dict[str, np.ndarray], now: float) -> None:
         columns = _columns(values)
+        frames = _pmu_frames(values, now) if any(self._is_pmu) else {}
         for n, (writer, sample, names) in enumerate(zip(self.writers, self.samples, self._published, strict=True)):
-            for name in names:
-                setattr(sample, name, columns[name][n])
+            if self._is_pmu[n]:  # one C37.118 frame (phasors VA, VB, VC, IA, IB, IC), UTC time
+                for name, value in frames.items():
+                    setattr(sample, name, value[n] if isinstance(value, list) else value)
+            else:
+                for name in names:
+                    setattr(sample, name, columns[name][n])
             writer.write(sample, timestamp=now)
             self.published += 1
 
@@ -243,16 +264,13 @@ def _bad_field(topic: TopicType, data: Any) -> str:
 
 
 # what the agent can fill in, by field name; each object's topic takes the fields it has
-_PUBLISHED = (
-    *("Va", "Vb", "Vc", "Ia", "Ib", "Ic", "f", "P", "Q", "speed", "angle", "V_rms", "I_rms"),
-    *("Va_mag", "Va_ang", "Vb_mag", "Vb_ang", "Vc_mag", "Vc_ang", "Ia_mag", "Ia_ang"),
-)
+_PUBLISHED = ("Va", "Vb", "Vc", "Ia", "Ib", "Ic", "f", "P", "Q", "speed", "angle", "V_rms", "I_rms")
 
 
 def _columns(values: dict[str, np.ndarray]) -> dict[str, list[float]]:
     """Each published field's value for every object, as plain floats (one ``tolist`` per field)."""
     V, I, f = values["V"], values["I"], values["f"]
-    angles, i_angles = np.angle(values["V_phasor"]), np.angle(values["I_phasor"])
+    angles = np.angle(values["V_phasor"])
     arrays = {
         "Va": V[:, 0],
         "Vb": V[:, 1],
@@ -267,16 +285,23 @@ def _columns(values: dict[str, np.ndarray]) -> dict[str, list[float]]:
         "angle": angles[:, 0],
         "V_rms": V.sum(axis=1) / 3,
         "I_rms": I.sum(axis=1) / 3,
-        "Va_mag": V[:, 0],
-        "Va_ang": angles[:, 0],
-        "Vb_mag": V[:, 1],
-        "Vb_ang": angles[:, 1],
-        "Vc_mag": V[:, 2],
-        "Vc_ang": angles[:, 2],
-        "Ia_mag": I[:, 0],
-        "Ia_ang": i_angles[:, 0],
     }
     return {name: array.tolist() for name, array in arrays.items()}
+
+
+def _pmu_frames(values: dict[str, np.ndarray], now: float) -> dict[str, Any]:
+    """The fields of every PMU's frame at ``now``: per-object lists, or one value shared by all."""
+    soc, fracsec = to_soc_fracsec(now)
+    phasors = np.concatenate([values["V_phasor"], values["I_phasor"]], axis=1)
+    magnitudes = np.concatenate([values["V"], values["I"]], axis=1)
+    return {
+        "magnitude": magnitudes.tolist(),
+        "angle": np.angle(phasors).tolist(),
+        "freq": values["f"].tolist(),
+        "soc": soc,
+        "fracsec": fracsec,
+        "time_quality": time_quality(now, HOST_CLOCK),
+    }
 
 
 def footprint(start_wall: float, start_cpu: float) -> dict[str, float]:

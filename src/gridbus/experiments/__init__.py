@@ -1,6 +1,6 @@
-"""The DDS paper's experiments (section 7) run end to end on the virtual testbed.
+"""The DDS paper's experiments (section 7) and a synchrophasor case, run end to end on the virtual testbed.
 
-``gridbus experiment sync|load-sharing|reconfig|all`` — see :mod:`.cases` for
+``gridbus experiment sync|load-sharing|reconfig|synchrophasor|all`` — see :mod:`.cases` for
 what each does and :mod:`.report` for what it writes.
 """
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..extras import require
+from . import synchrophasor
 from .cases import SlackLimiter, VoltageReconfiguration
 from .result import Recording, Result
 from .verdict import judge, reproduced
@@ -92,7 +93,12 @@ def summarize(result: Result) -> dict[str, Any]:
         "controllers": controllers,
         "events": [{"t": round(t, 2), "event": text} for t, text in result.events],
     }
-    extra = {"sync": _sync, "load-sharing": _load_sharing, "reconfig": _reconfig}[result.case.name]
+    extra = {
+        "sync": _sync,
+        "load-sharing": _load_sharing,
+        "reconfig": _reconfig,
+        "synchrophasor": synchrophasor.summarize,
+    }[result.case.name]
     summary.update(extra(result))
     summary["verdict"] = judge(summary)
     summary["reproduced"] = reproduced(summary["verdict"])
@@ -206,7 +212,12 @@ def write_plots(result: Result, out: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    draw = {"sync": _plot_sync, "load-sharing": _plot_load_sharing, "reconfig": _plot_reconfig}
+    draw = {
+        "sync": _plot_sync,
+        "load-sharing": _plot_load_sharing,
+        "reconfig": _plot_reconfig,
+        "synchrophasor": synchrophasor.plot,
+    }
     names = draw[result.case.name](result, out, plt)
     plt.close("all")
     return names

@@ -35,6 +35,7 @@ def judge(summary: Summary) -> list[dict[str, Any]]:
         "sync": _sync,
         "load-sharing": _load_sharing,
         "reconfig": _reconfig,
+        "synchrophasor": _synchrophasor,
     }
     return _common(summary) + own[summary["case"]](summary)
 
@@ -193,6 +194,40 @@ def _reconfig(s: Summary) -> list[dict[str, Any]]:
             f"min >= {limit:g} V",
             _num(after),
             after >= limit,
+        ),
+    ]
+
+
+# -- the synchrophasor case ----------------------------------------------------------------
+def _synchrophasor(s: Summary) -> list[dict[str, Any]]:
+    streams = s["pmu_streams"]
+    live = {pmu: v for pmu, v in streams.items() if v["live_at_end"]}
+    worst = min((v["completeness"] or 0.0 for v in live.values()), default=math.nan)
+    dip = s.get("pmu_f_before", math.nan) - s.get("pmu_f_min_after_step", math.nan)
+    recovered = abs(s.get("pmu_f_end", math.nan) - s.get("pmu_f_before", math.nan))
+    agree = s.get("pmu_vs_generator_f_p95", math.nan)
+    failed = [f"{r['condition']} {r['check']}" for r in s["compliance"]["checks"] if not r["pass"]]
+    return [
+        check(
+            "live PMUs streamed at their rate",
+            ">= 2 PMUs, each >= 95 % of frames",
+            _num(worst, 1),
+            len(live) >= 2 and worst >= 95.0,
+        ),
+        check("the PMU saw the load step (frequency dip)", "> 0.05 Hz", _num(dip, 3), dip > 0.05),
+        check("frequency back after the load returned", "within 0.02 Hz", _num(recovered, 4), recovered <= 0.02),
+        check("PMU frequency follows the generator's (p95)", "<= 0.05 Hz", _num(agree, 4), agree <= 0.05),
+        check(
+            "frame time (SOC/FRACSEC) is the source timestamp",
+            "spread <= 1e-4 s",
+            _num(s["frame_time_spread"], 7),
+            s["frame_time_spread"] <= 1e-4,
+        ),
+        check(
+            "ROCOF sequence compliance (P class, 50 Hz)",
+            "TVE <= 1 %, FE <= 0.01 Hz, RFE <= 0.1 Hz/s",
+            "; ".join(failed) or "all pass",
+            s["compliance"]["pass"],
         ),
     ]
 

@@ -29,6 +29,7 @@ from ..bus import Bus, Sample, Writer
 from ..errors import FieldError, GridbusError, UnknownObjectError
 from ..events import EventLog
 from ..model import TopicType
+from ..pmu.testbed import TestbedPMUs
 from ..timebase import SimClock  # its home is gridbus.timebase; importable from here too
 from .engine import Engine
 from .plant import CommandRejected, Plant
@@ -73,9 +74,11 @@ class TestbedService:
         self.published = 0
         self.lag_steps = 0  # ticks that ended behind the wall-clock schedule
         self.lost = 0.0  # simulated s the schedule went on without the plant
+        # PMUs publish C37.118 frames estimated from waveforms, at their own reporting rate
+        self.pmus = TestbedPMUs(bus, list(system.pmus), system.frequency, self.clock, system.rates.get("PMU"))
         for object_id in system.object_ids():
             obj = bus.registry.parse_id(object_id)
-            if "Measurement" in obj.topics:
+            if "Measurement" in obj.topics and object_id not in system.pmus:
                 period = 1.0 / system.rates.get(obj.prefix, rate)
                 # offer the publishing period as deadline, so readers may ask for a tight one
                 self._measure[object_id] = bus.writer(object_id, "Measurement", deadline=period)
@@ -217,6 +220,7 @@ class TestbedService:
 
     def _publish_measurements(self, now: float) -> None:
         true = self.plant.measurements()
+        self.published += self.pmus.publish(self.plant.t, true) * len(self.pmus.ids)
         for object_id, writer in self._measure.items():
             if now < self._due[object_id]:
                 continue

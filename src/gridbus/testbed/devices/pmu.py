@@ -1,24 +1,26 @@
-"""A phasor measurement unit at a bus: the bus voltage as three phasors, and the frequency.
+"""A phasor measurement unit at a bus: what it is shown (the bus voltage), not what it reports.
 
-The network is balanced, so phases b and c are phase a turned by ∓120°; no
-current is measured (the PMUs watch buses), and the quality word flags a dead bus.
+The network is balanced and solved as phasors; a PMU measures waveforms.  So
+:meth:`PMUDevice.measure` gives the true bus voltage (RMS magnitude, angle in
+the nominal frame, frequency, live or dead), and the testbed's PMU publisher
+(:class:`gridbus.pmu.testbed.TestbedPMUs`) turns it into three-phase waveforms,
+estimates the synchrophasors (C37.118.1 P class) and publishes C37.118 frames
+(``PMU_Measurement``) and the stream configuration (``PMU_Config``).  No
+current is measured (the PMUs watch buses): IA..IC read 0.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .base import LIVE, Device, need_ref, wrap
+from .base import LIVE, Device, need_ref
 
 if TYPE_CHECKING:
     from ..plant import Plant
     from ..system import System
-
-DEAD_BUS = 0x8000  # quality bit: no voltage to measure
 
 
 @dataclass
@@ -47,18 +49,11 @@ class PMUDevice(Device[PMUParams, PMUState]):
         return PMUState()
 
     def measure(self, plant: Plant) -> dict[str, float]:
+        """The bus voltage the PMU's inputs see: V (RMS, phase), angle (rad), f (Hz), live (0/1)."""
         v = plant.bus_phasor(self.params.bus)
-        ang = float(np.angle(v))
         return {
-            "Va_mag": abs(v),
-            "Va_ang": ang,
-            "Vb_mag": abs(v),
-            "Vb_ang": wrap(ang - 2 * math.pi / 3),
-            "Vc_mag": abs(v),
-            "Vc_ang": wrap(ang + 2 * math.pi / 3),
-            "Ia_mag": 0.0,
-            "Ia_ang": 0.0,
+            "V": abs(v),
+            "angle": float(np.angle(v)),
             "f": plant.bus_frequency(self.params.bus),
-            "rocof": 0.0,
-            "quality": 0 if abs(v) > LIVE * plant.v_base else DEAD_BUS,
+            "live": 1.0 if abs(v) > LIVE * plant.v_base else 0.0,
         }
