@@ -15,6 +15,7 @@ from importlib import metadata as _metadata
 
 from .bus import Bus
 from .errors import (
+    C37118Error,
     CommandRejected,
     ConfigError,
     DaqConfigError,
@@ -72,6 +73,7 @@ __all__ = [
     "FrameError",
     "DeviceRejected",
     "PortLost",
+    "C37118Error",
 ]
 try:  # declared once, in pyproject.toml
     __version__ = _metadata.version("gridbus")

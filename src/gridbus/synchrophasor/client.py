@@ -1,0 +1,188 @@
+"""The client side of the gateway: a PMU's or PDC's C37.118.2 stream onto the bus.
+
+It connects over TCP, asks for the header and CFG-2, sends START and publishes each PMU
+block of each data frame as ``PMU_Measurement`` with the frame's measurement time as the
+source time stamp, and each configuration as ``PMU_Config`` (transient-local: late
+joiners get it).  Malformed frames are counted on ``Link_State`` and skipped; a dropped
+connection is made again with a bounded, doubling backoff.  STAT bit 10 (configuration
+change), or a data frame that does not fit the configuration, makes it ask for CFG-2
+again.  CFG-3 is not requested: CFG-2 carries everything the data model holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from ..errors import C37118Error
+from .adapter import config_fields, measurement_fields, object_id
+from .command import Command, encode_command
+from .config import StreamConfig, decode_config
+from .data import STAT_CFG_CHANGE, DataFrame, decode_data
+from .frame import Frame, FrameSplitter, FrameType, decode_header, measurement_time
+from .health import LinkHealth, link_id_for
+
+if TYPE_CHECKING:
+    from ..bus import Bus
+    from ..writer import Writer
+
+log = logging.getLogger(__name__)
+CFG_RETRY = 1.0  # seconds between two requests for the configuration
+
+
+class GatewayClient:
+    """Reads the C37.118.2 stream ``idcode`` at ``host:port`` and publishes it on ``bus``."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        host: str,
+        port: int,
+        idcode: int,
+        *,
+        ids: Mapping[int, str] | None = None,
+        link_id: str | None = None,
+        connect_timeout: float = 2.0,
+        backoff: tuple[float, float] = (0.2, 5.0),
+        on_frame: Callable[[DataFrame, StreamConfig], None] | None = None,
+    ) -> None:
+        self.bus, self.host, self.port, self.idcode = bus, host, port, idcode
+        self.ids = dict(ids or {})
+        self.connect_timeout, self.backoff = connect_timeout, backoff
+        self.health = LinkHealth(bus, link_id or link_id_for(host, port), f"tcp://{host}:{port}", "c37.118.2-client")
+        self.config: StreamConfig | None = None
+        self.header = ""
+        self.frames = 0
+        self._on_frame = on_frame
+        self._writers: dict[str, Writer] = {}
+        self._published_cfg: dict[str, dict[str, object]] = {}
+        self._asked_cfg = 0.0
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, duration: float | None = None) -> None:
+        """Stream until ``stop()`` or ``duration`` seconds; reconnect after every drop."""
+        end = None if duration is None else time.monotonic() + duration
+        delay, connects = self.backoff[0], 0
+        while not self._stop.is_set() and (end is None or time.monotonic() < end):
+            try:
+                self._session(end, connects > 0)
+                delay = self.backoff[0]  # a session that ran resets the backoff
+            except OSError as exc:
+                self.health.error(f"{self.host}:{self.port}: {exc.strerror or exc}")
+            finally:
+                self.health.set(connected=False)
+            connects += 1
+            wait = delay if end is None else min(delay, max(0.0, end - time.monotonic()))
+            self._stop.wait(wait)
+            delay = min(delay * 2, self.backoff[1])
+        self.health.publish(force=True)
+
+    # -- one connection ----------------------------------------------------------------------
+    def _session(self, end: float | None, again: bool) -> None:
+        with socket.create_connection((self.host, self.port), timeout=self.connect_timeout) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(0.2)
+            self._sock = sock
+            if again:
+                self.health.fields["reconnects"] += 1
+            self.health.set(connected=True, last_error="")
+            log.info("connected to %s:%d, stream %d", self.host, self.port, self.idcode)
+            self._send(Command.STOP)  # a fresh start: the PMU may still stream to an old session
+            self._send(Command.SEND_HEADER)
+            self._ask_config()
+            self._read(sock, end)
+
+    def _read(self, sock: socket.socket, end: float | None) -> None:
+        splitter = FrameSplitter()
+        while not self._stop.is_set() and (end is None or time.monotonic() < end):
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                if self.config is None and time.monotonic() - self._asked_cfg > CFG_RETRY:
+                    self._ask_config()
+                continue
+            if not data:
+                raise ConnectionResetError(f"{self.host}:{self.port} closed the connection")
+            splitter.feed(data)
+            for item in splitter.frames():
+                if isinstance(item, C37118Error):
+                    self.health.error(item)
+                    continue
+                try:
+                    self._handle(item)
+                except C37118Error as exc:
+                    self.health.error(exc)
+
+    def _handle(self, frame: Frame) -> None:
+        if frame.type is FrameType.DATA:
+            self._data(frame)
+        elif frame.type in (FrameType.CFG1, FrameType.CFG2):
+            if frame.type is FrameType.CFG2 or self.config is None:
+                self._configure(decode_config(frame))
+        elif frame.type is FrameType.HEADER:
+            self.header = decode_header(frame)
+            log.info("header of stream %d: %s", frame.idcode, self.header)
+        elif frame.type is FrameType.CFG3:
+            log.info("CFG-3 from stream %d ignored (gridbus reads CFG-2)", frame.idcode)
+        else:
+            raise C37118Error(f"unexpected {frame.type.name} frame from IDCODE {frame.idcode}")
+
+    def _configure(self, cfg: StreamConfig) -> None:
+        first = self.config is None
+        self.config = cfg
+        for pmu in cfg.pmus:
+            oid = object_id(pmu.idcode, self.ids)
+            fields = config_fields(pmu, cfg)
+            if self._published_cfg.get(oid) != fields:
+                self._writer(oid, "Config").write(**fields)
+                self._published_cfg[oid] = fields
+                log.info("%s: configuration %d (%s, %d phasors)", oid, pmu.cfgcnt, pmu.station, len(pmu.phasors))
+        self.health.fields["object_id"] = object_id(cfg.pmus[0].idcode, self.ids) if cfg.pmus else ""
+        if first:
+            self._send(Command.START)
+
+    def _data(self, frame: Frame) -> None:
+        cfg = self.config
+        if cfg is None:
+            self._ask_config(throttle=True)
+            raise C37118Error(f"data frame from IDCODE {frame.idcode} before any configuration")
+        try:
+            data = decode_data(cfg, frame)
+        except C37118Error:
+            self._ask_config(throttle=True)
+            raise
+        stamp = measurement_time(frame.soc, frame.fracsec, cfg.time_base)
+        for pmu, block in zip(cfg.pmus, data.pmus, strict=True):
+            fields = measurement_fields(block, pmu.idcode, frame.soc, frame.fracsec, frame.time_quality)
+            self._writer(object_id(pmu.idcode, self.ids), "Measurement").write(timestamp=stamp, **fields)
+        self.frames += 1
+        self.health.frame()
+        if any(block.stat & STAT_CFG_CHANGE for block in data.pmus):
+            self._ask_config(throttle=True)
+        if self._on_frame is not None:
+            self._on_frame(data, cfg)
+
+    # -- commands ----------------------------------------------------------------------------
+    def _ask_config(self, throttle: bool = False) -> None:
+        if throttle and time.monotonic() - self._asked_cfg < CFG_RETRY:
+            return
+        self._asked_cfg = time.monotonic()
+        self._send(Command.SEND_CFG2)
+
+    def _send(self, command: Command) -> None:
+        if self._sock is not None:
+            self._sock.sendall(encode_command(self.idcode, command))
+
+    def _writer(self, oid: str, role: str) -> Writer:
+        key = f"{oid}/{role}"
+        if key not in self._writers:
+            self._writers[key] = self.bus.writer(oid, role)
+        return self._writers[key]
