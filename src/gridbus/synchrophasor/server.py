@@ -55,8 +55,8 @@ class GatewayServer:
     ) -> None:
         self.idcode, self.header, self.version = idcode, header, version
         self.max_clients, self.send_timeout = max_clients, send_timeout
-        self._on_error = on_error or (lambda reason: log.warning("%s", reason))
-        self._on_connect = on_connect or (lambda peer: None)
+        self.on_error = on_error or (lambda reason: log.warning("%s", reason))
+        self.on_connect = on_connect or (lambda peer: None)
         self._listener = socket.create_server((host, port))
         self._listener.settimeout(0.2)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
@@ -147,13 +147,13 @@ class GatewayServer:
                 if not full:
                     self._clients.append(client)
             if full:
-                self._on_error(f"refused PDC {peer}: already {self.max_clients} clients")
+                self.on_error(f"refused PDC {peer}: already {self.max_clients} clients")
                 _close(sock)
                 continue
             sock.settimeout(0.5)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             log.info("PDC %s connected to stream %d", peer, self.idcode)
-            self._on_connect(peer)
+            self.on_connect(peer)
             thread = threading.Thread(target=self._serve, args=(client,), name=f"c37-client-{peer}", daemon=True)
             thread.start()
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
@@ -171,7 +171,7 @@ class GatewayServer:
                 splitter.feed(data)
                 for item in splitter.frames():
                     if isinstance(item, C37118Error):
-                        self._on_error(f"from {client.peer}: {item}")
+                        self.on_error(f"from {client.peer}: {item}")
                     else:
                         self._command(client, item)
         except OSError as exc:
@@ -183,12 +183,10 @@ class GatewayServer:
         try:
             command, _extra = decode_command(frame)
         except C37118Error as exc:
-            self._on_error(f"from {client.peer}: {exc}")
+            self.on_error(f"from {client.peer}: {exc}")
             return
         if frame.idcode != self.idcode:
-            self._on_error(
-                f"from {client.peer}: command {command.name} to IDCODE {frame.idcode}, this is {self.idcode}"
-            )
+            self.on_error(f"from {client.peer}: command {command.name} to IDCODE {frame.idcode}, this is {self.idcode}")
             return
         log.debug("PDC %s: %s", client.peer, command.name)
         if command is Command.START:
@@ -201,7 +199,7 @@ class GatewayServer:
         elif command in (Command.SEND_CFG1, Command.SEND_CFG2):
             self._send_config(client, FrameType.CFG1 if command is Command.SEND_CFG1 else FrameType.CFG2)
         else:
-            self._on_error(f"from {client.peer}: command {command.name} not supported (no CFG-3, no extended frames)")
+            self.on_error(f"from {client.peer}: command {command.name} not supported (no CFG-3, no extended frames)")
 
     def _send_config(self, client: _Client, kind: FrameType) -> None:
         cfg = self._config
@@ -225,7 +223,7 @@ class GatewayServer:
                     client.sock.settimeout(0.5)
             return 1
         except OSError as exc:
-            self._on_error(f"PDC {client.peer} dropped: {exc}")
+            self.on_error(f"PDC {client.peer} dropped: {exc}")
             self._drop(client)
             return 0
 
