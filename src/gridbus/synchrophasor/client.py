@@ -63,6 +63,7 @@ class GatewayClient:
         self._asked_cfg = 0.0
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
+        self._started = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -91,6 +92,7 @@ class GatewayClient:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(0.2)
             self._sock = sock
+            self.config, self._started = None, False  # read it again: it may have changed meanwhile
             if again:
                 self.health.fields["reconnects"] += 1
             self.health.set(connected=True, last_error="")
@@ -110,7 +112,7 @@ class GatewayClient:
                     self._ask_config()
                 continue
             if not data:
-                raise ConnectionResetError(f"{self.host}:{self.port} closed the connection")
+                raise ConnectionResetError("closed by the other side")
             splitter.feed(data)
             for item in splitter.frames():
                 if isinstance(item, C37118Error):
@@ -136,7 +138,6 @@ class GatewayClient:
             raise C37118Error(f"unexpected {frame.type.name} frame from IDCODE {frame.idcode}")
 
     def _configure(self, cfg: StreamConfig) -> None:
-        first = self.config is None
         self.config = cfg
         for pmu in cfg.pmus:
             oid = object_id(pmu.idcode, self.ids)
@@ -146,7 +147,8 @@ class GatewayClient:
                 self._published_cfg[oid] = fields
                 log.info("%s: configuration %d (%s, %d phasors)", oid, pmu.cfgcnt, pmu.station, len(pmu.phasors))
         self.health.fields["object_id"] = object_id(cfg.pmus[0].idcode, self.ids) if cfg.pmus else ""
-        if first:
+        if not self._started:
+            self._started = True
             self._send(Command.START)
 
     def _data(self, frame: Frame) -> None:
