@@ -322,3 +322,31 @@ def test_splitter_resynchronizes_after_garbage_and_bad_frames():
     assert any("bad CHK" in str(e) for e in errors)
     assert any("short frame: FRAMESIZE 5" in str(e) for e in errors)
     assert splitter.pending == 0
+
+
+# -- the bus adapter -------------------------------------------------------------------------
+def test_a_cfg2_block_becomes_a_pmu_config_sample_and_back():
+    from gridbus import Registry
+    from gridbus.synchrophasor.adapter import WireFormat, config_fields, pmu_config
+
+    topic = Registry.default().by_prefix("PMU").topic("Config")
+    sample = topic.build("PMU_7", config_fields(STATION_A.pmus[0], STATION_A))
+    assert [k.name for k in sample.phasor_kinds] == ["VOLTAGE"]
+    assert (sample.station, sample.time_base, sample.f_nominal, sample.data_rate) == ("STATION A", 10**6, 60.0, 30)
+    assert sample.analog_units == ["RMS"] and len(sample.digital_names) == 16
+    back = pmu_config(topic.to_dict(sample), WireFormat.parse("rect,int", volts_per_bit=9.15527, analog_per_bit=0.001))
+    assert back.format == STATION_A.pmus[0].format == 0
+    assert [(p.name, p.current, p.scale) for p in back.phasors] == [("VA", False, pytest.approx(9.15527))]
+    assert back.digitals[0].names == [f"BRK{i}" for i in range(1, 17)]
+
+
+@pytest.mark.parametrize("text", ["polar,rect", "float,int", "polar,double", ""])
+def test_wire_format_refuses_contradictions(text):
+    from gridbus import GridbusError
+    from gridbus.synchrophasor.adapter import WireFormat
+
+    if text == "":
+        assert WireFormat.parse(text).polar  # nothing said: polar float
+        return
+    with pytest.raises(GridbusError, match="--format"):
+        WireFormat.parse(text)

@@ -41,6 +41,7 @@ EXPECTED = {
     "FrameError",
     "DeviceRejected",
     "PortLost",
+    "C37118Error",
 }
 
 

@@ -111,6 +111,7 @@ def _write_both(bus: Bus, k: int) -> float:
     return soc + frac / 1e6
 
 
+@pytest.mark.integration
 def test_server_answers_commands_and_streams_the_bus_pmus(domain, partition):
     """Header, CFG-1, CFG-2 (NUM_PMU 2, rect int16 as asked), START, data aligned by time, STOP."""
     with Bus(domain, partition=partition) as bus:
@@ -198,6 +199,7 @@ def _client(bus: Bus, port: int, **kw: object) -> Iterator[GatewayClient]:
         runner.join(10)
 
 
+@pytest.mark.integration
 def test_client_publishes_frames_with_their_measurement_time_and_follows_a_config_change(domain, partition):
     server = GatewayServer("127.0.0.1", 0, 9).start()
     server.set_config(_stream(cfgcnt=1, phasors=2))
@@ -259,6 +261,7 @@ def _fake_pmu(cfg: StreamConfig, frames: list[bytes], stop: threading.Event) -> 
     return listener.getsockname()[1], thread
 
 
+@pytest.mark.integration
 def test_client_counts_malformed_frames_on_link_state_and_keeps_the_connection(domain, partition):
     cfg = _stream(cfgcnt=1, phasors=2)
     good = [encode_data(cfg, _frame(k, 2)) for k in range(3)]
@@ -291,6 +294,7 @@ def test_client_counts_malformed_frames_on_link_state_and_keeps_the_connection(d
         pmu.join(10)
 
 
+@pytest.mark.integration
 def test_client_reconnects_after_the_server_drops(domain, partition):
     server = GatewayServer("127.0.0.1", 0, 9).start()
     port = server.port

@@ -56,6 +56,7 @@ def test_keys_tolerate_float_rounding_of_the_measurement_time():
     assert aligner.add("PMU_2", 1_700_000_000.333_333_2, "b", now=T0)  # same microsecond: one set
 
 
+@pytest.mark.integration
 def test_pdc_refuses_bad_pmu_lists(domain, partition):
     with Bus(domain, partition=partition) as bus:
         with pytest.raises(GridbusError, match="not a PMU id"):
@@ -75,6 +76,7 @@ def _config(bus: Bus, pmu: str, idcode: int) -> None:
     )  # fmt: skip
 
 
+@pytest.mark.integration
 def test_concentrator_publishes_sets_and_statistics(domain, partition):
     """Two PMUs publish 40 frames; PMU_2 stops after 20: its later sets say MISSING, NaN values."""
     with Bus(domain, partition=partition) as bus:

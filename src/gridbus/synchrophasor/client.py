@@ -6,12 +6,14 @@ source time stamp, and each configuration as ``PMU_Config`` (transient-local: la
 joiners get it).  Malformed frames are counted on ``Link_State`` and skipped; a dropped
 connection is made again with a bounded, doubling backoff.  STAT bit 10 (configuration
 change), or a data frame that does not fit the configuration, makes it ask for CFG-2
-again.  CFG-3 is not requested: CFG-2 carries everything the data model holds.
+again.  A block marked data-invalid with no values (a PDC's filler for a PMU it did not
+get) is not published.  CFG-3 is not requested: CFG-2 carries everything the data model holds.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import threading
 import time
@@ -22,7 +24,7 @@ from ..errors import C37118Error
 from .adapter import config_fields, measurement_fields, object_id
 from .command import Command, encode_command
 from .config import StreamConfig, decode_config
-from .data import STAT_CFG_CHANGE, DataFrame, decode_data
+from .data import STAT_CFG_CHANGE, STAT_DATA_INVALID, DataFrame, PmuData, decode_data
 from .frame import Frame, FrameSplitter, FrameType, decode_header, measurement_time
 from .health import LinkHealth, link_id_for
 
@@ -32,6 +34,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CFG_RETRY = 1.0  # seconds between two requests for the configuration
+
+
+def is_filler(block: PmuData) -> bool:
+    """A PDC's block for a PMU it did not get: data-invalid and no values.  Not published:
+    on the bus a missing frame is a missing sample (a PDC downstream marks it MISSING)."""
+    return bool(block.stat & STAT_DATA_INVALID) and math.isnan(block.freq) and all(map(math.isnan, block.angle))
 
 
 class GatewayClient:
@@ -163,6 +171,8 @@ class GatewayClient:
             raise
         stamp = measurement_time(frame.soc, frame.fracsec, cfg.time_base)
         for pmu, block in zip(cfg.pmus, data.pmus, strict=True):
+            if is_filler(block):
+                continue
             fields = measurement_fields(block, pmu.idcode, frame.soc, frame.fracsec, frame.time_quality)
             self._writer(object_id(pmu.idcode, self.ids), "Measurement").write(timestamp=stamp, **fields)
         self.frames += 1
