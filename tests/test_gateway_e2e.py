@@ -121,6 +121,8 @@ def test_pmus_through_both_gateway_sides_pdc_and_historian(domain, tmp_path, env
             "SELECT object_id, source_time, fields FROM samples WHERE topic = 'PMU_Measurement' ORDER BY source_time"
         ).fetchall()
         sets = [json.loads(f) for (f,) in conn.execute("SELECT fields FROM samples WHERE topic = 'PDC_Measurement'")]
+        labels = dict(conn.execute("SELECT object_id, fields FROM samples WHERE topic = 'PMU_Config'").fetchall())
+    assert json.loads(labels["PMU_1"])["phasor_kinds"] == ["VOLTAGE", "CURRENT"]  # the historian keeps the labels
     by_pmu: dict[str, list] = {"PMU_1": [], "PMU_2": []}
     for oid, source, fields in rows:
         by_pmu[oid].append((source, json.loads(fields)))
