@@ -311,3 +311,17 @@ def test_client_reconnects_after_the_server_drops(domain, partition):
         _wait(lambda: client.health.fields["reconnects"] >= 1 and client.health.fields["connected"])
         assert math.isfinite(client.health.fields["poll_rate"])
     server.close()
+
+
+@pytest.mark.integration
+def test_pmu_bench_reports_rates_both_ways_and_the_delay_per_pmu(domain):
+    """The benchmark's shape and sanity only: figures are printed, never asserted against a speed."""
+    from gridbus.synchrophasor.bench import run_benchmarks
+
+    out = run_benchmarks(domain, 0.5, 50, 2)
+    into, out_of = out["gateway_client_tcp_to_bus"], out["gateway_server_bus_to_tcp"]
+    assert into["frames"] > 0 and into["errors"] == 0 and into["frames_per_s"] > 0
+    assert out_of["frames"] > 0 and out_of["pmus_per_frame"] == 2
+    delay = out["measurement_to_sqlite_row_ms"]
+    assert delay["frames_sent"] == 25 and set(delay) >= {"PMU_1", "PMU_2"}
+    assert 0 < delay["PMU_1"]["count"] <= 25 and delay["PMU_1"]["p50_ms"] > 0
