@@ -325,3 +325,40 @@ def test_pmu_bench_reports_rates_both_ways_and_the_delay_per_pmu(domain):
     delay = out["measurement_to_sqlite_row_ms"]
     assert delay["frames_sent"] == 25 and set(delay) >= {"PMU_1", "PMU_2"}
     assert 0 < delay["PMU_1"]["count"] <= 25 and delay["PMU_1"]["p50_ms"] > 0
+
+
+@pytest.mark.integration
+def test_commanded_udp_client_and_server(domain, partition):
+    """Commands by UDP to the server's port, frames back by UDP to the client's socket."""
+    server = GatewayServer("127.0.0.1", 0, 9, udp=True).start()
+    server.set_config(_stream(cfgcnt=1, phasors=2))
+    try:
+        with Bus(domain, partition=partition) as bus, _client(bus, server.port, udp=True) as client:
+            measurements = bus.reader("PMU_42", "Measurement")
+            frame = _frame(3, 2)
+            _wait(lambda: server.publish(frame))
+            sample = measurements.take_one(timeout=10)
+            assert sample is not None and list(sample.magnitude) == pytest.approx([120.0, 121.0], abs=0.01)
+            assert sample.source_time == pytest.approx(frame.soc + frame.fracsec / 1e6, abs=1e-6)
+            assert client.health.fields["port"] == f"udp://127.0.0.1:{server.port}"
+            assert client.health.fields["errors"] == 0
+    finally:
+        server.close()
+
+
+def test_spontaneous_udp_sends_cfg2_then_data_unasked():
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    server = GatewayServer("127.0.0.1", 0, 9, udp_to=[receiver.getsockname()], cfg_period=60).start()
+    try:
+        server.set_config(_stream(cfgcnt=1, phasors=2))
+        for k in range(3):
+            assert server.publish(_frame(k, 2)) == 1
+        kinds = [decode_frame(receiver.recv(65536)) for _ in range(4)]
+        assert [f.type for f in kinds] == [FrameType.CFG2, FrameType.DATA, FrameType.DATA, FrameType.DATA]
+        cfg = decode_config(kinds[0])
+        assert [decode_data(cfg, f).pmus[0].freq for f in kinds[1:]] == pytest.approx([60.0, 60.001, 60.002])
+    finally:
+        server.close()
+        receiver.close()

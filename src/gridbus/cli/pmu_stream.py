@@ -108,15 +108,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 def _client(args: argparse.Namespace) -> int:
     from ..synchrophasor.client import GatewayClient
 
-    if args.pmu:
-        raise GridbusError("--pmu is for --serve; with --connect the stream's CFG-2 says which PMUs come")
+    if args.pmu or args.udp_to:
+        raise GridbusError("--pmu and --udp-to are for --serve; with --connect the stream's CFG-2 says what comes")
     host, port = args.connect
     ids = id_mapping(args.map)
     with open_bus(args) as bus:
         for name in ids.values():
             if bus.registry.parse_id(name).prefix != "PMU":
                 raise GridbusError(f"--map: {name!r} is not a PMU id (PMU_<index>)")
-        client = GatewayClient(bus, host, port, args.idcode, ids=ids, link_id=args.link_id)
+        client = GatewayClient(bus, host, port, args.idcode, ids=ids, link_id=args.link_id, udp=args.udp)
         _on_signals(client.stop)
         _emit("ready", {"connect": f"{host}:{port}", "idcode": args.idcode, "link": client.health.link_id})
         client.run(args.duration)
@@ -138,7 +138,7 @@ def _serve(args: argparse.Namespace, pdc_id: str | None) -> int:
         if args.serve is not None:
             host, port = args.serve
             try:
-                server = GatewayServer(host, port, args.idcode)
+                server = GatewayServer(host, port, args.idcode, udp=args.udp, udp_to=args.udp_to)
             except OSError as exc:
                 raise GridbusError(f"--serve {host}:{port}: {exc.strerror or exc}") from None
             link = args.link_id or link_id_for(host, server.port)
@@ -154,6 +154,7 @@ def _serve(args: argparse.Namespace, pdc_id: str | None) -> int:
         ready: dict[str, Any] = {"pmus": args.pmu, "window": args.window}
         if server is not None:
             ready |= {"serve": f"{server.address[0]}:{server.port}", "port": server.port, "idcode": args.idcode}
+            ready |= {"udp": args.udp, "udp_to": [f"{h}:{p}" for h, p in args.udp_to]}
         if pdc_id:
             ready["pdc"] = pdc_id
         _emit("ready", ready)
@@ -188,6 +189,8 @@ def _stream_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--volts-per-bit", type=positive_float, default=0.1, help="int16 voltage scale (default 0.1 V)")
     p.add_argument("--amps-per-bit", type=positive_float, default=0.01, help="int16 current scale (default 0.01 A)")
     p.add_argument("--analog-per-bit", type=positive_float, default=0.01, help="int16 analog scale (default 0.01)")
+    p.add_argument("--udp", action="store_true", help="--connect: commands and data by UDP; --serve: UDP too")
+    p.add_argument("--udp-to", type=connect_endpoint, action="append", default=[], help="--serve: send data there")
     p.add_argument("--link-id", default=None, help="Link_State id of the gateway (default LINK_<host>-<port>)")
     p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: until Ctrl-C)")
 

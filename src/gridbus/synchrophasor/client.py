@@ -1,13 +1,15 @@
 """The client side of the gateway: a PMU's or PDC's C37.118.2 stream onto the bus.
 
-It connects over TCP, asks for the header and CFG-2, sends START and publishes each PMU
-block of each data frame as ``PMU_Measurement`` with the frame's measurement time as the
-source time stamp, and each configuration as ``PMU_Config`` (transient-local: late
-joiners get it).  Malformed frames are counted on ``Link_State`` and skipped; a dropped
-connection is made again with a bounded, doubling backoff.  STAT bit 10 (configuration
-change), or a data frame that does not fit the configuration, makes it ask for CFG-2
-again.  A block marked data-invalid with no values (a PDC's filler for a PMU it did not
-get) is not published.  CFG-3 is not requested: CFG-2 carries everything the data model holds.
+It connects over TCP (or, with ``udp=True``, sends its commands by UDP and reads the frames
+that come back: the standard's "commanded" UDP), asks for the header and CFG-2, sends START
+and publishes each PMU block of each data frame as ``PMU_Measurement`` with the frame's
+measurement time as the source time stamp, and each configuration as ``PMU_Config``
+(transient-local: late joiners get it).  Malformed frames are counted on ``Link_State`` and
+skipped; a dropped connection (on UDP: ``idle_timeout`` seconds without a frame) is made
+again with a bounded, doubling backoff.  STAT bit 10 (configuration change), or a data
+frame that does not fit the configuration, makes it ask for CFG-2 again.  A block marked
+data-invalid with no values (a PDC's filler for a PMU it did not get) is not published.
+CFG-3 is not requested: CFG-2 carries everything the data model holds.
 """
 
 from __future__ import annotations
@@ -56,12 +58,18 @@ class GatewayClient:
         link_id: str | None = None,
         connect_timeout: float = 2.0,
         backoff: tuple[float, float] = (0.2, 5.0),
+        udp: bool = False,
+        idle_timeout: float = 5.0,
         on_frame: Callable[[DataFrame, StreamConfig], None] | None = None,
     ) -> None:
         self.bus, self.host, self.port, self.idcode = bus, host, port, idcode
         self.ids = dict(ids or {})
         self.connect_timeout, self.backoff = connect_timeout, backoff
-        self.health = LinkHealth(bus, link_id or link_id_for(host, port), f"tcp://{host}:{port}", "c37.118.2-client")
+        self.udp, self.idle_timeout = udp, idle_timeout
+        scheme = "udp" if udp else "tcp"
+        self.health = LinkHealth(
+            bus, link_id or link_id_for(host, port), f"{scheme}://{host}:{port}", "c37.118.2-client"
+        )
         self.config: StreamConfig | None = None
         self.header = ""
         self.frames = 0
@@ -95,9 +103,19 @@ class GatewayClient:
         self.health.publish(force=True)
 
     # -- one connection ----------------------------------------------------------------------
-    def _session(self, end: float | None, again: bool) -> None:
-        with socket.create_connection((self.host, self.port), timeout=self.connect_timeout) as sock:
+    def _open(self) -> socket.socket:
+        """A TCP connection, or a UDP socket connected to the PMU (commands out, frames in)."""
+        if not self.udp:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        family, kind, proto, _name, address = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.connect(address)
+        return sock
+
+    def _session(self, end: float | None, again: bool) -> None:
+        with self._open() as sock:
             sock.settimeout(0.2)
             self._sock = sock
             self.config, self._started = None, False  # read it again: it may have changed meanwhile
@@ -112,15 +130,21 @@ class GatewayClient:
 
     def _read(self, sock: socket.socket, end: float | None) -> None:
         splitter = FrameSplitter()
+        heard = time.monotonic()
         while not self._stop.is_set() and (end is None or time.monotonic() < end):
             try:
                 data = sock.recv(65536)
             except TimeoutError:
                 if self.config is None and time.monotonic() - self._asked_cfg > CFG_RETRY:
                     self._ask_config()
+                if self.udp and time.monotonic() - heard > self.idle_timeout:  # UDP has no "closed"
+                    raise ConnectionAbortedError(f"nothing received for {self.idle_timeout:g} s") from None
                 continue
-            if not data:
+            if not data and not self.udp:
                 raise ConnectionResetError("closed by the other side")
+            heard = time.monotonic()
+            if self.udp:
+                splitter = FrameSplitter()  # a datagram is one frame: never join two
             splitter.feed(data)
             for item in splitter.frames():
                 if isinstance(item, C37118Error):
@@ -191,7 +215,7 @@ class GatewayClient:
 
     def _send(self, command: Command) -> None:
         if self._sock is not None:
-            self._sock.sendall(encode_command(self.idcode, command))
+            self._sock.sendall(encode_command(self.idcode, command))  # on UDP: one datagram
 
     def _writer(self, oid: str, role: str) -> Writer:
         key = f"{oid}/{role}"

@@ -1,20 +1,24 @@
-"""The server side of the gateway: one C37.118.2 stream over TCP to any number of PDCs.
+"""The server side of the gateway: one C37.118.2 stream to any number of PDCs, over TCP and UDP.
 
-Each client gets its own thread that answers its commands (START, STOP, send header,
+Each TCP client gets its own thread that answers its commands (START, STOP, send header,
 CFG-1, CFG-2; CFG-3 is not supported and is answered by nothing, as a PMU without it
-would).  Data frames go only to clients that sent START.  A client whose socket does not
-take a frame within ``send_timeout`` is dropped, so a stalled PDC never holds up the
-others.  When the configuration changes, every client gets STAT bit 10 (configuration
-change) on its data frames until it asks for the configuration again.
+would).  With ``udp=True`` the same port also takes commands by UDP and answers to the
+sender (the standard's "commanded" UDP); ``udp_to`` lists destinations that get the data
+frames by UDP without asking ("spontaneous" UDP), with a CFG-2 first and every
+``cfg_period`` seconds.  Data frames go only to clients that sent START.  A TCP client
+whose socket does not take a frame within ``send_timeout`` is dropped, so a stalled PDC
+never holds up the others.  When the configuration changes, every client gets STAT bit
+10 (configuration change) on its data frames until it asks for the configuration again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..errors import C37118Error
@@ -29,11 +33,14 @@ RECV_SIZE = 65536
 
 @dataclass
 class _Client:
-    sock: socket.socket
     peer: str
+    send: Callable[[bytes], object]
+    close: Callable[[], None]
     started: bool = False
     stale: bool = False  # the configuration changed since this client last read it
     wants_cfg: list[FrameType] = field(default_factory=list)  # asked before any configuration existed
+    spontaneous: bool = False  # a --udp-to destination: never asked, gets CFG-2 now and then
+    cfg_sent: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -50,22 +57,36 @@ class GatewayServer:
         max_clients: int = 16,
         send_timeout: float = 2.0,
         version: int = VERSION_2011,
+        udp: bool = False,
+        udp_to: Sequence[tuple[str, int]] = (),
+        cfg_period: float = 60.0,
         on_error: Callable[[object], None] | None = None,
         on_connect: Callable[[str], None] | None = None,
     ) -> None:
         self.idcode, self.header, self.version = idcode, header, version
-        self.max_clients, self.send_timeout = max_clients, send_timeout
+        self.max_clients, self.send_timeout, self.cfg_period = max_clients, send_timeout, cfg_period
         self.on_error = on_error or (lambda reason: log.warning("%s", reason))
         self.on_connect = on_connect or (lambda peer: None)
         self._listener = socket.create_server((host, port))
         self._listener.settimeout(0.2)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._udp: socket.socket | None = None
+        if udp or udp_to:
+            self._udp = socket.socket(socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET, socket.SOCK_DGRAM)
+            self._udp.bind((host, self.port) if udp else (host, 0))
+            self._udp.settimeout(0.2)
+        self._answers_udp = udp
         self._clients: list[_Client] = []
+        self._by_address: dict[tuple[str, int], _Client] = {}
         self._lock = threading.Lock()
         self._config: StreamConfig | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.frames_sent = 0
+        for destination in udp_to:
+            client = self._udp_client(destination)
+            client.started = client.spontaneous = True
+            self._clients.append(client)
 
     @property
     def port(self) -> int:
@@ -81,9 +102,11 @@ class GatewayServer:
         return self._config
 
     def start(self) -> GatewayServer:
-        thread = threading.Thread(target=self._accept_loop, name=f"c37-server-{self.port}", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        loops = [self._accept_loop] + ([self._udp_loop] if self._answers_udp else [])
+        for loop in loops:
+            thread = threading.Thread(target=loop, name=f"c37-server-{self.port}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     # -- the stream ------------------------------------------------------------------------
@@ -111,6 +134,8 @@ class GatewayServer:
         with self._lock:
             clients = [c for c in self._clients if c.started]
         for client in clients:
+            if client.spontaneous and (client.stale or time.monotonic() - client.cfg_sent >= self.cfg_period):
+                self._send_config(client, FrameType.CFG2)
             if client.stale:
                 if flagged is None:
                     marked = [replace(p, stat=p.stat | STAT_CFG_CHANGE) for p in frame.pmus]
@@ -127,11 +152,26 @@ class GatewayServer:
         with self._lock:
             clients, self._clients = self._clients, []
         for client in clients:
-            _close(client.sock)
+            client.close()
         for thread in self._threads:
             thread.join(timeout=2.0)
+        if self._udp is not None:
+            self._udp.close()
 
     # -- connections -----------------------------------------------------------------------
+    def _admit(self, client: _Client) -> bool:
+        with self._lock:
+            full = len(self._clients) >= self.max_clients
+            if not full:
+                self._clients.append(client)
+        if full:
+            self.on_error(f"refused PDC {client.peer}: already {self.max_clients} clients")
+            client.close()
+            return False
+        log.info("PDC %s connected to stream %d", client.peer, self.idcode)
+        self.on_connect(client.peer)
+        return True
+
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -140,44 +180,77 @@ class GatewayServer:
                 continue
             except OSError:
                 return  # closed
-            peer = f"{addr[0]}:{addr[1]}"
-            with self._lock:
-                full = len(self._clients) >= self.max_clients
-                client = _Client(sock, peer)
-                if not full:
-                    self._clients.append(client)
-            if full:
-                self.on_error(f"refused PDC {peer}: already {self.max_clients} clients")
-                _close(sock)
+            client = self._tcp_client(sock, f"{addr[0]}:{addr[1]}")
+            if not self._admit(client):
                 continue
-            sock.settimeout(0.5)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            log.info("PDC %s connected to stream %d", peer, self.idcode)
-            self.on_connect(peer)
-            thread = threading.Thread(target=self._serve, args=(client,), name=f"c37-client-{peer}", daemon=True)
+            thread = threading.Thread(target=self._serve_tcp, args=(client, sock), name=f"c37-{client.peer}")
+            thread.daemon = True
             thread.start()
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
-    def _serve(self, client: _Client) -> None:
+    def _tcp_client(self, sock: socket.socket, peer: str) -> _Client:
+        sock.settimeout(0.5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        lock = threading.Lock()
+
+        def send(raw: bytes) -> None:
+            with lock:
+                sock.settimeout(self.send_timeout)
+                try:
+                    sock.sendall(raw)
+                finally:
+                    sock.settimeout(0.5)
+
+        return _Client(peer, send, lambda: _close(sock))
+
+    def _udp_client(self, address: tuple[str, int]) -> _Client:
+        udp = self._udp
+        assert udp is not None
+        return _Client(f"udp:{address[0]}:{address[1]}", lambda raw: udp.sendto(raw, address), lambda: None)
+
+    def _serve_tcp(self, client: _Client, sock: socket.socket) -> None:
         splitter = FrameSplitter()
         try:
             while not self._stop.is_set():
                 try:
-                    data = client.sock.recv(RECV_SIZE)
+                    data = sock.recv(RECV_SIZE)
                 except TimeoutError:
                     continue
                 if not data:
                     break
                 splitter.feed(data)
-                for item in splitter.frames():
-                    if isinstance(item, C37118Error):
-                        self.on_error(f"from {client.peer}: {item}")
-                    else:
-                        self._command(client, item)
+                self._commands(client, splitter)
         except OSError as exc:
             log.info("PDC %s: %s", client.peer, exc)
         finally:
             self._drop(client)
+
+    def _udp_loop(self) -> None:
+        assert self._udp is not None
+        while not self._stop.is_set():
+            try:
+                data, address = self._udp.recvfrom(RECV_SIZE)
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            key = (address[0], address[1])
+            client = self._by_address.get(key)
+            if client is None:
+                client = self._udp_client(key)
+                if not self._admit(client):
+                    continue
+                self._by_address[key] = client
+            splitter = FrameSplitter()  # one datagram, one frame
+            splitter.feed(data)
+            self._commands(client, splitter)
+
+    def _commands(self, client: _Client, splitter: FrameSplitter) -> None:
+        for item in splitter.frames():
+            if isinstance(item, C37118Error):
+                self.on_error(f"from {client.peer}: {item}")
+            else:
+                self._command(client, item)
 
     def _command(self, client: _Client, frame: Frame) -> None:
         try:
@@ -186,7 +259,7 @@ class GatewayServer:
             self.on_error(f"from {client.peer}: {exc}")
             return
         if frame.idcode != self.idcode:
-            self.on_error(f"from {client.peer}: command {command.name} to IDCODE {frame.idcode}, this is {self.idcode}")
+            self.on_error(f"from {client.peer}: {command.name} to IDCODE {frame.idcode}, this is {self.idcode}")
             return
         log.debug("PDC %s: %s", client.peer, command.name)
         if command is Command.START:
@@ -207,22 +280,18 @@ class GatewayServer:
             client.wants_cfg.append(kind)
             return
         soc, frac = self._now(cfg.time_base)
-        if (
-            self._send(client, encode_config(cfg, soc, frac, ftype=kind, version=self.version))
-            and kind is FrameType.CFG2
-        ):
-            client.stale = False
+        sent = self._send(client, encode_config(cfg, soc, frac, ftype=kind, version=self.version))
+        if sent and kind is FrameType.CFG2:
+            client.stale, client.cfg_sent = False, time.monotonic()
 
     def _send(self, client: _Client, raw: bytes) -> int:
         try:
-            with client.lock:
-                client.sock.settimeout(self.send_timeout)
-                try:
-                    client.sock.sendall(raw)
-                finally:
-                    client.sock.settimeout(0.5)
+            client.send(raw)
             return 1
         except OSError as exc:
+            if client.spontaneous:  # nobody listens there yet: UDP goes on
+                log.debug("%s: %s", client.peer, exc)
+                return 0
             self.on_error(f"PDC {client.peer} dropped: {exc}")
             self._drop(client)
             return 0
@@ -232,7 +301,8 @@ class GatewayServer:
             if client in self._clients:
                 self._clients.remove(client)
                 log.info("PDC %s disconnected", client.peer)
-        _close(client.sock)
+        self._by_address = {k: c for k, c in self._by_address.items() if c is not client}
+        client.close()
 
     @staticmethod
     def _now(time_base: int = 1_000_000) -> tuple[int, int]:
@@ -240,8 +310,6 @@ class GatewayServer:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()
