@@ -318,7 +318,7 @@ def test_pmu_bench_reports_rates_both_ways_and_the_delay_per_pmu(domain):
     """The benchmark's shape and sanity only: figures are printed, never asserted against a speed."""
     from gridbus.synchrophasor.bench import run_benchmarks
 
-    out = run_benchmarks(domain, 0.5, 50, 2)
+    out = run_benchmarks(domain, 0.5, 50, 2, record_defaults=False)
     into, out_of = out["gateway_client_tcp_to_bus"], out["gateway_server_bus_to_tcp"]
     assert into["frames"] > 0 and into["errors"] == 0 and into["frames_per_s"] > 0
     assert out_of["frames"] > 0 and out_of["pmus_per_frame"] == 2

@@ -139,8 +139,13 @@ def server_rate(bus: Bus, seconds: float, pmus: int) -> dict[str, Any]:
     return {"frames_per_s": round(received / elapsed, 1), "pmus_per_frame": pmus, "frames": received}
 
 
-def delay(domain: int | None, seconds: float, rate: int, pmus: int, batch: int = 10) -> dict[str, Any]:
-    """Measurement time -> SQLite row through server, client and historian, at ``rate`` frames/s."""
+def delay(
+    domain: int | None, seconds: float, rate: int, pmus: int, batch: int = 10, flush: float = 0.02
+) -> dict[str, Any]:
+    """Measurement time -> SQLite row through server, client and historian, at ``rate`` frames/s.
+
+    ``batch`` and ``flush`` are the recorder's rows per write and seconds between writes.
+    """
     from ..historian.analysis import delays
     from ..historian.recorder import Recorder
     from ..historian.sinks import open_sink
@@ -158,7 +163,7 @@ def delay(domain: int | None, seconds: float, rate: int, pmus: int, batch: int =
         server = GatewayServer("127.0.0.1", 0, 1).start()
         pdc = Concentrator(near, ids, 0.02, pdc_id=None, feed=StreamFeed(server, WireFormat(), ids))
         client = GatewayClient(far, "127.0.0.1", server.port, 1, link_id="LINK_bench-delay")
-        recorder = Recorder(far, open_sink(db), ["PMU"], ["Measurement"], batch=batch, flush_interval=0.02,
+        recorder = Recorder(far, open_sink(db), ["PMU"], ["Measurement"], batch=batch, flush_interval=flush,
                             spool=Path(tmp) / "spool", commit_interval=0.01)  # fmt: skip
         threads = [
             threading.Thread(target=pdc.run, args=(seconds + 3,)),
@@ -185,22 +190,28 @@ def delay(domain: int | None, seconds: float, rate: int, pmus: int, batch: int =
         server.close()
         pdc.close()
         per_pmu = delays(db, "PMU_Measurement", by_object=True)
-    out: dict[str, Any] = {"rate": rate, "frames_sent": sent, "recorder_batch": batch}
+    out: dict[str, Any] = {"rate": rate, "frames_sent": sent, "recorder_batch": batch, "recorder_flush_s": flush}
     for name, row in per_pmu.items():
         pid = name.split()[-1]
         out[pid] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items() if k != "_values"}
     return out
 
 
-def run_benchmarks(domain: int | None, seconds: float, rate: int, pmus: int) -> dict[str, Any]:
-    """All three, each on its own partitions."""
+def run_benchmarks(
+    domain: int | None, seconds: float, rate: int, pmus: int, record_defaults: bool = True
+) -> dict[str, Any]:
+    """All three, each on its own partitions; the delay also with ``gridbus record``'s defaults
+    (batch 100, 1 s flush) when ``record_defaults``."""
     tag = f"c37bench-{os.getpid()}"
     with Bus(domain, partition=f"{tag}-client") as bus:
         into_bus = client_rate(bus, seconds, pmus)
     with Bus(domain, partition=f"{tag}-server") as bus:
         out_of_bus = server_rate(bus, seconds, pmus)
-    return {
+    out = {
         "gateway_client_tcp_to_bus": into_bus,
         "gateway_server_bus_to_tcp": out_of_bus,
         "measurement_to_sqlite_row_ms": delay(domain, seconds, rate, pmus),
     }
+    if record_defaults:
+        out["measurement_to_sqlite_row_ms_record_defaults"] = delay(domain, seconds, rate, pmus, 100, 1.0)
+    return out

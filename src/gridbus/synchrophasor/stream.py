@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .server import GatewayServer
 
 log = logging.getLogger(__name__)
+MAX_PMUS = 64
 
 
 class PmuInput:
@@ -38,6 +39,8 @@ class PmuInput:
         for pid in pmu_ids:
             if bus.registry.parse_id(pid).prefix != "PMU":
                 raise GridbusError(f"--pmu {pid}: not a PMU id (PMU_<index>)")
+        if len(pmu_ids) > MAX_PMUS:
+            raise GridbusError(f"{len(pmu_ids)} PMUs: a set holds at most {MAX_PMUS} (PDC_Measurement's bound)")
         if len(set(pmu_ids)) != len(pmu_ids):
             raise GridbusError(f"--pmu given twice: {', '.join(pmu_ids)}")
         self.pmu_ids = list(pmu_ids)
