@@ -163,6 +163,7 @@ def _serve(args: argparse.Namespace, pdc_id: str | None) -> int:
         finally:
             if server is not None:
                 server.close()
+                health.set(connected=False)
             pdc.close()
         done: dict[str, Any] = {"sets": pdc.sets, **{k: v for k, v in pdc.state_fields().items() if k != "window"}}
         if server is not None:
@@ -184,13 +185,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _stream_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--idcode", type=idcode, default=1, help="IDCODE of the served stream (default 1)")
+    p.add_argument("--idcode", type=idcode, default=1, help="the stream's IDCODE: asked for or sent (default 1)")
     p.add_argument("--format", default="polar,float", help="polar or rect, float or int (default polar,float)")
     p.add_argument("--volts-per-bit", type=positive_float, default=0.1, help="int16 voltage scale (default 0.1 V)")
     p.add_argument("--amps-per-bit", type=positive_float, default=0.01, help="int16 current scale (default 0.01 A)")
     p.add_argument("--analog-per-bit", type=positive_float, default=0.01, help="int16 analog scale (default 0.01)")
     p.add_argument("--udp", action="store_true", help="--connect: commands and data by UDP; --serve: UDP too")
-    p.add_argument("--udp-to", type=connect_endpoint, action="append", default=[], help="--serve: send data there")
+    p.add_argument(
+        "--udp-to",
+        type=connect_endpoint,
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="--serve: send data there",
+    )
     p.add_argument("--link-id", default=None, help="Link_State id of the gateway (default LINK_<host>-<port>)")
     p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: until Ctrl-C)")
 
@@ -198,8 +206,16 @@ def _stream_options(p: argparse.ArgumentParser) -> None:
 def add_commands(pmus: Subcommands) -> None:
     """Add this module's subcommands to ``gridbus pmu``."""
     p = command(pmus, "gateway", cmd_gateway, "C37.118.2 gateway: a PMU/PDC onto the bus, or the bus's PMUs served")
-    p.add_argument("--connect", type=connect_endpoint, default=None, help="read the PMU/PDC stream at HOST:PORT")
-    p.add_argument("--serve", type=serve_endpoint, default=None, help="serve the --pmu PMUs on [HOST:]PORT")
+    p.add_argument(
+        "--connect",
+        type=connect_endpoint,
+        default=None,
+        metavar="HOST:PORT",
+        help="read the PMU/PDC stream at HOST:PORT",
+    )
+    p.add_argument(
+        "--serve", type=serve_endpoint, default=None, metavar="[HOST:]PORT", help="serve the --pmu PMUs on [HOST:]PORT"
+    )
     p.add_argument("--pmu", action="append", default=[], help="with --serve: a PMU to serve (repeat: multi-PMU)")
     p.add_argument("--map", action="append", default=[], metavar="IDCODE=PMU_ID", help="--connect: a PMU's bus id")
     p.add_argument("--window", type=nonneg_float, default=0.05, help="several --pmu: alignment wait window (s)")
@@ -209,7 +225,13 @@ def add_commands(pmus: Subcommands) -> None:
     p.add_argument("--pmu", action="append", default=[], required=True, help="a PMU to align (repeat)")
     p.add_argument("--window", type=nonneg_float, default=0.1, help="wait window for late frames (s, default 0.1)")
     p.add_argument("--id", default="PDC_1", help="PDC object id (default PDC_1)")
-    p.add_argument("--serve", type=serve_endpoint, default=None, help="also serve the sets as one C37.118.2 stream")
+    p.add_argument(
+        "--serve",
+        type=serve_endpoint,
+        default=None,
+        metavar="[HOST:]PORT",
+        help="also serve the sets as one C37.118.2 stream",
+    )
     _stream_options(p)
 
     p = command(pmus, "bench", cmd_bench, "gateway frames/s both ways; measurement time -> SQLite row delay")

@@ -22,7 +22,7 @@ TEXT_BOUND = 127
 
 def link_id_for(host: str, port: int) -> str:
     """``LINK_<host>-<port>``: an id the data model accepts (no ``_`` in the index)."""
-    host = "".join(c if c.isalnum() or c in ".-" else "-" for c in host) or "any"
+    host = "".join(c if c.isalnum() or c in ".-" else "-" for c in host).strip(".-") or "any"
     return f"LINK_{host}-{port}"
 
 
