@@ -22,6 +22,8 @@ from helpers import gridbus
         (["pmu", "pdc", "--pmu", "G_1"], "--pmu G_1: not a PMU id"),
         (["pmu", "pdc", "--pmu", "PMU_1", "--window", "-1"], "argument --window"),
         (["pmu", "pdc", "--pmu", "PMU_1", "--pmu", "PMU_1"], "--pmu given twice"),
+        (["pmu", "pdc", "--pmu", "PMU_1", "--id", "G_1"], "--id G_1: not a PDC id"),
+        (["pmu", "gateway", "--serve", "0", "--pmu", "PMU_1", "--udp-to", "nohost"], "argument --udp-to"),
     ],
 )
 def test_bad_input(args, message, env):

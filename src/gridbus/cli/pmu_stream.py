@@ -134,6 +134,8 @@ def _serve(args: argparse.Namespace, pdc_id: str | None) -> int:
         raise GridbusError("give the PMUs to serve: --pmu PMU_1 [--pmu PMU_2 ...]")
     fmt = _wire_format(args)
     with open_bus(args) as bus:
+        if pdc_id and bus.registry.parse_id(pdc_id).prefix != "PDC":
+            raise GridbusError(f"--id {pdc_id}: not a PDC id (PDC_<index>)")
         server = None
         if args.serve is not None:
             host, port = args.serve
