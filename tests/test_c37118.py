@@ -143,6 +143,25 @@ def test_cfg2_frame_byte_by_byte():
     assert pmu.digitals[0].names[15] == "BRK16" and pmu.digitals[0].valid == 0xFFFF
 
 
+@pytest.mark.parametrize(
+    ("word", "flags"),
+    [
+        (0x0001, (True, False, False, False)),  # bit 0: 1 = polar (magnitude and angle)
+        (0x0002, (False, True, False, False)),  # bit 1: 1 = phasors float
+        (0x0004, (False, False, True, False)),  # bit 2: 1 = analogs float
+        (0x0008, (False, False, False, True)),  # bit 3: 1 = FREQ/DFREQ float
+        (0x000F, (True, True, True, True)),
+    ],
+)
+def test_format_word_bits_as_the_standard_numbers_them(word, flags):
+    raw = bytearray(CFG2)
+    raw[38:40] = word.to_bytes(2, "big")  # FORMAT follows SYNC..FRACSEC (14), TIME_BASE, NUM_PMU, STN, IDCODE
+    raw[-2:] = crc_ccitt(bytes(raw[:-2])).to_bytes(2, "big")
+    pmu = decode_config(decode_frame(bytes(raw))).pmus[0]
+    assert (pmu.polar, pmu.phasor_float, pmu.analog_float, pmu.freq_float) == flags
+    assert pmu.format == word and encode_config(StreamConfig(7, [pmu], 1_000_000, 30), SOC) == bytes(raw)
+
+
 DATA = _hex("""
     AA 02        # SYNC: frame type 000 (data), version 2
     00 1E        # FRAMESIZE = 30
@@ -219,7 +238,7 @@ def test_round_trip_every_format(polar, phasor_float, analog_float, freq_float):
     cfg = _config(polar, phasor_float, analog_float, freq_float, pmus=2)
     read = decode_config(decode_frame(encode_config(cfg)))
     for sent_cfg, got_cfg in zip(cfg.pmus, read.pmus, strict=True):
-        assert got_cfg.format == sent_cfg.format == (polar << 3 | phasor_float << 2 | analog_float << 1 | freq_float)
+        assert got_cfg.format == sent_cfg.format == (freq_float << 3 | analog_float << 2 | phasor_float << 1 | polar)
         assert [p.name for p in got_cfg.phasors] == ["VA", "VB", "IA"]
         assert [p.current for p in got_cfg.phasors] == [False, False, True]
         assert got_cfg.digitals[0].names[0] == "CB"

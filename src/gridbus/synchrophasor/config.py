@@ -81,8 +81,8 @@ class PmuConfig:
 
     @property
     def format(self) -> int:
-        """FORMAT: bit 3 polar, bit 2 float phasors, bit 1 float analogs, bit 0 float FREQ/DFREQ."""
-        return (self.polar << 3) | (self.phasor_float << 2) | (self.analog_float << 1) | int(self.freq_float)
+        """FORMAT: bit 0 polar, bit 1 float phasors, bit 2 float analogs, bit 3 float FREQ/DFREQ."""
+        return int(self.polar) | (self.phasor_float << 1) | (self.analog_float << 2) | (self.freq_float << 3)
 
     def data_size(self) -> int:
         """Bytes of this PMU's block in a data frame."""
@@ -195,10 +195,10 @@ def _decode_pmu(cur: _Cursor) -> PmuConfig:
         digitals,
         50.0 if fnom & 1 else 60.0,
         cfgcnt,
-        polar=bool(fmt & 8),
-        phasor_float=bool(fmt & 4),
-        analog_float=bool(fmt & 2),
-        freq_float=bool(fmt & 1),
+        polar=bool(fmt & 1),
+        phasor_float=bool(fmt & 2),
+        analog_float=bool(fmt & 4),
+        freq_float=bool(fmt & 8),
     )
 
 
