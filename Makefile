@@ -9,10 +9,12 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	@# the historian's tests need a PostgreSQL server (they start a throwaway cluster themselves);
-	@# the interop test builds a node with Cyclone DDS's C library (an independent implementation)
+	@# the interop test builds a node with Cyclone DDS's C library (an independent implementation);
+	@# the C37.118 tests check our frames with Wireshark's dissector (tshark)
 	@missing=""; \
 	if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="postgresql"; fi; \
 	if ! command -v idlc >/dev/null 2>&1 || [ ! -e /usr/include/dds/dds.h ]; then missing="$$missing cyclonedds-dev cyclonedds-tools"; fi; \
+	if ! command -v tshark >/dev/null 2>&1; then missing="$$missing tshark"; fi; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

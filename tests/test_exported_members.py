@@ -42,6 +42,7 @@ EXPECTED = {
     "DeviceRejected",
     "PortLost",
     "CodecError",
+    "C37118Error",
 }
 
 

@@ -16,6 +16,7 @@ from importlib import metadata as _metadata
 from .bus import Bus
 from .errors import (
     CodecError,
+    C37118Error,
     CommandRejected,
     ConfigError,
     DaqConfigError,
@@ -74,6 +75,7 @@ __all__ = [
     "DeviceRejected",
     "PortLost",
     "CodecError",
+    "C37118Error",
 ]
 try:  # declared once, in pyproject.toml
     __version__ = _metadata.version("gridbus")

@@ -119,6 +119,13 @@ class DeviceRejected(LinkError):
     kind = "rejected"
 
 
+class C37118Error(FrameError):
+    """A malformed IEEE C37.118.2 frame (bad CHK, short, wrong FRAMESIZE, unknown type, no CFG yet).
+
+    The gateway counts it on its ``Link_State`` and keeps the connection going.
+    """
+
+
 class PortLost(LinkError):
     """The serial port went away (unplugged adapter, closed pty)."""
 

@@ -10,6 +10,7 @@ every sample it builds or checks.
 from __future__ import annotations
 
 import enum
+import importlib
 import inspect
 import math
 import typing
@@ -254,6 +255,8 @@ def _field_info(name: str, hint: Any, meta: FieldMeta, command_like: bool) -> Fi
             tag_name = type(tag).__name__
             # the binding declares ``subtype: type``, but a primitive element comes as its IDL name ("float64")
             subtype = typing.cast("type | str", tag.subtype)
+            if isinstance(subtype, str) and "." in subtype:  # an enum or struct element: a forward reference
+                subtype = _resolve(subtype)
             inner = _field_info(
                 name,
                 subtype if not isinstance(subtype, str) else typing.Annotated[_PRIMITIVE.get(subtype, float), subtype],
@@ -267,6 +270,16 @@ def _field_info(name: str, hint: Any, meta: FieldMeta, command_like: bool) -> Fi
         idl_type = {"float": "float64", "int": "int64", "bool": "boolean", "str": "string"}[kind]
         return FieldInfo(name, "float" if kind == "float" else kind, idl_type, **common)
     return FieldInfo(name, "other", str(hint), **common)
+
+
+def _resolve(dotted: str) -> type | str:
+    """The class a generated type names by its dotted path (``gridbus.types.grid.PMU.PhasorKind``)."""
+    module, _, attr = dotted.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return dotted
+    return found if inspect.isclass(found) else dotted
 
 
 _PRIMITIVE = {n: int for n in _INT_BOUNDS} | {"float32": float, "float64": float, "bool": bool}

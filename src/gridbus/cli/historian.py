@@ -72,7 +72,7 @@ def cmd_delays(args: argparse.Namespace) -> int:
     from ..historian.analysis import delays, histogram
     from ..historian.sinks import redact
 
-    stats = delays(args.db, args.topic)
+    stats = delays(args.db, args.topic, by_object=args.by_object)
     if args.png:
         try:
             histogram(stats, Path(args.png))
@@ -84,7 +84,7 @@ def cmd_delays(args: argparse.Namespace) -> int:
         return 0
     print_table(
         f"delay = row created - source time, ms ({redact(args.db)})",
-        ("topic", "count", "mean", "p50", "p90", "p99", "max"),
+        ("topic object" if args.by_object else "topic", "count", "mean", "p50", "p90", "p99", "max"),
         (
             (name, str(r["count"]), *(f"{r[k]:.2f}" for k in ("mean_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms")))
             for name, r in rows.items()
@@ -153,6 +153,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--db", required=True)
     p.add_argument("--topic", default=None)
     p.add_argument("--png", default=None, help="write a histogram PNG here")
+    p.add_argument("--by-object", action="store_true", help="one row per object (e.g. per PMU), not per topic")
     p.add_argument("--json", action="store_true")
 
     p = command(sub, "replay", cmd_replay, "publish recorded series again, with their timing or sped up")

@@ -30,11 +30,16 @@ def series(
     return np.array(times), np.array(values)
 
 
-def delays(url: str, topic: str | None = None) -> dict[str, dict[str, Any]]:
-    """Per topic: created − source time (ms) — count, mean, p50, p90, p99, max."""
+def delays(url: str, topic: str | None = None, by_object: bool = False) -> dict[str, dict[str, Any]]:
+    """Per topic (or per ``topic object`` with ``by_object``, e.g. one row per PMU):
+    created − source time (ms) — count, mean, p50, p90, p99, max.
+
+    For synchrophasors the source time is the frame's measurement time (SOC + FRACSEC), so
+    this is the PMU seed's "measurement time → database row" delay.
+    """
     per_topic: dict[str, list[float]] = defaultdict(list)
-    for _o, name, source, _r, created, _f in read_rows(url, topic):
-        per_topic[name].append(created - source)
+    for obj, name, source, _r, created, _f in read_rows(url, topic):
+        per_topic[f"{name} {obj}" if by_object else name].append(created - source)
     out = {}
     for name, values in sorted(per_topic.items()):
         ms = np.array(values) * 1000.0

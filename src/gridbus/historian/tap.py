@@ -42,7 +42,7 @@ from ..source import KeyMatch
 from .journal import RawRow
 from .sinks import Row
 
-ROLES = ("Measurement", "State", "Command", "Protection")
+ROLES = ("Measurement", "State", "Command", "Protection", "Config")  # Config: a stream's labels (PMU_Config)
 TAKE_BATCH = 1000
 
 
@@ -55,8 +55,17 @@ class _Source:
     condition: ReadCondition  # kept alive: the wait set wakes on it
 
 
+def _finite(value: Any) -> Any:
+    """NaN and inf as null (JSON has neither; PostgreSQL's jsonb refuses them), in sequences too."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def json_fields(fields: dict[str, Any]) -> str:
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fields.items() if k != "id"}
+    clean = {k: _finite(v) for k, v in fields.items() if k != "id"}
     return json.dumps(clean, separators=(",", ":"))
 
 
