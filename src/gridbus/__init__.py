@@ -15,8 +15,8 @@ from importlib import metadata as _metadata
 
 from .bus import Bus
 from .errors import (
-    CodecError,
     C37118Error,
+    CodecError,
     CommandRejected,
     ConfigError,
     DaqConfigError,
