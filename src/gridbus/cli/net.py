@@ -17,7 +17,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NetError
-from .argtypes import name_list, positive_float, positive_int
+from .argtypes import domain_from_env, domain_id, name_list, number_list, output_dir, positive_float, positive_int
 from .common import print_json_lines, print_table
 
 if TYPE_CHECKING:
@@ -116,6 +116,32 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..net import bench, report
+
+    domain = args.domain if args.domain is not None else domain_from_env(os.environ) or 0
+    rows = bench.run(
+        args.parts, domain, args.sizes, args.rates, args.count, args.readers, args.seconds,
+        progress=None if args.json else _progress,
+    )  # fmt: skip
+    if args.plot:
+        for path in report.plot(rows, args.plot):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.markdown:
+        print(report.markdown(rows))
+        return 0
+    if args.json:
+        print_json_lines(rows)
+        return 0
+    for title, columns, cells in report.tables(rows):
+        print_table(title, columns, cells, right=False)
+    return 0
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def register(sub: Subcommands) -> None:
     """Add ``net`` and its subcommands to the ``gridbus`` subcommands."""
     parser = sub.add_parser("net", help="a lab LAN of network namespaces: up, run, ls, down, bench (root)")
@@ -151,3 +177,21 @@ def register(sub: Subcommands) -> None:
     p.add_argument("lan", nargs="?", default=None)
     p.add_argument("--all", action="store_true", help="every gridbus LAN, owner alive or not")
     p.set_defaults(handler=cmd_down)
+
+    p = nets.add_parser("bench", help="cross-host latency, wire bytes per reader, impaired links (root)")
+    p.add_argument(
+        "--parts",
+        type=name_list(("latency", "wire", "stage", "impair"), "parts"),
+        default="latency,wire,stage,impair",
+        help="what to measure (comma-separated)",
+    )
+    p.add_argument("--sizes", type=number_list(positive_int, "sizes"), default="32,256,1024,4096,16384,65536")
+    p.add_argument("--rates", type=number_list(positive_float, "rates"), default="50,1000")
+    p.add_argument("--count", type=positive_int, default=2000, help="at most this many messages per latency point")
+    p.add_argument("--readers", type=number_list(positive_int, "reader hosts"), default="1,2,4,8")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="duration of each impairment scenario")
+    p.add_argument("--domain", type=domain_id, default=None, help="DDS domain (default $GRIDBUS_DOMAIN or 0)")
+    p.add_argument("--plot", type=output_dir("figure directory"), default=None, metavar="DIR", help="PNG figures")
+    p.add_argument("--markdown", action="store_true", help="Markdown tables (as in docs/networking.md)")
+    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.set_defaults(handler=cmd_bench)

@@ -279,7 +279,7 @@ class Lan:
         ready.unlink(missing_ok=True)
         argv = [sys.executable, str(_STAGE), h.port, f"q{h.index}", "--delay-ms", str(imp.delay_ms)]
         argv += ["--jitter-ms", str(imp.jitter_ms), "--loss-pct", str(imp.loss_pct)]
-        argv += ["--stats", str(self.state_dir / f"stage-{h.name}.json"), "--ready", str(ready)]
+        argv += ["--stats", str(self.state_dir / f"stage-{h.name}.json"), "--ready", str(ready), "--realtime"]
         h.stage = subprocess.Popen(nsmod.ns_exec(self.switch, argv), stderr=subprocess.PIPE)
         deadline = time.monotonic() + 15
         while not ready.exists():

@@ -18,6 +18,7 @@ import socket
 import struct
 import sys
 import time
+from typing import Any
 
 _HEADER = struct.Struct("!QQ")  # seq, send time (ns, CLOCK_MONOTONIC)
 
@@ -41,7 +42,7 @@ def send(host: str, port: int, rate: float, count: int, size: int) -> int:
     return sent
 
 
-def recv(port: int, seconds: float, ready: bool) -> dict[str, list[int]]:
+def recv(port: int, seconds: float, ready: bool) -> dict[str, Any]:
     """Receive probes for ``seconds`` s (or 2 s of silence after the first); delays in µs."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -51,6 +52,7 @@ def recv(port: int, seconds: float, ready: bool) -> dict[str, list[int]]:
         print("ready", flush=True)
     delays: list[int] = []
     seqs: list[int] = []
+    first = 0.0
     end = time.monotonic() + seconds
     last = None
     while time.monotonic() < end and (last is None or time.monotonic() - last < 2.0):
@@ -63,7 +65,8 @@ def recv(port: int, seconds: float, ready: bool) -> dict[str, list[int]]:
         seqs.append(seq)
         delays.append((now - sent) // 1000)
         last = time.monotonic()
-    return {"delays_us": delays, "seqs": seqs}
+        first = first or last
+    return {"delays_us": delays, "seqs": seqs, "span_s": (last - first) if last else 0.0}
 
 
 def main(argv: list[str] | None = None) -> int:

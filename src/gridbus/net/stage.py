@@ -169,6 +169,17 @@ def _die_with_parent() -> None:
         pass
 
 
+def _realtime() -> None:
+    """Run at a low real-time priority (root), so that a busy machine delays frames less.
+
+    The stage always blocks in ``select`` between frames, so it cannot starve the machine.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gridbus.net.stage", description=__doc__.split("\n")[0])
     parser.add_argument("a")
@@ -179,8 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--stats", type=Path, default=None)
     parser.add_argument("--ready", type=Path, default=None, help="file created once the sockets are open")
+    parser.add_argument("--realtime", action="store_true", help="SCHED_FIFO: frames leave on time on a busy machine")
     args = parser.parse_args(argv)
     _die_with_parent()
+    if args.realtime:
+        _realtime()
     stage = Stage(args.a, args.b, args.delay_ms / 1e3, args.jitter_ms / 1e3, args.loss_pct / 100, args.seed)
 
     def stop(signum: int, frame: object) -> None:
