@@ -112,16 +112,19 @@ def _delays(rows: Sequence[Row], path: Path, plt: Any) -> Path:
     import numpy as np
 
     fig, (hist, cdf) = plt.subplots(1, 2, figsize=(12, 4.5))
+    top = max(max(r["delays_ms"]) for r in rows)
+    bins = np.logspace(np.log10(0.05), np.log10(max(top, 0.1) * 1.1), 60)  # one scale for µs and 100 ms
     for r in rows:
         values = np.sort(np.array(r["delays_ms"], dtype=float))
         label = f"{r['scenario']}: {r['topic']} (n={values.size})"
-        hist.hist(values, bins=60, alpha=0.5, label=label)
+        hist.hist(np.maximum(values, 0.05), bins=bins, histtype="step", linewidth=1.5, label=label)
         cdf.plot(values, np.arange(1, values.size + 1) / max(1, values.size), label=label)
     hist.set_xlabel("one-way delay (ms)")
     hist.set_ylabel("samples")
+    hist.set_xscale("log")
     cdf.set_xlabel("one-way delay (ms)")
     cdf.set_ylabel("CDF")
-    cdf.set_xscale("symlog", linthresh=1.0)
+    cdf.set_xscale("log")
     for ax in (hist, cdf):
         ax.grid(True, alpha=0.3)
     cdf.legend(fontsize=7)
