@@ -197,3 +197,14 @@ def test_bad_lan_settings_are_refused():
         Lan(hosts=2, subnet="10.254.0.0/33")
     with Lan(hosts=1) as lan, pytest.raises(NetError, match="no host 'h5'"):
         lan.impair("h5", Impairment(delay_ms=1))
+
+
+def test_net_up_holds_the_lan_then_removes_it(env):
+    up = subprocess.run(
+        [sys.executable, "-m", "gridbus.cli.main", "net", "up", "--names", "a1,b1", "--seconds", "1"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stderr
+    info = json.loads(up.stdout.splitlines()[0])
+    assert sorted(info["hosts"]) == ["a1", "b1"] and info["hosts"]["a1"]["address"] == "10.254.0.11"
+    assert not [n for n in namespaces() if n.lan == info["lan"]]

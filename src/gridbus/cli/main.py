@@ -14,6 +14,7 @@ of the parsed arguments, callable from Python) and runs it:
 - ``experiment.py``: experiment
 - ``serial.py``: translate, device-sim, profiles
 - ``historian.py``: record, delays, replay
+- ``net.py``: net up, run, ls, down, bench (a LAN of network namespaces; root)
 - ``common.py``: the bus options, JSON lines and tables, the log handler (``-v``, ``--log-format``)
 
 Why argparse: it is the standard library, so the CLI adds no dependency to
