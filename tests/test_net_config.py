@@ -82,3 +82,30 @@ def test_net_cli_bad_input_exits_2(env):
     assert bad.returncode == 2 and "HOST:" in bad.stderr
     bad = gridbus("net", "run", "--lan", "gbnet1x1", "h1", "--", "true", env=env)
     assert bad.returncode == 2 and "no LAN 'gbnet1x1'" in bad.stderr
+
+
+def test_net_config_prints_a_hosts_configuration_for_a_real_lan(env, tmp_path):
+    out = gridbus("net", "config", "--interface", "enp3s0", "--address", "192.0.2.10", env=env, check=True)
+    root = etree.fromstring(out.stdout.encode())
+    ns = {"c": "https://cdds.io/config"}
+    assert root.find(".//c:NetworkInterface", ns).get("name") == "enp3s0"
+    parts = {p.get("Name"): p.get("Address") for p in root.iterfind(".//c:NetworkPartition", ns)}
+    assert parts[UNICAST_PARTITION] == "192.0.2.10"
+    # a map that sends commands multicast too
+    topics = tmp_path / "topics.xml"
+    library = TopicMap().library.path
+    topics.write_text(
+        f'<topics qos_file="{library}" multicast_address="239.255.9.9">\n'
+        '  <topic name="*_Command" profile="gridbus::command" transport="multicast"/>\n'
+        '  <topic name="*" profile="gridbus::state"/>\n</topics>\n'
+    )
+    out = gridbus(
+        "net", "config", "--interface", "eth0", "--address", "192.0.2.11", "--topic-map", str(topics), env=env
+    )
+    assert 'DCPSPartitionTopic="*.Breaker_Command" NetworkPartition="gridbus-multicast"' in out.stdout
+    assert 'Address="239.255.9.9"' in out.stdout
+    for bad, message in (("300.1.2.3", "not an IPv4 address"), ("239.1.1.1", "own unicast address")):
+        proc = gridbus("net", "config", "--interface", "eth0", "--address", bad, env=env)
+        assert proc.returncode == 2 and message in proc.stderr
+    proc = gridbus("net", "config", "--interface", "eth 0", "--address", "192.0.2.1", env=env)
+    assert proc.returncode == 2 and "interface name" in proc.stderr

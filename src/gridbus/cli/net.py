@@ -17,7 +17,16 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NetError
-from .argtypes import domain_from_env, domain_id, name_list, number_list, output_dir, positive_float, positive_int
+from .argtypes import (
+    domain_from_env,
+    domain_id,
+    input_file,
+    name_list,
+    number_list,
+    output_dir,
+    positive_float,
+    positive_int,
+)
 from .common import print_json_lines, print_table
 
 if TYPE_CHECKING:
@@ -116,6 +125,13 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from ..net.cyclone import host_config
+
+    print(host_config(args.interface, args.address, args.topic_map, args.transport), end="")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from ..net import bench, report
 
@@ -151,7 +167,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--hosts", type=positive_int, default=2, help="number of hosts h1..hN")
     p.add_argument("--names", type=name_list(None, "host names"), default=None, help="host names instead of h1..hN")
     p.add_argument("--subnet", default="10.254.0.0/24", help="the LAN's private subnet")
-    p.add_argument("--topic-map", default=None, help="topic map whose transport attributes the configs follow")
+    p.add_argument(
+        "--topic-map", type=input_file("topic map"), default=None, help="topic map whose transports the configs follow"
+    )
     p.add_argument("--transport", choices=("unicast", "multicast"), default=None, help="one transport for every topic")
     p.add_argument(
         "--impair",
@@ -177,6 +195,13 @@ def register(sub: Subcommands) -> None:
     p.add_argument("lan", nargs="?", default=None)
     p.add_argument("--all", action="store_true", help="every gridbus LAN, owner alive or not")
     p.set_defaults(handler=cmd_down)
+
+    p = nets.add_parser("config", help="print the Cyclone configuration of a host of a real LAN (no root)")
+    p.add_argument("--interface", required=True, help="the host's LAN interface, e.g. eth0")
+    p.add_argument("--address", required=True, help="the host's IPv4 address on that interface")
+    p.add_argument("--topic-map", type=input_file("topic map"), default=None, help="default: the shipped map")
+    p.add_argument("--transport", choices=("unicast", "multicast"), default=None, help="one transport for every topic")
+    p.set_defaults(handler=cmd_config)
 
     p = nets.add_parser("bench", help="cross-host latency, wire bytes per reader, impaired links (root)")
     p.add_argument(

@@ -17,12 +17,18 @@ configuration is only ever used inside a namespace LAN or on a real one.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable
+from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from ..errors import NetError
 from ..qos import TRANSPORTS, TopicMap
 
-__all__ = ["UNICAST_PARTITION", "MULTICAST_PARTITION", "lan_config", "transports"]
+__all__ = ["UNICAST_PARTITION", "MULTICAST_PARTITION", "host_config", "lan_config", "transports"]
+
+_INTERFACE = re.compile(r"^[A-Za-z0-9_.@:-]{1,15}$")
 
 UNICAST_PARTITION = "gridbus-unicast"
 MULTICAST_PARTITION = "gridbus-multicast"
@@ -81,3 +87,27 @@ def lan_config(
   </Domain>
 </CycloneDDS>
 """
+
+
+def host_config(
+    interface: str, address: str, topic_map: TopicMap | str | Path | None = None, force: str | None = None
+) -> str:
+    """The configuration of one host: every topic of the data model mapped as ``topic_map`` says.
+
+    For a namespace LAN and for a real one (``gridbus net config``); ``force``
+    gives every topic one transport (the benchmarks compare the two).
+    """
+    from ..model import Registry
+
+    if not _INTERFACE.match(interface):
+        raise NetError(f"interface name {interface!r}: 1-15 letters, digits or ._-@:")
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        raise NetError(f"address {address!r} is not an IPv4 address") from None
+    if ip.is_multicast or ip.is_unspecified or ip.is_loopback:
+        raise NetError(f"address {address}: give the host's own unicast address on the LAN")
+    if not isinstance(topic_map, TopicMap):
+        topic_map = TopicMap(topic_map) if topic_map else TopicMap()
+    names = [t.name for t in Registry.default().topics()]
+    return lan_config(interface, address, transports(topic_map, names, force), topic_map.multicast_address)

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import NetError
 from . import ns as nsmod
-from .cyclone import lan_config, transports
+from .cyclone import host_config
 from .impair import Impairment, netem_args, tbf_args
 
 log = logging.getLogger(__name__)
@@ -170,16 +170,8 @@ class Lan:
         nsmod.ip("link", "set", host.port, "master", "br0", "up", ns=self.switch)
 
     def _write_configs(self) -> None:
-        from ..model import Registry
-        from ..qos import TopicMap
-
-        topic_map = self._topic_map if isinstance(self._topic_map, TopicMap) else None
-        if topic_map is None:
-            topic_map = TopicMap(self._topic_map) if self._topic_map else TopicMap()
-        names = [t.name for t in Registry.default().topics()]
-        per_topic = transports(topic_map, names, self._transport)
         for host in self.hosts.values():
-            host.config.write_text(lan_config("eth0", host.address, per_topic, topic_map.multicast_address))
+            host.config.write_text(host_config("eth0", host.address, self._topic_map, self._transport))
 
     def _write_state(self) -> None:
         state = {
