@@ -33,6 +33,7 @@ ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 PR_SET_PDEATHSIG = 1
 _MAX_FRAME = 65536
+LIMIT = 100_000  # frames held at once, both directions together; beyond, new frames are dropped
 _LATE_BINS_US = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
 
@@ -43,6 +44,7 @@ class Direction:
     received: int = 0
     sent: int = 0
     dropped: int = 0
+    overflow: int = 0  # dropped because LIMIT frames were already held (netem's limit)
     send_errors: int = 0
 
 
@@ -124,6 +126,9 @@ class Stage:
                 direction.dropped += 1
                 continue
             hold = self._hold()
+            if len(self.queue) >= LIMIT:
+                direction.overflow += 1
+                continue
             if hold <= 0:
                 self._send(interface, frame, time.monotonic())
                 continue
