@@ -41,8 +41,9 @@ def require_root(what: str = "a namespace LAN") -> None:
     """Raise :class:`NetError` unless this process may create namespaces (root, with ``ip``)."""
     if os.geteuid() != 0:
         raise NetError(f"{what} needs root (network namespaces, veth pairs, bridges); run as root")
-    if shutil.which("ip") is None:
-        raise NetError(f"{what} needs the ip tool (iproute2), which is not installed")
+    for tool, package in (("ip", "iproute2"), ("tc", "iproute2"), ("sysctl", "procps")):
+        if shutil.which(tool) is None:
+            raise NetError(f"{what} needs the {tool} program ({package}), which is not installed")
 
 
 def can_build() -> str | None:
