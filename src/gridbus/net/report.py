@@ -20,7 +20,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "wire": ("transport", "readers", "matched", "bytes_per_sample", "delivered"),
     "stage": (
         "requested", "expect_p5_ms", "expect_mean_ms", "expect_p95_ms", "p5_ms", "mean_ms", "p95_ms", "max_ms",
-        "late_us_mean", "arrived_per_s", "stage_cpu_us_per_frame",
+        "late_us_mean", "sent", "forwarded", "arrived", "forwarded_per_s", "stage_cpu_us_per_frame",
     ),
     "impair": (
         "scenario", "topic", "written", "delivered", "lost", "deadline_missed", "p50_ms", "p90_ms", "p99_ms", "max_ms",
