@@ -79,3 +79,22 @@ def test_net_bench_latency_json(env, domain, tmp_path):
         assert row["part"] == "latency" and row["lost"] < row["count"] and row["p50_us"] > 0
     assert {tuple(r["paper_us"]) for r in rows} == {(243, 269), (255, 278)}
     assert (tmp_path / "net-latency.png").stat().st_size > 1000
+
+
+def test_net_bench_impaired_link_scenario(env, domain):
+    """What 10±5 ms, 2 % loss, 1 Mbit/s does per topic, and the historian's row delay."""
+    from helpers import gridbus
+
+    argv = ["net", "bench", "--parts", "impair", "--scenarios", "impaired", "--seconds", "2", "--json"]
+    out = gridbus(*argv, "--domain", str(domain), env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = {r["topic"]: r for r in map(json.loads, out.stdout.splitlines())}
+    measurement, command = rows["Generator_Measurement"], rows["Breaker_Command"]
+    historian = rows["historian row (Generator_Measurement)"]
+    assert command["delivered"] == command["written"]  # reliable
+    assert 0.8 * measurement["written"] <= measurement["delivered"] <= measurement["written"]
+    assert len(measurement["delays_ms"]) == measurement["delivered"]
+    assert min(measurement["delays_ms"]) >= 5.0  # never earlier than delay - jitter (a bound, not a timing)
+    assert measurement["deadline_missed"] is not None
+    assert 0.8 * measurement["written"] <= historian["delivered"] <= measurement["written"]
+    assert historian["p50_ms"] >= measurement["p50_ms"]  # a row is created after its sample arrived

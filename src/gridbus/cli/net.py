@@ -137,7 +137,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     domain = args.domain if args.domain is not None else domain_from_env(os.environ) or 0
     rows = bench.run(
-        args.parts, domain, args.sizes, args.rates, args.count, args.readers, args.seconds,
+        args.parts, domain, args.sizes, args.rates, args.count, args.readers, args.seconds, args.scenarios,
         progress=None if args.json else _progress,
     )  # fmt: skip
     if args.plot:
@@ -215,6 +215,12 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--count", type=positive_int, default=2000, help="at most this many messages per latency point")
     p.add_argument("--readers", type=number_list(positive_int, "reader hosts"), default="1,2,4,8")
     p.add_argument("--seconds", type=positive_float, default=10.0, help="duration of each impairment scenario")
+    p.add_argument(
+        "--scenarios",
+        type=name_list(("clean", "impaired", "background"), "scenarios"),
+        default="clean,impaired,background",
+        help="impairment scenarios: clean LAN; 10±5 ms, 2%% loss, 1 Mbit/s; the same with 0.9 Mbit/s background",
+    )
     p.add_argument("--domain", type=domain_id, default=None, help="DDS domain (default $GRIDBUS_DOMAIN or 0)")
     p.add_argument("--plot", type=output_dir("figure directory"), default=None, metavar="DIR", help="PNG figures")
     p.add_argument("--markdown", action="store_true", help="Markdown tables (as in docs/networking.md)")

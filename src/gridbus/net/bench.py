@@ -33,10 +33,10 @@ Progress = Callable[[str], None]
 PROBE = [sys.executable, str(Path(__file__).with_name("probe.py"))]
 FLOW = [sys.executable, "-m", "gridbus.net.flow"]
 PAPER_32B_1000 = {"unicast": (243, 269), "multicast": (255, 278)}  # µs, the paper's Figures 7/8 (two setups)
-SCENARIOS: dict[str, tuple[Impairment, float]] = {  # name: (link of the writer host, background Mbit/s)
-    "clean": (Impairment(), 0.0),
-    "10±5 ms, 2 % loss, 1 Mbit/s": (Impairment(10, 5, 2, 1), 0.0),
-    "same + 0.9 Mbit/s background": (Impairment(10, 5, 2, 1), 0.9),
+SCENARIOS: dict[str, tuple[str, Impairment, float]] = {  # key: (label, writer host's link, background Mbit/s)
+    "clean": ("clean", Impairment(), 0.0),
+    "impaired": ("10±5 ms, 2 % loss, 1 Mbit/s", Impairment(10, 5, 2, 1), 0.0),
+    "background": ("same + 0.9 Mbit/s background", Impairment(10, 5, 2, 1), 0.9),
 }
 
 
@@ -189,12 +189,15 @@ def _stage_cost(lan: Lan, senders: int = 3, each: int = 40000) -> Row:
 
 
 # ------------------------------------------------------------------- impair
-def impair(domain: int, seconds: float, progress: Progress | None = None) -> list[Row]:
+def impair(
+    domain: int, seconds: float, scenarios: Sequence[str] = tuple(SCENARIOS), progress: Progress | None = None
+) -> list[Row]:
     """Per scenario and topic: one-way delay, delivered/lost, deadline misses; historian row delay."""
     from ..historian.analysis import delays as row_delays
 
     rows: list[Row] = []
-    for name, (link, background) in SCENARIOS.items():
+    for key in scenarios:
+        name, link, background = SCENARIOS[key]
         with Lan(hosts=2) as lan, tempfile.TemporaryDirectory() as tmp:
             lan.impair("h1", link)
             rows += _scenario(lan, domain, name, seconds, background, Path(tmp) / "h.sqlite", row_delays)
@@ -356,6 +359,7 @@ def run(
     count: int,
     readers: Sequence[int],
     seconds: float,
+    scenarios: Sequence[str] = tuple(SCENARIOS),
     progress: Progress | None = None,
 ) -> list[Row]:
     """The selected parts, in order; every row says its ``part``."""
@@ -367,5 +371,5 @@ def run(
     if "stage" in parts:
         rows += stage(progress)
     if "impair" in parts:
-        rows += impair(domain, seconds, progress)
+        rows += impair(domain, seconds, scenarios, progress)
     return rows
