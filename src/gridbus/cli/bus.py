@@ -195,6 +195,7 @@ def cmd_qos_show(args: argparse.Namespace) -> int:
         {
             "topic": topic.name,
             "profile": qos_map.profile_for(topic.name),
+            "transport": qos_map.transport_for(topic.name),
             **describe(qos_map.writer_qos(topic.name)),
             "reader": describe(qos_map.reader_qos(topic.name)),
         }
@@ -208,6 +209,7 @@ def cmd_qos_show(args: argparse.Namespace) -> int:
         (
             "topic",
             "profile",
+            "transport",
             "reliability",
             "durability",
             "history",
@@ -222,6 +224,7 @@ def cmd_qos_show(args: argparse.Namespace) -> int:
             (
                 row["topic"],
                 row["profile"],
+                row["transport"],
                 row["reliability"],
                 row["durability"],
                 f"{row['history']['kind']} {row['history']['depth'] or ''}".strip(),

@@ -15,6 +15,7 @@ of the parsed arguments, callable from Python) and runs it:
 - ``serial.py``: translate, device-sim, profiles
 - ``historian.py``: record, delays, replay
 - ``pmu.py``: pmu sim, test, gateway, pdc (synchrophasors)
+- ``net.py``: net up, run, ls, down, bench (a LAN of network namespaces; root)
 - ``common.py``: the bus options, JSON lines and tables, the log handler (``-v``, ``--log-format``)
 
 Why argparse: it is the standard library, so the CLI adds no dependency to
@@ -32,7 +33,7 @@ import os
 import sys
 
 from ..errors import GridbusError
-from . import bench, bus, experiment, historian, pmu, serial, testbed
+from . import bench, bus, experiment, historian, net, pmu, serial, testbed
 from .argtypes import GridbusArgumentParser, domain_from_env
 from .common import EXIT_BAD_INPUT, configure_logging, logging_options, logging_options_everywhere
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     serial.register(sub)
     historian.register(sub)
     pmu.register(sub)
+    net.register(sub)
     bus.register_demo(sub)
     logging_options_everywhere(parser)
     return parser
