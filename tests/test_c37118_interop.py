@@ -1,28 +1,21 @@
-"""C37.118.2 against an independent implementation: pypmu (PyPI ``synchrophasor`` 1.0.0a0).
+"""C37.118.2 frames against an independent implementation: pypmu (PyPI ``synchrophasor`` 1.0.0a0).
 
-Three ways: frames encoded by gridbus's codec decoded by pypmu's frame classes and the other
-way round, for several FORMAT words; a pypmu ``Pmu`` server (in its own process) streaming to
-``gridbus pmu gateway --connect``; ``gridbus pmu gateway --serve`` streaming to a pypmu
-``Pdc`` client.  Values are checked against the standard's scaling, not against pypmu's
-reading of it where the two differ: ``test_pypmu_deviations_from_the_standard`` records
-each difference found (docs/synchrophasors.md, "Interoperability").
-
-pypmu 1.0.0a0 calls ``collections.Sequence``, an alias Python 3.10 removed
-(synchrophasor/frame.py:235, in ``CommonFrame.set_time``): without it every decoder and
-every frame with a non-zero FRACSEC raises.  The tests put the alias back
-(``collections.Sequence = collections.abc.Sequence``), the only change made to pypmu's
-world; its code runs as published.  Where pypmu cannot be imported the tests skip.
+Frames encoded by gridbus's codec are decoded by pypmu's frame classes and the other way
+round, for several FORMAT words, multi-PMU frames, commands and headers.  Values are checked
+against the standard's scaling, not against pypmu's reading of it where the two differ:
+``test_pypmu_deviations_from_the_standard`` records each difference found
+(docs/synchrophasors.md, "Interoperability").  The streams (a pypmu Pmu and Pdc against the
+gateway) are in test_c37118_interop_stream.py.
 """
 
 from __future__ import annotations
 
 import collections
-import collections.abc
 import math
-import sys
 from types import ModuleType
 
 import pytest
+from pypmu_compat import pypmu_frame
 
 from gridbus.synchrophasor import (
     AnalogChannel,
@@ -45,16 +38,6 @@ from gridbus.synchrophasor import (
 from gridbus.synchrophasor.frame import FrameType, decode_header
 
 SOC = 1_700_000_000
-
-
-def pypmu_frame(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """pypmu's ``synchrophasor.frame``, with the ``collections.Sequence`` alias it needs."""
-    try:
-        import synchrophasor.frame as frame
-    except Exception as exc:  # not installed, or broken on this Python
-        pytest.skip(f"pypmu (synchrophasor, extra 'interop') not importable on Python {sys.version.split()[0]}: {exc}")
-    monkeypatch.setattr(collections, "Sequence", collections.abc.Sequence, raising=False)
-    return frame
 
 
 # FORMAT words (bit 0 polar, 1 phasors float, 2 analogs float, 3 FREQ/DFREQ float)
