@@ -258,10 +258,17 @@ def test_pypmu_deviations_from_the_standard(monkeypatch):
     block.stat = 0x0040
     with pytest.raises(pf.FrameError):
         pf.CommonFrame.convert2frame(encode_data(cfg, DataFrame(21, SOC, 10, [block])), pcfg)
+    #    and bits 15-14 are read as one bit (frame.py:1955): 01, "PMU error", reads "ok"
+    block.stat = 0x4000
+    assert pf.CommonFrame.convert2frame(encode_data(cfg, DataFrame(21, SOC, 10, [block])), pcfg).get_stat()[0] == "ok"
     # 6. FRACSEC: the decoders keep 23 of its 24 bits (frame.py:395), wrong from 2^23 counts on
     big = StreamConfig(21, [_pmu(21, 0b0001)], 0xFFFFFF, 50)
     assert pf.CommonFrame.convert2frame(encode_command(21, Command.START, SOC, 0x900000)).get_frasec()[0] == 0x100000
     assert pf.CommonFrame.convert2frame(encode_config(big, SOC, 0x7FFFFF)).get_frasec()[0] == 0x7FFFFF
+    #    a FRACSEC of 0 given to its encoders is replaced by the clock's fraction (frame.py:234), taken
+    #    from the digits of its repr (frame.py:242): 0.5 s after a second becomes 5 counts, not 500000
+    monkeypatch.setattr(pf, "time", lambda: SOC + 0.5)
+    assert decode_frame(pf.CommandFrame(21, "start", None, SOC, 0).convert2bytes()).fracsec == 5
     # 7. without the collections.Sequence alias (Python >= 3.10) no frame decodes (frame.py:235)
     monkeypatch.delattr(collections, "Sequence")
     with pytest.raises(pf.FrameError, match="Sequence"):
