@@ -269,7 +269,17 @@ def test_pypmu_deviations_from_the_standard(monkeypatch):
     #    from the digits of its repr (frame.py:242): 0.5 s after a second becomes 5 counts, not 500000
     monkeypatch.setattr(pf, "time", lambda: SOC + 0.5)
     assert decode_frame(pf.CommandFrame(21, "start", None, SOC, 0).convert2bytes()).fracsec == 5
-    # 7. without the collections.Sequence alias (Python >= 3.10) no frame decodes (frame.py:235)
+    # 8. the standard's missing values (NaN in float fields, 0x8000 in int16 ones: a PDC's block for
+    #    a PMU it did not get) make a data frame unreadable: its decoder goes through setters that
+    #    check ranges (frame.py:2051, 2063, 2081, 2144)
+    for fmt in (0b0001, 0b0000, 0b1111):
+        mcfg = StreamConfig(21, [_pmu(21, fmt)], 1_000_000, 50)
+        missing = PmuData(0x8000, [math.nan] * 2, [math.nan] * 2, math.nan, math.nan, [math.nan], [0])
+        with pytest.raises(pf.FrameError):
+            pf.CommonFrame.convert2frame(
+                encode_data(mcfg, DataFrame(21, SOC, 10, [missing])), pf.CommonFrame.convert2frame(encode_config(mcfg))
+            )
+    # 9. without the collections.Sequence alias (Python >= 3.10) no frame decodes (frame.py:235)
     monkeypatch.delattr(collections, "Sequence")
     with pytest.raises(pf.FrameError, match="Sequence"):
         pf.CommonFrame.convert2frame(encode_command(21, Command.START, SOC, 1))

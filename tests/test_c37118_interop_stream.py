@@ -249,6 +249,10 @@ def _pdc_frames(pdc: object, bus: Bus, floats: bool, pf: ModuleType) -> tuple[li
             got = pdc.get()  # type: ignore[attr-defined]
         except TimeoutError:
             continue
+        if got is None and not frames:
+            # the first sets may miss a PMU the gateway's reader has not matched yet: its block then
+            # holds the standard's "missing" values (NaN, 0x8000), which pypmu cannot decode (deviation 8)
+            continue
         assert isinstance(got, pf.DataFrame), got  # None: pypmu could not decode it
         frames.append(got)
         if len(frames) == 3:
