@@ -132,9 +132,10 @@ def test_gateway_reads_a_pypmu_pmu_onto_the_bus(monkeypatch, domain, partition, 
             _wait(lambda: got.update({(s.id, s.fracsec): s for s in measurements.take(0.1) if s.soc == SOC + 10})
                   or len(got) == len(wants))  # fmt: skip
         finally:
-            for proc in procs:  # pypmu's client process spins on a closed socket: end its session
-                os.killpg(proc.pid, signal.SIGKILL) if proc is procs[0] else proc.terminate()
-                proc.wait(10)
+            os.killpg(procs[0].pid, signal.SIGKILL)  # pypmu's client process spins on a closed socket: its session
+            procs[0].wait(10)
+            codes = [_end(proc) for proc in procs[1:]]
+    assert codes == [0]  # the gateway ended cleanly on SIGTERM
     for (oid, frac), want in wants.items():
         sample = got[(oid, frac)]
         assert sample.source_time == pytest.approx(SOC + 10 + frac / 1e6, abs=1e-6)  # measurement time, UTC
@@ -144,6 +145,17 @@ def test_gateway_reads_a_pypmu_pmu_onto_the_bus(monkeypatch, domain, partition, 
         assert (sample.freq, sample.rocof) == pytest.approx((want["freq"], want["rocof"]), abs=1e-4)
         assert list(sample.analog) == pytest.approx(want["analog"], abs=1e-4)
         assert list(sample.digital) == want["digital"]
+
+
+def _end(proc: subprocess.Popen) -> int:
+    """SIGTERM, then the exit code; killed (and the test failed) if it does not end."""
+    proc.terminate()
+    try:
+        return proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        raise
 
 
 def _send(proc: subprocess.Popen, line: str) -> None:
@@ -217,8 +229,8 @@ def test_pypmu_pdc_reads_the_gateway_server(monkeypatch, domain, partition, env,
             frames, sent = _pdc_frames(pdc, bus, floats, pf)
             pdc.quit()
         finally:
-            gateway.terminate()
-            gateway.wait(20)
+            code = _end(gateway)
+    assert code == 0
     assert len(frames) >= 3
     for frame in frames:
         when = frame.get_soc() + frame.get_frasec()[0] / 1e6
