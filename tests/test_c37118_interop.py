@@ -1,28 +1,21 @@
-"""C37.118.2 against an independent implementation: pypmu (PyPI ``synchrophasor`` 1.0.0a0).
+"""C37.118.2 frames against an independent implementation: pypmu (PyPI ``synchrophasor`` 1.0.0a0).
 
-Three ways: frames encoded by gridbus's codec decoded by pypmu's frame classes and the other
-way round, for several FORMAT words; a pypmu ``Pmu`` server (in its own process) streaming to
-``gridbus pmu gateway --connect``; ``gridbus pmu gateway --serve`` streaming to a pypmu
-``Pdc`` client.  Values are checked against the standard's scaling, not against pypmu's
-reading of it where the two differ: ``test_pypmu_deviations_from_the_standard`` records
-each difference found (docs/synchrophasors.md, "Interoperability").
-
-pypmu 1.0.0a0 calls ``collections.Sequence``, an alias Python 3.10 removed
-(synchrophasor/frame.py:235, in ``CommonFrame.set_time``): without it every decoder and
-every frame with a non-zero FRACSEC raises.  The tests put the alias back
-(``collections.Sequence = collections.abc.Sequence``), the only change made to pypmu's
-world; its code runs as published.  Where pypmu cannot be imported the tests skip.
+Frames encoded by gridbus's codec are decoded by pypmu's frame classes and the other way
+round, for several FORMAT words, multi-PMU frames, commands and headers.  Values are checked
+against the standard's scaling, not against pypmu's reading of it where the two differ:
+``test_pypmu_deviations_from_the_standard`` records each difference found
+(docs/synchrophasors.md, "Interoperability").  The streams (a pypmu Pmu and Pdc against the
+gateway) are in test_c37118_interop_stream.py.
 """
 
 from __future__ import annotations
 
 import collections
-import collections.abc
 import math
-import sys
 from types import ModuleType
 
 import pytest
+from pypmu_compat import pypmu_frame
 
 from gridbus.synchrophasor import (
     AnalogChannel,
@@ -45,16 +38,6 @@ from gridbus.synchrophasor import (
 from gridbus.synchrophasor.frame import FrameType, decode_header
 
 SOC = 1_700_000_000
-
-
-def pypmu_frame(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """pypmu's ``synchrophasor.frame``, with the ``collections.Sequence`` alias it needs."""
-    try:
-        import synchrophasor.frame as frame
-    except Exception as exc:  # not installed, or broken on this Python
-        pytest.skip(f"pypmu (synchrophasor, extra 'interop') not importable on Python {sys.version.split()[0]}: {exc}")
-    monkeypatch.setattr(collections, "Sequence", collections.abc.Sequence, raising=False)
-    return frame
 
 
 # FORMAT words (bit 0 polar, 1 phasors float, 2 analogs float, 3 FREQ/DFREQ float)
@@ -275,11 +258,28 @@ def test_pypmu_deviations_from_the_standard(monkeypatch):
     block.stat = 0x0040
     with pytest.raises(pf.FrameError):
         pf.CommonFrame.convert2frame(encode_data(cfg, DataFrame(21, SOC, 10, [block])), pcfg)
+    #    and bits 15-14 are read as one bit (frame.py:1955): 01, "PMU error", reads "ok"
+    block.stat = 0x4000
+    assert pf.CommonFrame.convert2frame(encode_data(cfg, DataFrame(21, SOC, 10, [block])), pcfg).get_stat()[0] == "ok"
     # 6. FRACSEC: the decoders keep 23 of its 24 bits (frame.py:395), wrong from 2^23 counts on
     big = StreamConfig(21, [_pmu(21, 0b0001)], 0xFFFFFF, 50)
     assert pf.CommonFrame.convert2frame(encode_command(21, Command.START, SOC, 0x900000)).get_frasec()[0] == 0x100000
     assert pf.CommonFrame.convert2frame(encode_config(big, SOC, 0x7FFFFF)).get_frasec()[0] == 0x7FFFFF
-    # 7. without the collections.Sequence alias (Python >= 3.10) no frame decodes (frame.py:235)
+    #    a FRACSEC of 0 given to its encoders is replaced by the clock's fraction (frame.py:234), taken
+    #    from the digits of its repr (frame.py:242): 0.5 s after a second becomes 5 counts, not 500000
+    monkeypatch.setattr(pf, "time", lambda: SOC + 0.5)
+    assert decode_frame(pf.CommandFrame(21, "start", None, SOC, 0).convert2bytes()).fracsec == 5
+    # 8. the standard's missing values (NaN in float fields, 0x8000 in int16 ones: a PDC's block for
+    #    a PMU it did not get) make a data frame unreadable: its decoder goes through setters that
+    #    check ranges (frame.py:2051, 2063, 2081, 2144)
+    for fmt in (0b0001, 0b0000, 0b1111):
+        mcfg = StreamConfig(21, [_pmu(21, fmt)], 1_000_000, 50)
+        missing = PmuData(0x8000, [math.nan] * 2, [math.nan] * 2, math.nan, math.nan, [math.nan], [0])
+        with pytest.raises(pf.FrameError):
+            pf.CommonFrame.convert2frame(
+                encode_data(mcfg, DataFrame(21, SOC, 10, [missing])), pf.CommonFrame.convert2frame(encode_config(mcfg))
+            )
+    # 9. without the collections.Sequence alias (Python >= 3.10) no frame decodes (frame.py:235)
     monkeypatch.delattr(collections, "Sequence")
     with pytest.raises(pf.FrameError, match="Sequence"):
         pf.CommonFrame.convert2frame(encode_command(21, Command.START, SOC, 1))

@@ -17,7 +17,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = ("architecture", "data-model", "qos", "testbed", "serial", "time", "networking", "benchmarks", "interop")
+PAGES = (
+    "architecture",
+    "data-model",
+    "qos",
+    "testbed",
+    "serial",
+    "time",
+    "networking",
+    "benchmarks",
+    "interop",
+    "synchrophasors",
+)
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 # things a user of the repository cannot see: the team's design notes and issue tracker
 _HIDDEN = re.compile(r"\bDESIGN(\.md)?\b|\.\./shared|issue notes|closing notes|notes of issue")

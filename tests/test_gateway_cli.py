@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from helpers import gridbus
 
@@ -31,3 +34,23 @@ def test_bad_input(args, message, env):
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "gridbus: error: " in proc.stderr and "Traceback" not in proc.stderr
+
+
+STOP_WHILE_WAITING = r"""
+import signal, threading
+from gridbus.cli.pmu_stream import _on_signals
+stopped = threading.Event()
+_on_signals(stopped.set)
+with stopped._cond:  # the main thread holds the Event's lock, as inside stopped.wait()
+    signal.raise_signal(signal.SIGTERM)  # the handler runs here, on this thread
+print("stopped" if stopped.wait(5) else "not stopped", flush=True)
+"""
+
+
+def test_a_signal_stops_the_gateway_while_it_waits(env):
+    """SIGTERM during the reconnect backoff's Event.wait() must not hang the process."""
+    proc = subprocess.run(
+        [sys.executable, "-c", STOP_WHILE_WAITING], capture_output=True, text=True, env=env, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "stopped"

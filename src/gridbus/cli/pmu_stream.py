@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GridbusError
@@ -79,9 +81,15 @@ def _emit(kind: str, value: Any) -> None:
     print(json.dumps({kind: value}), flush=True)
 
 
-def _on_signals(stop: Any) -> None:
+def _on_signals(stop: Callable[[], None]) -> None:
+    """SIGINT and SIGTERM call ``stop`` on a thread of their own.
+
+    ``stop`` sets a ``threading.Event``; a handler runs on the main thread, which may be
+    inside that Event's ``wait()`` (a reconnect backoff) holding its lock, and the lock is
+    not reentrant: calling ``stop`` in the handler itself hung the process for ever.
+    """
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop())
+        signal.signal(signum, lambda *_: threading.Thread(target=stop, name="stop-on-signal", daemon=True).start())
 
 
 def _wire_format(args: argparse.Namespace) -> WireFormat:
