@@ -20,7 +20,7 @@ import logging
 import threading
 from typing import Any, ClassVar, Protocol
 
-from cyclonedds._clayer import ddspy_take  # a C extension without stubs (mypy: ignore_missing_imports)
+from cyclonedds._clayer import ddspy_take, ddspy_write_ts  # a C extension without stubs (mypy: ignore_missing_imports)
 from cyclonedds.core import DDSException, Entity, InstanceState, SampleState, ViewState
 from cyclonedds.domain import Domain
 from cyclonedds.internal import InvalidSample
@@ -42,6 +42,7 @@ __all__ = [
     "sample_rejected",
     "subscription_matched",
     "take_serialized",
+    "write_serialized",
 ]
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,17 @@ def matched_writers(reader: DataReader[Any]) -> set[int]:
     The binding returns them signed here and unsigned in sample infos.
     """
     return {handle & _U64 for handle in reader.get_matched_publications()}
+
+
+def write_serialized(writer: DataWriter[Any], data: bytes, timestamp_ns: int) -> None:
+    """Write one sample already serialized (encapsulation header included, padded to 4 bytes).
+
+    What ``DataWriter.write`` does after calling the binding's serializer;
+    gridbus's generated codec (:mod:`gridbus.codec`) makes the bytes instead.
+    """
+    ret = ddspy_write_ts(writer._ref, data, timestamp_ns)
+    if ret < 0:
+        raise DDSException(ret, f"writing on {writer.topic.name}")
 
 
 # ------------------------------------------------------------------------- statuses
