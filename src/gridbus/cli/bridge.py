@@ -117,7 +117,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print_json_lines(rows)
     else:
-        columns = list(rows[0])
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        rows = [{c: r.get(c, "-") for c in columns} for r in rows]
         print_table(
             "gridbus bridge: added latency and throughput",
             columns,
@@ -173,6 +174,7 @@ def register(sub: Subcommands) -> None:
     c.add_argument("--host", action="append", default=[], help="an extra DNS name or IP for the certificates")
 
     b = tools.add_parser("bench", help="the bridge's added latency (DDS->Zenoh->DDS vs DDS) and its throughput")
+    bus_options(b)
     b.set_defaults(bridge_handler=cmd_bench)
     b.add_argument("--count", type=positive_int, default=2000, help="ping-pongs per latency point")
     b.add_argument("--rate", type=positive_float, default=200.0, help="pings per second")
