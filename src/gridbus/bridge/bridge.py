@@ -33,6 +33,7 @@ from cyclonedds.core import WaitSet
 from ..bus import Bus
 from ..extras import require
 from ..source import key_id
+from .boards import BoardGateway
 from .commands import Inbox, Outbox, Pending
 from .config import BridgeConfig
 from .link import open_session
@@ -59,7 +60,7 @@ _TICK = 0.02  # s between checks of capped samples and command retries
 class Bridge:
     """One site's bridge; ``run()`` forwards until ``stop()``."""
 
-    def __init__(self, bus: Bus, config: BridgeConfig, *, retry: float = 0.5) -> None:
+    def __init__(self, bus: Bus, config: BridgeConfig, *, retry: float = 0.5, boards: Bus | None = None) -> None:
         config.check()
         assert config.tls is not None  # checked
         self.zenoh = require("zenoh", "gridbus bridge")
@@ -82,6 +83,7 @@ class Bridge:
         self._stopping = False
         self.session = open_session(config.listen, config.connect, config.tls)
         self._declare()
+        self.boards = BoardGateway(self.session, self.zenoh, self.site, boards) if boards is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------
     def _declare(self) -> None:
@@ -100,6 +102,8 @@ class Bridge:
         self._stopping = True
 
     def close(self) -> None:
+        if self.boards is not None:
+            self.boards.close()
         for entity in reversed(self._entities):
             try:
                 entity.undeclare()

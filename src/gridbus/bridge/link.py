@@ -53,8 +53,8 @@ def check_endpoint(endpoint: str, what: str) -> str:
     return endpoint
 
 
-def session_config(listen: list[str], connect: list[str], tls: TlsFiles) -> str:
-    """The Zenoh configuration (JSON5) of a bridge's session."""
+def session_config(listen: list[str], connect: list[str], tls: TlsFiles, mode: str = "peer") -> str:
+    """The Zenoh configuration (JSON5) of a bridge's session (``mode="client"``: a board's)."""
     tls.check()
     files = {
         "root_ca_certificate": str(tls.ca),
@@ -66,7 +66,7 @@ def session_config(listen: list[str], connect: list[str], tls: TlsFiles) -> str:
         "verify_name_on_connect": False,  # identity is the CA's signature; sites are often reached by IP
     }
     config: dict[str, Any] = {
-        "mode": "peer",
+        "mode": mode,
         "listen": {"endpoints": listen},
         "connect": {
             "endpoints": connect,
@@ -80,10 +80,10 @@ def session_config(listen: list[str], connect: list[str], tls: TlsFiles) -> str:
     return json.dumps(config)
 
 
-def open_session(listen: list[str], connect: list[str], tls: TlsFiles) -> Any:
+def open_session(listen: list[str], connect: list[str], tls: TlsFiles, mode: str = "peer") -> Any:
     """Open the bridge's Zenoh session (ConfigError if Zenoh refuses the configuration)."""
     zenoh = require("zenoh", "gridbus bridge")
-    text = session_config(listen, connect, tls)
+    text = session_config(listen, connect, tls, mode)
     try:
         return zenoh.open(zenoh.Config.from_json5(text))
     except zenoh.ZError as exc:

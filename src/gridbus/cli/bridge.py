@@ -13,7 +13,7 @@ import argparse
 import json
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..errors import ConfigError
 from .argtypes import input_file, output_dir, positive_float, positive_int
@@ -21,6 +21,7 @@ from .common import bus_options, open_bus, print_json_lines, print_table
 
 if TYPE_CHECKING:
     from ..bridge.config import BridgeConfig
+    from ..bus import Bus
     from .common import Subcommands
 
 
@@ -63,12 +64,16 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from ..bridge.bridge import Bridge
 
     config = bridge_config(args)
-    with open_bus(args) as bus, Bridge(bus, config) as bridge:
+    with (
+        open_bus(args) as bus,
+        open_bus(args) as board_bus,
+        Bridge(bus, config, boards=board_bus if args.boards else None) as bridge,
+    ):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: bridge.stop())
         info = {"site": config.site, "domain": bus.domain_id, "listen": config.listen, "connect": config.connect}
         bridge.run(args.duration, ready=lambda: print(json.dumps({"ready": info}), flush=True))
-        counts = dict(bridge.counts)
+        counts = dict(bridge.counts) | (bridge.boards.counts if bridge.boards else {})
         counts |= {
             "commands_delivered": bridge.outbox.delivered,
             "commands_denied": bridge.outbox.denied,
@@ -128,6 +133,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------- boards over Zenoh
+def zenoh_options(parser: argparse.ArgumentParser) -> None:
+    """``--zenoh`` and its TLS files: a board reaching its site's bridge instead of a DDS domain."""
+    group = parser.add_argument_group("Zenoh transport (a board without Cyclone DDS; see docs/bridge.md)")
+    _many(group, "--zenoh", "tls/HOST:PORT", "the site's bridge (gridbus bridge --boards)")
+    group.add_argument("--site", default="", help="the site of that bridge")
+    group.add_argument("--cert", type=input_file("certificate"), default=None, help="this board's certificate (PEM)")
+    group.add_argument("--key", type=input_file("private key"), default=None, help="its private key (PEM)")
+    group.add_argument("--ca", type=input_file("CA certificate"), default=None, help="the site's CA (PEM)")
+
+
+def open_board_bus(args: argparse.Namespace) -> Bus | None:
+    """With ``--zenoh``: the Zenoh link to the site's bridge, shaped like a Bus; else None (use DDS)."""
+    if not args.zenoh:
+        return None
+    from ..bridge.config import check_site
+    from ..bridge.link import TlsFiles
+    from ..transport.board import BoardBus, BoardLink
+
+    check_site(args.site, "--site")
+    if not (args.cert and args.key and args.ca):
+        raise ConfigError("--zenoh needs --cert, --key and --ca (the bridge accepts mutual TLS only)")
+    tls = TlsFiles(Path(args.cert), Path(args.key), Path(args.ca))
+    tls.check()
+    # BoardBus has the part of Bus that the agent, translators and EventLog use
+    return cast("Bus", BoardBus(BoardLink(args.site, args.zenoh, tls)))
+
+
+def _many(parser: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str, metavar: str, text: str) -> None:
+    """A repeatable option whose values add up to a list."""
+    parser.add_argument(flag, action="append", default=[], metavar=metavar, help=text)
+
+
 def _show(value: object) -> str:
     return f"{value:,.1f}" if isinstance(value, float) else str(value)
 
@@ -143,8 +181,8 @@ def register(sub: Subcommands) -> None:
     p.set_defaults(handler=cmd_bridge, bridge_command=None)
     p.add_argument("--site", default="", help="this site's name on the WAN (letters, digits, _ . -)")
     p.add_argument("--file", type=input_file("bridge configuration"), default=None, help="bridge configuration (TOML)")
-    p.add_argument("--listen", action="append", default=[], metavar="tls/HOST:PORT", help="accept far bridges here")
-    p.add_argument("--connect", action="append", default=[], metavar="tls/HOST:PORT", help="reach a far bridge here")
+    _many(p, "--listen", "tls/HOST:PORT", "accept far bridges here")
+    _many(p, "--connect", "tls/HOST:PORT", "reach a far bridge here")
     p.add_argument("--cert", type=input_file("certificate"), default=None, help="this bridge's certificate (PEM)")
     p.add_argument("--key", type=input_file("private key"), default=None, help="its private key (PEM)")
     p.add_argument("--ca", type=input_file("CA certificate"), default=None, help="the CA that signs far bridges (PEM)")
@@ -154,16 +192,9 @@ def register(sub: Subcommands) -> None:
         ("--allow-in", "may enter this site (a command topic must be named)"),
         ("--deny-in", "never enter this site"),
     ):
-        p.add_argument(
-            flag, action="append", default=[], metavar="PATTERN", help=f"topics (or topic/object) that {what}"
-        )
-    p.add_argument(
-        "--max-frequency",
-        action="append",
-        default=[],
-        metavar="TOPIC=HZ",
-        help="cap how often one object of a topic goes out (newest value wins)",
-    )
+        _many(p, flag, "PATTERN", f"topics (or topic/object) that {what}")
+    _many(p, "--max-frequency", "TOPIC=HZ", "cap how often one object of a topic goes out (newest value wins)")
+    p.add_argument("--boards", action="store_true", help="also serve boards without DDS (gridbus daq --zenoh ...)")
     p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: until a signal)")
     tools = p.add_subparsers(dest="bridge_command", required=False, metavar="{certs,bench}")
 

@@ -22,17 +22,19 @@ import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..bus import Bus
 from ..errors import DaqConfigError, FieldError, UnknownObjectError
 from ..events import EventLog
-from ..model import Registry, TopicType
 from ..tomlfile import read_toml
 from .backend import Channel, SamplingBackend, SimulatedADC
 from .dsp import CycleProcessor
+
+if TYPE_CHECKING:  # not imported at run time: over Zenoh (gridbus.transport) a board has no cyclonedds
+    from ..bus import Bus
+    from ..model import Registry, TopicType
 
 _MEASURED = ("Generator", "Busbar", "Line", "Load", "Microgrid", "WindEmulator", "SmartMeter", "PMU")
 OBEYED = ("f_ref", "V_ref", "P_ref")  # the command set-points the back end's outputs follow
@@ -60,7 +62,8 @@ class DaqConfig:
     limits: dict[str, tuple[float, float]] = field(default_factory=dict)  # field -> (min, max)
 
 
-def load_config(path: str | Path) -> DaqConfig:
+def load_config(path: str | Path, registry: Registry | None = None) -> DaqConfig:
+    """Read and check an agent configuration; ``registry`` checks object ids (default: gridbus's)."""
     doc, loc = read_toml(path, DaqConfigError, "DAQ agent configuration")
     config = DaqConfig()
     for key in doc:
@@ -86,7 +89,10 @@ def load_config(path: str | Path) -> DaqConfig:
         setattr(config, key, value if key in ("backend", "name") else float(value))
     if config.sample_rate < 8 * config.nominal:
         raise loc.error("sample_rate must be at least 8 samples per nominal cycle", key="sample_rate", section="agent")
-    registry = Registry.default()
+    if registry is None:
+        from ..model import Registry
+
+        registry = Registry.default()
     for entry in doc.get("object", []):
         object_id = entry.get("id") if isinstance(entry, dict) else None
         if not isinstance(object_id, str):
