@@ -267,3 +267,17 @@ def test_bridge_file_errors_name_file_and_line(tmp_path, pki):
     assert not config.policy.into.admits("Generator_Command", "G_1")
     assert math.isclose(config.policy.rates.interval("Generator_Measurement"), 0.1)
     assert json.dumps(config.listen) == '["tls/127.0.0.1:7447"]' and os.path.isfile(config.tls.ca)
+
+
+def test_bridge_certs_makes_a_ca_and_site_certificates(tmp_path, env):
+    out = tmp_path / "pki"
+    r = gridbus("bridge", "certs", "A", "B", "--out", str(out), env=env)
+    assert r.returncode == 0, r.stderr
+    for name in ("ca/ca.pem", "ca/ca.key", "A.pem", "A.key", "B.pem", "B.key"):
+        assert (out / name).read_bytes().startswith(b"-----BEGIN"), name
+    assert (out / "A.key").stat().st_mode & 0o077 == 0  # private keys are the owner's only
+    config = BridgeConfig(site="A", listen=["tls/127.0.0.1:7447"])
+    config.tls = TlsFiles(out / "A.pem", out / "A.key", out / "ca" / "ca.pem")
+    config.check()
+    again = gridbus("bridge", "certs", "C", "--out", str(out), env=env)  # the same CA signs C
+    assert again.returncode == 0 and (out / "C.pem").is_file()
