@@ -41,6 +41,20 @@ f = 60.0
 """
 
 
+def _on_board(args: list[str], port: int, board, pki, env) -> subprocess.Popen:
+    """A gridbus command run as on a board: cyclonedds unimportable, Zenoh to site A's bridge."""
+    tls = ["--cert", str(board.cert), "--key", str(board.key), "--ca", str(pki.ca.cert)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", NO_CYCLONE, *args, "--zenoh", f"tls/127.0.0.1:{port}", "--site", "A", *tls],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    line = proc.stdout.readline()
+    if not line.startswith('{"ready"'):
+        proc.kill()
+        raise AssertionError(f"{args[0]} did not start: {line}{proc.stderr.read()}")
+    return proc
+
+
 def test_daq_agent_over_zenoh_without_cyclonedds(tmp_path, domain, env):
     pki = make_pki(tmp_path / "pki")
     board = issue(pki.ca, tmp_path / "pki" / "boards", "board1")
@@ -53,16 +67,7 @@ def test_daq_agent_over_zenoh_without_cyclonedds(tmp_path, domain, env):
         with Bus(domain) as bus:
             gens = bus.reader("G_1")
             events = bus.reader("EV_board1", "Log")
-            agent = subprocess.Popen(
-                [
-                    sys.executable, "-c", NO_CYCLONE, "daq", "--config", str(config),
-                    "--zenoh", f"tls/127.0.0.1:{port}", "--site", "A",
-                    "--cert", str(board.cert), "--key", str(board.key), "--ca", str(pki.ca.cert),
-                ],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-            )  # fmt: skip
-            line = agent.stdout.readline()
-            assert line.startswith('{"ready"'), agent.stderr.read() if not line else line
+            agent = _on_board(["daq", "--config", str(config)], port, board, pki, env)
             first = gens.take_one(timeout=10)
             assert first is not None and abs(first.f - 60.0) < 0.5  # the board's sample, through the bridge
             bus.command("G_1", f_ref=62.0)  # commands come back to the board
@@ -125,3 +130,37 @@ def test_board_field_checks_like_the_bus():
         with pytest.raises(FieldError):
             topic.build("G_1", bad)
     assert BoardField("n", "int").coerce(3.0, "n") == 3
+
+
+def test_translator_over_zenoh_without_cyclonedds(tmp_path, domain, env):
+    """A serial drive (device-sim on a pty) behind `gridbus translate --zenoh` in a process without
+    cyclonedds: its link health and state reach DDS through the bridge, a START command reaches it."""
+    pki = make_pki(tmp_path / "pki")
+    board = issue(pki.ca, tmp_path / "pki" / "boards", "board2")
+    port = port_for(domain, 4)
+    cli = [sys.executable, "-m", "gridbus.cli.main"]
+    sim = subprocess.Popen(
+        [*cli, "device-sim", "vfd-modbus", "--link", str(tmp_path / "tty")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    bridge = translator = None
+    try:
+        tty = json.loads(sim.stdout.readline())["port"]
+        bridge = start_bridge("A", domain, pki, "--listen", f"tls/127.0.0.1:{port}", "--boards")
+        with Bus(domain) as bus:
+            health = bus.reader("LINK_G1", "State", history=64)
+            state = bus.reader("G_1", "State", history=16)
+            translator = _on_board(["translate", "vfd-modbus", "--port", tty, "--object", "G_1"], port, board, pki, env)
+            assert wait_until(lambda: any(s.connected for s in health.take(0)), timeout=15)
+            bus.command("G_1", action="START", f_ref=50.0)
+            assert wait_until(lambda: any(s.status.name == "RUNNING" for s in state.take(0)), timeout=15)
+    finally:
+        if translator is not None:
+            translator.terminate()
+            _out, err = translator.communicate(timeout=10)
+        if bridge is not None:
+            stop(bridge)
+        sim.stdin.write("quit\n")
+        sim.stdin.flush()
+        sim.wait(timeout=10)
+    assert translator.returncode == 0, err

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProfileError, UnknownObjectError
-from ..model import Registry
 from ..resources import profile_dir as profile_dir  # the shipped profiles (gridbus.resources)
 from ..tomlfile import Locator, read_toml
 
@@ -94,7 +93,16 @@ def available() -> list[str]:
     return sorted(p.stem for p in profile_dir().glob("*.toml"))
 
 
-def load_profile(name_or_path: str | Path) -> Profile:
+def _registry(registry: Any) -> Any:
+    """``registry``, else gridbus's data model (imported here: a board over Zenoh has no cyclonedds)."""
+    if registry is not None:
+        return registry
+    from ..model import Registry
+
+    return Registry.default()
+
+
+def load_profile(name_or_path: str | Path, registry: Any = None) -> Profile:
     """A shipped profile by name (``vfd-modbus``) or any profile file by path."""
     path = Path(name_or_path)
     if not path.suffix and not path.exists():
@@ -102,10 +110,10 @@ def load_profile(name_or_path: str | Path) -> Profile:
         if not path.exists():
             raise ProfileError(f"no device profile {str(name_or_path)!r}; shipped: {', '.join(available())}")
     doc, loc = read_toml(path, ProfileError, "device profile")
-    return _build(doc, loc)
+    return _build(doc, loc, registry)
 
 
-def _build(doc: dict[str, Any], loc: Locator) -> Profile:
+def _build(doc: dict[str, Any], loc: Locator, registry: Any = None) -> Profile:
     for key in doc:
         if key not in ("device", "serial", "protocol", "commands", "status"):
             raise loc.error(f"unknown section [{key}]; known: device, serial, protocol, commands, status", section=key)
@@ -124,7 +132,7 @@ def _build(doc: dict[str, Any], loc: Locator) -> Profile:
             f"kind {device['kind']!r} is not known; known: {', '.join(KINDS)}", key="kind", section="device"
         )
     try:
-        Registry.default().by_prefix(device["object"])
+        _registry(registry).by_prefix(device["object"])
     except UnknownObjectError as exc:
         raise loc.error(str(exc), key="object", section="device") from None
     profile = Profile(
@@ -167,14 +175,14 @@ def _build(doc: dict[str, Any], loc: Locator) -> Profile:
         profile.status[name] = _entry(StatusMap(name), spec, profile, loc, "status")
     if not profile.commands or not profile.status:
         raise loc.error("a profile needs [commands] and [status] entries", section="device")
-    _check_names(profile, loc)
+    _check_names(profile, loc, registry)
     return profile
 
 
-def command_names(object_prefix: str) -> list[str]:
+def command_names(object_prefix: str, registry: Any = None) -> list[str]:
     """What a profile's [commands] may map for an object type: the Command topic's numeric
     set-points (f_ref, P_ref...) and its actions in lower case (start, stop...)."""
-    obj = Registry.default().by_prefix(object_prefix)
+    obj = _registry(registry).by_prefix(object_prefix)
     topic = obj.topics.get("Command")
     if topic is None:
         return []
@@ -185,20 +193,20 @@ def command_names(object_prefix: str) -> list[str]:
     return names
 
 
-def status_names(object_prefix: str) -> list[str]:
+def status_names(object_prefix: str, registry: Any = None) -> list[str]:
     """What a profile's [status] may map: the Measurement's numeric fields, running and fault."""
-    obj = Registry.default().by_prefix(object_prefix)
+    obj = _registry(registry).by_prefix(object_prefix)
     topic = obj.topics.get("Measurement")
     fields = [n for n, info in topic.fields.items() if info.kind == "float"] if topic else []
     return fields + list(DEVICE_STATUS)
 
 
-def _check_names(profile: Profile, loc: Locator) -> None:
+def _check_names(profile: Profile, loc: Locator, registry: Any = None) -> None:
     """Every command and status name must be something of the object's topics, or it would be
     silently ignored (a misspelt ``f_rf`` never reaches the device)."""
     for section, entries, known in (
-        ("commands", profile.commands, command_names(profile.object)),
-        ("status", profile.status, status_names(profile.object)),
+        ("commands", profile.commands, command_names(profile.object, registry)),
+        ("status", profile.status, status_names(profile.object, registry)),
     ):
         what = "command" if section == "commands" else "status value"
         for name in entries:

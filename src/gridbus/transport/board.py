@@ -146,6 +146,10 @@ class _Registry:
             self._cache[object_id] = self.link.describe(object_id)
         return self._cache[object_id]
 
+    def by_prefix(self, prefix: str) -> BoardObject:
+        """The object type of ``prefix`` (``G``), as for any of its objects."""
+        return self.parse_id(f"{prefix}_1")
+
 
 class BoardWriter:
     """Writes one object's samples over the link (``Writer``'s interface)."""

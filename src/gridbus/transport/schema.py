@@ -27,6 +27,11 @@ SCALARS = ("float", "int", "bool", "str", "enum")
 
 
 @dataclass(frozen=True)
+class _Member:
+    name: str
+
+
+@dataclass(frozen=True)
 class BoardField:
     """One scalar field as the board checks it (the same rules as :class:`gridbus.FieldInfo`)."""
 
@@ -37,6 +42,11 @@ class BoardField:
     values: tuple[str, ...] = ()
     length: int | None = None
     nan_default: bool = False
+
+    @property
+    def enum(self) -> tuple[_Member, ...] | None:
+        """The enum's members (each with a ``name``), as :class:`gridbus.FieldInfo` has them; None if not an enum."""
+        return tuple(_Member(v) for v in self.values) if self.kind == "enum" else None
 
     @property
     def default(self) -> Any:
@@ -99,6 +109,10 @@ class BoardTopic:
                 raise FieldError(f"{object_id}: {self.name} has no field {name!r}")
             sample[name] = self.fields[name].coerce(value, f"{object_id}.{name}")
         return BoardSample(sample)
+
+    def to_dict(self, data: Any) -> dict[str, Any]:
+        """The sample's field values by name (enums by name), as :meth:`gridbus.TopicType.to_dict`."""
+        return {name: getattr(data, name, f.default) for name, f in self.fields.items()}
 
     def check(self, data: Any) -> None:
         for name, info in self.fields.items():
