@@ -28,6 +28,7 @@ EXPECTED = {
     "QosError",
     "ConfigError",
     "MissingExtra",
+    "NetError",
     "SystemFileError",
     "ParamError",
     "ProfileError",

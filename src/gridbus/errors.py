@@ -40,6 +40,10 @@ class ConfigError(GridbusError):
     """A Cyclone DDS configuration gridbus cannot use."""
 
 
+class NetError(GridbusError):
+    """A namespace LAN that cannot be built, a bad host or link setting, or no root."""
+
+
 class MissingExtra(GridbusError, ImportError):
     """A feature needs an optional dependency that is not installed.
 

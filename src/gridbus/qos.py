@@ -275,11 +275,16 @@ def _merge(base: etree._Element, derived: etree._Element) -> etree._Element:
     return merged
 
 
+TRANSPORTS = ("unicast", "multicast")
+DEFAULT_MULTICAST_ADDRESS = "239.255.0.2"  # Cyclone's discovery group is 239.255.0.1
+
+
 @dataclass
 class TopicRule:
     pattern: str
     profile: str
     source: str
+    transport: str = "unicast"  # on a LAN: how a writer sends to this topic's readers
 
 
 class TopicMap:
@@ -298,6 +303,7 @@ class TopicMap:
                 self.library = QosLibrary(qos_file)
             except QosError as exc:  # say which map named the profile file
                 raise QosError(f"{exc} (the qos_file of {_where(self.path, root)})") from None
+        self.multicast_address = _multicast_address(self.path, root)
         self.rules: list[TopicRule] = []
         for element in root:
             if _local(element) != "topic":
@@ -306,24 +312,46 @@ class TopicMap:
             if not name or not profile:
                 raise QosError(f"{_where(self.path, element)}: <topic> needs name and profile attributes")
             self.library.profile(profile, where=_where(self.path, element))
-            self.rules.append(TopicRule(name, profile, _where(self.path, element)))
+            transport = element.get("transport", "unicast")
+            if transport not in TRANSPORTS:
+                raise QosError(
+                    f"{_where(self.path, element)}: transport {transport!r} is not one of {', '.join(TRANSPORTS)}"
+                )
+            self.rules.append(TopicRule(name, profile, _where(self.path, element), transport))
 
-    def profile_for(self, topic_name: str) -> str:
+    def rule_for(self, topic_name: str) -> TopicRule:
+        """The rule that decides a topic: an exact name first, else the first matching pattern."""
         for rule in self.rules:
             if rule.pattern == topic_name:
-                return rule.profile
+                return rule
         for rule in self.rules:
             if fnmatch.fnmatchcase(topic_name, rule.pattern):
-                return rule.profile
+                return rule
         raise QosError(
             f'{self.path}: no QoS profile for topic {topic_name!r}; add <topic name="{topic_name}" profile="..."/>'
         )
+
+    def profile_for(self, topic_name: str) -> str:
+        return self.rule_for(topic_name).profile
+
+    def transport_for(self, topic_name: str) -> str:
+        """``unicast`` or ``multicast``: what a LAN configuration maps the topic to (loopback ignores it)."""
+        return self.rule_for(topic_name).transport
 
     def writer_qos(self, topic_name: str) -> Qos:
         return self.library.writer_qos(self.profile_for(topic_name))
 
     def reader_qos(self, topic_name: str) -> Qos:
         return self.library.reader_qos(self.profile_for(topic_name))
+
+
+def _multicast_address(path: Path, root: etree._Element) -> str:
+    """The ``multicast_address`` of ``<topics>``: the group multicast topics are sent to."""
+    text = str(root.get("multicast_address", DEFAULT_MULTICAST_ADDRESS))
+    parts = text.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) <= 255 for p in parts) or not 224 <= int(parts[0]) <= 239:
+        raise QosError(f"{_where(path, root)}: multicast_address {text!r} is not an IPv4 multicast address")
+    return text
 
 
 # ----------------------------------------------------------------- description

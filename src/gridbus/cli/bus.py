@@ -176,6 +176,7 @@ def cmd_qos_show(args: argparse.Namespace) -> int:
         {
             "topic": topic.name,
             "profile": qos_map.profile_for(topic.name),
+            "transport": qos_map.transport_for(topic.name),
             **describe(qos_map.writer_qos(topic.name)),
             "reader": describe(qos_map.reader_qos(topic.name)),
         }
@@ -189,6 +190,7 @@ def cmd_qos_show(args: argparse.Namespace) -> int:
         (
             "topic",
             "profile",
+            "transport",
             "reliability",
             "durability",
             "history",
@@ -203,6 +205,7 @@ def cmd_qos_show(args: argparse.Namespace) -> int:
             (
                 row["topic"],
                 row["profile"],
+                row["transport"],
                 row["reliability"],
                 row["durability"],
                 f"{row['history']['kind']} {row['history']['depth'] or ''}".strip(),

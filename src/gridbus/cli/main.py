@@ -31,7 +31,7 @@ import os
 import sys
 
 from ..errors import GridbusError
-from . import bench, bridge, bus, experiment, historian, serial, testbed
+from . import bench, bridge, bus, experiment, historian, net, serial, testbed
 from .argtypes import GridbusArgumentParser, domain_from_env
 from .common import EXIT_BAD_INPUT, configure_logging, logging_options, logging_options_everywhere
 
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     serial.register(sub)
     historian.register(sub)
     bridge.register(sub)
+    net.register(sub)
     bus.register_demo(sub)
     logging_options_everywhere(parser)
     return parser
