@@ -34,7 +34,7 @@ from ..bus import Bus
 from ..extras import require
 from ..source import key_id
 from .boards import BoardGateway
-from .commands import Inbox, Outbox, Pending
+from .commands import ANSWER_WAIT, Inbox, Outbox, Pending
 from .config import BridgeConfig
 from .link import open_session
 from .site import SiteTopic, site_topics
@@ -186,7 +186,6 @@ class Bridge:
                 self._put(self.topics[key[0]], key[1], raw, stamp)
 
     def _send_command(self, entry: Pending) -> None:
-        entry.next_try = time.monotonic() + self.outbox.retry
         self.session.get(
             cmd_key(self.site, entry.topic, entry.object_id),
             lambda reply: self._on_answer(entry.seq, reply),
@@ -194,7 +193,8 @@ class Bridge:
             attachment=pack_command(entry.timestamp, entry.seq, self.outbox.session),
             allowed_destination=self.zenoh.Locality.REMOTE,
             target=self.zenoh.QueryTarget.ALL,
-            timeout=max(self.outbox.retry, 0.1),
+            consolidation=self.zenoh.ConsolidationMode.NONE,  # each answer at once, not at the query's end
+            timeout=ANSWER_WAIT,
         )
 
     def _on_answer(self, seq: int, reply: Any) -> None:

@@ -5,8 +5,10 @@ late.  So the bridge does not fire-and-forget it: the sending bridge keeps
 each command in an :class:`Outbox` and sends it as a Zenoh *query*; the
 receiving bridge writes it into its DDS domain and answers ``ok`` (or
 ``denied`` by its policy, or ``expired``).  Without an answer — the WAN link
-is down, the far bridge restarting — the sender tries again every
-``retry`` seconds until the command's **lifespan** (from the command QoS
+is down, the far bridge restarting — the sender tries again after ``retry``
+seconds, then backing off to 1, 2 and 4 s (an answer to any try, even a late
+one, settles the command: a slow WAN is not flooded with retries), until the
+command's **lifespan** (from the command QoS
 profile, 2 s by default) runs out; then it is dropped and counted, exactly
 as DDS would drop it.  The receiver remembers recent message ids
 (:class:`Inbox`), so a retry whose first answer was lost is acknowledged but
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 __all__ = ["Inbox", "Outbox", "Pending"]
 
 _FOREVER = 60 * 10**9  # ns a command without lifespan waits for the far site at most
+_MAX_BACKOFF = 4.0  # s between two tries of one command, at most
+ANSWER_WAIT = 10.0  # s an answer to one try still counts (a late answer settles the command too)
 
 
 @dataclass
@@ -57,7 +61,9 @@ class Outbox:
         self.expired = 0
 
     def add(self, topic: str, object_id: str, raw: bytes, timestamp: int, lifespan: int | None) -> Pending:
-        entry = Pending(next(self._seq), topic, object_id, raw, timestamp, timestamp + (lifespan or _FOREVER))
+        """Keep a command until acknowledged; the caller sends it now (its first try)."""
+        expires = timestamp + (lifespan or _FOREVER)
+        entry = Pending(next(self._seq), topic, object_id, raw, timestamp, expires, time.monotonic() + self.retry, 1)
         with self._lock:
             self._pending[entry.seq] = entry
         return entry
@@ -72,7 +78,8 @@ class Outbox:
                     del self._pending[seq]
                     self.expired += 1
                 elif entry.next_try <= now:
-                    entry.next_try = now + self.retry
+                    # back off (0.5, 1, 2, 4 s): over a slow or backlogged link, retries must not pile up
+                    entry.next_try = now + min(self.retry * 2 ** min(entry.tries, 3), _MAX_BACKOFF)
                     entry.tries += 1
                     out.append(entry)
         return out
@@ -94,6 +101,7 @@ class Outbox:
         with self._lock:
             for entry in self._pending.values():
                 entry.next_try = 0.0
+                entry.tries = 0
 
     @property
     def waiting(self) -> int:
