@@ -281,3 +281,34 @@ def test_bridge_certs_makes_a_ca_and_site_certificates(tmp_path, env):
     config.check()
     again = gridbus("bridge", "certs", "C", "--out", str(out), env=env)  # the same CA signs C
     assert again.returncode == 0 and (out / "C.pem").is_file()
+
+
+def test_a_command_older_than_its_lifespan_is_dropped_not_delivered_late(pki, sites):
+    """The WAN is down longer than the command's lifespan (2 s): it never reaches A, and B says it expired."""
+    a_dom, b_dom = sites
+    wan = WanLink(port_for(a_dom, 2), port_for(a_dom))
+    a = b = None
+    try:
+        a, b = _bridges(
+            pki, sites, a_args=("--allow-in", "Breaker_Command"), b_args=("--allow-out", "Breaker_Command"),
+            via=port_for(a_dom, 2),
+        )  # fmt: skip
+        with Bus(a_dom) as site_a, Bus(b_dom) as site_b:
+            cmds = site_a.reader("CB", "Command")
+            site_b.writer("CB_1", "State").write(status="OPEN")  # something to show the link works
+            state_a = site_a.reader("CB_1", "State")
+            assert wait_until(lambda: state_a.take(0) != [])
+            wan.cut()
+            site_b.command("CB_1", status="CLOSED")
+            time.sleep(3.0)  # longer than the command's 2 s lifespan
+            wan.restore()
+            site_b.command("CB_2", status="CLOSED")  # a fresh one after the outage
+            got = cmds.take_one(timeout=15)
+            assert got is not None and got.id == "CB_2"
+            time.sleep(1.0)
+            assert [s.id for s in cmds.take(0)] == []  # the stale CB_1 command never arrives
+    finally:
+        done_b = stop(b) if b else {}
+        stop(a) if a else None
+        wan.close()
+    assert done_b["commands_expired"] == 1 and done_b["commands_delivered"] == 1

@@ -98,6 +98,7 @@ def site_topics(bus: Bus, exported: set[str], imported: set[str], waitset: WaitS
         if name in exported:
             rqos = bus.qos.reader_qos(name)
             rqos = Qos(*[p for p in rqos if not isinstance(p, Policy.Deadline)], Policy.IgnoreLocal.Participant)
+            rqos = bus._bounded(rqos, None, None)  # bounded like every gridbus reader
             entry.reader = DataReader(bus.subscriber, dds_topic, qos=rqos)
             entry.condition = ReadCondition(entry.reader, _cyclone.ANY_STATE)
             waitset.attach(entry.condition)
