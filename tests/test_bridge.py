@@ -312,3 +312,18 @@ def test_a_command_older_than_its_lifespan_is_dropped_not_delivered_late(pki, si
         stop(a) if a else None
         wan.close()
     assert done_b["commands_expired"] == 1 and done_b["commands_delivered"] == 1
+
+
+def test_bridge_bench_reports_direct_and_bridged_figures(env, sites):
+    a_dom, _ = sites
+    r = gridbus(
+        "bridge", "bench", "--domain", str(a_dom), "--count", "50", "--rate", "100", "--seconds", "0.5",
+        "--port", str(port_for(a_dom, 5)), "--json", env=env, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(row["path"].split()[0], row["measure"].split()[0]) for row in rows] == [
+        ("direct", "one-way"), ("bridged", "one-way"), ("direct", "throughput"), ("bridged", "throughput"),
+    ]  # fmt: skip
+    assert rows[1]["count"] == 50 and rows[1]["lost"] < 50 and rows[1]["p50_us"] > 0
+    assert rows[3]["delivered_per_s"] > 0 and "added_p50_us" in rows[1]
