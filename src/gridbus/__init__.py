@@ -12,8 +12,8 @@ See README.md for the tour, ``gridbus --help`` for the command line.
 """
 
 from importlib import metadata as _metadata
+from typing import TYPE_CHECKING, Any
 
-from .bus import Bus
 from .errors import (
     C37118Error,
     CodecError,
@@ -39,10 +39,38 @@ from .errors import (
     SystemFileError,
     UnknownObjectError,
 )
-from .model import FieldInfo, ObjectType, Registry, TopicType
-from .reader import Reader
-from .sample import Gone, Sample
-from .writer import Writer
+
+if TYPE_CHECKING:
+    from .bus import Bus
+    from .model import FieldInfo, ObjectType, Registry, TopicType
+    from .reader import Reader
+    from .sample import Gone, Sample
+    from .writer import Writer
+
+# Imported on first use, so that a board without Cyclone DDS can import gridbus's Zenoh
+# transport (gridbus.transport): everything below needs cyclonedds.
+_LAZY = {
+    "Bus": "bus",
+    "Reader": "reader",
+    "Writer": "writer",
+    "Sample": "sample",
+    "Gone": "sample",
+    "Registry": "model",
+    "ObjectType": "model",
+    "TopicType": "model",
+    "FieldInfo": "model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gridbus' has no attribute {name!r}")
+
 
 __all__ = [
     "Bus",

@@ -15,7 +15,16 @@ from types import ModuleType
 from .errors import MissingExtra
 
 # top-level package -> the extra of pyproject.toml's [project.optional-dependencies] that installs it
-EXTRAS = {"pymodbus": "serial", "psycopg": "postgres", "matplotlib": "experiments"}
+EXTRAS = {
+    "pymodbus": "serial",
+    "psycopg": "postgres",
+    "matplotlib": "experiments",
+    "zenoh": "zenoh",
+    "cryptography": "zenoh",
+}
+
+# top-level package -> its name on PyPI, where the two differ
+DISTRIBUTIONS = {"zenoh": "eclipse-zenoh"}
 
 
 def require(module: str, feature: str) -> ModuleType:

@@ -33,7 +33,7 @@ import os
 import sys
 
 from ..errors import GridbusError
-from . import bench, bus, experiment, historian, net, pmu, serial, testbed
+from . import bench, bridge, bus, experiment, historian, net, pmu, serial, testbed
 from .argtypes import GridbusArgumentParser, domain_from_env
 from .common import EXIT_BAD_INPUT, configure_logging, logging_options, logging_options_everywhere
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     serial.register(sub)
     historian.register(sub)
     pmu.register(sub)
+    bridge.register(sub)
     net.register(sub)
     bus.register_demo(sub)
     logging_options_everywhere(parser)

@@ -13,6 +13,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from .argtypes import link_path, number_list, positive_float, positive_int, profile_ref
+from .bridge import open_board_bus, zenoh_options
 from .common import command, open_bus
 
 if TYPE_CHECKING:
@@ -37,14 +38,15 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from ..translators.profile import load_profile
     from ..translators.translator import Translator
 
-    profile = load_profile(args.profile)
+    board = open_board_bus(args)  # None: DDS; with --zenoh, the site's bridge over Zenoh
+    profile = load_profile(args.profile, board.registry if board else None)
     if args.baud:
         profile.serial.baudrate = args.baud
     objects = args.object or [(f"{profile.object}_1", None)]
     if len(objects) > 1 and profile.protocol != "modbus-rtu":
         raise GridbusError(f"profile {profile.name}: only Modbus RTU drives share a line (unit ids)")
     link = SerialLink(args.port, profile.serial)
-    with open_bus(args) as bus:
+    with board or open_bus(args) as bus:
         translators = [
             Translator(
                 bus,
@@ -114,6 +116,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument(
         "--no-measurement", action="store_true", help="do not publish the object's Measurement topic (a DAQ agent does)"
     )
+    zenoh_options(p)
 
     p = sub.add_parser("device-sim", help="simulate a serial device on a pseudo-terminal (prints its path)")
     p.set_defaults(handler=cmd_device_sim)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import GridbusError
 from .argtypes import epoch_seconds, input_file, output_dir, positive_float, profile_ref
+from .bridge import open_board_bus, zenoh_options
 from .common import bus_options, command, open_bus
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ def cmd_daq(args: argparse.Namespace) -> int:
 
     from ..daq.agent import DaqAgent, footprint, load_config
 
-    config = load_config(args.agent_config)
+    board = open_board_bus(args)  # None: DDS; with --zenoh, the site's bridge over Zenoh
+    config = load_config(args.agent_config, board.registry if board else None)
     if args.rate is not None:
         config.rate = args.rate
     if config.rate > config.sample_rate:  # a tick would see no new sample
@@ -77,7 +79,7 @@ def cmd_daq(args: argparse.Namespace) -> int:
             "each publication needs at least one new sample"
         )
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    with open_bus(args) as bus:
+    with board or open_bus(args) as bus:
         agent = DaqAgent(bus, config)
         for signum in (signal.SIGINT, signal.SIGTERM):  # both end cleanly, with the report
             signal.signal(signum, lambda *_: agent.stop())
@@ -144,3 +146,4 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--rate", type=positive_float, default=None, help="publications per second per object")
     p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: forever)")
     p.add_argument("--stats", action="store_true", help="report peak RSS and CPU use when done")
+    zenoh_options(p)

@@ -22,19 +22,20 @@ import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..bus import Bus
 from ..errors import DaqConfigError, FieldError, UnknownObjectError
 from ..events import EventLog
-from ..model import Registry, TopicType
-from ..pmu.frames import config_sample, idcode_of
 from ..pmu.time import SyncState, time_quality, to_soc_fracsec
 from ..tomlfile import read_toml
 from .backend import Channel, SamplingBackend, SimulatedADC
 from .dsp import CycleProcessor
+
+if TYPE_CHECKING:  # not imported at run time: over Zenoh (gridbus.transport) a board has no cyclonedds
+    from ..bus import Bus
+    from ..model import Registry, TopicType
 
 _MEASURED = ("Generator", "Busbar", "Line", "Load", "Microgrid", "WindEmulator", "SmartMeter", "PMU")
 # the agent stamps with the host clock (NTP at best): not locked to UTC, ~1 ms (C37.118 time quality 7)
@@ -64,7 +65,8 @@ class DaqConfig:
     limits: dict[str, tuple[float, float]] = field(default_factory=dict)  # field -> (min, max)
 
 
-def load_config(path: str | Path) -> DaqConfig:
+def load_config(path: str | Path, registry: Registry | None = None) -> DaqConfig:
+    """Read and check an agent configuration; ``registry`` checks object ids (default: gridbus's)."""
     doc, loc = read_toml(path, DaqConfigError, "DAQ agent configuration")
     config = DaqConfig()
     for key in doc:
@@ -90,7 +92,10 @@ def load_config(path: str | Path) -> DaqConfig:
         setattr(config, key, value if key in ("backend", "name") else float(value))
     if config.sample_rate < 8 * config.nominal:
         raise loc.error("sample_rate must be at least 8 samples per nominal cycle", key="sample_rate", section="agent")
-    registry = Registry.default()
+    if registry is None:
+        from ..model import Registry
+
+        registry = Registry.default()
     for entry in doc.get("object", []):
         object_id = entry.get("id") if isinstance(entry, dict) else None
         if not isinstance(object_id, str):
@@ -180,6 +185,8 @@ class DaqAgent:
 
     def _publish_pmu_configs(self) -> None:
         """A PMU object's stream configuration (transient-local: late joiners get it too)."""
+        from ..pmu.frames import config_sample, idcode_of  # builds IDL samples: a DDS agent only
+
         rates = (self.config.nominal, self.config.rate)
         for object_id in self.backend.ids:
             if self.bus.registry.parse_id(object_id).prefix != "PMU":

@@ -29,17 +29,19 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..bus import Bus
 from ..errors import DeviceRejected, FieldError, GridbusError, LinkError, PortLost
 from ..events import EventLog
-from ..model import TopicType
 from .link import SerialLink
 from .modbus import ModbusClient
 from .profile import Profile, action_field
 from .protocols import OutOfRange, check_value, client_for, is_set
 from .publishing import clip_utf8, publish_measurement, same, state_fields
+
+if TYPE_CHECKING:  # not imported at run time: over Zenoh (gridbus.transport) a board has no cyclonedds
+    from ..bus import Bus
+    from ..model import TopicType
 
 log = logging.getLogger(__name__)
 
