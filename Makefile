@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,experiments,serial,postgres]'
+	$(BIN)/pip install --quiet -e '.[dev,experiments,serial,postgres,andes]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -29,6 +29,7 @@ EXPECTED = {
     "ConfigError",
     "MissingExtra",
     "SystemFileError",
+    "ScenarioError",
     "ParamError",
     "ProfileError",
     "DaqConfigError",

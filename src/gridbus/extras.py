@@ -15,7 +15,7 @@ from types import ModuleType
 from .errors import MissingExtra
 
 # top-level package -> the extra of pyproject.toml's [project.optional-dependencies] that installs it
-EXTRAS = {"pymodbus": "serial", "psycopg": "postgres", "matplotlib": "experiments"}
+EXTRAS = {"pymodbus": "serial", "psycopg": "postgres", "matplotlib": "experiments", "andes": "andes"}
 
 
 def require(module: str, feature: str) -> ModuleType:

@@ -100,6 +100,15 @@ class System:
     breakers: dict[str, Breaker] = field(default_factory=dict)
     sensors: list[tuple[str, SensorModel]] = field(default_factory=list)
     rates: dict[str, float] = field(default_factory=dict)
+    loss: list[tuple[str, float]] = field(default_factory=list)  # "OBJECT" pattern -> P(report lost)
+
+    def loss_of(self, object_id: str) -> float:
+        """The probability that a report of ``object_id`` is lost: the last matching pattern wins."""
+        p = 0.0
+        for pattern, candidate in self.loss:
+            if fnmatch.fnmatchcase(object_id, pattern):
+                p = candidate
+        return p
 
     def sensor(self, object_id: str, field_name: str) -> SensorModel:
         """The sensor model of ``object_id.field``: the last matching pattern in the file wins."""
