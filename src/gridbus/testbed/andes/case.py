@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ...errors import GridbusError, ScenarioError
 from ...extras import require
 from ..devices import BreakerParams, GeneratorParams, LoadParams, PMUParams
@@ -145,6 +147,7 @@ class AndesCase:
         ss.TDS.config.no_tqdm = 1
         ss.TDS.config.criteria = 0  # run through angle separation: a testbed reports, it does not stop
         ss.TDS.init()
+        _land_on_end_time(ss)
         self.mva = float(ss.config.mva)
         self.f0 = float(ss.config.freq)
 
@@ -255,3 +258,24 @@ class AndesCase:
         reporting = {prefix: DEFAULT_RATE for prefix in ("G", "Bus", "TL", "L")}
         system.rates = reporting | {"PMU": self.scenario.pmu_rate} | dict(self.scenario.rates)
         return system
+
+
+def _land_on_end_time(ss: Any) -> None:
+    """Make each TDS call end exactly at its end time instead of one rounding error short.
+
+    A chunk ends with ``t += tf - t``, which in floating point may stop an ulp
+    before ``tf``; ANDES then tries a 1e-17 s step, whose Newton iteration can
+    fail and stop the simulation (it does on IEEE 39).  Within a nanosecond of
+    ``tf`` the time is snapped to ``tf``, so the step size becomes 0 and the
+    call returns.
+    """
+    tds = ss.TDS
+    calc_h = tds.calc_h
+
+    def landing_calc_h(*args: Any, **kwargs: Any) -> Any:
+        gap = float(tds.config.tf) - float(ss.dae.t)
+        if 0 < gap < 1e-9:
+            ss.dae.t = np.asarray(float(tds.config.tf))
+        return calc_h(*args, **kwargs)
+
+    tds.calc_h = landing_calc_h
