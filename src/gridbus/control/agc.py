@@ -114,6 +114,8 @@ class AGC:
         st.t, st.f = t, f
         st.updates += 1
         self.next_update = t + cfg.period
+        if step == 0.0:
+            return  # inside the deadband: the set-points stand, nothing to send
         units = [g for g in st.base if self.running.get(g, False)]
         total = sum(self.rating[g] for g in units)
         for g in units:
