@@ -83,6 +83,14 @@ def cmd_closed_loop(args: argparse.Namespace) -> int:
     return 0 if summary["reproduced"] else 1
 
 
+def cmd_testbed_bench(args: argparse.Namespace) -> int:
+    from ..testbed.andes.bench import bench_cosim
+
+    for case in args.cases.split(","):
+        print(json.dumps(bench_cosim(case, args.seconds, args.domain, args.partition)), flush=True)
+    return 0
+
+
 def register(sub: Subcommands) -> None:
     """Add ``ems``, ``agc`` and ``closed-loop`` to the ``gridbus`` subcommands."""
     p = command(sub, "ems", cmd_ems, "estimate the network state from the bus's measurements (WLS, bad data)")
@@ -109,3 +117,12 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--speed", type=positive_float, default=4.0, help="simulated seconds per wall-clock second")
     p.add_argument("--out", type=output_dir("output directory"), default="results/closed-loop", help="output directory")
     p.add_argument("--scenario", type=input_file("scenario file"), default=None, help="default: ieee14-gen-trip")
+
+    p = command(
+        sub,
+        "testbed-bench",
+        cmd_testbed_bench,
+        "co-simulation benchmark: times faster than real time at 30 Hz publishing, CPU per process, loop latency",
+    )
+    p.add_argument("--cases", default="ieee14,ieee39", help="comma-separated ANDES cases")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="simulated seconds of the throughput run")

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..bus import Bus, Sample
+from ..errors import FieldError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class AGC:
         self.first_stamp: float | None = None
         self.newest = -math.inf  # simulated s of the newest measurement
         self.next_update = 0.0
+        self.refused: set[str] = set()  # units whose set-point the data model cannot carry
 
     def _sim(self, sample: Sample) -> float:
         if self.first_stamp is None:
@@ -116,11 +118,16 @@ class AGC:
         self.next_update = t + cfg.period
         if step == 0.0:
             return  # inside the deadband: the set-points stand, nothing to send
-        units = [g for g in st.base if self.running.get(g, False)]
+        units = [g for g in st.base if self.running.get(g, False) and g not in self.refused]
         total = sum(self.rating[g] for g in units)
         for g in units:
             share = self.rating[g] / total
-            self.bus.command(g, P_ref=st.base[g] + share * st.delta)
+            try:
+                self.bus.command(g, P_ref=st.base[g] + share * st.delta)
+            except FieldError as exc:  # beyond what Generator_Command can carry: leave the unit out
+                log.warning("agc: %s leaves the AGC: %s", g, exc)
+                self.refused.add(g)
+                continue
             st.commands += 1
         log.debug("agc t=%.2f f=%.4f ACE=%.0f W delta=%.0f W", t, f, st.ace, st.delta)
 
