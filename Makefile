@@ -30,6 +30,8 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gridbus experiment all --speed 10 --out results
 	@echo "plots, CSV files and summary.json of each case are in $(CURDIR)/results/{sync,load-sharing,reconfig}/"
+	$(BIN)/gridbus closed-loop --speed 4 --out results/closed-loop
+	@echo "closed loop on ANDES (IEEE 14 generator trip, with and without AGC): $(CURDIR)/results/closed-loop/{frequency.png,summary.json}"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

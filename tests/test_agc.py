@@ -75,3 +75,23 @@ def test_agc_process_restores_nominal_frequency(tmp_path, env, domain):
     assert lowest < 59.85  # the trip was felt
     assert abs(final - 60.0) < 0.03, final  # and the AGC brought the frequency back
     assert done["commands"] > 0 and newest.get("G_2", 0.0) == 0.0
+
+
+@pytest.mark.integration
+def test_closed_loop_case_figures_and_verdict(tmp_path, domain):
+    """The demo's case on a short scenario: the AGC run on the bus, the droop run from ANDES alone."""
+    from gridbus.control.agc import AgcSettings
+    from gridbus.experiments.closed_loop import Run, judge_loop, run_once
+
+    path = tmp_path / "trip.toml"
+    path.write_text(SCENARIO)
+    agc = run_once(path, agc=True, speed=3.0, domain=domain, partition=None, settings=AgcSettings(gain=0.4))
+    scenario = empty_scenario("ieee14")
+    scenario.events = [Event(t=1.0, kind="generator_trip", object="G_2")]
+    ref = run_offline(scenario, 16.0)
+    running = [n for n, g in enumerate(ref.gen_ids) if g != "G_2"]
+    droop = Run(agc=False, t=ref.t.tolist(), f=np.mean(ref.f[:, running], axis=1).tolist())
+    summary = {"droop": droop.figures(1.0), "agc": agc.figures(1.0)}
+    verdict = judge_loop(summary)
+    assert all(c["pass"] for c in verdict), verdict
+    assert summary["agc"]["agc_commands"] > 0 and summary["agc"]["settling_s"] < 15
