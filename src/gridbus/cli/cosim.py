@@ -68,14 +68,14 @@ def cmd_agc(args: argparse.Namespace) -> int:
 
 
 def cmd_closed_loop(args: argparse.Namespace) -> int:
-    from ..experiments.closed_loop import run_closed_loop
+    from ..experiments.closed_loop import finite, run_closed_loop
 
     out = Path(args.out)
     summary = run_closed_loop(
         out, speed=args.speed, domain=args.domain, partition=args.partition, scenario=args.scenario
     )
     for name in ("droop", "agc"):
-        print(f"{name:6s}", json.dumps(summary[name]))
+        print(f"{name:6s}", json.dumps(finite(summary[name])))
     for c in summary["verdict"]:
         print(f"{'pass' if c['pass'] else 'FAIL'}  {c['name']}: expected {c['expected']}, measured {c['measured']}")
     word = "reproduced" if summary["reproduced"] else "did NOT reproduce"

@@ -163,11 +163,16 @@ def run_closed_loop(
     summary["verdict"] = judge_loop(summary)
     summary["reproduced"] = reproduced(summary["verdict"])
     summary["files"] = [_write_csv(runs, out), _plot(runs, out, event_t, summary), "summary.json"]
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json) + "\n")
+    (out / "summary.json").write_text(json.dumps(finite(summary), indent=2) + "\n")
     return summary
 
 
-def _json(value: Any) -> Any:
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float as None (JSON has no Infinity: never settled = null)."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
