@@ -122,3 +122,42 @@ def test_ems_on_the_bus_estimates_and_names_a_biased_meter(tmp_path, env, domain
     residual = last.residuals[list(last.measurements).index("Bus_9.V")]
     assert 1000 < residual < 2200  # and its residual shows the 1600 V bias
     assert len(last.residuals) == len(last.measurements) == len(last.normalized)
+
+
+@pytest.mark.integration
+def test_ems_command_publishes_estimates(tmp_path, env, domain):
+    """`gridbus ems` as its own process next to the testbed: estimates come out on Estimate_State."""
+    path = tmp_path / "quiet.toml"
+    path.write_text("[scenario]\ncase = 'ieee14'\nduration = 8.0\n")
+    testbed = subprocess.Popen(
+        [sys.executable, "-m", "gridbus.cli.main", "testbed", "--engine", "andes", "--scenario", str(path)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    ems = subprocess.Popen(
+        [sys.executable, "-m", "gridbus.cli.main", "ems", "--scenario", str(path), "--period", "0.5",
+         "--duration", "5"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with Bus(domain) as bus:
+            estimates = bus.reader("SE_ems", "State")
+            got = []
+            deadline = time.monotonic() + 20
+            while not got and time.monotonic() < deadline:
+                got += estimates.take(0.2)
+        done = json.loads(ems.communicate(timeout=30)[0].splitlines()[-1])["done"]
+    finally:
+        for proc in (testbed, ems):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+    assert got and got[0].converged and not got[0].bad_data and len(got[0].buses) == 14
+    assert done["estimates"] >= 1 and not done["bad_data"]
+
+
+def test_ems_refuses_an_unknown_case(env):
+    proc = subprocess.run(
+        [sys.executable, "-m", "gridbus.cli.main", "ems", "--case", "ieee999", "--duration", "1"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "gridbus: error: unknown ANDES case 'ieee999'" in proc.stderr
