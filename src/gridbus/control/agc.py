@@ -90,10 +90,14 @@ class AGC:
         """Read what arrived; update the set-points when a period of simulated time has passed."""
         self.ingest(self.states.take(0))
         self.ingest(self.measurements.take(timeout))
-        if self.newest < self.next_update or not self.status.base:
+        if not self.due():
             return False
         self.update(self.newest)
         return True
+
+    def due(self) -> bool:
+        """Whether a period of simulated time has passed (stamps on a 1/30 s grid: a µs of slack)."""
+        return self.newest + 1e-6 >= self.next_update and bool(self.status.base)
 
     def system_frequency(self) -> float:
         """Mean frequency of the running machines (Hz; NaN before any data)."""

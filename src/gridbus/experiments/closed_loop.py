@@ -106,7 +106,7 @@ def _record(
         if controller is not None:
             controller.ingest(samples)
             controller.ingest(controller.states.take(0))
-            if controller.newest >= controller.next_update and controller.status.base:
+            if controller.due():
                 controller.update(controller.newest)
         for s in samples:
             if s.f > 1.0:  # a stopped machine reads 0 Hz (plus sensor noise)
