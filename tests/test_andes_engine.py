@@ -250,3 +250,10 @@ def test_sensors_lose_reports_and_keep_per_object_rates(tmp_path, env, domain, a
     assert 0.25 < counts["TL_1-2"] / full < 0.45  # 10 Hz of 30
     assert 0.1 < counts["Bus_4"] / full < 0.25  # 5 Hz of 30
     assert 0.9 < counts["Bus_5"] / full < 1.1
+
+
+def test_case_and_scenario_need_the_andes_engine(env, tmp_path):
+    proc = gridbus("testbed", "--case", "ieee14", "--check", env=env)
+    assert proc.returncode == 2 and "--case and --scenario need --engine andes" in proc.stderr
+    proc = gridbus("testbed", "--engine", "andes", "--case", str(tmp_path / "missing.xlsx"), "--check", env=env)
+    assert proc.returncode == 2 and "unknown ANDES case" in proc.stderr
