@@ -108,18 +108,30 @@ def test_commands_switch_lines_set_governors_and_loads():
     e.command("CB_4-5", {"status": "OPEN"})
     assert ("state", "CB_4-5") in e.take_events() and e.state("CB_4-5") == {"status": "OPEN"}
     before = e.power_reference("G_3")
+    v3 = e.measurements()["Bus_3"]["Va"]
     e.command("G_3", {"P_ref": before + 10e6, "f_ref": math.nan})
     e.command("L_3", {"P_ref": 60e6, "Q_ref": math.nan})
     for _ in range(300):  # 10 s: the governors settle
         e.step()
     m = e.measurements()
     assert m["TL_4-5"]["Ia"] == 0.0
+    assert m["Bus_3"]["Va"] != v3
     assert e.state("G_3")["P_ref_applied"] == pytest.approx(before + 10e6)
     assert m["L_3"]["P"] == pytest.approx(60e6, rel=0.05)  # constant impedance: near its voltage
     with pytest.raises(UnknownObjectError):
         e.command("G_7", {"P_ref": 1e6})
     with pytest.raises(CommandRejected, match="f_ref"):
         e.command("G_1", {"f_ref": 61.0})
+
+
+def test_voltage_reference_raises_the_terminal_voltage():
+    e = engine()
+    before = e.measurements()["Bus_3"]["Va"]
+    e.command("G_3", {"V_ref": before * 1.02})
+    for _ in range(150):
+        e.step()
+    after = e.measurements()["Bus_3"]["Va"]
+    assert 1.003 < after / before <= 1.02  # the exciter's reference moved; its regulation does the rest
 
 
 def test_scenario_trip_is_a_state_change_and_a_protection_trip():
@@ -187,7 +199,7 @@ def test_cosimulation_on_the_bus_reproduces_andes_alone(tmp_path, env, domain, a
             while proc.poll() is None and time.monotonic() < deadline:
                 samples += buses.take(0.1) + machines.take(0)
             samples += buses.take(0.5) + machines.take(0)
-            n_frames = len(frames.take(0))
+            pmu = frames.take(0)
             assert proc.wait(timeout=10) == 0, proc.stderr.read()
         finally:
             if proc.poll() is None:
@@ -206,7 +218,13 @@ def test_cosimulation_on_the_bus_reproduces_andes_alone(tmp_path, env, domain, a
         else:
             worst_f = max(worst_f, abs(s.f - f[ref.gen_ids.index(s.id)]))
         checked += 1
-    assert checked > 14 * 30 and n_frames > 0  # most of 3 s of 30 Hz reports from every bus
+    assert checked > 14 * 30 and pmu  # most of 3 s of 30 Hz reports from every bus
+    # PMU frames carry the same voltages (perfect sensors): VA at the bus, VB and VC 120° apart
+    for frame in pmu[-5:]:
+        V, _ = ref.at((frame.source_time - epoch) * speed)
+        bus = ref.bus_ids.index("Bus_" + frame.id[4:])
+        assert abs(frame.magnitude[0] - V[bus]) / kv["Bus_" + frame.id[4:]] < 2e-3
+        assert abs(math.remainder(frame.angle[0] - frame.angle[1] - 2 * math.pi / 3, 2 * math.pi)) < 1e-9
     assert worst_v < 2e-3 and worst_f < 1e-3, (worst_v, worst_f)
 
 

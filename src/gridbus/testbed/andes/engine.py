@@ -57,6 +57,7 @@ class AndesEngine:
         self._u = self._statuses()
         self._freq_of = {bus: n for n, bus in enumerate(self.ss.BusFreq.bus.v)}
         self.failed = ""
+        self._vorigin: dict[str, tuple[float, float]] = {}  # gid -> (vref, |V|) before any V_ref
 
     def pmu_publisher(self, bus: Bus, clock: TimeBase) -> PhasorPMUs:
         """The service's PMUs: frames from ANDES's phasors (no waveforms to estimate from)."""
@@ -265,12 +266,24 @@ class AndesEngine:
             self.ss.SynGen.set_pref(self.ss, idx, float(fields["P_ref"]) / watts)
             self.events.append(("state", gid))
         if "V_ref" in fields:
+            # an exciter's vref is not the terminal voltage (it carries the exciter's own offsets):
+            # the command moves it by the change asked of the terminal voltage since the start
+            vref0, v0 = self._voltage_origin(gid, model, idx)
             mdl = getattr(self.ss, model)
             kv = self.net.kv[self._pos[mdl.bus.v[mdl.idx2uid(idx)]]]
-            self.ss.SynGen.set_vref(self.ss, idx, float(fields["V_ref"]) / (kv * 1e3 / math.sqrt(3)))
+            target = float(fields["V_ref"]) / (kv * 1e3 / math.sqrt(3))
+            self.ss.SynGen.set_vref(self.ss, idx, vref0 + target - v0)
         action = fields.get("action", "NONE")
         if action in ("STOP", "START"):
             self._set_status(model, idx, action == "START")
+
+    def _voltage_origin(self, gid: str, model: str, idx: Any) -> tuple[float, float]:
+        """(exciter vref, terminal |V| pu) of ``gid`` before its first V_ref command."""
+        if gid not in self._vorigin:
+            mdl = getattr(self.ss, model)
+            v0 = float(self.ss.Bus.v.v[self._pos[mdl.bus.v[mdl.idx2uid(idx)]]])
+            self._vorigin[gid] = (float(self.ss.SynGen.get_vref(self.ss, idx)), v0)
+        return self._vorigin[gid]
 
     def _load(self, lid: str, fields: dict[str, Any]) -> None:
         pq, uid = self.ss.PQ, self.ss.PQ.idx2uid(self.ids.load[lid])
