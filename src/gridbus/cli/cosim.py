@@ -76,6 +76,7 @@ def cmd_closed_loop(args: argparse.Namespace) -> int:
     )
     for name in ("droop", "agc"):
         print(f"{name:6s}", json.dumps(finite(summary[name])))
+    print("sensors vs ANDES alone (droop run):", json.dumps(summary["sensor_effect"]))
     for c in summary["verdict"]:
         print(f"{'pass' if c['pass'] else 'FAIL'}  {c['name']}: expected {c['expected']}, measured {c['measured']}")
     word = "reproduced" if summary["reproduced"] else "did NOT reproduce"

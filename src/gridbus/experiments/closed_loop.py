@@ -118,6 +118,29 @@ def _record(
         run.f.append(sum(by_stamp[stamp]) / len(by_stamp[stamp]))
 
 
+def sensor_effect(droop: Run, scenario: Scenario) -> dict[str, float]:
+    """How far the bus's frequency (sensors: noise, delay, loss) is from ANDES alone, droop run.
+
+    With perfect sensors the two agree (the validation test); what is left here is the
+    configured sensors' effect: noise (RMS where the frequency is steady) and delay (the
+    worst difference, during the fall).
+    """
+    from ..testbed.andes.offline import run_offline
+
+    ref = run_offline(scenario, max(droop.t[-1], 1.0) if droop.t else scenario.duration)
+    running = [
+        n for n, g in enumerate(ref.gen_ids) if not any(e.object == g and "trip" in e.kind for e in scenario.events)
+    ]
+    exact = np.interp(droop.t, ref.t, np.mean(ref.f[:, running], axis=1))
+    diff = np.array(droop.f) - exact
+    steady = np.array(droop.t) > (droop.t[-1] - 5.0)
+    return {
+        "rms_Hz": round(float(np.sqrt(np.mean(diff**2))), 5),
+        "max_Hz": round(float(np.max(np.abs(diff))), 5),
+        "steady_rms_Hz": round(float(np.sqrt(np.mean(diff[steady] ** 2))), 5),
+    }
+
+
 def judge_loop(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The closed loop's checks: droop leaves an offset, AGC removes it, the nadir is the droop's."""
     droop, agc = summary["droop"], summary["agc"]
@@ -160,6 +183,7 @@ def run_closed_loop(
         "speed": speed,
         **{name: run.figures(event_t) for name, run in runs.items()},
     }
+    summary["sensor_effect"] = sensor_effect(runs["droop"], chosen)
     summary["verdict"] = judge_loop(summary)
     summary["reproduced"] = reproduced(summary["verdict"])
     summary["files"] = [_write_csv(runs, out), _plot(runs, out, event_t, summary), "summary.json"]
