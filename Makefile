@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,experiments,serial,postgres]'
+	$(BIN)/pip install --quiet -e '.[dev,experiments,serial,postgres,andes,zenoh,zmq]'
 	@# pypmu, for the C37.118 interop tests: an sdist of 2017; if it does not build here, its tests skip
 	$(BIN)/pip install --quiet -e '.[interop]' || echo "note: extra 'interop' (pypmu) not installed; its tests will be skipped"
 	touch $(STAMP)
@@ -36,6 +36,8 @@ demo: $(STAMP)
 	@echo "plots, CSV files and summary.json of each case are in $(CURDIR)/results/{sync,load-sharing,reconfig,synchrophasor}/"
 	@echo "synchrophasors: results/synchrophasor/synchrophasor.png (PMU frequency, VA, ROCOF of the load step);"
 	@echo "  the ROCOF compliance run (seed's sequence): results/synchrophasor/compliance/{report.json,rocof.png}"
+	$(BIN)/gridbus closed-loop --speed 4 --out results/closed-loop
+	@echo "closed loop on ANDES (IEEE 14 generator trip, with and without AGC): $(CURDIR)/results/closed-loop/{frequency.png,summary.json}"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -30,6 +30,7 @@ EXPECTED = {
     "MissingExtra",
     "NetError",
     "SystemFileError",
+    "ScenarioError",
     "ParamError",
     "ProfileError",
     "DaqConfigError",

@@ -29,7 +29,7 @@ import sys
 class _NoExtras:
     '''Packages of gridbus's extras are not installed.'''
     def find_spec(self, name, path=None, target=None):
-        if name.partition('.')[0] in {'pymodbus', 'psycopg', 'matplotlib'}:
+        if name.partition('.')[0] in {'pymodbus', 'psycopg', 'matplotlib', 'andes'}:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 sys.meta_path.insert(0, _NoExtras())
@@ -81,6 +81,9 @@ def test_every_module_imports_without_extras() -> None:
         "gridbus.experiments.runner",
         "gridbus.testbed.service",
         "gridbus.daq.agent",
+        "gridbus.testbed.andes.engine",
+        "gridbus.ems.service",
+        "gridbus.control.agc",
     ]
     proc = bare("import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules))
     assert proc.returncode == 0, proc.stderr
@@ -99,6 +102,13 @@ def test_modbus_device_names_the_extra() -> None:
     assert proc.returncode == 2, proc.stderr
     assert "pip install 'gridbus[serial]'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.integration
+def test_andes_engine_names_the_extra() -> None:
+    proc = bare_cli("testbed", "--engine", "andes", "--case", "ieee14", "--check")
+    assert proc.returncode == 2, proc.stderr
+    assert "pip install 'gridbus[andes]'" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.integration

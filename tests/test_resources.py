@@ -21,13 +21,18 @@ from gridbus import resources
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DATA = ROOT / "src" / "gridbus" / "data"
 # user-facing copy in the checkout -> package folder under gridbus/data
-COPIES = {ROOT / "idl": "idl", ROOT / "qos": "qos", ROOT / "translators" / "profiles": "profiles"}
+COPIES = {
+    ROOT / "idl": "idl",
+    ROOT / "qos": "qos",
+    ROOT / "translators" / "profiles": "profiles",
+    ROOT / "scenarios": "scenarios",
+}
 
 
 @pytest.mark.parametrize("copy", list(COPIES), ids=lambda p: str(p.relative_to(ROOT)))
 def test_checkout_copies_are_identical(copy: Path) -> None:
     package = PACKAGE_DATA / COPIES[copy]
-    pattern = "*.toml" if COPIES[copy] in ("profiles", "systems") else "*"
+    pattern = "*.toml" if COPIES[copy] in ("profiles", "systems", "scenarios") else "*"
     ours = {p.name for p in copy.glob(pattern) if p.is_file()}
     theirs = {p.name for p in package.glob(pattern) if p.is_file()}
     assert ours == theirs, f"{copy.relative_to(ROOT)} and {package.relative_to(ROOT)} hold different files"

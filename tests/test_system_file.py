@@ -150,3 +150,16 @@ def test_a_section_that_is_not_a_table_is_refused(tmp_path, text, reason):
     path.write_text(text)
     with pytest.raises(SystemFileError, match=f"^{path}:1: {reason}"):
         load_system(path)
+
+
+def test_loss_and_per_object_rates(tmp_path):
+    """[loss] per object pattern and [rates] per object id (a device's own reporting rate)."""
+    text = default_system_path().read_text() + '\n[loss]\n"L_*" = 0.1\n'
+    path = tmp_path / "lossy.toml"
+    path.write_text(text.replace("SM = 1.0", "SM = 1.0\nBus_4 = 5.0", 1))
+    system = load_system(path)
+    assert system.loss_of("L_3") == 0.1 and system.loss_of("G_1") == 0.0
+    assert system.rates["Bus_4"] == 5.0
+    path.write_text(text.replace('"L_*" = 0.1', '"L_*" = 1.5'))
+    with pytest.raises(SystemFileError, match=r"lossy.toml:\d+: \[loss\] L_\* must be a probability"):
+        load_system(path)

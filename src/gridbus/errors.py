@@ -60,6 +60,10 @@ class SystemFileError(GridbusError):
     """A malformed system file; the message starts with ``file:line:``."""
 
 
+class ScenarioError(GridbusError):
+    """A malformed scenario file (co-simulation events); the message starts with ``file:line:``."""
+
+
 class ParamError(GridbusError):
     """A device's parameters that do not fit its system; the loader adds file and line."""
 

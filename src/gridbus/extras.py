@@ -21,6 +21,7 @@ EXTRAS = {
     "matplotlib": "experiments",
     "zenoh": "zenoh",
     "cryptography": "zenoh",
+    "andes": "andes",
 }
 
 # top-level package -> its name on PyPI, where the two differ

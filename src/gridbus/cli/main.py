@@ -11,6 +11,7 @@ of the parsed arguments, callable from Python) and runs it:
 - ``bus.py``: types, publish, subscribe, qos show, ls, idl generate, demo
 - ``bench.py``: bench latency, throughput, serial, historian
 - ``testbed.py``: testbed, daq
+- ``cosim.py``: ems, agc, closed-loop (the closed loop around the ANDES engine)
 - ``experiment.py``: experiment
 - ``serial.py``: translate, device-sim, profiles
 - ``historian.py``: record, delays, replay
@@ -33,7 +34,7 @@ import os
 import sys
 
 from ..errors import GridbusError
-from . import bench, bridge, bus, experiment, historian, net, pmu, serial, testbed
+from . import bench, bridge, bus, cosim, experiment, historian, net, pmu, serial, testbed
 from .argtypes import GridbusArgumentParser, domain_from_env
 from .common import EXIT_BAD_INPUT, configure_logging, logging_options, logging_options_everywhere
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     bus.register(sub)
     bench.register(sub)
     testbed.register(sub)
+    cosim.register(sub)
     experiment.register(sub)
     serial.register(sub)
     historian.register(sub)

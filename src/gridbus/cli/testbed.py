@@ -28,7 +28,20 @@ def cmd_testbed(args: argparse.Namespace) -> int:
     from ..testbed.system import load_system
     from ..timebase import SimClock
 
-    system = load_system(args.system)
+    engine = None
+    if args.engine == "andes":
+        from ..testbed.andes import load_scenario, open_engine
+
+        scenario = load_scenario(args.scenario) if args.scenario is not None else None
+        pmus = None if args.pmus is None else [b for b in args.pmus.split(",") if b]
+        engine = open_engine(args.case, scenario, pmu_buses=pmus, step=args.step)
+        system = engine.system
+        if args.duration is None and scenario is not None:
+            args.duration = scenario.duration
+    elif args.case is not None or args.scenario is not None:
+        raise GridbusError("--case and --scenario need --engine andes (the lab engine reads --system)")
+    else:
+        system = load_system(args.system)
     if args.check:
         print(json.dumps(describe(system), indent=2))
         return 0
@@ -42,6 +55,7 @@ def cmd_testbed(args: argparse.Namespace) -> int:
             clock=SimClock(epoch, args.speed),
             serial_drives=args.serial_drives,
             drive_profile=args.drive_profile,
+            engine=engine,
         )
         info = describe(system) | {"domain": bus.domain_id, "rate": args.rate, "speed": args.speed, "epoch": epoch}
         if service.drives is not None:
@@ -132,6 +146,16 @@ def register(sub: Subcommands) -> None:
         "Generator_Command, then start, stop and set speed and power (use gridbus translate)",
     )
     p.add_argument("--drive-profile", type=profile_ref, default="vfd-modbus", help="drive profile of --serial-drives")
+    engine = p.add_argument_group("ANDES engine (gridbus[andes]): a standard case instead of the lab")
+    engine.add_argument("--engine", choices=("lab", "andes"), default="lab", help="the simulator (default: lab)")
+    engine.add_argument("--case", default=None, help="ieee14, ieee39 or an ANDES case file (default: the scenario's)")
+    engine.add_argument(
+        "--scenario", type=input_file("scenario file"), default=None, help="timed events and sensors (TOML)"
+    )
+    engine.add_argument(
+        "--pmus", default=None, metavar="BUSES", help="PMU buses, e.g. Bus_4,Bus_9 (default: machines')"
+    )
+    engine.add_argument("--step", type=positive_float, default=1 / 30, help="ANDES integration step in s (1/30)")
 
     p = sub.add_parser("daq", help="run a DAQ agent: sample waveforms, compute per-cycle values, publish, obey")
     bus_options(p, config_flag="--dds-config")

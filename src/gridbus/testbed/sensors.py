@@ -63,6 +63,11 @@ class Sensors:
             all_numeric=bool(numeric.all()),
         )
 
+    def lost(self, object_id: str) -> bool:
+        """Whether this report of ``object_id`` is lost on its way (the system's ``loss``)."""
+        p = self.system.loss_of(object_id) if self.system.loss else 0.0
+        return p > 0 and bool(self.rng.random() < p)
+
     def read(self, t: float, object_id: str, topic: TopicType, true: dict[str, float]) -> dict[str, float]:
         """The measured values of ``object_id`` at simulated time ``t``."""
         sensors = self._objects.get(object_id)

@@ -75,11 +75,17 @@ class TestbedService:
         self.lag_steps = 0  # ticks that ended behind the wall-clock schedule
         self.lost = 0.0  # simulated s the schedule went on without the plant
         # PMUs publish C37.118 frames estimated from waveforms, at their own reporting rate
-        self.pmus = TestbedPMUs(bus, list(system.pmus), system.frequency, self.clock, system.rates.get("PMU"))
+        # (an engine that solves phasors itself brings its own PMUs: ``pmu_publisher``)
+        make_pmus = getattr(self.plant, "pmu_publisher", None)
+        self.pmus = (
+            make_pmus(bus, self.clock)
+            if make_pmus is not None
+            else TestbedPMUs(bus, list(system.pmus), system.frequency, self.clock, system.rates.get("PMU"))
+        )
         for object_id in system.object_ids():
             obj = bus.registry.parse_id(object_id)
             if "Measurement" in obj.topics and object_id not in system.pmus:
-                period = 1.0 / system.rates.get(obj.prefix, rate)
+                period = 1.0 / system.rates.get(object_id, system.rates.get(obj.prefix, rate))
                 # offer the publishing period as deadline, so readers may ask for a tight one
                 self._measure[object_id] = bus.writer(object_id, "Measurement", deadline=period)
                 self._period[object_id] = period
@@ -226,6 +232,8 @@ class TestbedService:
                 continue
             self._due[object_id] = max(self._due[object_id] + self._period[object_id], now)
             values = self.sensors.read(self.plant.t, object_id, writer.topic, true[object_id])
+            if self.sensors.lost(object_id):
+                continue
             writer.write(**values, timestamp=now)
             self.published += 1
 

@@ -100,6 +100,15 @@ class System:
     breakers: dict[str, Breaker] = field(default_factory=dict)
     sensors: list[tuple[str, SensorModel]] = field(default_factory=list)
     rates: dict[str, float] = field(default_factory=dict)
+    loss: list[tuple[str, float]] = field(default_factory=list)  # "OBJECT" pattern -> P(report lost)
+
+    def loss_of(self, object_id: str) -> float:
+        """The probability that a report of ``object_id`` is lost: the last matching pattern wins."""
+        p = 0.0
+        for pattern, candidate in self.loss:
+            if fnmatch.fnmatchcase(object_id, pattern):
+                p = candidate
+        return p
 
     def sensor(self, object_id: str, field_name: str) -> SensorModel:
         """The sensor model of ``object_id.field``: the last matching pattern in the file wins."""
@@ -162,11 +171,11 @@ def load_system(path: str | Path | None = None) -> System:
 
 
 def _build(doc: dict[str, Any], loc: Locator) -> System:
-    known = {"system", "protection", "buses", "sensors", "rates", *_KINDS}
+    known = {"system", "protection", "buses", "sensors", "rates", "loss", *_KINDS}
     for key in doc:
         if key not in known:
             raise loc.error(f"unknown section {key!r}; known: {', '.join(sorted(known))}", key=key)
-    for section in ("system", "protection", "sensors", "rates"):
+    for section in ("system", "protection", "sensors", "rates", "loss"):
         if not isinstance(doc.get(section, {}), dict):
             raise loc.error(f"{section} must be a table ([{section}])", key=section)
     head = doc.get("system", {})
@@ -188,6 +197,7 @@ def _build(doc: dict[str, Any], loc: Locator) -> System:
     _check_objects(system, loc)
     system.sensors = _sensors(doc.get("sensors", {}), loc)
     system.rates = _rates(doc.get("rates", {}), registry, loc)
+    system.loss = _loss(doc.get("loss", {}), loc)
     return system
 
 
@@ -365,10 +375,32 @@ def _rates(table: Any, registry: Registry, loc: Locator) -> dict[str, float]:
         try:
             registry.by_prefix(prefix)
         except UnknownObjectError as exc:
-            raise loc.error(f"[rates] {exc}", key=prefix, section="rates") from None
+            if not _is_object_id(prefix, registry):  # one object's own rate (``Bus_4 = 5``)
+                raise loc.error(f"[rates] {exc}", key=prefix, section="rates") from None
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
             raise loc.error(
                 f"[rates] {prefix} must be a finite rate in Hz > 0, got {value!r}", key=prefix, section="rates"
             )
         rates[prefix] = float(value)
     return rates
+
+
+def _is_object_id(name: str, registry: Registry) -> bool:
+    try:
+        registry.parse_id(name)
+    except UnknownObjectError:
+        return False
+    return True
+
+
+def _loss(table: dict[str, Any], loc: Locator) -> list[tuple[str, float]]:
+    """``[loss]``: the probability that a report of the objects matching a pattern is lost."""
+    out = []
+    for pattern, value in table.items():
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
+        if not ok:
+            raise loc.error(
+                f"[loss] {pattern} must be a probability in [0, 1), got {value!r}", key=pattern, section="loss"
+            )
+        out.append((pattern, float(value)))
+    return out

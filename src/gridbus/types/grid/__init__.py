@@ -10,6 +10,7 @@ from . import Breaker
 from . import Busbar
 from . import Controller
 from . import EnergyStorage
+from . import Estimate
 from . import Event
 from . import Generator
 from . import Line
@@ -28,6 +29,7 @@ __all__ = [
 	"Busbar",
 	"Controller",
 	"EnergyStorage",
+	"Estimate",
 	"Event",
 	"Generator",
 	"Line",
