@@ -152,6 +152,10 @@ def _cases() -> list[Case]:
     add("file", "testbed", "--check", "--system", "{system_step_neg}", owner="testbed")
     add("file", "translate", "{profile_scale_nan}", "--port", "{missing}", owner="translators")
     add("file", "translate", "{profile_register_big}", "--port", "{missing}", owner="translators")
+    add("file", "translate", "{profile_register_pdu}", "--port", "{missing}", owner="translators")
+    add("file", "translate", "{profile_heartbeat_no_interval}", "--port", "{missing}", owner="translators")
+    add("number", "translate", "vfd-modbus", "--port", "{missing}", "--object", "G_2:unit=0", owner="translators")
+    add("number", "device-sim", "vfd-modbus", "--units", "1,x", owner="translators")
 
     # ---- files given to the bus options and the loaders
     for kind in ("missing", "dir", "fifo", "binary", "empty"):
@@ -349,6 +353,8 @@ def make_fixtures(root: Path) -> dict[str, str]:
     for name, old, new in (
         ("scale_nan", "scale = 100.0", "scale = nan"),
         ("register_big", "address = 0x2001", "address = 0x1FFFFF"),
+        ("register_pdu", "address = 0x2001", "register = 0x2001"),
+        ("heartbeat_no_interval", "[status]", "[watchdog]\naddress = 0x2010\n\n[status]"),
     ):
         (root / f"profile_{name}.toml").write_text(profile.replace(old, new, 1))
         fx[f"profile_{name}"] = str(root / f"profile_{name}.toml")
