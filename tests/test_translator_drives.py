@@ -219,3 +219,21 @@ def test_a_settings_lost_status_bit_triggers_a_resync(domain, tmp_path):
         _state(rig, lambda s: s.status.name == "RUNNING")
     finally:
         rig.close()
+
+
+def test_the_virtual_testbed_generator_takes_reset_and_direction_and_reports_them():
+    from gridbus.testbed.plant import Plant
+    from gridbus.testbed.system import load_system
+
+    plant = Plant(load_system())
+    plant.command("G_1", {"action": "START", "direction": "REVERSE", "f_ref": 60.0})
+    plant.run(10)
+    state = plant.state("G_1")
+    assert state["direction"] == "REVERSE" and state["at_speed"] and state["fault_code"] == 0
+    assert state["f_ref_applied"] == 60.0 and state["P_ref_applied"] == plant.machines["G_1"].P_ref
+    plant.machines["G_1"].status = "FAULT"  # a trip
+    assert plant.state("G_1")["fault_code"] == 1 and not plant.state("G_1")["at_speed"]
+    plant.command("G_1", {"action": "RESET"})
+    assert plant.state("G_1")["status"] == "OFF" and plant.state("G_1")["fault_code"] == 0
+    plant.command("G_1", {"action": "RESET"})  # nothing to clear: no change
+    assert plant.state("G_1")["status"] == "OFF"
