@@ -164,7 +164,7 @@ def test_several_drives_share_one_line_each_with_its_own_link_state(domain, tmp_
                     and s.at_speed
                     and s.f_ref_applied == pytest.approx(40.0 + 5 * n, abs=0.01)
                 ),
-                8,
+                15,
             )
         rig.control("@2 fault on 9")  # one drive trips; the others run on
         _wait(readers["G_2"], lambda s: s.status.name == "FAULT" and s.fault_code == 9, 6)
