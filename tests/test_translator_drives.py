@@ -134,7 +134,7 @@ def test_32_bit_and_float_values_and_input_registers(domain, tmp_path, variant):
         assert sample.f_ref_applied == pytest.approx(50.25, abs=1e-4)  # a float, not 0.01 Hz steps
         measured = rig.wait_measurement(lambda s: s.P > 0 and abs(s.f - 50.25) < 0.01)
         assert measured.P == pytest.approx(6900.0, abs=1.0) and measured.f == pytest.approx(50.25, abs=0.01)
-        rig.control("fault on 70000")  # beyond 16 bits: the uint16 register carries its low word
+        rig.control("fault on 70000")  # beyond 16 bits: the simulated uint16 register saturates
         _state(rig, lambda s: s.status.name == "FAULT" and s.fault_code == 65535)
     finally:
         rig.close()

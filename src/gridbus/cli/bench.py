@@ -107,7 +107,7 @@ def cmd_serial(args: argparse.Namespace) -> int:
     for name in args.profiles:
         load_profile(name)  # a bad profile fails before any process starts
     domain = domain_of(args)
-    rows = [row for name in args.profiles for row in serial_latency(name, args.bauds, args.count, domain)]
+    rows = [row for name in args.profiles for row in serial_latency(name, args.bauds, args.count, domain, args.drives)]
     if args.json:
         print_json_lines(rows)
         return 0
@@ -126,7 +126,7 @@ def cmd_serial(args: argparse.Namespace) -> int:
         ),
         (
             (
-                r["profile"],
+                r["profile"] + (f" x{r['drives']}" if r["drives"] > 1 else ""),
                 str(r["baud"]),
                 f"{r['confirmed']}/{r['commands']}",
                 *(
@@ -236,6 +236,12 @@ def register(sub: Subcommands) -> None:
         help="baud rates (comma-separated)",
     )
     p.add_argument("--count", type=positive_int, default=40, help="START/STOP commands per point")
+    p.add_argument(
+        "--drives",
+        type=number_list(positive_int, "drive counts"),
+        default="1",
+        help="drives on one line (Modbus unit ids 1..n), e.g. 1,2,4; polls/s is per drive",
+    )
     p.add_argument("--json", action="store_true")
 
     p = benches.add_parser("historian", help="sustained ingest into the historian and its delays per batch size")
