@@ -277,7 +277,7 @@ class Translator:
     def poll(self) -> None:
         now = time.monotonic()
         try:
-            self.status = self.client.read_status()
+            status = self.client.read_step()
         except DeviceRejected as exc:
             self._fault(f"status query rejected: {exc}", ends_on="transaction")
             self._next_poll = now + self.profile.serial.poll_interval
@@ -289,6 +289,9 @@ class Translator:
         if not self.reachable:  # a silent unit answers again
             self.port_open()
         self._answered()
+        if status is None:
+            return  # more status blocks to read: the line may serve commands first
+        self.status = status
         self._next_poll = now + self.profile.serial.poll_interval
         self._polls = [t for t in self._polls if now - t < 1.0] + [now]
         self.health["poll_rate"] = float(len(self._polls))
