@@ -66,7 +66,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
             json.dumps({"ready": {"profile": profile.name, "port": args.port, **first, "objects": ready}}), flush=True
         )
         line.run(args.duration)
-        print(json.dumps({"done": translators[0].health, "objects": [t.health for t in translators]}), flush=True)
+        done = dict(translators[0].health)
+        if len(translators) > 1:  # the first object's health, and every object's
+            done["objects"] = [t.health for t in translators]
+        print(json.dumps({"done": done}), flush=True)
     return 0
 
 
