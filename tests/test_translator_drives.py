@@ -237,3 +237,38 @@ def test_the_virtual_testbed_generator_takes_reset_and_direction_and_reports_the
     assert plant.state("G_1")["status"] == "OFF" and plant.state("G_1")["fault_code"] == 0
     plant.command("G_1", {"action": "RESET"})  # nothing to clear: no change
     assert plant.state("G_1")["status"] == "OFF"
+
+
+def test_a_poll_is_read_a_block_at_a_time_so_commands_go_between(tmp_path):
+    import threading
+
+    from gridbus.translators.devices import Simulator
+    from gridbus.translators.link import SerialLink
+    from gridbus.translators.modbus import ModbusClient
+    from gridbus.translators.profile import load_profile
+
+    profile = load_profile(ACS)
+    sim = Simulator(profile, str(tmp_path / "tty"))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            sim.poll(0.002)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    link = SerialLink(sim.path, profile.serial)
+    try:
+        link.open()
+        client = ModbusClient(link, profile)
+        assert client.read_step() is None  # block 1 of 4: the references read back
+        client.apply(profile.commands["start"], None)  # a command between two status blocks
+        assert client.read_step() is None and client.read_step() is None
+        status = client.read_step()  # the fault register: the poll is complete
+        assert status is not None and status["running"] == 1.0 and status["fault_code"] == 0.0
+        assert sim.requests == 5
+    finally:
+        link.close()
+        stop.set()
+        server.join(timeout=5)
+        sim.port.close()
