@@ -114,7 +114,13 @@ class Simulator:
         return str(self.port.link)
 
     def control(self, line: str) -> str:
-        """Apply one fault-injection line; returns what was done."""
+        """Apply one fault-injection line; returns what was done (or why not)."""
+        try:
+            return self._control(line)
+        except ValueError:
+            return f"unknown control {line!r}: a number was expected"
+
+    def _control(self, line: str) -> str:
         words = line.split()
         units = list(self.models)
         if words and words[0].startswith("@"):
