@@ -39,6 +39,32 @@ def test_reset_clears_a_drive_fault_and_the_bus_sees_the_fault_code(domain, tmp_
 
 
 @pytest.mark.integration
+def test_a_level_reset_is_a_whole_word_written_once(domain, tmp_path):
+    with_reset = _profile_copy(
+        tmp_path,
+        "vfd-reset",
+        (
+            "stop = { address = 0x2000, value = 5 }",
+            "stop = { address = 0x2000, value = 5 }\nreset = { address = 0x2000, value = 7 }",
+        ),
+    )
+    rig = Rig(with_reset, "G_2", domain, tmp_path)
+    try:
+        rig.bus.command("G_2", action="START", f_ref=50.0)
+        _state(rig, lambda s: s.status.name == "RUNNING")
+        rig.control("fault on 3")
+        _state(rig, lambda s: s.status.name == "FAULT")
+        rig.bus.command("G_2", action="START")  # refused while tripped: a reset is needed
+        rig.wait_health(lambda s: s.commands_rejected == 1)
+        rig.bus.command("G_2", action="RESET")
+        _state(rig, lambda s: s.status.name == "OFF")
+        rig.bus.command("G_2", action="START")
+        _state(rig, lambda s: s.status.name == "RUNNING")
+    finally:
+        rig.close()
+
+
+@pytest.mark.integration
 def test_start_sets_its_bits_without_clearing_reverse_or_the_held_bit(domain, tmp_path):
     rig = Rig(ACS, "G_2", domain, tmp_path)
     try:
