@@ -156,6 +156,31 @@ def _cases() -> list[Case]:
     add("file", "translate", "{profile_heartbeat_no_interval}", "--port", "{missing}", owner="translators")
     add("number", "translate", "vfd-modbus", "--port", "{missing}", "--object", "G_2:unit=0", owner="translators")
     add("number", "device-sim", "vfd-modbus", "--units", "1,x", owner="translators")
+    add(
+        "field",
+        "translate",
+        "vfd-modbus",
+        "--port",
+        "{missing}",
+        "--object",
+        "G_1",
+        "--object",
+        "G_2",
+        owner="translators",
+    )
+    add(
+        "field",
+        "translate",
+        "load-scpi",
+        "--port",
+        "{missing}",
+        "--object",
+        "L_1:unit=1",
+        "--object",
+        "L_2:unit=2",
+        owner="translators",
+    )
+    add("number", "device-sim", "speed-controller-ascii", "--units", "1,2", owner="translators")
 
     # ---- files given to the bus options and the loaders
     for kind in ("missing", "dir", "fifo", "binary", "empty"):
