@@ -6,6 +6,7 @@ device simulator and the translator as processes on a real pty, driven over the 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from test_translators import Rig, _events, _profile_copy, _wait
@@ -220,6 +221,24 @@ def test_heartbeats_are_written_and_a_rebooted_drive_gets_its_settings_again(dom
         assert events and "f_ref reads back 60, not 50" in events[0].detail
         _state(rig, lambda s: s.status.name == "RUNNING" and s.direction.name == "REVERSE" and s.at_speed)
         assert rig.wait_measurement(lambda s: abs(s.f - 50.0) < 0.05).f == pytest.approx(50.0, abs=0.05)
+    finally:
+        rig.close()
+
+
+@pytest.mark.integration
+def test_a_drive_trips_when_its_heartbeat_stops_and_a_reset_clears_it(domain, tmp_path):
+    rig = Rig(ACS, "G_2", domain, tmp_path)
+    try:
+        rig.wait_health(lambda s: s.heartbeats >= 2)  # the drive's watchdog is armed
+        rig.translator.terminate()
+        rig.translator.wait(timeout=10)
+        # a master that sends no heartbeat: the drive trips after its 1 s timeout
+        silent = Path(_profile_copy(tmp_path, "acs-no-heartbeat", base=ACS))
+        silent.write_text(silent.read_text().split("[watchdog]")[0])
+        rig.start_translator(str(silent))
+        _state(rig, lambda s: s.status.name == "FAULT" and s.fault_code == 7510, timeout=8)
+        rig.bus.command("G_2", action="RESET")
+        _state(rig, lambda s: s.status.name == "OFF" and s.fault_code == 0)
     finally:
         rig.close()
 
