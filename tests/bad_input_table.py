@@ -181,6 +181,31 @@ def _cases() -> list[Case]:
         owner="translators",
     )
     add("number", "device-sim", "speed-controller-ascii", "--units", "1,2", owner="translators")
+    add(
+        "field",
+        "translate",
+        "drive-acs-like",
+        "--port",
+        "{missing}",
+        "--object",
+        "G_1:unit=1",
+        "--object",
+        "G_2:unit=2,profile=vfd-modbus",  # 9600 baud on a 19200 line
+        owner="translators",
+    )
+    add(
+        "field",
+        "translate",
+        "vfd-modbus",
+        "--port",
+        "{missing}",
+        "--object",
+        "G_2:unit=2,colour=red",
+        owner="translators",
+    )
+    add(
+        "field", "device-sim", "drive-acs-like", "--units", "1,2", "--unit-profile", "5=vfd-modbus", owner="translators"
+    )
 
     # ---- files given to the bus options and the loaders
     for kind in ("missing", "dir", "fifo", "binary", "empty"):

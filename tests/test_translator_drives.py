@@ -208,6 +208,30 @@ def test_several_drives_share_one_line_each_with_its_own_link_state(domain, tmp_
 
 
 @pytest.mark.integration
+def test_different_drives_share_one_line_each_with_its_own_profile(domain, tmp_path):
+    rig = Rig(
+        ACS,
+        "G_1:unit=1",
+        domain,
+        tmp_path,
+        sim_args=("--units", "1,3", "--unit-profile", "3=vfd-modbus", "--baud", "19200"),
+        objects=("G_3:unit=3,profile=vfd-modbus",),
+        translator_args=("--baud", "19200"),
+    )
+    g3 = rig.bus.reader("G_3", "State", history=16)
+    try:
+        rig.bus.command("G_1", action="START", f_ref=45.0, direction="REVERSE")  # bits of a control word
+        rig.bus.command("G_3", action="START", f_ref=55.0)  # whole words, by function 6
+        _state(rig, lambda s: s.status.name == "RUNNING" and s.direction.name == "REVERSE" and s.at_speed)
+        _wait(g3, lambda s: s.status.name == "RUNNING", 6)
+        assert rig.wait_measurement(lambda s: abs(s.f - 45.0) < 0.05).id == "G_1"
+        link3 = _wait(rig.bus.reader("LINK_G3", "State"), lambda s: s.connected and s.commands_applied >= 2, 6)
+        assert link3.profile == "vfd-modbus" and link3.commands_rejected == 0
+    finally:
+        rig.close()
+
+
+@pytest.mark.integration
 def test_heartbeats_are_written_and_a_rebooted_drive_gets_its_settings_again(domain, tmp_path):
     rig = Rig(ACS, "G_2", domain, tmp_path)
     try:

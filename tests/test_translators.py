@@ -29,6 +29,7 @@ class Rig:
         translator_profile: str | None = None,
         sim_args: tuple[str, ...] = (),
         objects: tuple[str, ...] = (),
+        translator_args: tuple[str, ...] = (),
     ) -> None:
         """``objects``: more ``--object`` specs (``G_2:unit=2``) for a multidrop line; ``obj`` may
         carry ``:unit=N`` too."""
@@ -47,7 +48,7 @@ class Rig:
         try:
             self.port = json.loads(self.sim.stdout.readline())["port"]
             self.log = tmp_path / "translate.log"
-            self.specs, self.domain = specs, domain
+            self.specs, self.domain, self.translator_args = specs, domain, translator_args
             self.start_translator(translator_profile or profile)
         except BaseException:  # leave no process behind
             for proc in (self.translator, self.sim):
@@ -77,6 +78,7 @@ class Rig:
                 str(self.domain),
                 "--duration",
                 "60",
+                *self.translator_args,
             ],
             stdout=subprocess.PIPE,
             stderr=self.log.open("a"),
