@@ -29,12 +29,14 @@ def test_reset_clears_a_drive_fault_and_the_bus_sees_the_fault_code(domain, tmp_
             rig.control(f"fault on {code}")
             tripped = _state(rig, lambda s, c=code: s.status.name == "FAULT" and s.fault_code == c)
             assert not tripped.at_speed
+            # the control word keeps START's bits: stop first, or the drive runs again after the reset
+            rig.bus.command("G_2", action="STOP")
             rig.bus.command("G_2", action="RESET")
             _state(rig, lambda s: s.status.name == "OFF" and s.fault_code == 0)
             rig.bus.command("G_2", action="START")
             _state(rig, lambda s: s.status.name == "RUNNING")
-        health = rig.wait_health(lambda s: s.commands_applied >= 6)
-        assert health.commands_rejected == 0
+        health = rig.wait_health(lambda s: s.commands_applied >= 8)
+        assert health.commands_rejected == 0 and health.resyncs == 0
     finally:
         rig.close()
 

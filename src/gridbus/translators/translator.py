@@ -108,6 +108,8 @@ class Translator:
         self._next_poll = 0.0
         self._next_beat = 0.0
         self._resync_at = -math.inf
+        self._polling = False  # a poll's status blocks are being read (commands go between them)
+        self._applied_meanwhile = False
         self._polls: list[float] = []
         self._state: dict[str, Any] | None = None
         self._ever_connected = False
@@ -238,6 +240,7 @@ class Translator:
             self._line_fault(exc, name)
             return
         self._answered()
+        self._applied_meanwhile = self._applied_meanwhile or self._polling
         self.settings.applied(name, value)
         if command.pulse:
             self.releases[name] = time.monotonic() + command.pulse
@@ -290,13 +293,16 @@ class Translator:
             self.port_open()
         self._answered()
         if status is None:
+            self._polling = True
             return  # more status blocks to read: the line may serve commands first
         self.status = status
+        stale, self._polling, self._applied_meanwhile = self._applied_meanwhile, False, False
         self._next_poll = now + self.profile.serial.poll_interval
         self._polls = [t for t in self._polls if now - t < 1.0] + [now]
         self.health["poll_rate"] = float(len(self._polls))
         self._recovered("transaction")
-        self._check_settings(now)
+        if not stale:  # a read-back from before a write made during this poll proves nothing
+            self._check_settings(now)
         self._publish_status()
 
     def _check_settings(self, now: float) -> None:
