@@ -152,6 +152,60 @@ def _cases() -> list[Case]:
     add("file", "testbed", "--check", "--system", "{system_step_neg}", owner="testbed")
     add("file", "translate", "{profile_scale_nan}", "--port", "{missing}", owner="translators")
     add("file", "translate", "{profile_register_big}", "--port", "{missing}", owner="translators")
+    add("file", "translate", "{profile_register_pdu}", "--port", "{missing}", owner="translators")
+    add("file", "translate", "{profile_heartbeat_no_interval}", "--port", "{missing}", owner="translators")
+    add("number", "translate", "vfd-modbus", "--port", "{missing}", "--object", "G_2:unit=0", owner="translators")
+    add("number", "device-sim", "vfd-modbus", "--units", "1,x", owner="translators")
+    add(
+        "field",
+        "translate",
+        "vfd-modbus",
+        "--port",
+        "{missing}",
+        "--object",
+        "G_1",
+        "--object",
+        "G_2",
+        owner="translators",
+    )
+    add(
+        "field",
+        "translate",
+        "load-scpi",
+        "--port",
+        "{missing}",
+        "--object",
+        "L_1:unit=1",
+        "--object",
+        "L_2:unit=2",
+        owner="translators",
+    )
+    add("number", "device-sim", "speed-controller-ascii", "--units", "1,2", owner="translators")
+    add(
+        "field",
+        "translate",
+        "drive-acs-like",
+        "--port",
+        "{missing}",
+        "--object",
+        "G_1:unit=1",
+        "--object",
+        "G_2:unit=2,profile=vfd-modbus",  # 9600 baud on a 19200 line
+        owner="translators",
+    )
+    add(
+        "field",
+        "translate",
+        "vfd-modbus",
+        "--port",
+        "{missing}",
+        "--object",
+        "G_2:unit=2,colour=red",
+        owner="translators",
+    )
+    add(
+        "field", "device-sim", "drive-acs-like", "--units", "1,2", "--unit-profile", "5=vfd-modbus", owner="translators"
+    )
 
     # ---- files given to the bus options and the loaders
     for kind in ("missing", "dir", "fifo", "binary", "empty"):
@@ -349,6 +403,8 @@ def make_fixtures(root: Path) -> dict[str, str]:
     for name, old, new in (
         ("scale_nan", "scale = 100.0", "scale = nan"),
         ("register_big", "address = 0x2001", "address = 0x1FFFFF"),
+        ("register_pdu", "address = 0x2001", "register = 0x2001"),
+        ("heartbeat_no_interval", "[status]", "[watchdog]\naddress = 0x2010\n\n[status]"),
     ):
         (root / f"profile_{name}.toml").write_text(profile.replace(old, new, 1))
         fx[f"profile_{name}"] = str(root / f"profile_{name}.toml")

@@ -57,6 +57,7 @@ def test_lookups_point_into_the_package() -> None:
     assert (resources.qos_dir() / "cyclonedds-loopback.xml").is_file()
     assert resources.system_file().is_file()
     assert sorted(p.stem for p in resources.profile_dir().glob("*.toml")) == [
+        "drive-acs-like",
         "load-scpi",
         "speed-controller-ascii",
         "vfd-modbus",

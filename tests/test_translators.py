@@ -29,6 +29,7 @@ class Rig:
         translator_profile: str | None = None,
         sim_args: tuple[str, ...] = (),
         objects: tuple[str, ...] = (),
+        translator_args: tuple[str, ...] = (),
     ) -> None:
         """``objects``: more ``--object`` specs (``G_2:unit=2``) for a multidrop line; ``obj`` may
         carry ``:unit=N`` too."""
@@ -47,24 +48,8 @@ class Rig:
         try:
             self.port = json.loads(self.sim.stdout.readline())["port"]
             self.log = tmp_path / "translate.log"
-            self.translator = subprocess.Popen(
-                [
-                    *CLI,
-                    "translate",
-                    translator_profile or profile,
-                    "--port",
-                    self.port,
-                    *(a for spec in specs for a in ("--object", spec)),
-                    "--domain",
-                    str(domain),
-                    "--duration",
-                    "60",
-                ],
-                stdout=subprocess.PIPE,
-                stderr=self.log.open("w"),
-                text=True,
-            )
-            assert self.translator.stdout.readline().startswith('{"ready"'), self.log.read_text()
+            self.specs, self.domain, self.translator_args = specs, domain, translator_args
+            self.start_translator(translator_profile or profile)
         except BaseException:  # leave no process behind
             for proc in (self.translator, self.sim):
                 if proc is not None:
@@ -78,6 +63,28 @@ class Rig:
         self.measurement = self.bus.reader(obj)
         self.state = self.bus.reader(obj, "State", history=16) if obj.startswith("G") else None
         self.bus.writer(obj, "Command").wait_for_readers(1)
+
+    def start_translator(self, profile: str) -> None:
+        """(Re)start the translator on the simulator's port (the previous one must be ended)."""
+        self.translator = subprocess.Popen(
+            [
+                *CLI,
+                "translate",
+                profile,
+                "--port",
+                self.port,
+                *(a for spec in self.specs for a in ("--object", spec)),
+                "--domain",
+                str(self.domain),
+                "--duration",
+                "60",
+                *self.translator_args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("a"),
+            text=True,
+        )
+        assert self.translator.stdout.readline().startswith('{"ready"'), self.log.read_text()
 
     def raw_command(self, **values) -> None:
         """A command as any process on the domain can write it: without gridbus's checks."""

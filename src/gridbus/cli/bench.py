@@ -242,6 +242,11 @@ def cmd_programs(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------- serial
+def _line_label(row: dict[str, Any]) -> str:
+    """A serial row's profile, with the number of drives sharing its line."""
+    return str(row["profile"]) + (f" x{row['drives']}" if row["drives"] > 1 else "")
+
+
 def cmd_serial(args: argparse.Namespace) -> int:
     from ..translators.bench import serial_latency
     from ..translators.profile import load_profile
@@ -249,7 +254,7 @@ def cmd_serial(args: argparse.Namespace) -> int:
     for name in args.profiles:
         load_profile(name)  # a bad profile fails before any process starts
     domain = domain_of(args)
-    rows = [row for name in args.profiles for row in serial_latency(name, args.bauds, args.count, domain)]
+    rows = [row for name in args.profiles for row in serial_latency(name, args.bauds, args.count, domain, args.drives)]
     if args.json:
         print_json_lines(rows)
         return 0
@@ -259,7 +264,8 @@ def cmd_serial(args: argparse.Namespace) -> int:
         "serial command latency (bus -> line -> confirmed on the bus), ms",
         ("profile", "baud", "confirmed", "to line p50", "to line p90", "confirmed p50", "confirmed p90",
          "confirmed max", "polls/s"),
-        ((r["profile"], str(r["baud"]), f"{r['confirmed']}/{r['commands']}", *(str(r[k]) for k in keys)) for r in rows),
+        ((_line_label(r), str(r["baud"]), f"{r['confirmed']}/{r['commands']}", *(str(r[k]) for k in keys))
+         for r in rows),
     )  # fmt: skip
     return 0
 
@@ -367,6 +373,12 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--profiles", type=name_list(what="profiles"), default="vfd-modbus,speed-controller-ascii")
     p.add_argument("--bauds", type=number_list(positive_int, "baud rates"), default="9600,115200")
     p.add_argument("--count", type=positive_int, default=40, help="START/STOP commands per point")
+    p.add_argument(
+        "--drives",
+        type=number_list(positive_int, "drive counts"),
+        default="1",
+        help="drives on one line (Modbus unit ids 1..n), e.g. 1,2,4; polls/s is per drive",
+    )
 
     p = _bench(benches, "historian", cmd_historian, "sustained ingest into the historian and its delays per batch size")
     p.add_argument("--db", action="append", default=[], help="database URL (repeatable; default: a temporary SQLite)")

@@ -20,69 +20,98 @@ if TYPE_CHECKING:
     from .common import Subcommands
 
 
-def object_spec(text: str) -> tuple[str, int | None]:
-    """``G_2`` or ``G_2:unit=2`` (a drive's Modbus unit id on a shared line)."""
+def object_spec(text: str) -> tuple[str, int | None, str | None]:
+    """``G_2``, ``G_2:unit=2`` or ``G_2:unit=2,profile=vfd-modbus`` (a drive on a shared line:
+    its Modbus unit id and, if it is another kind of drive than the line's profile, its own)."""
     object_id, _, rest = text.partition(":")
-    if not rest:
-        return object_id, None
-    key, _, value = rest.partition("=")
-    if key != "unit" or not value.isdigit() or not 1 <= int(value) <= 247:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected OBJECT or OBJECT:unit=N with N in 1..247")
-    return object_id, int(value)
+    unit: int | None = None
+    profile: str | None = None
+    for part in rest.split(",") if rest else []:
+        key, _, value = part.partition("=")
+        if key == "unit" and value.isdigit() and 1 <= int(value) <= 247:
+            unit = int(value)
+        elif key == "profile" and value:
+            profile = profile_ref(value)
+        else:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected OBJECT[:unit=N][,profile=NAME] with N in 1..247, got {part!r}"
+            )
+    return object_id, unit, profile
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from ..errors import GridbusError
-    from ..translators.line import Line
+    from ..translators.line import Line, same_line
     from ..translators.link import SerialLink
     from ..translators.profile import load_profile
     from ..translators.translator import Translator
 
     board = open_board_bus(args)  # None: DDS; with --zenoh, the site's bridge over Zenoh
-    profile = load_profile(args.profile, board.registry if board else None)
-    if args.baud:
-        profile.serial.baudrate = args.baud
-    objects = args.object or [(f"{profile.object}_1", None)]
-    if len(objects) > 1 and profile.protocol != "modbus-rtu":
-        raise GridbusError(f"profile {profile.name}: only Modbus RTU drives share a line (unit ids)")
+    registry = board.registry if board else None
+    profile = load_profile(args.profile, registry)
+    objects = args.object or [(f"{profile.object}_1", None, None)]
+    profiles = {spec: load_profile(spec, registry) for _, _, spec in objects if spec}
+    for p in [profile, *profiles.values()]:
+        if args.baud:
+            p.serial.baudrate = args.baud
+    same_line(profile, [profiles.get(spec or "", profile) for _, _, spec in objects])
     link = SerialLink(args.port, profile.serial)
     with board or open_bus(args) as bus:
         translators = [
             Translator(
                 bus,
-                profile,
+                profiles.get(spec or "", profile),
                 link,
                 object_id,
                 unit=unit,
                 publish_state=not args.no_state,
                 publish_measurement=not args.no_measurement,
             )
-            for object_id, unit in objects
+            for object_id, unit, spec in objects
         ]
         line = Line(link, translators)
         for signum in (signal.SIGINT, signal.SIGTERM):  # both end cleanly: Link_State says disconnected
             signal.signal(signum, lambda *_: line.stop())
-        ready = [{"object": t.object_id, "unit": t.unit, "link": t.link_id} for t in translators]
+        ready = [
+            {"object": t.object_id, "unit": t.unit, "link": t.link_id, "profile": t.profile.name} for t in translators
+        ]
         first = ready[0]
-        print(
-            json.dumps({"ready": {"profile": profile.name, "port": args.port, **first, "objects": ready}}), flush=True
-        )
+        print(json.dumps({"ready": {"port": args.port, **first, "objects": ready}}), flush=True)
         line.run(args.duration)
-        print(json.dumps({"done": translators[0].health, "objects": [t.health for t in translators]}), flush=True)
+        done = dict(translators[0].health)
+        if len(translators) > 1:  # the first object's health, and every object's
+            done["objects"] = [t.health for t in translators]
+        print(json.dumps({"done": done}), flush=True)
     return 0
+
+
+def unit_profile(text: str) -> tuple[int, str]:
+    """``2=vfd-modbus``: unit 2 of a simulated line is that kind of drive."""
+    unit, _, name = text.partition("=")
+    if not (unit.isdigit() and 1 <= int(unit) <= 247 and name):
+        raise argparse.ArgumentTypeError(f"expected UNIT=PROFILE with UNIT in 1..247, got {text!r}")
+    return int(unit), profile_ref(name)
 
 
 def cmd_device_sim(args: argparse.Namespace) -> int:
     from ..errors import GridbusError
     from ..translators.devices import run_simulator
+    from ..translators.line import same_line
     from ..translators.profile import load_profile
 
     profile = load_profile(args.profile)
-    if args.baud:
-        profile.serial.baudrate = args.baud
+    others = {unit: load_profile(name) for unit, name in args.unit_profile or []}
+    for p in [profile, *others.values()]:
+        if args.baud:
+            p.serial.baudrate = args.baud
     if args.units and (profile.protocol != "modbus-rtu" or any(u > 247 for u in args.units)):
         raise GridbusError("--units takes Modbus unit ids 1..247 of a modbus-rtu profile")
-    return run_simulator(profile, args.link, args.duration, args.trace, emit=_json_line, units=args.units)
+    stray = sorted(set(others) - set(args.units or [profile.unit]))
+    if stray:
+        raise GridbusError(f"--unit-profile names unit(s) {stray} that --units does not play")
+    same_line(profile, list(others.values()))
+    return run_simulator(
+        profile, args.link, args.duration, args.trace, emit=_json_line, units=args.units, unit_profiles=others
+    )
 
 
 def _json_line(event: dict[str, Any]) -> None:
@@ -108,7 +137,8 @@ def register(sub: Subcommands) -> None:
         type=object_spec,
         action="append",
         default=None,
-        help="object the device serves (default: PREFIX_1); repeat as OBJECT:unit=N for several drives on one line",
+        help="object the device serves (default: PREFIX_1); repeat as OBJECT:unit=N[,profile=NAME] "
+        "for several drives on one line",
     )
     p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: forever)")
     p.add_argument("--baud", type=positive_int, default=None, help="override the profile's baud rate")
@@ -129,6 +159,12 @@ def register(sub: Subcommands) -> None:
         type=number_list(positive_int, "unit ids"),
         default=None,
         help="Modbus unit ids to answer as (several drives on one line), e.g. 1,2,3",
+    )
+    p.add_argument(
+        "--unit-profile",
+        type=unit_profile,
+        action="append",
+        help="UNIT=PROFILE: that unit is another kind of drive (same line settings), e.g. 2=vfd-modbus",
     )
     p.add_argument("--baud", type=positive_int, default=None, help="override the profile's baud rate")
 

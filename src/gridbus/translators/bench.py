@@ -29,18 +29,27 @@ from .profile import load_profile
 CLI = [sys.executable, "-m", "gridbus.cli.main"]
 
 
-def serial_latency(profile_name: str, bauds: list[int], count: int, domain: int) -> list[dict[str, Any]]:
+def serial_latency(
+    profile_name: str, bauds: list[int], count: int, domain: int, drives: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """One row per baud rate and number of drives on the line (``drives``: 1, 2, 4...; several
+    drives only for a Modbus profile, as unit ids 1..n of one simulator on one pty)."""
     profile = load_profile(profile_name)
     if profile.kind != "drive":
         raise GridbusError("gridbus bench serial times START/STOP of a drive profile")
-    return [_one_baud(profile_name, profile.object, baud, count, domain) for baud in bauds]
+    counts = drives or [1]
+    if profile.protocol != "modbus-rtu":
+        counts = [1]  # only Modbus drives share a line (unit ids)
+    return [_one_baud(profile_name, profile.object, baud, count, domain, n) for n in counts for baud in bauds]
 
 
-def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> dict[str, Any]:
-    obj = f"{prefix}_9"
+def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int, drives: int = 1) -> dict[str, Any]:
+    objects = [f"{prefix}_{9 + i}" for i in range(drives)]
+    obj = objects[0]
     work = Path(tempfile.mkdtemp(prefix="gridbus-bench-serial-"))
+    units = ["--units", ",".join(str(i + 1) for i in range(drives))] if drives > 1 else []
     sim = subprocess.Popen(
-        [*CLI, "device-sim", profile, "--trace", "--baud", str(baud), "--link", str(work / "tty")],
+        [*CLI, "device-sim", profile, "--trace", "--baud", str(baud), "--link", str(work / "tty"), *units],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -66,8 +75,7 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
             profile,
             "--port",
             port,
-            "--object",
-            obj,
+            *(a for i, o in enumerate(objects) for a in ("--object", f"{o}:unit={i + 1}" if drives > 1 else o)),
             "--baud",
             str(baud),
             "--domain",
@@ -84,7 +92,7 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
     try:
         with Bus(domain) as bus:
             state = bus.reader(obj, "State")
-            health = bus.reader(f"LINK_{obj.replace('_', '')}", "State")
+            healths = [bus.reader(f"LINK_{o.replace('_', '')}", "State") for o in objects]
             bus.writer(obj, "Command").wait_for_readers(1)
             _expect(state, "OFF", 5.0)
             for n in range(count):
@@ -101,7 +109,8 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
                 to_line.append(arrived[0] - t0)
                 to_confirm.append(sample.reception_time - t0)
                 time.sleep(0.05)
-            poll_rates = [s.poll_rate for s in health.take(0.5) if s.poll_rate > 0]
+            # each drive's own poll rate: the line's polls shared among the drives on it
+            poll_rates = [s.poll_rate for h in healths for s in h.take(0.5) if s.poll_rate > 0]
     finally:
         translator.terminate()
         translator.wait(timeout=10)
@@ -110,12 +119,13 @@ def _one_baud(profile: str, prefix: str, baud: int, count: int, domain: int) -> 
         sim.wait(timeout=10)
     return {
         "profile": profile,
+        "drives": drives,
         "baud": baud,
         "commands": count,
         "confirmed": len(to_confirm),
         **_stats("bus_to_line_ms", to_line),
         **_stats("bus_to_confirmed_ms", to_confirm),
-        "poll_rate_hz": mean(poll_rates, digits=1),
+        "poll_rate_hz": mean(poll_rates, digits=1),  # per drive
     }
 
 

@@ -75,6 +75,7 @@ class DeviceModel:
             return
         if name == "reset":
             self.values.update(fault=0.0, fault_code=0.0)
+            self.last_beat = None  # the watchdog re-arms at the next heartbeat
         elif name in ("forward", "reverse"):
             self.values["direction"] = FORWARD if name == "forward" else REVERSE
         elif name == "start":

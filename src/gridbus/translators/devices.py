@@ -41,6 +41,7 @@ from typing import Any
 
 from .device_model import RAMP, DeviceModel, Rejected
 from .link import char_time
+from .modbus_device import LineServer, line_server
 from .profile import Profile
 from .responders import ModbusServer, TextServer
 
@@ -92,15 +93,18 @@ class Simulator:
         model: DeviceModel | None = None,
         trace: Callable[[dict[str, Any]], None] | None = None,
         units: list[int] | None = None,
+        unit_profiles: dict[int, Profile] | None = None,
     ) -> None:
+        """``units``: the unit ids played on one line (a multidrop line); ``unit_profiles``: the
+        units that are another kind of drive (the rest follow ``profile``)."""
         self.profile = profile
         self.model = model or DeviceModel(profile)
+        others = unit_profiles or {}
         self.models = {
-            u: (self.model if i == 0 else DeviceModel(profile)) for i, u in enumerate(units or [profile.unit])
+            u: (self.model if i == 0 and u not in others else DeviceModel(others.get(u, profile)))
+            for i, u in enumerate(units or [profile.unit])
         }
-        self.server = (
-            ModbusServer(self.model, self.models) if profile.protocol == "modbus-rtu" else TextServer(self.model)
-        )
+        self.server = line_server(self.models) if profile.protocol == "modbus-rtu" else TextServer(self.model)
         self.port = PtyPort(link)
         self.trace = trace
         self.buffer = b""
@@ -114,7 +118,13 @@ class Simulator:
         return str(self.port.link)
 
     def control(self, line: str) -> str:
-        """Apply one fault-injection line; returns what was done."""
+        """Apply one fault-injection line; returns what was done (or why not)."""
+        try:
+            return self._control(line)
+        except ValueError:
+            return f"unknown control {line!r}: a number was expected"
+
+    def _control(self, line: str) -> str:
         words = line.split()
         units = list(self.models)
         if words and words[0].startswith("@"):
@@ -151,7 +161,7 @@ class Simulator:
     def _power_on(self, units: list[int]) -> None:
         for unit in units:
             self.models[unit].power_on()
-            if isinstance(self.server, ModbusServer):
+            if isinstance(self.server, (ModbusServer, LineServer)):
                 self.server.power_on(unit)
 
     def step(self, dt: float) -> None:
@@ -217,13 +227,14 @@ def run_simulator(
     *,
     emit: Callable[[dict[str, Any]], None],
     units: list[int] | None = None,
+    unit_profiles: dict[int, Profile] | None = None,
 ) -> int:
     """``gridbus device-sim``: serve until stdin says quit or ``duration`` passes.
 
     ``emit`` gets what the simulator has to say, one dict each: first ``{"port": ...}``, then
     the reply to each control line (``{"control": ...}``) and, with ``trace``, each request.
     """
-    sim = Simulator(profile, link, trace=emit if trace else None, units=units)
+    sim = Simulator(profile, link, trace=emit if trace else None, units=units, unit_profiles=unit_profiles)
     emit({"port": sim.path, "profile": profile.name, "protocol": profile.protocol, "units": list(sim.models)})
     start = last = time.monotonic()
     stdin_open = True

@@ -17,9 +17,27 @@ import time
 
 from ..errors import GridbusError, PortLost
 from .link import SerialLink
+from .profile import Profile
 from .translator import RECONNECT_INTERVAL, Translator
 
 log = logging.getLogger(__name__)
+
+
+LINE_SETTINGS = ("baudrate", "bytesize", "parity", "stopbits")
+
+
+def same_line(line: Profile, profiles: list[Profile]) -> None:
+    """Drives on one line must all speak Modbus RTU at the line's settings (baud, framing)."""
+    for p in profiles:
+        if len(profiles) > 1 and p.protocol != "modbus-rtu":
+            raise GridbusError(f"profile {p.name}: only Modbus RTU drives share a line (unit ids)")
+        for key in LINE_SETTINGS:
+            mine, theirs = getattr(p.serial, key), getattr(line.serial, key)
+            if mine != theirs:
+                raise GridbusError(
+                    f"profile {p.name} has {key} {mine}, the line ({line.name}) {theirs}: "
+                    "drives on one line share its settings (--baud sets the rate of all)"
+                )
 
 
 class Line:

@@ -80,6 +80,8 @@ class ModbusClient:
         self.images = {n: w.initial | _mask(w.hold) for n, w in profile.words.items()}
         self.enums = enum_codes(profile)
         self.beats = 0
+        self._todo: list[tuple[str, int, int]] = []  # status blocks still to read in this poll
+        self._words: dict[tuple[str, int], int] = {}
 
     def _transact(self, request: Any) -> Any:  # pymodbus's PDUs carry no types
         from pymodbus.pdu import ExceptionResponse
@@ -141,18 +143,33 @@ class ModbusClient:
         self.beats += 1
 
     def read_status(self) -> dict[str, float]:
+        while (status := self.read_step()) is None:
+            pass
+        return status
+
+    def read_step(self) -> dict[str, float] | None:
+        """Read the next status block; the status once the last block is in, else None.  A poll
+        is done a block at a time, so commands on the line are served between the blocks."""
         from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
-        words: dict[tuple[str, int], int] = {}
-        for table, blocks in self.blocks.items():
-            kind = ReadInputRegistersRequest if table == "input" else ReadHoldingRegistersRequest
-            for start, count in blocks:  # far-apart registers: one read per block
-                pdu = self._transact(kind(address=start, count=count, dev_id=self.unit))
-                got = list(pdu.registers)
-                if len(got) != count:
-                    raise FrameError(f"asked for {count} registers at {start:#06x}, got {len(got)}")
-                words.update({(table, start + i): w for i, w in enumerate(got)})
-        return {name: self._value(name, item, words) for name, item in self.profile.status.items()}
+        if not self._todo:
+            self._todo = [(t, start, count) for t, blocks in self.blocks.items() for start, count in blocks]
+            self._words = {}
+        table, start, count = self._todo[0]
+        kind = ReadInputRegistersRequest if table == "input" else ReadHoldingRegistersRequest
+        try:
+            pdu = self._transact(kind(address=start, count=count, dev_id=self.unit))
+            got = list(pdu.registers)
+            if len(got) != count:
+                raise FrameError(f"asked for {count} registers at {start:#06x}, got {len(got)}")
+        except Exception:
+            self._todo = []  # the next poll starts afresh
+            raise
+        self._words.update({(table, start + i): w for i, w in enumerate(got)})
+        self._todo.pop(0)
+        if self._todo:
+            return None
+        return {name: self._value(name, item, self._words) for name, item in self.profile.status.items()}
 
     def _value(self, name: str, item: StatusMap, words: dict[tuple[str, int], int]) -> float:
         assert item.address is not None

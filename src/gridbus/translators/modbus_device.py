@@ -18,7 +18,7 @@ from ..extras import require
 from . import registers
 from .device_model import DeviceModel, Rejected
 from .modbus import enum_codes
-from .profile import CommandMap, Profile
+from .profile import CommandMap
 
 ILLEGAL_FUNCTION, ILLEGAL_ADDRESS, ILLEGAL_VALUE = 1, 2, 3
 
@@ -166,5 +166,37 @@ class ModbusServer:
         return reply[:-1] + bytes([reply[-1] ^ 0xFF])
 
 
-def units_of(profile: Profile, units: list[int] | None) -> list[int]:
-    return units or [profile.unit]
+class LineServer:
+    """Drives of different profiles on one simulated line: each unit answers from its own."""
+
+    def __init__(self, servers: list[ModbusServer]) -> None:
+        self.servers = servers
+        self.last_kind = ""
+
+    def handle(self, buffer: bytes) -> tuple[int, bytes | None]:
+        used, reply = 0, None
+        for server in self.servers:
+            used, reply = server.handle(buffer)
+            if reply is None:  # not a whole frame yet: the same for every server
+                return used, None
+            if reply:
+                self.last_kind = server.last_kind
+                return used, reply
+        return used, reply  # another device's request: silence
+
+    def power_on(self, unit: int) -> None:
+        for server in self.servers:
+            if unit in server.models:
+                server.power_on(unit)
+
+    def corrupt(self, reply: bytes) -> bytes:
+        return self.servers[0].corrupt(reply)
+
+
+def line_server(models: dict[int, DeviceModel]) -> ModbusServer | LineServer:
+    """One server for the units of one profile, a :class:`LineServer` for several profiles."""
+    by_profile: dict[str, dict[int, DeviceModel]] = {}
+    for unit, model in models.items():
+        by_profile.setdefault(model.profile.path, {})[unit] = model
+    servers = [ModbusServer(next(iter(group.values())), group) for group in by_profile.values()]
+    return servers[0] if len(servers) == 1 else LineServer(servers)

@@ -45,6 +45,7 @@ def needed_value(command: CommandMap, value: float | None) -> float:
 class Client(TypingProtocol):
     def apply(self, command: CommandMap, value: float | None) -> None: ...
     def read_status(self) -> dict[str, float]: ...
+    def read_step(self) -> dict[str, float] | None: ...
 
 
 def xor_checksum(payload: bytes) -> str:
@@ -113,6 +114,9 @@ class TextClient:
             code = answer.split(",", 1)[0]
             if code.strip() not in ("0", "+0"):
                 raise DeviceRejected(f"device error {answer!r}")
+
+    def read_step(self) -> dict[str, float] | None:
+        return self.read_status()  # a few short queries: one step
 
     def read_status(self) -> dict[str, float]:
         answers: dict[str, str] = {}

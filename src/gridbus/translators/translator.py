@@ -28,48 +28,25 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DeviceRejected, FieldError, GridbusError, LinkError, PortLost
 from ..events import EventLog
+from .desired import DesiredSettings, unmapped_commands
 from .link import SerialLink
 from .modbus import ModbusClient
-from .profile import Profile, action_field
+from .profile import Profile
 from .protocols import OutOfRange, check_value, client_for, is_set
 from .publishing import clip_utf8, publish_measurement, same, state_fields
 
 if TYPE_CHECKING:  # not imported at run time: over Zenoh (gridbus.transport) a board has no cyclonedds
     from ..bus import Bus
-    from ..model import TopicType
 
 log = logging.getLogger(__name__)
 
-RECONNECT_INTERVAL = 0.25  # s between attempts to reopen a lost port or reach a silent unit
+RECONNECT_INTERVAL = 0.25  # s between attempts to reopen a lost port
+SILENT_UNIT_INTERVAL = 1.0  # s between polls of a unit that stopped answering (it must not eat a shared line)
 RESYNC_INTERVAL = 1.0  # s: at most one resync per interval (a device that clamps a value)
-# commands of one enum field exclude each other; a one-shot is obeyed once, never re-applied
-_OPPOSITE = {
-    "start": "stop",
-    "stop": "start",
-    "forward": "reverse",
-    "reverse": "forward",
-    "speed": "power",
-    "power": "speed",
-}
-ONE_SHOT = ("reset", "synchronize")
-
-
-def unmapped_commands(profile: Profile, topic: TopicType) -> list[str]:
-    """The command fields (and enum members) of ``topic`` that ``profile`` does not map."""
-    missing = []
-    for name, info in topic.fields.items():
-        if name == "id":
-            continue
-        if info.kind == "enum" and info.enum is not None:
-            missing += [f"{name}={m.name}" for m in list(info.enum)[1:] if m.name.lower() not in profile.commands]
-        elif name not in profile.commands:
-            missing.append(name)
-    return missing
 
 
 def _show(value: Any) -> str:
@@ -106,9 +83,7 @@ class Translator:
         self.health_writer = bus.writer(self.link_id, "State")
         # EV_LINK-G2: an object index may not hold "_", so EV_LINK_G2 is not a valid id
         self.events = EventLog(bus, self.link_id.replace("_", "-"))
-        self.desired: OrderedDict[str, float | None] = OrderedDict()  # command name -> value
-        self.pending: OrderedDict[str, int] = OrderedDict()  # names to write -> attempts
-        self.confirmed: dict[str, float | None] = {}  # what the device last accepted
+        self.settings = DesiredSettings(profile, self.command_topic)
         self.releases: dict[str, float] = {}  # pulse commands -> when their bits are cleared
         self.unmapped = unmapped_commands(profile, self.command_topic)
         self.health: dict[str, Any] = {
@@ -135,6 +110,8 @@ class Translator:
         self._next_poll = 0.0
         self._next_beat = 0.0
         self._resync_at = -math.inf
+        self._polling = False  # a poll's status blocks are being read (commands go between them)
+        self._applied_meanwhile = False
         self._polls: list[float] = []
         self._state: dict[str, Any] | None = None
         self._ever_connected = False
@@ -152,7 +129,7 @@ class Translator:
         if problem is not None:
             self._reject(*problem)
             return False
-        self.accept(self.command_topic.to_dict(data))
+        self.settings.accept(self.command_topic.to_dict(data))
         return True
 
     def check(self, data: Any) -> tuple[str, Any, str] | None:
@@ -179,26 +156,6 @@ class Translator:
                 return name
         return ""
 
-    def accept(self, fields: dict[str, Any]) -> None:
-        """Take one (checked) bus command into the desired settings (newest wins, arrival order
-        kept): its enum members (action=START, direction=REVERSE) and its set-points."""
-        for name in self.profile.commands:
-            member = action_field(self.profile.object, name)
-            if member is not None:
-                if fields.get(member[0]) == member[1]:
-                    self._want(name, None)
-                    opposite = _OPPOSITE.get(name, "")
-                    self.desired.pop(opposite, None)
-                    self.pending.pop(opposite, None)
-            elif name in self.command_topic.fields and is_set(fields.get(name)):
-                self._want(name, float(fields[name]))
-
-    def _want(self, name: str, value: float | None) -> None:
-        self.desired[name] = value
-        self.desired.move_to_end(name)
-        self.pending[name] = 0
-        self.pending.move_to_end(name)
-
     def _reject(self, name: str, value: Any, reason: str) -> None:
         self.health["commands_rejected"] += 1
         what = name if value is None else f"{name}={_show(value)}"
@@ -210,14 +167,6 @@ class Translator:
             value if isinstance(value, (int, float)) else math.nan,
             reason,
         )
-
-    def _keep_last_good(self, name: str) -> None:
-        """The device refused ``name``: what it last accepted stays the desired setting, so a
-        reconnect writes that again (not the refused value, and not nothing)."""
-        self.desired.pop(name, None)
-        for key in (name, _OPPOSITE.get(name)):
-            if key in self.confirmed and key not in self.desired:
-                self.desired[key] = self.confirmed[key]
 
     def report_unmapped(self) -> None:
         """Say once, at start, which commands this device will not obey (they are ignored)."""
@@ -236,13 +185,13 @@ class Translator:
         if not self.reachable:
             return False
         beat_due = self.profile.watchdog is not None and now >= self._next_beat
-        return bool(self.pending) or any(t <= now for t in self.releases.values()) or beat_due
+        return bool(self.settings.pending) or any(t <= now for t in self.releases.values()) or beat_due
 
     def poll_due(self, now: float) -> bool:
         return now >= self._next_poll
 
     def serve_urgent(self, now: float) -> None:
-        if self.pending:
+        if self.settings.pending:
             self._apply_next()
         elif any(t <= now for t in self.releases.values()):
             self._release(next(n for n, t in self.releases.items() if t <= now))
@@ -253,10 +202,10 @@ class Translator:
         """The line's port was (re)opened: every desired setting is written again."""
         if self._ever_connected:
             self.health["reconnects"] += 1
-            log.warning("translate: %s back; re-applying %d setting(s)", self.object_id, len(self.desired))
+            log.warning("translate: %s back; re-applying %d setting(s)", self.object_id, len(self.settings.desired))
             self.events.report(
                 "LINK_UP",
-                f"{self.link.port} unit {self.unit} back; re-applying {len(self.desired)} setting(s)",
+                f"{self.link.port} unit {self.unit} back; re-applying {len(self.settings.desired)} setting(s)",
                 severity="INFO",
                 object=self.object_id,
             )
@@ -266,11 +215,7 @@ class Translator:
         self._misses = 0
         self.health["connected"] = True
         self._state = None  # publish the device's state afresh
-        self._requeue()
-
-    def _requeue(self) -> None:
-        for name in self.desired:  # the device may have lost everything
-            self.pending[name] = 0
+        self.settings.requeue()
 
     def line_lost(self, error: str, why: str) -> None:
         """The whole line is gone (the port vanished or cannot be opened)."""
@@ -283,14 +228,13 @@ class Translator:
         self._link_down(why)
 
     def _apply_next(self) -> None:
-        name = next(iter(self.pending))
-        value = self.desired.get(name)
+        name = next(iter(self.settings.pending))
+        value = self.settings.desired.get(name)
         command = self.profile.commands[name]
         try:
             self.client.apply(command, value)
         except (DeviceRejected, OutOfRange) as exc:  # OutOfRange: checked on arrival; a last guard
-            self.pending.pop(name)
-            self._keep_last_good(name)
+            self.settings.refused(name)
             why = f"the device refused it ({exc})" if isinstance(exc, DeviceRejected) else str(exc)
             self._reject(name, value, why)
             return
@@ -298,14 +242,10 @@ class Translator:
             self._line_fault(exc, name)
             return
         self._answered()
-        self.pending.pop(name)
+        self._applied_meanwhile = self._applied_meanwhile or self._polling
+        self.settings.applied(name, value)
         if command.pulse:
             self.releases[name] = time.monotonic() + command.pulse
-        if name in ONE_SHOT:
-            self.desired.pop(name, None)  # a reset is obeyed once, never re-applied after a reconnect
-        else:
-            self.confirmed[name] = value
-            self.confirmed.pop(_OPPOSITE.get(name, ""), None)
         self.health["commands_applied"] += 1
         self._recovered("apply")
         log.info("translate: %s %s%s applied", self.object_id, name, "" if value is None else f"={value:g}")
@@ -342,44 +282,50 @@ class Translator:
     def poll(self) -> None:
         now = time.monotonic()
         try:
-            self.status = self.client.read_status()
+            status = self.client.read_step()
         except DeviceRejected as exc:
             self._fault(f"status query rejected: {exc}", ends_on="transaction")
             self._next_poll = now + self.profile.serial.poll_interval
             return
         except LinkError as exc:
-            self._next_poll = now + (self.profile.serial.poll_interval if self.reachable else RECONNECT_INTERVAL)
+            self._next_poll = now + (self.profile.serial.poll_interval if self.reachable else SILENT_UNIT_INTERVAL)
             self._line_fault(exc, None)
             return
         if not self.reachable:  # a silent unit answers again
             self.port_open()
         self._answered()
+        if status is None:
+            self._polling = True
+            return  # more status blocks to read: the line may serve commands first
+        self.status = status
+        stale, self._polling, self._applied_meanwhile = self._applied_meanwhile, False, False
         self._next_poll = now + self.profile.serial.poll_interval
         self._polls = [t for t in self._polls if now - t < 1.0] + [now]
         self.health["poll_rate"] = float(len(self._polls))
         self._recovered("transaction")
-        self._check_settings(now)
+        if not stale:  # a read-back from before a write made during this poll proves nothing
+            self._check_settings(now)
         self._publish_status()
 
     def _check_settings(self, now: float) -> None:
         """A device that lost its settings (rebooted) gets every desired setting again."""
         why = self.settings_lost()
-        if not why or self.pending or now - self._resync_at < RESYNC_INTERVAL:
+        if not why or self.settings.pending or now - self._resync_at < RESYNC_INTERVAL:
             return
         self._resync_at = now
         self.health["resyncs"] += 1
-        text = f"unit {self.unit} lost its settings ({why}); writing {len(self.desired)} setting(s) again"
+        text = f"unit {self.unit} lost its settings ({why}); writing {len(self.settings.desired)} setting(s) again"
         log.warning("translate: %s: %s", self.object_id, text)
         self.events.report("DEVICE_RESYNC", text, object=self.object_id)
-        self._requeue()
+        self.settings.requeue()
 
     def settings_lost(self) -> str:
         if self.status.get("settings_lost"):
             return "it says so"
-        for name, value in self.confirmed.items():
+        for name, value in self.settings.confirmed.items():
             item = self.profile.status.get(f"{name}_applied")
             applied = self.status.get(f"{name}_applied")
-            if item is None or applied is None or value is None or name not in self.desired:
+            if item is None or applied is None or value is None or name not in self.settings.desired:
                 continue
             if abs(applied - value) > 0.5 / abs(item.scale) + 1e-9 * abs(value):
                 return f"{name} reads back {applied:g}, not {value:g}"
@@ -391,7 +337,7 @@ class Translator:
 
     def _line_fault(self, exc: LinkError, name: str | None) -> None:
         """A failed transaction: retried up to the profile's ``retries``, then the unit is out of
-        reach (polled every RECONNECT_INTERVAL until it answers); a lost port goes to the Line."""
+        reach (polled every SILENT_UNIT_INTERVAL until it answers); a lost port goes to the Line."""
         self.health["errors"] += 1
         self._fault(f"{exc.kind}: {exc}", ends_on="transaction")
         if isinstance(exc, PortLost):
@@ -399,10 +345,10 @@ class Translator:
         self.health["retries"] += 1
         self._misses += 1
         if name:
-            self.pending[name] = self.pending.get(name, 0) + 1
+            self.settings.pending[name] = self.settings.pending.get(name, 0) + 1
         if self._misses > self.profile.serial.retries and self.reachable:
             self.port_lost(str(exc))
-            self._next_poll = time.monotonic() + RECONNECT_INTERVAL
+            self._next_poll = time.monotonic() + SILENT_UNIT_INTERVAL
 
     def _link_down(self, why: str) -> None:
         """The device is out of reach: State says FAULT (its real state is unknown) and an

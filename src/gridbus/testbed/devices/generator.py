@@ -95,6 +95,7 @@ class GeneratorState:
     Q: float = unit("var", 0.0)
     autosync: bool = False
     ready: bool = False
+    direction: str = "FORWARD"  # FORWARD or REVERSE, as commanded (the drive's own setting)
 
     @property
     def running(self) -> bool:
@@ -155,6 +156,12 @@ class GeneratorDevice(Device[GeneratorParams, GeneratorState]):
             plant.events.append(("state", gid))
         elif action == "SYNCHRONIZE" and m.running:
             m.autosync = True
+        elif action == "RESET" and m.status == "FAULT":  # a drive fault cleared: stopped, ready to start
+            m.status, m.omega, m.E, m.pm = "OFF", 0.0, 0.0, 0.0
+            plant.events.append(("state", gid))
+        if fields.get("direction") in ("FORWARD", "REVERSE") and fields["direction"] != m.direction:
+            m.direction = fields["direction"]
+            plant.events.append(("state", gid))
 
     # -- time -------------------------------------------------------------------------
     def step(self, plant: Plant, dt: float) -> None:
@@ -258,4 +265,14 @@ class GeneratorDevice(Device[GeneratorParams, GeneratorState]):
 
     def state(self, plant: Plant) -> dict[str, Any]:
         m = self.var
-        return {"status": m.status, "mode": m.mode, "sync": plant.in_service(self.id) and m.running, "ready": m.ready}
+        return {
+            "status": m.status,
+            "mode": m.mode,
+            "sync": plant.in_service(self.id) and m.running,
+            "ready": m.ready,
+            "direction": m.direction,
+            "at_speed": m.status == "RUNNING" and abs(m.omega * plant.f0 - m.f_ref) < 0.2,
+            "fault_code": 1 if m.status == "FAULT" else 0,  # the testbed has one kind of trip
+            "f_ref_applied": m.f_ref,
+            "P_ref_applied": m.P_ref,
+        }
