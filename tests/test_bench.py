@@ -55,6 +55,12 @@ def test_bench_codec_json(capsys):
     }
 
 
+def test_bench_codec_names_an_unknown_type(capsys):
+    assert main(["bench", "codec", "--types", "Generator_Measurement,Nope_Thing"]) == 2
+    err = capsys.readouterr().err
+    assert "no topic type Nope_Thing" in err and "Generator_Measurement" in err
+
+
 @pytest.mark.integration
 def test_bench_latency_json(env):
     """Three Python systems interleaved (and C ddsperf where installed), with per-round ratios to raw."""
