@@ -69,8 +69,13 @@ class TopicType:
         for name, info in self.fields.items():
             if name == "id":
                 continue
-            where = f"{object_id}.{name} ({self.name})"
-            args[name] = info.coerce(given.pop(name), where) if name in given else info.default()
+            if name not in given:
+                args[name] = info.default()
+                continue
+            value = given.pop(name)
+            # an in-range float (most of what programs publish) is taken as is: the full check
+            # costs more than encoding the sample
+            args[name] = value if info.accepts(value) else info.coerce(value, f"{object_id}.{name} ({self.name})")
         if given:
             unknown = ", ".join(sorted(given))
             raise FieldError(
@@ -89,8 +94,8 @@ class TopicType:
         """
         object_id = getattr(sample, "id", "?")
         for name, info in self.fields.items():
-            if name != "id":
-                info.coerce(getattr(sample, name), f"{object_id}.{name} ({self.name})")
+            if name != "id" and not info.accepts(value := getattr(sample, name)):
+                info.coerce(value, f"{object_id}.{name} ({self.name})")
 
     def update(self, sample: IdlStruct, **values: Any) -> IdlStruct:
         """Return a copy of ``sample`` with ``values`` checked and applied."""

@@ -11,14 +11,23 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ..errors import CodecError
 
 __all__ = ["HELPERS", "binding_decoder", "encode_failure"]
 
 _NUMPY_FROM = 256  # items from which numpy unpacks a primitive sequence faster than struct
-_NUMPY_TYPES = {"d": "f8", "f": "f4", "q": "i8", "Q": "u8", "i": "i4", "I": "u4", "h": "i2", "H": "u2"}
+_NUMPY_TYPES = {
+    "d": "f8",
+    "f": "f4",
+    "q": "i8",
+    "Q": "u8",
+    "i": "i4",
+    "I": "u4",
+    "h": "i2",
+    "H": "u2",
+    "b": "i1",
+    "B": "u1",
+}
 
 
 def _enum_value(value: Any) -> int:
@@ -32,7 +41,8 @@ def _octets(value: Any) -> bytes:
         return value
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
-    if isinstance(value, np.ndarray) and value.dtype != np.uint8:
+    dtype = getattr(value, "dtype", None)  # a numpy array (numpy is imported only where needed)
+    if dtype is not None and dtype.str not in ("|u1", "|i1"):
         value = value.tolist()
     return bytes(value)
 
@@ -46,10 +56,11 @@ def _octet_array(value: Any, length: int, label: str) -> bytes:
 
 def _pack_items(values: Any, code: str, count: int) -> bytes:
     """Primitive items, little endian: a numpy array of the wire's dtype is copied as is."""
-    if isinstance(values, np.ndarray):
-        wire = np.dtype("<" + _NUMPY_TYPES.get(code, "?"))
-        if values.dtype == wire or (values.dtype.kind == wire.kind and values.dtype.itemsize == wire.itemsize):
-            return values.astype(wire, copy=False).tobytes()
+    dtype = getattr(values, "dtype", None)
+    if dtype is not None:  # a numpy array: copied as is when it holds the wire's type
+        wire = "<" + _NUMPY_TYPES.get(code, "b1")
+        if dtype.kind == wire[1] and dtype.itemsize == int(wire[2:]):
+            return bytes(values.astype(wire, copy=False).tobytes())
         values = values.tolist()
     return struct.pack(f"<{count}{code}", *values)
 
@@ -58,6 +69,8 @@ def _unpack_items(buf: Any, at: int, count: int, fmt: str) -> list[Any]:
     """``count`` primitive items of format ``fmt`` (endian + code) at ``at`` as a list; numpy for long ones."""
     code = fmt[1]
     if count >= _NUMPY_FROM and code in _NUMPY_TYPES:
+        import numpy as np  # only here: a program that never decodes long sequences does not load it
+
         items: list[Any] = np.frombuffer(buf, fmt[0] + _NUMPY_TYPES[code], count, at).tolist()
         return items
     return list(struct.unpack_from(f"{fmt[0]}{count}{code}", buf, at))

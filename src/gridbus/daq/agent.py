@@ -160,6 +160,7 @@ class DaqAgent:
         self.writers = [bus.writer(object_id) for object_id in self.backend.ids]
         # one sample per object, built (and checked) once; each cycle only its values change
         self.samples = [writer.build() for writer in self.writers]
+        self._published = [[n for n in _PUBLISHED if n in writer.topic.fields] for writer in self.writers]
         self.ids = set(self.backend.ids)
         commanded = sorted(
             {bus.registry.parse_id(i).prefix for i in self.ids if "Command" in bus.registry.parse_id(i).topics}
@@ -195,36 +196,10 @@ class DaqAgent:
                 next_tick = time.monotonic()
 
     def _publish(self, values: dict[str, np.ndarray], now: float) -> None:
-        V, I, P, Q, f = (values[k].tolist() for k in ("V", "I", "P", "Q", "f"))
-        angles = np.angle(values["V_phasor"]).tolist()
-        i_angles = np.angle(values["I_phasor"]).tolist()
-        for n, (writer, sample) in enumerate(zip(self.writers, self.samples, strict=True)):
-            candidates = {
-                "Va": V[n][0],
-                "Vb": V[n][1],
-                "Vc": V[n][2],
-                "Ia": I[n][0],
-                "Ib": I[n][1],
-                "Ic": I[n][2],
-                "f": f[n],
-                "P": P[n],
-                "Q": Q[n],
-                "speed": f[n] * 30.0,
-                "angle": angles[n][0],
-                "V_rms": sum(V[n]) / 3,
-                "I_rms": sum(I[n]) / 3,
-                "Va_mag": V[n][0],
-                "Va_ang": angles[n][0],
-                "Vb_mag": V[n][1],
-                "Vb_ang": angles[n][1],
-                "Vc_mag": V[n][2],
-                "Vc_ang": angles[n][2],
-                "Ia_mag": I[n][0],
-                "Ia_ang": i_angles[n][0],
-            }
-            for name, value in candidates.items():
-                if name in writer.topic.fields:
-                    setattr(sample, name, value)
+        columns = _columns(values)
+        for n, (writer, sample, names) in enumerate(zip(self.writers, self.samples, self._published, strict=True)):
+            for name in names:
+                setattr(sample, name, columns[name][n])
             writer.write(sample, timestamp=now)
             self.published += 1
 
@@ -265,6 +240,43 @@ def _bad_field(topic: TopicType, data: Any) -> str:
         except FieldError:
             return name
     return ""
+
+
+# what the agent can fill in, by field name; each object's topic takes the fields it has
+_PUBLISHED = (
+    *("Va", "Vb", "Vc", "Ia", "Ib", "Ic", "f", "P", "Q", "speed", "angle", "V_rms", "I_rms"),
+    *("Va_mag", "Va_ang", "Vb_mag", "Vb_ang", "Vc_mag", "Vc_ang", "Ia_mag", "Ia_ang"),
+)
+
+
+def _columns(values: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """Each published field's value for every object, as plain floats (one ``tolist`` per field)."""
+    V, I, f = values["V"], values["I"], values["f"]
+    angles, i_angles = np.angle(values["V_phasor"]), np.angle(values["I_phasor"])
+    arrays = {
+        "Va": V[:, 0],
+        "Vb": V[:, 1],
+        "Vc": V[:, 2],
+        "Ia": I[:, 0],
+        "Ib": I[:, 1],
+        "Ic": I[:, 2],
+        "f": f,
+        "P": values["P"],
+        "Q": values["Q"],
+        "speed": f * 30.0,
+        "angle": angles[:, 0],
+        "V_rms": V.sum(axis=1) / 3,
+        "I_rms": I.sum(axis=1) / 3,
+        "Va_mag": V[:, 0],
+        "Va_ang": angles[:, 0],
+        "Vb_mag": V[:, 1],
+        "Vb_ang": angles[:, 1],
+        "Vc_mag": V[:, 2],
+        "Vc_ang": angles[:, 2],
+        "Ia_mag": I[:, 0],
+        "Ia_ang": i_angles[:, 0],
+    }
+    return {name: array.tolist() for name, array in arrays.items()}
 
 
 def footprint(start_wall: float, start_cpu: float) -> dict[str, float]:

@@ -29,6 +29,10 @@ class _ObjectSensors:
     high: np.ndarray
     numeric: np.ndarray  # False for integer status words (left untouched)
     history: deque[tuple[float, np.ndarray]]
+    # what read() would otherwise find out on every sample
+    delayed: bool = False
+    stepped: np.ndarray | None = None  # mask of the quantized fields, None if none is
+    all_numeric: bool = True
 
 
 class Sensors:
@@ -42,16 +46,21 @@ class Sensors:
     def _prepare(self, object_id: str, topic: TopicType, names: list[str]) -> _ObjectSensors:
         models = [self.system.sensor(object_id, name) for name in names]
         infos = [topic.fields[name] for name in names]
+        quantum = np.array([m.quantum for m in models])
+        numeric = np.array([i.kind == "float" for i in infos])
         return _ObjectSensors(
             fields=names,
             noise=np.array([m.noise for m in models]),
-            quantum=np.array([m.quantum for m in models]),
+            quantum=quantum,
             bias=np.array([m.bias for m in models]),
             delay=np.array([m.delay for m in models]),
             low=np.array([-np.inf if i.min is None else i.min for i in infos]),
             high=np.array([np.inf if i.max is None else i.max for i in infos]),
-            numeric=np.array([i.kind == "float" for i in infos]),
+            numeric=numeric,
             history=deque(),
+            delayed=any(m.delay for m in models),
+            stepped=quantum > 0 if (quantum > 0).any() else None,
+            all_numeric=bool(numeric.all()),
         )
 
     def read(self, t: float, object_id: str, topic: TopicType, true: dict[str, float]) -> dict[str, float]:
@@ -60,13 +69,15 @@ class Sensors:
         if sensors is None or sensors.fields != list(true):
             sensors = self._objects[object_id] = self._prepare(object_id, topic, list(true))
         values = np.fromiter(true.values(), dtype=float, count=len(true))
-        if sensors.delay.any():
+        if sensors.delayed:
             values = self._delayed(sensors, t, values)
         measured = values + sensors.bias + sensors.noise * self.rng.standard_normal(len(values))
-        steps = sensors.quantum > 0
-        if steps.any():
+        steps = sensors.stepped
+        if steps is not None:
             measured[steps] = np.round(measured[steps] / sensors.quantum[steps]) * sensors.quantum[steps]
-        measured = np.clip(measured, sensors.low, sensors.high)
+        np.minimum(np.maximum(measured, sensors.low, out=measured), sensors.high, out=measured)  # clip, cheaper
+        if sensors.all_numeric:
+            return dict(zip(sensors.fields, measured.tolist(), strict=True))
         measured = np.where(sensors.numeric, measured, values)
         return {
             name: (float(v) if sensors.numeric[n] else int(v))
