@@ -61,6 +61,9 @@ class Report:
             print_json_lines([{"machine": self.machine}])
         else:
             print(describe(self.machine), flush=True)
+        load, cpus = self.machine["loadavg"][0], self.machine["cpus"] or 1
+        if load > 0.75 * cpus:
+            self.note(f"the machine is busy (load {load} on {cpus} CPUs): absolute figures are noisy, ratios less so")
 
     def progress(self, fmt: Callable[[Row], str]) -> Callable[[Row], None]:
         def show(row: Row) -> None:
