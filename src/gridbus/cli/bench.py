@@ -231,6 +231,7 @@ def cmd_programs(args: argparse.Namespace) -> int:
         Path(args.daq_config) if args.daq_config else None,
         args.historian_objects,
         args.historian_rate,
+        args.repeat,
         report.progress(lambda r: f"{r['program']} ({r['path']}): {r['cpu_percent']} % of a core, {r['rss_mb']} MB"),
     )
     report.show(
@@ -362,7 +363,8 @@ def register(sub: Subcommands) -> None:
         "--programs", type=name_list(("daq", "testbed", "historian"), "programs"), default="daq,testbed,historian"
     )
     p.add_argument("--paths", type=name_list(("fast", "binding"), "codec paths"), default="fast,binding")
-    p.add_argument("--seconds", type=positive_float, default=20.0, help="measured seconds per program")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="measured seconds per run")
+    p.add_argument("--repeat", type=positive_int, default=2, help="runs per program and path, alternating ABBA")
     p.add_argument("--warmup", type=positive_float, default=2.0, help="seconds after ready before measuring")
     p.add_argument(
         "--daq-config",
