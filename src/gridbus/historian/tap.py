@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,8 @@ from cyclonedds.sub import DataReader
 
 from .. import _cyclone
 from ..bus import Bus
-from ..errors import GridbusError, UnknownObjectError
+from ..codec import codec_for
+from ..errors import CodecError, GridbusError, UnknownObjectError
 from ..model import Registry, TopicType, _plain
 from ..qos import seconds_to_ns
 from ..source import KeyMatch
@@ -53,11 +55,6 @@ class _Source:
     ids: list[KeyMatch] | None  # the selected objects, by key bytes; None: every object
     best_effort: bool  # a rejected sample is gone (not retried)
     condition: ReadCondition  # kept alive: the wait set wakes on it
-
-
-def json_fields(fields: dict[str, Any]) -> str:
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fields.items() if k != "id"}
-    return json.dumps(clean, separators=(",", ":"))
 
 
 class Tap:
@@ -147,21 +144,55 @@ class Tap:
 
 
 class Decoder:
-    """Journal rows (serialized samples) to database rows, for every topic of the data model."""
+    """Journal rows (serialized samples) to database rows, for every topic of the data model.
+
+    Runs for every sample recorded, so each topic's decoder and the way each
+    field becomes JSON are worked out once (:meth:`_layout`), not per sample.
+    """
 
     def __init__(self, registry: Registry) -> None:
         self.topics = {t.name: t for t in registry.topics()}
+        self._layouts: dict[str, _Layout] = {}
 
     def __call__(self, row: RawRow) -> Row:
         """Raises GridbusError for a topic this data model lacks or bytes that do not decode."""
         name, source, reception, raw = row
+        layout = self._layouts.get(name) or self._layout(name)
+        try:
+            data = layout.decode(raw)
+        except CodecError as exc:
+            raise GridbusError(f"a journaled {name} sample does not decode: {exc}") from None
+        values: dict[str, Any] = vars(data)  # every gridbus topic is keyed by id
+        fields: dict[str, Any] = {}
+        for field, kind in layout.fields:
+            value = values[field]
+            if kind is _FLOAT:
+                fields[field] = None if value - value else value  # NaN, ±inf (inf - inf is NaN) -> null
+            elif kind is _PLAIN:
+                fields[field] = value
+            else:
+                fields[field] = _finite_or_none(_plain(value))
+        return values["id"], name, source, reception, _JSON.encode(fields)
+
+    def _layout(self, name: str) -> _Layout:
         topic = self.topics.get(name)
         if topic is None:
             raise GridbusError(f"a journaled {name} sample: no such topic in this data model (give its --idl)")
-        try:
-            data = topic.cls.deserialize(raw)
-        except Exception as exc:  # the binding raises assorted errors
-            raise GridbusError(f"a journaled {name} sample does not decode: {exc}") from None
-        values: dict[str, Any] = vars(data)  # every gridbus topic is keyed by id
-        fields = {k: _plain(v) for k, v in values.items() if k not in ("id", "sample_info")}
-        return values["id"], name, source, reception, json_fields(fields)
+        kinds = {"float": _FLOAT, "int": _PLAIN, "bool": _PLAIN, "str": _PLAIN}
+        fields = [(n, kinds.get(info.kind, _NESTED)) for n, info in topic.fields.items() if n != "id"]
+        layout = self._layouts[name] = _Layout(codec_for(topic.cls).decode, fields)
+        return layout
+
+
+_FLOAT, _PLAIN, _NESTED = "float", "plain", "nested"  # how a field's value becomes JSON
+_JSON = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps with options makes one per call
+
+
+@dataclass(frozen=True)
+class _Layout:
+    decode: Callable[[Any], Any]
+    fields: list[tuple[str, str]]  # (field, _FLOAT / _PLAIN / _NESTED) in declaration order
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
