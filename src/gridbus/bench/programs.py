@@ -246,7 +246,7 @@ def _combined(runs: list[Row]) -> Row:
     row["seconds"] = round(sum(values("seconds")), 1)
     for key in ("samples_per_s", "delay_p99_ms"):
         if key in row:
-            row[key] = statistics.median(values(key)) if values(key) else None
+            row[key] = round(statistics.median(values(key)), 1) if values(key) else None
     row["runs"] = [
         {k: r.get(k) for k in ("cpu_percent", "rss_mb", "samples_per_s", "delay_p99_ms", "report")} for r in runs
     ]
