@@ -171,3 +171,19 @@ def test_one_percentile_helper_for_every_benchmark():
     assert percentile(values, 90, digits=1) == round(float(np.percentile([1, 2, 3, 4, 5], 90)), 1)
     assert percentile([], 50) is None and summary([], (50, 90)) == {"mean": None, "p50": None, "p90": None, "max": None}
     assert summary([0.001, 0.003], (50,), digits=2, scale=1000.0) == {"mean": 2.0, "p50": 2.0, "max": 3.0}
+
+
+def test_ddsperf_gets_the_loopback_configuration(monkeypatch):
+    """ddsperf never sees the user's Cyclone configuration: lo only, multicast off, peers on 127.0.0.1."""
+    from lxml import etree
+
+    from gridbus.bench import ddsperf
+
+    monkeypatch.setenv("CYCLONEDDS_URI", "<Tracing><Verbosity>finest</Verbosity></Tracing>")
+    uri = ddsperf.environment()["CYCLONEDDS_URI"]
+    assert uri.startswith("file://")
+    tree = etree.parse(uri.removeprefix("file://"))
+    ns = {"c": "https://cdds.io/config"}
+    assert tree.xpath("//c:AllowMulticast/text()", namespaces=ns) == ["false"]
+    assert tree.xpath("//c:NetworkInterface/@name", namespaces=ns) == ["lo"]
+    assert tree.xpath("//c:Peer/@address", namespaces=ns) == ["127.0.0.1"]
