@@ -23,8 +23,6 @@ sequence numbers, so such gaps are not counted (README says so).
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,10 +36,11 @@ from .. import _cyclone
 from ..bus import Bus
 from ..codec import codec_for
 from ..errors import CodecError, GridbusError, UnknownObjectError
-from ..model import Registry, TopicType, _plain
+from ..model import Registry, TopicType
 from ..qos import seconds_to_ns
 from ..source import KeyMatch
 from .journal import RawRow
+from .rowjson import FLOAT, INT, OTHER, json_writer
 from .sinks import Row
 
 ROLES = ("Measurement", "State", "Command", "Protection")
@@ -163,36 +162,19 @@ class Decoder:
         except CodecError as exc:
             raise GridbusError(f"a journaled {name} sample does not decode: {exc}") from None
         values: dict[str, Any] = vars(data)  # every gridbus topic is keyed by id
-        fields: dict[str, Any] = {}
-        for field, kind in layout.fields:
-            value = values[field]
-            if kind is _FLOAT:
-                fields[field] = None if value - value else value  # NaN, ±inf (inf - inf is NaN) -> null
-            elif kind is _PLAIN:
-                fields[field] = value
-            else:
-                fields[field] = _finite_or_none(_plain(value))
-        return values["id"], name, source, reception, _JSON.encode(fields)
+        return values["id"], name, source, reception, layout.json(values)
 
     def _layout(self, name: str) -> _Layout:
         topic = self.topics.get(name)
         if topic is None:
             raise GridbusError(f"a journaled {name} sample: no such topic in this data model (give its --idl)")
-        kinds = {"float": _FLOAT, "int": _PLAIN, "bool": _PLAIN, "str": _PLAIN}
-        fields = [(n, kinds.get(info.kind, _NESTED)) for n, info in topic.fields.items() if n != "id"]
-        layout = self._layouts[name] = _Layout(codec_for(topic.cls).decode, fields)
+        kinds = {"float": FLOAT, "int": INT}
+        fields = [(n, kinds.get(info.kind, OTHER)) for n, info in topic.fields.items() if n != "id"]
+        layout = self._layouts[name] = _Layout(codec_for(topic.cls).decode, json_writer(fields))
         return layout
-
-
-_FLOAT, _PLAIN, _NESTED = "float", "plain", "nested"  # how a field's value becomes JSON
-_JSON = json.JSONEncoder(separators=(",", ":"))  # made once: json.dumps with options makes one per call
 
 
 @dataclass(frozen=True)
 class _Layout:
     decode: Callable[[Any], Any]
-    fields: list[tuple[str, str]]  # (field, _FLOAT / _PLAIN / _NESTED) in declaration order
-
-
-def _finite_or_none(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    json: Callable[[dict[str, Any]], str]  # the fields (all but id) as JSON text
