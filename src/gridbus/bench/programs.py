@@ -205,7 +205,7 @@ def programs(
     warmup: float = 2.0,
     daq_config: Path | None = None,
     historian_objects: int = 100,
-    historian_rate: float = 300.0,
+    historian_rate: float = 330.0,
     repeat: int = 2,
     progress: Progress | None = None,
 ) -> list[Row]:

@@ -373,7 +373,7 @@ def register(sub: Subcommands) -> None:
         help="DAQ agent config (default: examples/daq-agent.toml)",
     )
     p.add_argument("--historian-objects", type=positive_int, default=100)
-    p.add_argument("--historian-rate", type=positive_float, default=300.0, help="Hz per object (100 x 300 = 30k/s)")
+    p.add_argument("--historian-rate", type=positive_float, default=330.0, help="Hz per object (100 x 330 = 33k/s)")
 
     p = _bench(benches, "serial", cmd_serial, "command latency and poll rate through a serial translator")
     p.add_argument("--profiles", type=name_list(what="profiles"), default="vfd-modbus,speed-controller-ascii")
