@@ -69,7 +69,7 @@ bench: $(STAMP)
 	$(BIN)/gridbus bench latency --sizes 32,1024 --rates 1000 --count 5000
 	$(BIN)/gridbus bench throughput --sweep --seconds 5 --max-steps 6
 	$(BIN)/gridbus bench waveform --sizes 16384,65536
-	$(BIN)/gridbus bench programs --seconds 20
+	$(BIN)/gridbus bench programs --seconds 10 --repeat 2
 	$(BIN)/gridbus bench serial --bauds 9600,115200 --count 40
 
 clean:

@@ -55,6 +55,12 @@ def test_bench_codec_json(capsys):
     }
 
 
+def test_bench_codec_names_an_unknown_type(capsys):
+    assert main(["bench", "codec", "--types", "Generator_Measurement,Nope_Thing"]) == 2
+    err = capsys.readouterr().err
+    assert "no topic type Nope_Thing" in err and "Generator_Measurement" in err
+
+
 @pytest.mark.integration
 def test_bench_latency_json(env):
     """Three Python systems interleaved (and C ddsperf where installed), with per-round ratios to raw."""
@@ -165,3 +171,19 @@ def test_one_percentile_helper_for_every_benchmark():
     assert percentile(values, 90, digits=1) == round(float(np.percentile([1, 2, 3, 4, 5], 90)), 1)
     assert percentile([], 50) is None and summary([], (50, 90)) == {"mean": None, "p50": None, "p90": None, "max": None}
     assert summary([0.001, 0.003], (50,), digits=2, scale=1000.0) == {"mean": 2.0, "p50": 2.0, "max": 3.0}
+
+
+def test_ddsperf_gets_the_loopback_configuration(monkeypatch):
+    """ddsperf never sees the user's Cyclone configuration: lo only, multicast off, peers on 127.0.0.1."""
+    from lxml import etree
+
+    from gridbus.bench import ddsperf
+
+    monkeypatch.setenv("CYCLONEDDS_URI", "<Tracing><Verbosity>finest</Verbosity></Tracing>")
+    uri = ddsperf.environment()["CYCLONEDDS_URI"]
+    assert uri.startswith("file://")
+    tree = etree.parse(uri.removeprefix("file://"))
+    ns = {"c": "https://cdds.io/config"}
+    assert tree.xpath("//c:AllowMulticast/text()", namespaces=ns) == ["false"]
+    assert tree.xpath("//c:NetworkInterface/@name", namespaces=ns) == ["lo"]
+    assert tree.xpath("//c:Peer/@address", namespaces=ns) == ["127.0.0.1"]

@@ -17,13 +17,13 @@ def _sane(row: dict) -> None:
 
 @pytest.mark.integration
 def test_bench_programs_daq_and_testbed(env):
-    proc = gridbus("bench", "programs", "--programs", "daq,testbed", "--paths", "fast", "--seconds", "1",
-                   "--warmup", "0.5", "--json", env=env, timeout=120, check=True)  # fmt: skip
+    args = ["--programs", "daq,testbed", "--paths", "fast", "--seconds", "1", "--repeat", "1", "--warmup", "0.5"]
+    proc = gridbus("bench", "programs", *args, "--json", env=env, timeout=120, check=True)
     _machine, rows, goals = lines(proc.stdout)
     assert [(r["program"], r["path"]) for r in rows] == [("daq", "fast"), ("testbed", "fast")]
     for row in rows:
         _sane(row)
-    assert rows[0]["report"]["published"] > 0  # the DAQ agent's own report, after SIGTERM
+    assert rows[0]["runs"][0]["report"]["published"] > 0  # the DAQ agent's own report, after SIGTERM
     assert {g["goal"] for g in goals} == {
         "DAQ agent CPU % of a core",
         "DAQ agent peak RSS MB",
@@ -33,11 +33,34 @@ def test_bench_programs_daq_and_testbed(env):
 
 @pytest.mark.integration
 def test_bench_programs_historian_both_codec_paths(env):
-    args = ["--programs", "historian", "--paths", "fast,binding", "--seconds", "1.5", "--historian-objects", "5"]
+    args = [
+        "--programs",
+        "historian",
+        "--paths",
+        "fast,binding",
+        "--seconds",
+        "1.5",
+        "--historian-objects",
+        "5",
+        "--repeat",
+        "1",
+    ]
     proc = gridbus("bench", "programs", *args, "--historian-rate", "20", "--json", env=env, timeout=120, check=True)
     _machine, rows, goals = lines(proc.stdout)
     assert [r["path"] for r in rows] == ["fast", "binding"]
     for row in rows:
         _sane(row)
-        assert row["report"]["stored"] > 0 and row["samples_per_s"] > 0 and row["delay_p99_ms"] >= 0
+        assert row["runs"][0]["report"]["stored"] > 0 and row["samples_per_s"] > 0 and row["delay_p99_ms"] >= 0
     assert {g["goal"] for g in goals} == {"historian samples/s stored", "historian p99 delay ms"}
+
+
+@pytest.mark.integration
+def test_bench_programs_repeats_each_path(env):
+    """--repeat 2 runs each codec path twice (ABBA) and gives one row per path with both runs."""
+    args = ["--programs", "daq", "--paths", "fast,binding", "--seconds", "0.5", "--warmup", "0.2", "--repeat", "2"]
+    proc = gridbus("bench", "programs", *args, "--json", env=env, timeout=120, check=True)
+    _machine, rows, _goals = lines(proc.stdout)
+    assert [r["path"] for r in rows] == ["fast", "binding"]
+    for row in rows:
+        _sane(row)
+        assert len(row["runs"]) == 2 and row["rss_mb"] == max(run["rss_mb"] for run in row["runs"])

@@ -139,3 +139,52 @@ def test_types_says_which_path_each_type_takes(env):
     assert {t["codec"] for t in json.loads(forced)["topics"]} == {"binding"}
     assert "GRIDBUS_CODEC=binding" in forced
     assert "codec: fast" in gridbus("types", "G", env=env, check=True).stdout
+
+
+@pytest.mark.integration
+def test_a_reader_drops_a_malformed_sample_and_goes_on(domain, partition, caplog):
+    """Cyclone refuses most malformed bytes itself (a bad enum, a bad length); text that is not
+    UTF-8 gets through it, and the reader drops that sample, says so and goes on."""
+    import struct
+
+    from gridbus import CodecError, _cyclone
+
+    with Bus(domain, partition=partition) as bus:
+        reader = bus.reader("EV_x")
+        writer = bus.writer("EV_x", "Log")
+        writer.wait_for_readers(1)
+        good = writer.build(kind="TEST", detail="abc").serialize()
+        bad_enum = bytearray(good)
+        assert struct.unpack_from("<I", bad_enum, 16)[0] == 0  # severity, after "EV_x\0" and padding
+        bad_enum[16:20] = struct.pack("<I", 99)
+        with pytest.raises(Exception, match="BAD_PARAMETER"):
+            _cyclone.write_serialized(writer._dds, bytes(bad_enum), time.time_ns())
+        not_utf8 = good.replace(b"abc\x00", b"a\xffc\x00")
+        with pytest.raises(CodecError, match="detail is not valid UTF-8"):
+            codec_for(writer.topic.cls).decode(not_utf8)
+        _cyclone.write_serialized(writer._dds, not_utf8, time.time_ns())
+        writer.write(kind="TEST", detail="fine")
+        got = []
+        end = time.monotonic() + 5
+        while not got and time.monotonic() < end:
+            got = reader.take(timeout=0.5)
+    assert [s.detail for s in got] == ["fine"]
+    assert reader.malformed == 1
+    assert "dropped a malformed sample" in caplog.text and "not valid UTF-8" in caplog.text
+
+
+@pytest.mark.integration
+def test_the_escape_hatch_keeps_the_bus_working_on_the_binding(domain, partition, monkeypatch):
+    monkeypatch.setenv("GRIDBUS_CODEC", "binding")
+    with Bus(domain, partition=partition) as bus:
+        reader = bus.reader("SM_2")
+        writer = bus.writer("SM_2")
+        assert writer.codec_path == "binding"
+        assert reader._sources[0].deserialize is codec_for(writer.topic.cls).decode
+        writer.wait_for_readers(1)
+        got = None
+        end = time.monotonic() + 5
+        while got is None and time.monotonic() < end:
+            writer.write(V_rms=231.5)
+            got = reader.take_one(timeout=0.2)
+    assert got is not None and got.V_rms == 231.5 and got.id == "SM_2"

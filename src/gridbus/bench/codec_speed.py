@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import GridbusError
 from ..model import Registry, TopicType
 from .goals import goal
 
@@ -67,6 +68,10 @@ def codec_speed(
     """One row per topic type: binding and codec µs per encode and decode (medians), speed-ups, path."""
     from ..codec import codec_for
 
+    names = [t.name for t in registry.topics()]
+    unknown = sorted(set(types or ()) - set(names))
+    if unknown:
+        raise GridbusError(f"bench codec --types: no topic type {', '.join(unknown)}; known: {', '.join(names)}")
     rows = []
     for topic in registry.topics():
         if types and topic.name not in types:

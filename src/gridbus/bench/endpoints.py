@@ -18,6 +18,7 @@ from typing import Any
 
 TOPICS = ("Ping", "Pong", "Measurement")
 SEQ_FIELD = "P"  # the Generator_Measurement field that carries a stream's sequence number
+OBJECTS = 100  # a Measurement stream cycles over G_1..G_100 (keep-last history is per object)
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,14 @@ class Endpoint:
     close: Callable[[], None]
 
 
+def _object(seq: int) -> str:
+    """The generator a stream's sample ``seq`` belongs to: G_1..G_100 in turn, like a plant's many objects."""
+    return f"G_{seq % OBJECTS + 1}"
+
+
 def _measurement(cls: Any, seq: int) -> Any:
     return cls(
-        id="G_1",
+        id=_object(seq),
         Ia=5.0,
         Ib=5.0,
         Ic=5.0,
@@ -92,8 +98,12 @@ def gridbus_endpoint(options: BusOptions, out_topic: str | None, in_topic: str |
         partition=options.partition,
     )
     writer = reader = None
-    if out_topic is not None:
-        writer = bus.writer("G_1") if out_topic == "Measurement" else bus.writer("BENCH_1", out_topic)
+    generators = []
+    if out_topic == "Measurement":
+        generators = [bus.writer(f"G_{n + 1}") for n in range(OBJECTS)]
+        writer = generators[0]
+    elif out_topic is not None:
+        writer = bus.writer("BENCH_1", out_topic)
     if in_topic is not None:
         reader = bus.reader("G", mode=mode) if in_topic == "Measurement" else bus.reader("BENCH", in_topic, mode=mode)
 
@@ -101,7 +111,7 @@ def gridbus_endpoint(options: BusOptions, out_topic: str | None, in_topic: str |
         assert writer is not None
         cls: Any = writer.topic.cls
         if out_topic == "Measurement":
-            writer.write(_measurement(cls, seq))
+            generators[seq % OBJECTS].write(_measurement(cls, seq))
         else:
             writer.write(cls(id="BENCH_1", seq=seq, payload=payload))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -204,24 +205,52 @@ def programs(
     warmup: float = 2.0,
     daq_config: Path | None = None,
     historian_objects: int = 100,
-    historian_rate: float = 300.0,
+    historian_rate: float = 330.0,
+    repeat: int = 2,
     progress: Progress | None = None,
 ) -> list[Row]:
-    """One row per (program, codec path), the paths of one program run back to back."""
+    """One row per (program, codec path), over ``repeat`` runs each.
+
+    The paths of a program alternate ABBA (fast, binding, binding, fast...), so a change of load
+    during the runs weighs on both alike.
+    """
     rows = []
     for program in which:
-        for path in paths:
-            tag = f"{partition}-{program}-{path}"
-            if program == "daq":
-                row = daq(domain, tag, seconds, warmup, path, daq_config)
-            elif program == "testbed":
-                row = testbed(domain, tag, seconds, warmup, path)
-            else:
-                row = historian(domain, tag, seconds, path, historian_objects, historian_rate)
-            rows.append(row)
-            if progress is not None:
-                progress(row)
+        runs: dict[str, list[Row]] = {path: [] for path in paths}
+        for rep in range(repeat):
+            for path in paths if rep % 2 == 0 else list(reversed(paths)):
+                tag = f"{partition}-{program}-{path}-{rep}"
+                if program == "daq":
+                    row = daq(domain, tag, seconds, warmup, path, daq_config)
+                elif program == "testbed":
+                    row = testbed(domain, tag, seconds, warmup, path)
+                else:
+                    row = historian(domain, tag, seconds, path, historian_objects, historian_rate)
+                runs[path].append(row)
+                if progress is not None:
+                    progress(row)
+        rows += [_combined(runs[path]) for path in paths]
     return rows
+
+
+def _combined(runs: list[Row]) -> Row:
+    """The runs of one program and path as one row: mean CPU %, peak RSS, median rate and delay."""
+
+    def values(key: str) -> list[float]:
+        return [r[key] for r in runs if r.get(key) is not None]
+
+    row = {k: v for k, v in runs[0].items() if k != "report"}
+    cpu, rss = values("cpu_percent"), values("rss_mb")
+    row["cpu_percent"] = round(sum(cpu) / len(cpu), 1) if cpu else None
+    row["rss_mb"] = max(rss) if rss else None
+    row["seconds"] = round(sum(values("seconds")), 1)
+    for key in ("samples_per_s", "delay_p99_ms"):
+        if key in row:
+            row[key] = round(statistics.median(values(key)), 1) if values(key) else None
+    row["runs"] = [
+        {k: r.get(k) for k in ("cpu_percent", "rss_mb", "samples_per_s", "delay_p99_ms", "report")} for r in runs
+    ]
+    return row
 
 
 def goals(rows: list[Row]) -> list[Row]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .argtypes import name_list, number_list, positive_float, positive_int
+from .argtypes import domain_id, input_file, name_list, number_list, positive_float, positive_int
 from .common import bus_options, domain_of, print_json_lines, print_table
 
 if TYPE_CHECKING:
@@ -61,6 +61,9 @@ class Report:
             print_json_lines([{"machine": self.machine}])
         else:
             print(describe(self.machine), flush=True)
+        load, cpus = self.machine["loadavg"][0], self.machine["cpus"] or 1
+        if load > 0.75 * cpus:
+            self.note(f"the machine is busy (load {load} on {cpus} CPUs): absolute figures are noisy, ratios less so")
 
     def progress(self, fmt: Callable[[Row], str]) -> Callable[[Row], None]:
         def show(row: Row) -> None:
@@ -225,9 +228,10 @@ def cmd_programs(args: argparse.Namespace) -> int:
         args.paths,
         args.seconds,
         args.warmup,
-        args.daq_config,
+        Path(args.daq_config) if args.daq_config else None,
         args.historian_objects,
         args.historian_rate,
+        args.repeat,
         report.progress(lambda r: f"{r['program']} ({r['path']}): {r['cpu_percent']} % of a core, {r['rss_mb']} MB"),
     )
     report.show(
@@ -341,7 +345,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--rates", type=number_list(positive_float, "rates"), default="1000", help="messages per second")
     _rounds(p, 5000)
     p.add_argument("--no-ddsperf", dest="ddsperf", action="store_false", help="leave C ddsperf out")
-    p.add_argument("--ddsperf-domain", type=int, default=None, help="ddsperf's own domain (default: --domain + 1)")
+    p.add_argument(
+        "--ddsperf-domain", type=domain_id, default=None, help="ddsperf's own domain (default: --domain + 1)"
+    )
 
     p = _bench(benches, "throughput", cmd_throughput, "one-way stream rate and loss: unpaced, paced, or a sweep")
     p.add_argument("--size", type=positive_int, default=32, help="Bench_Ping size in bytes")
@@ -363,11 +369,17 @@ def register(sub: Subcommands) -> None:
         "--programs", type=name_list(("daq", "testbed", "historian"), "programs"), default="daq,testbed,historian"
     )
     p.add_argument("--paths", type=name_list(("fast", "binding"), "codec paths"), default="fast,binding")
-    p.add_argument("--seconds", type=positive_float, default=20.0, help="measured seconds per program")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="measured seconds per run")
+    p.add_argument("--repeat", type=positive_int, default=2, help="runs per program and path, alternating ABBA")
     p.add_argument("--warmup", type=positive_float, default=2.0, help="seconds after ready before measuring")
-    p.add_argument("--daq-config", type=Path, default=None, help="DAQ agent config (default: examples/daq-agent.toml)")
+    p.add_argument(
+        "--daq-config",
+        type=input_file("DAQ agent config"),
+        default=None,
+        help="DAQ agent config (default: examples/daq-agent.toml)",
+    )
     p.add_argument("--historian-objects", type=positive_int, default=100)
-    p.add_argument("--historian-rate", type=positive_float, default=300.0, help="Hz per object (100 x 300 = 30k/s)")
+    p.add_argument("--historian-rate", type=positive_float, default=330.0, help="Hz per object (100 x 330 = 33k/s)")
 
     p = _bench(benches, "serial", cmd_serial, "command latency and poll rate through a serial translator")
     p.add_argument("--profiles", type=name_list(what="profiles"), default="vfd-modbus,speed-controller-ascii")

@@ -26,8 +26,8 @@ from typing import Any
 
 from cyclonedds.idl import IdlStruct
 
-from .generate import generate
-from .plan import Unsupported, plan_for
+from .generate import generate_decoder, generate_encoder
+from .plan import Struct, Unsupported, plan_for
 from .support import binding_decoder
 
 __all__ = ["ENV", "Codec", "codec_for"]
@@ -45,25 +45,38 @@ class Codec:
     the wire wants.  ``decode(data)`` reads either byte order and raises
     :class:`~gridbus.errors.CodecError` on malformed bytes.  ``path`` is
     ``"fast"`` (generated) or ``"binding"``; ``reason`` says why the binding.
+    Each direction is generated when first used: a writer never pays for a
+    decoder, nor a reader for an encoder.
     """
 
-    __slots__ = ("cls", "decode", "encode", "path", "reason", "source")
+    __slots__ = ("_plan", "_sources", "cls", "decode", "encode", "path", "reason")
 
-    def __init__(
-        self,
-        cls: type[IdlStruct],
-        encode: Callable[..., bytes],
-        decode: Callable[[Any], Any],
-        path: str,
-        reason: str = "",
-        source: str = "",
-    ) -> None:
+    encode: Callable[..., bytes]  # encode(sample, pad=False)
+    decode: Callable[[Any], Any]  # decode(bytes or memoryview) -> sample
+
+    def __init__(self, cls: type[IdlStruct], path: str, reason: str = "", plan: Struct | None = None) -> None:
         self.cls = cls
-        self.encode = encode
-        self.decode = decode
         self.path = path
         self.reason = reason
-        self.source = source  # the generated Python source (fast path)
+        self._plan = plan
+        self._sources: dict[str, str] = {}
+
+    def __getattr__(self, name: str) -> Any:  # only for a direction not generated yet
+        plan = self._plan
+        if plan is None or name not in ("encode", "decode"):
+            raise AttributeError(name)
+        made = generate_encoder(plan) if name == "encode" else generate_decoder(plan)
+        setattr(self, name, made.function)
+        self._sources[name] = made.source
+        return made.function
+
+    @property
+    def source(self) -> str:
+        """The generated Python source (fast path; both directions), for reading when in doubt."""
+        if self._plan is None:
+            return ""
+        self.encode, self.decode  # noqa: B018 - generate both
+        return self._sources["encode"] + "\n" + self._sources["decode"]
 
     def __repr__(self) -> str:
         why = f", {self.reason}" if self.reason else ""
@@ -95,8 +108,7 @@ def _make(cls: type[IdlStruct], forced: bool) -> Codec:
     except Unsupported as exc:
         log.debug("%s uses the binding's serializer: %s", cls.__name__, exc)
         return binding_codec(cls, str(exc))
-    made = generate(plan)
-    return Codec(cls, made.encode, made.decode, "fast", "", made.source)
+    return Codec(cls, "fast", plan=plan)
 
 
 def binding_codec(cls: type[IdlStruct], reason: str) -> Codec:
@@ -107,4 +119,7 @@ def binding_codec(cls: type[IdlStruct], reason: str) -> Codec:
         data: bytes = sample.serialize()
         return data.ljust((len(data) + 3) & ~3, b"\0") if pad else data
 
-    return Codec(cls, encode, binding_decoder(cls, type_name), "binding", reason)
+    codec = Codec(cls, "binding", reason)
+    codec.encode = encode
+    codec.decode = binding_decoder(cls, type_name)
+    return codec

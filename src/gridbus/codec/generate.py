@@ -26,18 +26,18 @@ from typing import Any
 from .plan import Array, EnumOf, Node, Prim, PrimArray, PrimSeq, Seq, Struct, Text, min_size
 from .support import HELPERS
 
-__all__ = ["Generated", "generate"]
+__all__ = ["Generated", "generate_decoder", "generate_encoder"]
 
 _HEADER_LE = b"\x00\x01\x00\x00"  # CDR_LE: XCDR1, little endian (what the binding writes on x86/arm)
 
 
 @dataclass
 class Generated:
-    """The functions made for one type, and the source they came from."""
+    """One generated function (an encoder or a decoder), its source and the namespace it runs in."""
 
-    encode: Callable[..., bytes]  # encode(sample, pad=False): pad to a multiple of 4 for the wire
-    decode: Callable[[Any], Any]  # decode(bytes or memoryview) -> sample, either byte order
+    function: Callable[..., Any]
     source: str
+    namespace: dict[str, Any]
 
 
 @dataclass
@@ -436,18 +436,41 @@ class _Decoder(_Function):
         return value
 
 
-def generate(plan: Struct) -> Generated:
-    """Generate, compile and return the encoder and decoder of ``plan``'s type."""
+def generate_encoder(plan: Struct) -> Generated:
+    """Generate and compile the encoder of ``plan``'s type: ``encode(sample, pad=False)``."""
     module = _Module(plan.name)
     _Encoder(module, "encode", ("s", "pad=False"), "").top(plan)
+    return _compile(module, plan, "encode")
+
+
+def generate_decoder(plan: Struct) -> Generated:
+    """Generate and compile the decoder of ``plan``'s type: ``decode(data)``, either byte order.
+
+    The big-endian half is generated when the first big-endian sample comes
+    (rarely: from another vendor's node on a big-endian machine).
+    """
+    module = _Module(plan.name)
     _Decoder(module, "decode", "<", "", args="buf").top(plan, header_check=True)
-    _Decoder(module, "_decode_be", ">", "").top(plan, header_check=False)
+    made = _compile(module, plan, "decode")
+    namespace = made.namespace
+
+    def decode_be_first(buf: Any, p: int, end: int) -> Any:
+        big = _Module(plan.name)
+        _Decoder(big, "_decode_be", ">", "").top(plan, header_check=False)
+        namespace["_decode_be"] = function = _compile(big, plan, "_decode_be").function
+        return function(buf, p, end)
+
+    namespace["_decode_be"] = decode_be_first
+    return made
+
+
+def _compile(module: _Module, plan: Struct, name: str) -> Generated:
     source = module.source()
     namespace = dict(module.names)
     namespace["_other_encoding"] = _other_encoding(plan)
     namespace["_encode_failed"] = _encode_failed(plan)
     exec(compile(source, f"<gridbus codec {plan.name}>", "exec"), namespace)  # noqa: S102 - our own source
-    return Generated(namespace["encode"], namespace["decode"], source)
+    return Generated(namespace[name], source, namespace)
 
 
 def _other_encoding(plan: Struct) -> Callable[[Any, int], Any]:

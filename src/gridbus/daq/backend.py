@@ -55,26 +55,42 @@ class SimulatedADC:
         # Gaussian noise drawn once and read at a random offset per block: drawing 4 600 normals
         # per tick was the agent's largest cost at 100 Hz; 0.13 s of noise, read from anywhere, does not repeat visibly
         self._noise = self.rng.standard_normal((len(channels), 6, self.NOISE_BANK), dtype=np.float32)
+        self._drive_cache: tuple[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     def read(self, n: int) -> np.ndarray:
+        omega, wave_v, wave_i, noise_scale = self._drive()
         k = np.arange(1, n + 1) / self.sample_rate
-        f = np.array([c.f for c in self.channels])
-        theta = self.phase[:, None] + 2 * math.pi * f[:, None] * k[None, :]  # (objects, n)
+        theta = self.phase[:, None] + omega[:, None] * k[None, :]  # (objects, n)
         self.phase = theta[:, -1] % (2 * math.pi)
-        amp_v = np.array([c.V * math.sqrt(2) if c.running else 0.0 for c in self.channels])
-        amp_i = np.array([c.I * math.sqrt(2) if c.running else 0.0 for c in self.channels])
-        lag = np.array([math.acos(max(-1.0, min(1.0, c.pf))) for c in self.channels])
-        out = np.empty((len(self.channels), 6, n))
         # cos(theta + shift) as the real part of a rotation: one complex exp instead of six cos
         rotation = np.exp(1j * theta)[:, None, :]  # (objects, 1, n)
-        turn_v = np.exp(1j * self.SHIFT)[None, :, None]
-        turn_i = np.exp(1j * (self.SHIFT[None, :] - lag[:, None]))[:, :, None]
-        out[:, :3, :] = amp_v[:, None, None] * (rotation * turn_v).real
-        out[:, 3:, :] = amp_i[:, None, None] * (rotation * turn_i).real
-        scale = np.array([c.noise for c in self.channels])[:, None, None]
-        full_scale = np.concatenate([np.full(3, 400.0), np.full(3, 50.0)])[None, :, None]
-        out += scale * full_scale * self._noise_block(n)
+        out = np.empty((len(self.channels), 6, n))
+        out[:, :3, :] = (rotation * wave_v[:, :, None]).real
+        out[:, 3:, :] = (rotation * wave_i[:, :, None]).real
+        out += noise_scale * self._noise_block(n)
         return out
+
+    def _drive(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Angular frequencies, complex amplitudes (V and I, per phase) and noise scales of the channels.
+
+        Worked out again only when a channel changed (a command, or a caller's edit).
+        """
+        key = tuple((c.f, c.V, c.I, c.pf, c.noise, c.running) for c in self.channels)
+        if self._drive_cache is None or self._drive_cache[0] != key:
+            channels = self.channels
+            amp_v = np.array([c.V * math.sqrt(2) if c.running else 0.0 for c in channels])
+            amp_i = np.array([c.I * math.sqrt(2) if c.running else 0.0 for c in channels])
+            lag = np.array([math.acos(max(-1.0, min(1.0, c.pf))) for c in channels])
+            scale = np.array([c.noise for c in channels])[:, None, None]
+            full_scale = np.concatenate([np.full(3, 400.0), np.full(3, 50.0)])[None, :, None]
+            drive = (
+                2 * math.pi * np.array([c.f for c in channels]),
+                amp_v[:, None] * np.exp(1j * self.SHIFT)[None, :],
+                amp_i[:, None] * np.exp(1j * (self.SHIFT[None, :] - lag[:, None])),
+                scale * full_scale,
+            )
+            self._drive_cache = (key, drive)
+        return self._drive_cache[1]
 
     def _noise_block(self, n: int) -> np.ndarray:
         if n > self.NOISE_BANK // 2:

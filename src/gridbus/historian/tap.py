@@ -23,9 +23,8 @@ sequence numbers, so such gaps are not counted (README says so).
 
 from __future__ import annotations
 
-import json
-import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +34,13 @@ from cyclonedds.sub import DataReader
 
 from .. import _cyclone
 from ..bus import Bus
-from ..errors import GridbusError, UnknownObjectError
-from ..model import Registry, TopicType, _plain
+from ..codec import codec_for
+from ..errors import CodecError, GridbusError, UnknownObjectError
+from ..model import Registry, TopicType
 from ..qos import seconds_to_ns
 from ..source import KeyMatch
 from .journal import RawRow
+from .rowjson import FLOAT, INT, OTHER, json_writer
 from .sinks import Row
 
 ROLES = ("Measurement", "State", "Command", "Protection", "Config")  # Config: a stream's labels (PMU_Config)
@@ -53,20 +54,6 @@ class _Source:
     ids: list[KeyMatch] | None  # the selected objects, by key bytes; None: every object
     best_effort: bool  # a rejected sample is gone (not retried)
     condition: ReadCondition  # kept alive: the wait set wakes on it
-
-
-def _finite(value: Any) -> Any:
-    """NaN and inf as null (JSON has neither; PostgreSQL's jsonb refuses them), in sequences too."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-def json_fields(fields: dict[str, Any]) -> str:
-    clean = {k: _finite(v) for k, v in fields.items() if k != "id"}
-    return json.dumps(clean, separators=(",", ":"))
 
 
 class Tap:
@@ -156,21 +143,38 @@ class Tap:
 
 
 class Decoder:
-    """Journal rows (serialized samples) to database rows, for every topic of the data model."""
+    """Journal rows (serialized samples) to database rows, for every topic of the data model.
+
+    Runs for every sample recorded, so each topic's decoder and the way each
+    field becomes JSON are worked out once (:meth:`_layout`), not per sample.
+    """
 
     def __init__(self, registry: Registry) -> None:
         self.topics = {t.name: t for t in registry.topics()}
+        self._layouts: dict[str, _Layout] = {}
 
     def __call__(self, row: RawRow) -> Row:
         """Raises GridbusError for a topic this data model lacks or bytes that do not decode."""
         name, source, reception, raw = row
+        layout = self._layouts.get(name) or self._layout(name)
+        try:
+            data = layout.decode(raw)
+        except CodecError as exc:
+            raise GridbusError(f"a journaled {name} sample does not decode: {exc}") from None
+        values: dict[str, Any] = vars(data)  # every gridbus topic is keyed by id
+        return values["id"], name, source, reception, layout.json(values)
+
+    def _layout(self, name: str) -> _Layout:
         topic = self.topics.get(name)
         if topic is None:
             raise GridbusError(f"a journaled {name} sample: no such topic in this data model (give its --idl)")
-        try:
-            data = topic.cls.deserialize(raw)
-        except Exception as exc:  # the binding raises assorted errors
-            raise GridbusError(f"a journaled {name} sample does not decode: {exc}") from None
-        values: dict[str, Any] = vars(data)  # every gridbus topic is keyed by id
-        fields = {k: _plain(v) for k, v in values.items() if k not in ("id", "sample_info")}
-        return values["id"], name, source, reception, json_fields(fields)
+        kinds = {"float": FLOAT, "int": INT}
+        fields = [(n, kinds.get(info.kind, OTHER)) for n, info in topic.fields.items() if n != "id"]
+        layout = self._layouts[name] = _Layout(codec_for(topic.cls).decode, json_writer(fields))
+        return layout
+
+
+@dataclass(frozen=True)
+class _Layout:
+    decode: Callable[[Any], Any]
+    json: Callable[[dict[str, Any]], str]  # the fields (all but id) as JSON text
