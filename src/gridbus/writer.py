@@ -31,7 +31,11 @@ _MATCH_SETTLE = 0.05  # s for a remote reader to match a new writer
 
 
 class Writer:
-    """Writes one object's samples on one topic (``G_1`` on Generator_Measurement)."""
+    """Writes one object's samples on one topic (``G_1`` on Generator_Measurement).
+
+    ``codec_path`` says how samples are serialized: ``"fast"`` (the generated codec) or
+    ``"binding"`` (the type is not covered, ``GRIDBUS_CODEC=binding``, or a QoS forces XCDR2).
+    """
 
     def __init__(
         self, bus: Bus, topic: TopicType, object_id: str, dds_writer: DataWriter[Any], born: float = 0.0

@@ -23,6 +23,8 @@ sequence numbers, so such gaps are not counted (README says so).
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +56,11 @@ class _Source:
     ids: list[KeyMatch] | None  # the selected objects, by key bytes; None: every object
     best_effort: bool  # a rejected sample is gone (not retried)
     condition: ReadCondition  # kept alive: the wait set wakes on it
+
+
+def json_fields(fields: dict[str, Any]) -> str:
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fields.items() if k != "id"}
+    return json.dumps(clean, separators=(",", ":"))
 
 
 class Tap:
@@ -146,7 +153,9 @@ class Decoder:
     """Journal rows (serialized samples) to database rows, for every topic of the data model.
 
     Runs for every sample recorded, so each topic's decoder and the way each
-    field becomes JSON are worked out once (:meth:`_layout`), not per sample.
+    field becomes JSON are worked out once (:meth:`_layout`), not per sample:
+    the text is :func:`json_fields`'s, written by code generated per topic
+    (:mod:`.rowjson`).
     """
 
     def __init__(self, registry: Registry) -> None:

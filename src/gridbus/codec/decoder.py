@@ -1,0 +1,196 @@
+"""Generated decoders: a sample read from bytes, every length checked before it is believed.
+
+Each fixed-size run is checked against the end and unpacked by one
+precompiled ``struct.Struct``; strings are checked for their bound, their NUL
+and UTF-8; a count is believed only if the bytes left can hold that many
+items.  Struct values are built once all their members are read.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .plan import Array, EnumOf, Node, Prim, PrimArray, PrimSeq, Seq, Struct, Text, min_size
+from .source import Function, Module, Slot, member_label
+
+__all__ = ["Decoder"]
+
+
+class Decoder(Function):
+    """Emits code reading a sample from ``buf`` at offset ``p`` (payload starts at 4), up to ``end``."""
+
+    def __init__(self, module: Module, name: str, endian: str, label: str, args: str = "buf, p, end") -> None:
+        super().__init__(module, f"def {name}({args}):")
+        self.endian = endian
+        self.label = label
+        self.deferred: list[str] = []  # struct constructions, once every member is unpacked
+        module.functions.append(self.lines)
+
+    def top(self, plan: Struct, header_check: bool) -> None:
+        """The whole sample; with ``header_check`` the function also reads the header and dispatches."""
+        if header_check:
+            type_name = self.module.type_name
+            self.emit("end = len(buf)")
+            self.emit(f"if end < 4: raise _truncated({type_name!r}, 'the encapsulation header', 0, end)")
+            self.emit("kind = buf[1]")
+            self.emit("if kind != 1:")
+            self.emit("    return _decode_be(buf, 4, end) if kind == 0 else _other_encoding(buf, kind)")
+            self.emit("p = 4")
+        self.known = 0
+        result = self.node(plan, "")
+        self.finish(result)
+
+    def element(self, node: Node) -> None:
+        result = self.node(node, self.label)
+        self.finish(result, "return {}, p")
+
+    def finish(self, result: str, template: str = "return {}") -> None:
+        self.flush()
+        for line in self.deferred:
+            self.emit(line)
+        self.emit(template.format(result))
+
+    def element_function(self, node: Node, label: str) -> str:
+        """The name of a generated function decoding one element of a sequence or array."""
+        key = ("dec", id(node), self.endian)
+        name = self.module.helpers.get(key)
+        if name is None:
+            name = self.module.helpers[key] = self.module.fresh("_dec_")
+            Decoder(self.module, name, self.endian, label).element(node)
+        return name
+
+    def fixed(self, code: str, size: int, align: int, label: str, prefix: str = "v") -> Slot:
+        slot = Slot(code, size, align, target=self.local(prefix), value=label)
+        self.slots.append(slot)
+        return slot
+
+    def flush(self) -> None:
+        if not self.slots:
+            return
+        name, size = self.run_structs(self.endian, 4)
+        first = self.slots[0].value
+        type_name = self.module.type_name
+        targets = [s.target for s in self.slots if s.target is not None]
+        unpacked = ", ".join(targets) + ("," if len(targets) == 1 else "")
+        if size is not None:
+            self.emit(f"if p + {size} > end: raise _truncated({type_name!r}, {first!r}, p, end)")
+            self.emit(f"{unpacked} = {name}.unpack_from(buf, p)")
+            self.emit(f"p += {size}")
+            assert self.known is not None
+            self.known += size
+        else:
+            self.emit(f"r = {name}[p & 7]")
+            self.emit(f"if p + r.size > end: raise _truncated({type_name!r}, {first!r}, p, end)")
+            self.emit(f"{unpacked} = r.unpack_from(buf, p)")
+            self.emit("p += r.size")
+        for slot in self.slots:
+            for line in slot.after:
+                self.emit(line)
+        self.slots = []
+
+    def node(self, node: Node, label: str) -> str:
+        """Emit the reading of ``node``; return the expression (a local) holding its value once done."""
+        if isinstance(node, Prim):
+            return self.fixed(node.code, node.size, node.size, label).target or ""
+        if isinstance(node, EnumOf):
+            return self.enum(node, label)
+        if isinstance(node, PrimArray):
+            if node.octets:
+                return self.fixed(f"{node.length}s", node.length, 1, label).target or ""
+            return self.prim_array(node, label)
+        if isinstance(node, Text):
+            return self.text(node, label)
+        if isinstance(node, PrimSeq):
+            return self.prim_seq(node, label)
+        if isinstance(node, (Seq, Array)):
+            return self.repeated(node, label)
+        return self.struct(node, label)
+
+    def enum(self, node: EnumOf, label: str) -> str:
+        slot = self.fixed("I", 4, 4, label, "raw")
+        values = self.module.const({m.value: m for m in node.cls}, f"ENUM_{node.cls.__name__}_")
+        value = self.local()
+        slot.after += [
+            f"{value} = {values}.get({slot.target})",
+            f"if {value} is None: raise _bad_enum({self.module.type_name!r}, {label!r}, {slot.target}, "
+            f"{self.module.const(node.cls, 'E')})",
+        ]
+        return value
+
+    def prim_array(self, node: PrimArray, label: str) -> str:
+        # one slot per item would make long unpack targets; the array is unpacked as one tuple instead
+        packer = struct.Struct(f"{self.endian}{node.length}{node.code}")
+        slot = self.fixed(f"{node.length * node.size}s", node.length * node.size, node.size, label, "raw")
+        value = self.local()
+        slot.after.append(f"{value} = list({self.module.const(packer, 'A')}.unpack({slot.target}))")
+        return value
+
+    def text(self, node: Text, label: str) -> str:
+        size = self.fixed("I", 4, 4, label, "n").target
+        self.flush()
+        value, stop = self.local(), self.local("q")
+        type_name = self.module.type_name
+        bound = node.bound + 1 if node.bound else 2**32
+        self.emit(f"{stop} = p + {size}")
+        self.emit(f"if not 0 < {size} <= {bound} or {stop} > end:")
+        self.emit(f"    raise _bad_text_length({type_name!r}, {label!r}, {size}, {node.bound}, p, end)")
+        self.emit(f"if buf[{stop} - 1]: raise _unterminated({type_name!r}, {label!r})")
+        self.emit("try:")
+        self.emit(f"    {value} = str(buf[p:{stop} - 1], 'utf-8')")
+        self.emit("except UnicodeDecodeError:")
+        self.emit(f"    raise _not_utf8({type_name!r}, {label!r}) from None")
+        self.emit(f"p = {stop}")
+        self.known = None
+        return value
+
+    def prim_seq(self, node: PrimSeq, label: str) -> str:
+        count = self.fixed("I", 4, 4, label, "n").target or ""
+        self.flush()
+        self.check_count(count, node.bound, label)
+        value, stop = self.local(), self.local("q")
+        type_name = self.module.type_name
+        self.emit(f"if {count}:")
+        if node.size > 1:
+            self.emit(f"    p += (4 - p) & {node.size - 1}")
+        self.emit(f"    {stop} = p + {count}" + (f" * {node.size}" if node.size > 1 else ""))
+        self.emit(f"    if {stop} > end: raise _truncated({type_name!r}, {label!r}, p, end)")
+        if node.octets:
+            self.emit(f"    {value} = bytes(buf[p:{stop}])")
+        else:
+            self.emit(f"    {value} = _unpack_items(buf, p, {count}, {(self.endian + node.code)!r})")
+        self.emit(f"    p = {stop}")
+        self.emit("else:")
+        empty = 'b""' if node.octets else "[]"
+        self.emit(f"    {value} = {empty}")
+        self.known = None
+        return value
+
+    def repeated(self, node: Seq | Array, label: str) -> str:
+        type_name = self.module.type_name
+        if isinstance(node, Seq):
+            count = self.fixed("I", 4, 4, label, "n").target or ""
+            self.flush()
+            self.check_count(count, node.bound, label)
+        else:
+            self.flush()
+            count = str(node.length)
+        least = max(1, min_size(node.element))
+        self.emit(f"if {count} * {least} > end - p: raise _truncated({type_name!r}, {label!r}, p, end)")
+        function = self.element_function(node.element, f"{label}[]")
+        value, item = self.local(), self.local("e")
+        self.emit(f"{value} = []")
+        self.emit(f"for _ in range({count}):")
+        self.emit(f"    {item}, p = {function}(buf, p, end)")
+        self.emit(f"    {value}.append({item})")
+        self.known = None
+        return value
+
+    def struct(self, node: Struct, label: str) -> str:
+        values = [(member, self.node(inner, member_label(label, member))) for member, inner in node.members]
+        cls, value = self.module.const(node.cls, "C"), self.local("o")
+        if node.plain_init:
+            fields = ", ".join(f"{member!r}: {local}" for member, local in values)
+            self.deferred += [f"{value} = _new({cls})", f"{value}.__dict__ = {{{fields}}}"]
+        else:
+            self.deferred.append(f"{value} = {cls}({', '.join(f'{m}={local}' for m, local in values)})")
+        return value
