@@ -24,19 +24,19 @@ FLOAT, INT, OTHER = "float", "int", "other"  # how a field's value is written
 _JSON = json.JSONEncoder(separators=(",", ":"))
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """NaN and inf as null (JSON has neither; PostgreSQL's jsonb refuses them), in sequences too."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     return value
 
 
 def _other(value: Any) -> str:
-    return _JSON.encode(_finite(_plain(value)))
+    return _JSON.encode(finite(_plain(value)))
 
 
 def json_writer(fields: list[tuple[str, str]]) -> Callable[[dict[str, Any]], str]:

@@ -24,7 +24,6 @@ sequence numbers, so such gaps are not counted (README says so).
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from ..model import Registry, TopicType
 from ..qos import seconds_to_ns
 from ..source import KeyMatch
 from .journal import RawRow
-from .rowjson import FLOAT, INT, OTHER, json_writer
+from .rowjson import FLOAT, INT, OTHER, finite, json_writer
 from .sinks import Row
 
 ROLES = ("Measurement", "State", "Command", "Protection", "Config")  # Config: a stream's labels (PMU_Config)
@@ -59,7 +58,8 @@ class _Source:
 
 
 def json_fields(fields: dict[str, Any]) -> str:
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fields.items() if k != "id"}
+    """The reference text of a row's fields: NaN and inf as null, in sequences too (see rowjson)."""
+    clean = {k: finite(v) for k, v in fields.items() if k != "id"}
     return json.dumps(clean, separators=(",", ":"))
 
 
