@@ -404,6 +404,17 @@ def test_codec_error_is_a_gridbus_error():
 
 
 # -------------------------------------------------------------- the historian's rows
+def _nulls(value):
+    """NaN and inf as null, in sequences and nested structs too (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_nulls(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items()}
+    return value
+
+
 @SETTINGS
 @given(data=st.data())
 def test_the_historian_row_json_is_what_json_dumps_writes(registry, data):
@@ -418,6 +429,6 @@ def test_the_historian_row_json_is_what_json_dumps_writes(registry, data):
     raw = sample.serialize()
     object_id, name, source, reception, text = Decoder(registry)((topic.name, 1.5, 2.5, raw))
     values = {k: _plain(v) for k, v in vars(codec_for(topic.cls).decode(raw)).items() if k != "id"}
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+    clean = {k: _nulls(v) for k, v in values.items()}
     assert (object_id, name, source, reception) == (sample.id, topic.name, 1.5, 2.5)
     assert text == json.dumps(clean, separators=(",", ":"))
