@@ -183,3 +183,45 @@ def test_a_command_handler_runs_in_process(capsys):
     finally:  # main() installed the CLI's log handler: take it away
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+BENCH_ALIASES = {  # gridbus bench X -> the command registered beside its concept
+    "pmu": ["pmu", "bench"],
+    "vpmu": ["pmu", "bench-sim"],
+    "cosim": ["testbed-bench"],
+    "net": ["net", "bench"],
+    "bridge": ["bridge", "bench"],
+}
+
+
+def _subparser(parser, path):
+    import argparse
+
+    for name in path:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    return parser
+
+
+def _options(parser):
+    """Each option's flags, destination, default, type (by name: factories make new closures) and help."""
+    kind = lambda t: getattr(t, "__qualname__", repr(t))  # noqa: E731
+    return sorted(repr((a.option_strings, a.dest, a.default, kind(a.type), a.help)) for a in parser._actions)
+
+
+@pytest.mark.parametrize("alias", sorted(BENCH_ALIASES))
+def test_bench_alias_has_help_and_its_commands_options_and_handler(alias, capsys):
+    from gridbus.cli.main import build_parser, main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", alias, "--help"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: gridbus bench {alias} ")
+    parser = build_parser()
+    original = BENCH_ALIASES[alias]
+    assert _options(_subparser(parser, ["bench", alias])) == _options(_subparser(parser, original))
+    by_alias, by_original = parser.parse_args(["bench", alias]), parser.parse_args(original)
+    assert by_alias.handler is getattr(by_original, "bridge_handler", by_original.handler)
+    for name, value in vars(by_alias).items():  # the same defaults reach the handler
+        if name not in ("command", "bench_command", "handler"):
+            assert getattr(by_original, name) == value, name

@@ -99,6 +99,17 @@ class Pinger:
         return one_way
 
 
+def ping_point(ep: Endpoint, size: int, rate: float, count: int, mode: str = "wait") -> Row:
+    """One paced run of ``count`` pings over ``ep`` (already matched to an echo): a row of µs figures.
+
+    For benchmarks that ping one echo across something else (a LAN, a bridge)
+    and compare with ``gridbus bench latency``: same warm-up, pacing and figures.
+    """
+    one_way = Pinger(System("gridbus", mode), ep).round(payload_for(size), rate, count)
+    lost = int(np.isnan(one_way).sum())
+    return {"size": size, "rate": rate, "count": count, "lost": lost, **_figures(one_way)}
+
+
 # --------------------------------------------------------------- the run
 def _peers(options: BusOptions, systems: Sequence[System]) -> list[Peer]:
     """One echo per system, each on a partition (or port) of its own."""

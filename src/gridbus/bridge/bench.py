@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..bench import _child, _ping_point, _stop_child, _wait_matched
-from ..bench_endpoints import BusOptions, endpoint, payload_for
+from ..bench import BusOptions, endpoint, payload_for
+from ..bench.latency import ping_point
+from ..bench.peers import STOP, Peer, ask, start, stop, wait_matched
 from .pki import issue, make_ca
 
 __all__ = ["bench_bridge"]
@@ -56,36 +57,37 @@ def _stop(proc: Any) -> dict[str, Any]:
 
 
 def _latency(path: str, ping: BusOptions, echo: BusOptions, count: int, rate: float) -> Row:
-    proc = _child(echo, "echo", "gridbus", "wait")
+    (proc,) = start([Peer("echo", "gridbus", "wait", "Ping", echo)])
     ep = endpoint(ping, "gridbus", "Ping", "Pong", "wait")
     try:
-        _wait_matched(ep, timeout=20)
-        row = _ping_point(ep, _SIZE, rate, count, "wait")
+        wait_matched(ep, timeout=20)
+        row = ping_point(ep, _SIZE, rate, count, "wait")
     finally:
-        _stop_child(ep, proc)
+        stop(ep, proc)
         ep.close()
     return {"path": path, "measure": "one-way latency (us)", **row}
 
 
 def _throughput(path: str, sender: BusOptions, sink: BusOptions, seconds: float) -> Row:
     payload = payload_for(_SIZE)
-    proc = _child(sink, "sink", "gridbus", "wait")
+    (proc,) = start([Peer("sink", "gridbus", "wait", "Ping", sink)])
     ep = endpoint(sender, "gridbus", "Ping", "Pong", "wait")
     try:
-        _wait_matched(ep, timeout=20)
+        wait_matched(ep, timeout=20)
         time.sleep(0.5)
-        sent, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
+        sent, began = 0, time.perf_counter()
+        while time.perf_counter() - began < seconds:
             for _ in range(50):
                 ep.send(sent, payload)
                 sent += 1
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - began
         time.sleep(1.0)  # let the bridges drain
-        report = json.loads(_stop_child(ep, proc).strip().splitlines()[-1])
+        report = ask(ep, proc, STOP, timeout=10.0)  # the sink answers STOP with its totals
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        stop(ep, proc)
         ep.close()
+    if report is None:
+        raise RuntimeError(f"the bench sink ({path}) never reported its totals")
     delivered = int(report["delivered"])
     return {
         "path": path,

@@ -1,5 +1,10 @@
 """``gridbus bench codec|latency|throughput|waveform|programs|serial|historian``: run one, show its rows.
 
+``gridbus bench pmu|vpmu|cosim|net|bridge`` are the benchmarks registered
+beside their own concept (``pmu bench``, ``pmu bench-sim``, ``testbed-bench``,
+``net bench``, ``bridge bench``), listed here too: the same options and
+handlers, from each module's ``add_bench_options``.
+
 The benchmarks themselves (:mod:`gridbus.bench`, :mod:`gridbus.historian.bench`,
 :mod:`gridbus.translators.bench`) take plain parameters and return one dict
 per measured point; this module parses the options, prints progress on stderr
@@ -19,8 +24,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import bridge, cosim, net, pmu_sim, pmu_stream
 from .argtypes import domain_id, input_file, name_list, number_list, positive_float, positive_int
-from .common import bus_options, domain_of, print_json_lines, print_table
+from .common import bus_options, command, domain_of, print_json_lines, print_table
 
 if TYPE_CHECKING:
     from ..bench import BusOptions
@@ -399,3 +405,15 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--rate", type=float, default=100.0, help="samples per second per object")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--kill-at", type=float, default=None, metavar="S", help="kill -9 the recorder S s into the stream")
+    _aliases(benches)
+
+
+def _aliases(benches: Subcommands) -> None:
+    """The benchmarks that live beside their concept, under ``bench`` too (same options and handlers)."""
+    pmu_stream.add_bench_options(command(benches, "pmu", pmu_stream.cmd_bench, pmu_stream.BENCH_HELP))
+    pmu_sim.add_bench_options(command(benches, "vpmu", pmu_sim.cmd_bench_sim, pmu_sim.BENCH_HELP))
+    cosim.add_bench_options(command(benches, "cosim", cosim.cmd_testbed_bench, cosim.BENCH_HELP))
+    for name, module in (("net", net), ("bridge", bridge)):  # these two add their own --domain
+        p = benches.add_parser(name, help=module.BENCH_HELP, description=module.BENCH_HELP)
+        module.add_bench_options(p)
+        p.set_defaults(handler=module.cmd_bench)

@@ -170,6 +170,19 @@ def _show(value: object) -> str:
     return f"{value:,.1f}" if isinstance(value, float) else str(value)
 
 
+BENCH_HELP = "the bridge's added latency (DDS->Zenoh->DDS vs DDS) and its throughput"
+
+
+def add_bench_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``bridge bench`` (also ``gridbus bench bridge``)."""
+    bus_options(p)
+    p.add_argument("--count", type=positive_int, default=2000, help="ping-pongs per latency point")
+    p.add_argument("--rate", type=positive_float, default=200.0, help="pings per second")
+    p.add_argument("--seconds", type=positive_float, default=3.0, help="length of the throughput run")
+    p.add_argument("--port", type=positive_int, default=17447, help="loopback TLS port of the bench bridges")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+
+
 def register(sub: Subcommands) -> None:
     """Add ``bridge`` (and ``bridge certs``, ``bridge bench``) to the ``gridbus`` subcommands."""
     p = sub.add_parser(
@@ -204,11 +217,6 @@ def register(sub: Subcommands) -> None:
     c.add_argument("--out", type=output_dir("certificate directory"), required=True, help="where to write them")
     c.add_argument("--host", action="append", default=[], help="an extra DNS name or IP for the certificates")
 
-    b = tools.add_parser("bench", help="the bridge's added latency (DDS->Zenoh->DDS vs DDS) and its throughput")
-    bus_options(b)
+    b = tools.add_parser("bench", help=BENCH_HELP)
     b.set_defaults(bridge_handler=cmd_bench)
-    b.add_argument("--count", type=positive_int, default=2000, help="ping-pongs per latency point")
-    b.add_argument("--rate", type=positive_float, default=200.0, help="pings per second")
-    b.add_argument("--seconds", type=positive_float, default=3.0, help="length of the throughput run")
-    b.add_argument("--port", type=positive_int, default=17447, help="loopback TLS port of the bench bridges")
-    b.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    add_bench_options(b)

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..codec import codec_for
 from ..errors import GridbusError
 from ..resources import idl_dir
 from .argtypes import input_file, nonneg_float, output_dir, positive_float, positive_int
@@ -79,12 +78,16 @@ def cmd_types(args: argparse.Namespace) -> int:
 
 def _with_codec(described: dict[str, Any], topic: TopicType) -> dict[str, Any]:
     """A topic's description plus the serializer its samples go through (``fast`` or ``binding``, and why)."""
+    from ..codec import codec_for  # here, not at import: a board over Zenoh has no cyclonedds
+
     codec = codec_for(topic.cls)
     return described | {"codec": codec.path, "codec_reason": codec.reason}
 
 
 def _codec_note(topics: list[TopicType]) -> str:
     """``fast``, or which topics keep the binding's serializer and why."""
+    from ..codec import codec_for
+
     slow = [(t.name, codec_for(t.cls)) for t in topics if codec_for(t.cls).path != "fast"]
     if not slow:
         return "fast"

@@ -92,6 +92,15 @@ def cmd_testbed_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCH_HELP = "co-simulation benchmark: times faster than real time at 30 Hz publishing, CPU per process, loop latency"
+
+
+def add_bench_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``testbed-bench`` (also ``gridbus bench cosim``)."""
+    p.add_argument("--cases", default="ieee14,ieee39", help="comma-separated ANDES cases")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="simulated seconds of the throughput run")
+
+
 def register(sub: Subcommands) -> None:
     """Add ``ems``, ``agc`` and ``closed-loop`` to the ``gridbus`` subcommands."""
     p = command(sub, "ems", cmd_ems, "estimate the network state from the bus's measurements (WLS, bad data)")
@@ -119,11 +128,4 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--out", type=output_dir("output directory"), default="results/closed-loop", help="output directory")
     p.add_argument("--scenario", type=input_file("scenario file"), default=None, help="default: ieee14-gen-trip")
 
-    p = command(
-        sub,
-        "testbed-bench",
-        cmd_testbed_bench,
-        "co-simulation benchmark: times faster than real time at 30 Hz publishing, CPU per process, loop latency",
-    )
-    p.add_argument("--cases", default="ieee14,ieee39", help="comma-separated ANDES cases")
-    p.add_argument("--seconds", type=positive_float, default=10.0, help="simulated seconds of the throughput run")
+    add_bench_options(command(sub, "testbed-bench", cmd_testbed_bench, BENCH_HELP))

@@ -9,7 +9,8 @@ This module only builds the parser from the command modules (each has a
 of the parsed arguments, callable from Python) and runs it:
 
 - ``bus.py``: types, publish, subscribe, qos show, ls, idl generate, demo
-- ``bench.py``: bench latency, throughput, serial, historian
+- ``bench.py``: bench codec, latency, throughput, waveform, programs, serial, historian; and
+  pmu, vpmu, cosim, net, bridge (the benchmarks registered beside their concept, under ``bench`` too)
 - ``testbed.py``: testbed, daq
 - ``cosim.py``: ems, agc, closed-loop (the closed loop around the ANDES engine)
 - ``experiment.py``: experiment

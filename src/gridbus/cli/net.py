@@ -158,6 +158,34 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+BENCH_HELP = "cross-host latency, wire bytes per reader, impaired links (root)"
+
+
+def add_bench_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``net bench`` (also ``gridbus bench net``)."""
+    p.add_argument(
+        "--parts",
+        type=name_list(("latency", "wire", "stage", "impair"), "parts"),
+        default="latency,wire,stage,impair",
+        help="what to measure (comma-separated)",
+    )
+    p.add_argument("--sizes", type=number_list(positive_int, "sizes"), default="32,256,1024,4096,16384,65536")
+    p.add_argument("--rates", type=number_list(positive_float, "rates"), default="50,1000")
+    p.add_argument("--count", type=positive_int, default=2000, help="at most this many messages per latency point")
+    p.add_argument("--readers", type=number_list(positive_int, "reader hosts"), default="1,2,4,8")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="duration of each impairment scenario")
+    p.add_argument(
+        "--scenarios",
+        type=name_list(("clean", "impaired", "background"), "scenarios"),
+        default="clean,impaired,background",
+        help="impairment scenarios: clean LAN; 10±5 ms, 2%% loss, 1 Mbit/s; the same with 0.9 Mbit/s background",
+    )
+    p.add_argument("--domain", type=domain_id, default=None, help="DDS domain (default $GRIDBUS_DOMAIN or 0)")
+    p.add_argument("--plot", type=output_dir("figure directory"), default=None, metavar="DIR", help="PNG figures")
+    p.add_argument("--markdown", action="store_true", help="Markdown tables (as in docs/networking.md)")
+    p.add_argument("--json", action="store_true", help="one JSON object per row")
+
+
 def register(sub: Subcommands) -> None:
     """Add ``net`` and its subcommands to the ``gridbus`` subcommands."""
     parser = sub.add_parser("net", help="a lab LAN of network namespaces: up, run, ls, down, bench (root)")
@@ -203,26 +231,6 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--transport", choices=("unicast", "multicast"), default=None, help="one transport for every topic")
     p.set_defaults(handler=cmd_config)
 
-    p = nets.add_parser("bench", help="cross-host latency, wire bytes per reader, impaired links (root)")
-    p.add_argument(
-        "--parts",
-        type=name_list(("latency", "wire", "stage", "impair"), "parts"),
-        default="latency,wire,stage,impair",
-        help="what to measure (comma-separated)",
-    )
-    p.add_argument("--sizes", type=number_list(positive_int, "sizes"), default="32,256,1024,4096,16384,65536")
-    p.add_argument("--rates", type=number_list(positive_float, "rates"), default="50,1000")
-    p.add_argument("--count", type=positive_int, default=2000, help="at most this many messages per latency point")
-    p.add_argument("--readers", type=number_list(positive_int, "reader hosts"), default="1,2,4,8")
-    p.add_argument("--seconds", type=positive_float, default=10.0, help="duration of each impairment scenario")
-    p.add_argument(
-        "--scenarios",
-        type=name_list(("clean", "impaired", "background"), "scenarios"),
-        default="clean,impaired,background",
-        help="impairment scenarios: clean LAN; 10±5 ms, 2%% loss, 1 Mbit/s; the same with 0.9 Mbit/s background",
-    )
-    p.add_argument("--domain", type=domain_id, default=None, help="DDS domain (default $GRIDBUS_DOMAIN or 0)")
-    p.add_argument("--plot", type=output_dir("figure directory"), default=None, metavar="DIR", help="PNG figures")
-    p.add_argument("--markdown", action="store_true", help="Markdown tables (as in docs/networking.md)")
-    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p = nets.add_parser("bench", help=BENCH_HELP)
+    add_bench_options(p)
     p.set_defaults(handler=cmd_bench)

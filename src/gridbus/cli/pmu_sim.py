@@ -129,6 +129,18 @@ def _signal_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class", dest="pmu_class", choices=CLASSES, default="P", help="estimator class")
 
 
+BENCH_HELP = "benchmark: virtual PMUs per core (estimation and publishing)"
+
+
+def add_bench_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``pmu bench-sim`` (also ``gridbus bench vpmu``)."""
+    p.add_argument("--pmus", type=positive_int, default=50, help="PMUs to run")
+    p.add_argument("--seconds", type=positive_float, default=3.0, help="seconds of frames to compute")
+    p.add_argument("--batch", type=positive_int, default=1, help="frames estimated together")
+    p.add_argument("--no-bus", action="store_true", help="estimation only, publish nothing")
+    _signal_options(p)
+
+
 def add_commands(pmus: Subcommands) -> None:
     """Add this module's subcommands to ``gridbus pmu``."""
     from ..pmu.compliance import TESTS
@@ -163,9 +175,4 @@ def add_commands(pmus: Subcommands) -> None:
     p.add_argument("--timeout", type=positive_float, default=None, help="with --from-bus: seconds to wait for frames")
     _signal_options(p)
 
-    p = command(pmus, "bench-sim", cmd_bench_sim, "benchmark: virtual PMUs per core (estimation and publishing)")
-    p.add_argument("--pmus", type=positive_int, default=50, help="PMUs to run")
-    p.add_argument("--seconds", type=positive_float, default=3.0, help="seconds of frames to compute")
-    p.add_argument("--batch", type=positive_int, default=1, help="frames estimated together")
-    p.add_argument("--no-bus", action="store_true", help="estimation only, publish nothing")
-    _signal_options(p)
+    add_bench_options(command(pmus, "bench-sim", cmd_bench_sim, BENCH_HELP))

@@ -194,6 +194,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCH_HELP = "gateway frames/s both ways; measurement time -> SQLite row delay"
+
+
+def add_bench_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``pmu bench`` (also ``gridbus bench pmu``)."""
+    p.add_argument("--seconds", type=positive_float, default=3.0, help="seconds per measurement (default 3)")
+    p.add_argument("--rate", type=positive_int, default=100, help="frames/s of the delay run (default 100)")
+    p.add_argument("--pmus", type=positive_int, default=2, help="PMUs per frame (default 2)")
+    p.add_argument("--json", action="store_true", help="one JSON line")
+
+
 def _stream_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--idcode", type=idcode, default=1, help="the stream's IDCODE: asked for or sent (default 1)")
     p.add_argument("--format", default="polar,float", help="polar or rect, float or int (default polar,float)")
@@ -244,8 +255,4 @@ def add_commands(pmus: Subcommands) -> None:
     )
     _stream_options(p)
 
-    p = command(pmus, "bench", cmd_bench, "gateway frames/s both ways; measurement time -> SQLite row delay")
-    p.add_argument("--seconds", type=positive_float, default=3.0, help="seconds per measurement (default 3)")
-    p.add_argument("--rate", type=positive_int, default=100, help="frames/s of the delay run (default 100)")
-    p.add_argument("--pmus", type=positive_int, default=2, help="PMUs per frame (default 2)")
-    p.add_argument("--json", action="store_true", help="one JSON line")
+    add_bench_options(command(pmus, "bench", cmd_bench, BENCH_HELP))

@@ -185,6 +185,8 @@ class DaqAgent:
 
     def _publish_pmu_configs(self) -> None:
         """A PMU object's stream configuration (transient-local: late joiners get it too)."""
+        if not any(self._is_pmu):
+            return  # nothing to configure (and a board over Zenoh, without cyclonedds, has no PMU objects)
         from ..pmu.frames import config_sample, idcode_of  # builds IDL samples: a DDS agent only
 
         rates = (self.config.nominal, self.config.rate)

@@ -17,7 +17,9 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     import time
 
-    from ..bench import STOP, BusOptions, _ping_point, _wait_matched, endpoint
+    from ..bench import BusOptions, endpoint
+    from ..bench.latency import ping_point
+    from ..bench.peers import STOP, wait_matched
 
     parser = argparse.ArgumentParser(prog="python -m gridbus.net.pingpong")
     parser.add_argument("--domain", type=int, required=True)
@@ -31,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     options = BusOptions(args.domain, partition=args.partition)
     ep = endpoint(options, "gridbus", "Ping", "Pong", args.mode)
     try:
-        _wait_matched(ep, timeout=20.0)
+        wait_matched(ep, timeout=20.0)
         for size in args.sizes:
             for rate in args.rates:
                 count = max(50, min(args.count, int(rate * args.seconds)))
-                row = _ping_point(ep, size, rate, count, args.mode)
+                row = ping_point(ep, size, rate, count, args.mode)
                 print(json.dumps(row), flush=True)
     finally:
         for _ in range(5):  # the echo ends on STOP (best effort: say it a few times)

@@ -12,11 +12,13 @@ value and not nothing.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..model import TopicType
-from .profile import Profile, action_field
+from .profile import Profile, action_member
 from .protocols import is_set
+
+if TYPE_CHECKING:  # a board over Zenoh has no cyclonedds: its topics are BoardTopics, alike
+    from ..model import TopicType
 
 _OPPOSITE = {
     "start": "stop",
@@ -53,7 +55,7 @@ class DesiredSettings:
         """Take one (checked) bus command: its enum members (action=START, direction=REVERSE)
         and its set-points."""
         for name in self.profile.commands:
-            member = action_field(self.profile.object, name)
+            member = action_member(self.topic, name)
             if member is not None:
                 if fields.get(member[0]) == member[1]:
                     self.want(name, None)

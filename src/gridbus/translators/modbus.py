@@ -15,10 +15,9 @@ from typing import Any
 
 from ..errors import DeviceRejected, FrameError
 from ..extras import require
-from ..model import Registry
 from . import registers
 from .link import SerialLink
-from .profile import CommandMap, Profile, StatusMap
+from .profile import CommandMap, ObjectTypes, Profile, StatusMap, object_types
 
 MODBUS_EXCEPTIONS = {
     1: "illegal function",
@@ -55,9 +54,10 @@ def command_words(command: CommandMap, value: float | None) -> list[int]:
     return registers.encode(command.device_value(value), command.kind, command.word_order)
 
 
-def enum_codes(profile: Profile) -> dict[str, dict[int, float]]:
-    """For each enum-mapped status value: device value -> the State enum member's index."""
-    state = Registry.default().by_prefix(profile.object).topics.get("State")
+def enum_codes(profile: Profile, registry: ObjectTypes | None = None) -> dict[str, dict[int, float]]:
+    """For each enum-mapped status value: device value -> the State enum member's index
+    (``registry``: the object types, default gridbus's data model)."""
+    state = object_types(registry).by_prefix(profile.object).topics.get("State")
     out: dict[str, dict[int, float]] = {}
     for name, item in profile.status.items():
         info = state.fields.get(name) if state is not None else None
@@ -68,7 +68,9 @@ def enum_codes(profile: Profile) -> dict[str, dict[int, float]]:
 
 
 class ModbusClient:
-    def __init__(self, link: SerialLink, profile: Profile, unit: int | None = None) -> None:
+    def __init__(
+        self, link: SerialLink, profile: Profile, unit: int | None = None, registry: ObjectTypes | None = None
+    ) -> None:
         require("pymodbus", "Modbus RTU")  # the serial extra; imported here, where it is used
         from pymodbus.framer import FramerRTU
         from pymodbus.pdu import DecodePDU
@@ -78,7 +80,7 @@ class ModbusClient:
         self.framer = FramerRTU(DecodePDU(False))
         self.blocks = {t: register_blocks(profile.status_registers(t)) for t in registers.TABLES}
         self.images = {n: w.initial | _mask(w.hold) for n, w in profile.words.items()}
-        self.enums = enum_codes(profile)
+        self.enums = enum_codes(profile, registry)
         self.beats = 0
         self._todo: list[tuple[str, int, int]] = []  # status blocks still to read in this poll
         self._words: dict[tuple[str, int], int] = {}

@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ProfileError, UnknownObjectError
-from ..model import Registry
 from ..resources import profile_dir as profile_dir  # the shipped profiles (gridbus.resources)
 from ..tomlfile import Locator, read_toml
 from . import registers
@@ -139,19 +138,39 @@ class Profile:
         return sorted(regs)
 
 
+class ObjectTypes(Protocol):
+    """What a profile needs of the data model: object types by prefix (``G``).
+
+    gridbus's :class:`~gridbus.model.Registry` on DDS; on a board over Zenoh
+    (no cyclonedds), the types the site's bridge described.
+    """
+
+    def by_prefix(self, prefix: str) -> Any: ...
+
+
+def object_types(registry: ObjectTypes | None) -> ObjectTypes:
+    """``registry``, else gridbus's data model (imported here: a board over Zenoh has no cyclonedds)."""
+    if registry is not None:
+        return registry
+    from ..model import Registry
+
+    return Registry.default()
+
+
 def available() -> list[str]:
     return sorted(p.stem for p in profile_dir().glob("*.toml"))
 
 
-def load_profile(name_or_path: str | Path) -> Profile:
-    """A shipped profile by name (``vfd-modbus``) or any profile file by path."""
+def load_profile(name_or_path: str | Path, registry: ObjectTypes | None = None) -> Profile:
+    """A shipped profile by name (``vfd-modbus``) or any profile file by path, checked against
+    ``registry``'s object types (default: gridbus's data model)."""
     path = Path(name_or_path)
     if not path.suffix and not path.exists():
         path = profile_dir() / f"{name_or_path}.toml"
         if not path.exists():
             raise ProfileError(f"no device profile {str(name_or_path)!r}; shipped: {', '.join(available())}")
     doc, loc = read_toml(path, ProfileError, "device profile")
-    return _build(doc, loc)
+    return _build(doc, loc, object_types(registry))
 
 
 SECTIONS = ("device", "serial", "protocol", "commands", "status", "words", "watchdog")
@@ -165,7 +184,7 @@ PROTOCOL_KEYS = {
 }
 
 
-def _build(doc: dict[str, Any], loc: Locator) -> Profile:
+def _build(doc: dict[str, Any], loc: Locator, registry: ObjectTypes) -> Profile:
     for key in doc:
         if key not in SECTIONS:
             raise loc.error(f"unknown section [{key}]; known: {', '.join(SECTIONS)}", section=key)
@@ -184,7 +203,7 @@ def _build(doc: dict[str, Any], loc: Locator) -> Profile:
             f"kind {device['kind']!r} is not known; known: {', '.join(KINDS)}", key="kind", section="device"
         )
     try:
-        Registry.default().by_prefix(device["object"])
+        registry.by_prefix(device["object"])
     except UnknownObjectError as exc:
         raise loc.error(str(exc), key="object", section="device") from None
     profile = Profile(
@@ -203,7 +222,7 @@ def _build(doc: dict[str, Any], loc: Locator) -> Profile:
         profile.status[name] = _entry(StatusMap(name), spec, profile, loc, "status")
     if not profile.commands or not profile.status:
         raise loc.error("a profile needs [commands] and [status] entries", section="device")
-    _check_names(profile, loc)
+    _check_names(profile, loc, registry)
     check_layout(profile, doc, loc)
     return profile
 
@@ -246,21 +265,21 @@ def _protocol(profile: Profile, proto: dict[str, Any], loc: Locator) -> None:
         raise loc.error("checksum must be none or xor", key="checksum", section="protocol")
 
 
-def command_names(object_prefix: str) -> list[str]:
+def command_names(object_prefix: str, registry: ObjectTypes | None = None) -> list[str]:
     """What a profile's [commands] may map for an object type: the Command topic's numeric
     set-points (f_ref, P_ref...) and the members of its enum fields in lower case, but the
     first, which means "no change" (start, stop, reset; forward, reverse; speed, power)."""
-    return setpoint_names(object_prefix) + action_names(object_prefix)
+    return setpoint_names(object_prefix, registry) + action_names(object_prefix, registry)
 
 
-def setpoint_names(object_prefix: str) -> list[str]:
-    topic = Registry.default().by_prefix(object_prefix).topics.get("Command")
+def setpoint_names(object_prefix: str, registry: ObjectTypes | None = None) -> list[str]:
+    topic = object_types(registry).by_prefix(object_prefix).topics.get("Command")
     return [n for n, info in topic.fields.items() if info.kind == "float"] if topic else []
 
 
-def action_names(object_prefix: str) -> list[str]:
+def action_names(object_prefix: str, registry: ObjectTypes | None = None) -> list[str]:
     """The value-less commands: enum members of the Command topic (see :func:`command_names`)."""
-    topic = Registry.default().by_prefix(object_prefix).topics.get("Command")
+    topic = object_types(registry).by_prefix(object_prefix).topics.get("Command")
     names: list[str] = []
     for info in topic.fields.values() if topic else []:
         if info.kind == "enum" and info.enum is not None:
@@ -268,10 +287,14 @@ def action_names(object_prefix: str) -> list[str]:
     return names
 
 
-def action_field(object_prefix: str, name: str) -> tuple[str, str] | None:
+def action_field(object_prefix: str, name: str, registry: ObjectTypes | None = None) -> tuple[str, str] | None:
     """(Command field, enum member) a value-less command stands for: ``reverse`` ->
     ``("direction", "REVERSE")``; None for a set-point."""
-    topic = Registry.default().by_prefix(object_prefix).topics.get("Command")
+    return action_member(object_types(registry).by_prefix(object_prefix).topics.get("Command"), name)
+
+
+def action_member(topic: Any, name: str) -> tuple[str, str] | None:
+    """:func:`action_field` in a Command topic at hand (a ``TopicType``, or a board's ``BoardTopic``)."""
     for field_name, info in topic.fields.items() if topic else []:
         if info.kind == "enum" and info.enum is not None:
             for member in list(info.enum)[1:]:
@@ -280,18 +303,18 @@ def action_field(object_prefix: str, name: str) -> tuple[str, str] | None:
     return None
 
 
-def status_names(object_prefix: str) -> list[str]:
+def status_names(object_prefix: str, registry: ObjectTypes | None = None) -> list[str]:
     """What a profile's [status] may map: the Measurement's numeric fields, the State's fields
     but ``status`` (fault_code, at_speed, direction, f_ref_applied...), running, fault and
     settings_lost."""
-    obj = Registry.default().by_prefix(object_prefix)
+    obj = object_types(registry).by_prefix(object_prefix)
     topic = obj.topics.get("Measurement")
     fields = [n for n, info in topic.fields.items() if info.kind == "float"] if topic else []
-    return fields + state_names(object_prefix) + list(DEVICE_STATUS)
+    return fields + state_names(object_prefix, registry) + list(DEVICE_STATUS)
 
 
-def state_names(object_prefix: str) -> list[str]:
-    topic = Registry.default().by_prefix(object_prefix).topics.get("State")
+def state_names(object_prefix: str, registry: ObjectTypes | None = None) -> list[str]:
+    topic = object_types(registry).by_prefix(object_prefix).topics.get("State")
     skip = ("id", "status")
     return (
         [n for n, i in topic.fields.items() if n not in skip and i.kind in ("float", "int", "bool", "enum")]
@@ -300,12 +323,12 @@ def state_names(object_prefix: str) -> list[str]:
     )
 
 
-def _check_names(profile: Profile, loc: Locator) -> None:
+def _check_names(profile: Profile, loc: Locator, registry: ObjectTypes) -> None:
     """Every command and status name must be something of the object's topics, or it would be
     silently ignored (a misspelt ``f_rf`` never reaches the device)."""
     for section, entries, known in (
-        ("commands", profile.commands, command_names(profile.object)),
-        ("status", profile.status, status_names(profile.object)),
+        ("commands", profile.commands, command_names(profile.object, registry)),
+        ("status", profile.status, status_names(profile.object, registry)),
     ):
         what = "command" if section == "commands" else "status value"
         for name in entries:
@@ -316,15 +339,16 @@ def _check_names(profile: Profile, loc: Locator) -> None:
                     key=name,
                     section=section,
                 )
-    actions = action_names(profile.object)
+    actions = action_names(profile.object, registry)
     for name, command in profile.commands.items():
         problem = command_problem(command, name in actions, profile.protocol)
         if problem:
             raise loc.error(f"[commands] {name}: {problem}", key=name, section="commands")
-    state = Registry.default().by_prefix(profile.object).topics.get("State")
+    state = registry.by_prefix(profile.object).topics.get("State")
+    state_values = state_names(profile.object, registry)
     for name, item in profile.status.items():
         info = state.fields.get(name) if state is not None else None
-        is_enum = info is not None and info.kind == "enum" and name in state_names(profile.object)
+        is_enum = info is not None and info.kind == "enum" and name in state_values
         members = [m.name for m in info.enum] if is_enum and info is not None and info.enum is not None else []
         problem = status_problem(item, members, is_enum)
         if problem:

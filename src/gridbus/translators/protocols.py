@@ -14,7 +14,7 @@ from ..errors import DeviceRejected, FrameError
 from . import registers
 from .link import SerialLink
 from .modbus import ModbusClient, command_words
-from .profile import CommandMap, Profile
+from .profile import CommandMap, ObjectTypes, Profile
 
 
 class OutOfRange(ValueError):
@@ -130,8 +130,13 @@ class TextClient:
         return out
 
 
-def client_for(link: SerialLink, profile: Profile, unit: int | None = None) -> Client:
-    return ModbusClient(link, profile, unit) if profile.protocol == "modbus-rtu" else TextClient(link, profile)
+def client_for(
+    link: SerialLink, profile: Profile, unit: int | None = None, registry: ObjectTypes | None = None
+) -> Client:
+    """The client of ``profile``'s protocol (``registry``: the object types, default gridbus's data model)."""
+    if profile.protocol == "modbus-rtu":
+        return ModbusClient(link, profile, unit, registry)
+    return TextClient(link, profile)
 
 
 def is_set(value: float | None) -> bool:

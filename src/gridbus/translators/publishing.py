@@ -10,10 +10,11 @@ and enums it does not report stay at their first member (unknown).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..model import TopicType
-from ..writer import Writer
+if TYPE_CHECKING:  # a board over Zenoh has no cyclonedds: its topics and writers are BoardTopic, BoardWriter
+    from ..model import TopicType
+    from ..writer import Writer
 
 TEXT_BOUND = 128  # bytes of Link_State's string<128> fields
 

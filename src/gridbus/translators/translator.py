@@ -72,7 +72,7 @@ class Translator:
             raise GridbusError(f"profile {profile.name} serves {profile.object}_x objects, not {object_id}")
         self.bus, self.profile, self.object_id, self.link = bus, profile, object_id, link
         self.unit = profile.unit if unit is None else unit
-        self.client = client_for(link, profile, self.unit)
+        self.client = client_for(link, profile, self.unit, bus.registry)
         self.command_topic = obj.topic("Command")
         self.commands = bus.reader(object_id, "Command")
         self.state_writer = bus.writer(object_id, "State") if publish_state and "State" in obj.topics else None
