@@ -38,9 +38,9 @@ def test_bad_input(args, message, env):
 
 STOP_WHILE_WAITING = r"""
 import signal, threading
-from gridbus.cli.pmu_stream import _on_signals
+from gridbus.cli.common import on_stop_signals
 stopped = threading.Event()
-_on_signals(stopped.set)
+on_stop_signals(stopped.set)
 with stopped._cond:  # the main thread holds the Event's lock, as inside stopped.wait()
     signal.raise_signal(signal.SIGTERM)  # the handler runs here, on this thread
 print("stopped" if stopped.wait(5) else "not stopped", flush=True)

@@ -98,3 +98,63 @@ def test_net_bench_impaired_link_scenario(env, domain):
     assert measurement["deadline_missed"] is not None
     assert 0.8 * measurement["written"] <= historian["delivered"] <= measurement["written"]
     assert historian["p50_ms"] >= measurement["p50_ms"]  # a row is created after its sample arrived
+
+
+ECHO_SERVER = """
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", 7001))
+sock.settimeout(60)
+print("ready", flush=True)
+while True:
+    data, peer = sock.recvfrom(64)
+    sock.sendto(data, peer)
+"""
+
+ECHO_CLIENT = """
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(0.3)
+for attempt in range({tries}):
+    try:
+        sock.sendto(b"x%d" % attempt, ("{address}", 7001))
+        sock.recvfrom(64)
+        print("echo", flush=True)
+        break
+    except OSError as exc:
+        pass
+else:
+    print("silence", flush=True)
+"""
+
+
+def _echo(lan: Lan, tries: int) -> str:
+    """One UDP round trip h1 → h2 → h1 (``tries`` attempts of 0.3 s): 'echo' or 'silence'."""
+    code = ECHO_CLIENT.format(tries=tries, address=lan.hosts["h2"].address)
+    out = lan.run("h1", [sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_impairment_stage_survives_its_link_going_down_and_up(domain):
+    """A WAN drop: the link of an impaired host is cut and restored; the stage forwards again."""
+    with Lan(hosts=2, netem=False) as lan:
+        lan.impair("h1", Impairment(delay_ms=5, jitter_ms=1))  # through the userspace stage
+        pid = lan.stage_pid("h1")
+        server = lan.python("h2", ECHO_SERVER, stdout=subprocess.PIPE, text=True)
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        assert _echo(lan, 20) == "echo"
+        lan.set_link("h1", up=False)
+        assert _echo(lan, 3) == "silence"  # the cable is pulled
+        stage = lan.hosts["h1"].stage
+        assert stage is not None and stage.poll() is None, "the stage exited when its port went down"
+        lan.set_link("h1", up=True)
+        assert _echo(lan, 30) == "echo"  # through the same stage, once the link is back
+        assert lan.stage_pid("h1") == pid and stage.poll() is None
+        lan.impair("h1", Impairment())  # stops the stage: its counters are read
+        stats = lan.hosts["h1"].stage_stats
+        server.kill()
+    assert stats is not None
+    directions = stats["directions"]
+    assert all(d["sent"] > 0 for d in directions.values()), directions
+    assert sum(d["link_down"] for d in directions.values()) >= 1, directions

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from ..errors import ConfigError
 from .argtypes import input_file, output_dir, positive_float, positive_int
-from .common import bus_options, open_bus, print_json_lines, print_table
+from .common import bus_options, on_stop_signals, open_bus, print_json_lines, print_table
 
 if TYPE_CHECKING:
     from ..bridge.config import BridgeConfig
@@ -69,8 +68,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         open_bus(args) as board_bus,
         Bridge(bus, config, boards=board_bus if args.boards else None) as bridge,
     ):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: bridge.stop())
+        on_stop_signals(bridge.stop)
         info = {"site": config.site, "domain": bus.domain_id, "listen": config.listen, "connect": config.connect}
         bridge.run(args.duration, ready=lambda: print(json.dumps({"ready": info}), flush=True))
         counts = dict(bridge.counts) | (bridge.boards.counts if bridge.boards else {})

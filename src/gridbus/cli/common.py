@@ -11,7 +11,10 @@ import argparse
 import json
 import logging
 import math
+import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -99,6 +102,50 @@ def open_registry(args: argparse.Namespace) -> Registry:
     for path in getattr(args, "idl", []):
         registry.load_idl(path)
     return registry
+
+
+# ---------------------------------------------------------------------- signals
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def on_stop_signals(callback: Callable[[], None], signals: Sequence[int] = STOP_SIGNALS) -> None:
+    """``signals`` (SIGINT and SIGTERM) call ``callback`` once, on a thread of its own.
+
+    Why not in the handler: Python runs a handler on the main thread between two of
+    its bytecodes, wherever it is.  A callback that takes a lock the interrupted code
+    holds (``threading.Event.set`` while the main thread is inside that Event's
+    ``wait``, a logging handler's lock, a queue, a thread start) waits for it for
+    ever: ``gridbus pmu gateway`` hung so on SIGTERM.  The handler here only writes a
+    byte to a pipe (no lock); a daemon thread started now reads it and runs
+    ``callback``.
+
+    After the first signal the process is stopping: a second SIGTERM (or SIGHUP) is
+    ignored, so that the clean stop finishes with its report and status even through
+    interpreter shutdown (where Python would restore the default, deadly, action); a
+    second Ctrl-C raises KeyboardInterrupt as usual, the user's way to force it.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+
+    def wait_then_call() -> None:
+        try:
+            os.read(read_fd, 1)
+        except OSError:  # pragma: no cover - the pipe is never closed while the process lives
+            return
+        callback()
+
+    threading.Thread(target=wait_then_call, name="stop-on-signal", daemon=True).start()
+
+    def handler(signum: int, frame: object) -> None:
+        try:
+            os.write(write_fd, b"s")
+        except BlockingIOError:  # the pipe is full: a stop is already on its way
+            pass
+        for other in signals:  # no lock taken: signal.signal only swaps the handler
+            signal.signal(other, signal.default_int_handler if other == signal.SIGINT else signal.SIG_IGN)
+
+    for signum in signals:
+        signal.signal(signum, handler)
 
 
 # ----------------------------------------------------------------------- output

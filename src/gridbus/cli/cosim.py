@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .argtypes import input_file, output_dir, positive_float
-from .common import command, open_bus
+from .common import command, on_stop_signals, open_bus
 
 if TYPE_CHECKING:
     from ..testbed.andes.scenario import Scenario
@@ -38,9 +36,9 @@ def cmd_ems(args: argparse.Namespace) -> int:
     from ..testbed.andes.case import AndesCase
 
     case = AndesCase(_scenario(args))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with open_bus(args) as bus:
         ems = EMS(bus, Snapshot(case), name=args.name, period=args.period)
+        on_stop_signals(ems.stop)
         info = {"id": ems.writer.object_id, "measurements": len(ems.snapshot.layout), "buses": ems.snapshot.net.n}
         print(json.dumps({"ready": info}), flush=True)
         count = ems.run(args.duration)
@@ -56,9 +54,9 @@ def cmd_agc(args: argparse.Namespace) -> int:
     from ..control.agc import AGC, AgcSettings
 
     settings = AgcSettings(f0=args.f0, bias=args.bias, gain=args.gain, period=args.period, deadband=args.deadband)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with open_bus(args) as bus:
         agc = AGC(bus, speed=args.speed, settings=settings)
+        on_stop_signals(agc.stop)
         print(
             json.dumps({"ready": {"gain": settings.gain, "bias": settings.bias, "period": settings.period}}), flush=True
         )

@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import GridbusError
-from .common import command, open_bus, print_table
+from .common import command, on_stop_signals, open_bus, print_table
 
 if TYPE_CHECKING:
     from .common import Subcommands
@@ -43,8 +42,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             exit_timeout=args.exit_timeout,
             queue=args.dds_queue,
         )
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: recorder.stop())
+        on_stop_signals(recorder.stop)  # stop() sets an Event the main thread waits on
         print(
             json.dumps(
                 {

@@ -27,7 +27,7 @@ from .argtypes import (
     positive_float,
     positive_int,
 )
-from .common import print_json_lines, print_table
+from .common import on_stop_signals, print_json_lines, print_table
 
 if TYPE_CHECKING:
     from ..net.impair import Impairment
@@ -51,8 +51,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from ..net import Lan
 
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
+    on_stop_signals(stop.set, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     hosts: Any = args.names or args.hosts
     with Lan(hosts, args.subnet, args.topic_map, args.transport, _impairments(args.impair)) as lan:
         info = {

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import GridbusError, UnknownObjectError
 from .argtypes import epoch_seconds, finite_float, output_dir, positive_float, positive_int
-from .common import command, open_bus, print_table
+from .common import command, on_stop_signals, open_bus, print_table
 
 if TYPE_CHECKING:
     from .common import Subcommands
@@ -47,9 +46,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     # every PMU sees the same signal (PMUs on one bus): what a bus-side compliance test expects
     signals = [make_signal(args.signal, args.f_nominal, offset=args.offset) for _ in ids]
     group = VirtualPMUs(signals, args.f_nominal, args.rate, args.pmu_class)
-    stopping = []
-    for signum in (signal.SIGINT, signal.SIGTERM):  # both end cleanly, with the report
-        signal.signal(signum, lambda *_: stopping.append(True))
+    stopping: list[bool] = []
+    on_stop_signals(lambda: stopping.append(True))  # both end cleanly, with the report
     with open_bus(args) as bus:
         info = {"pmus": ids, "signal": args.signal, "rate": args.rate, "f_nominal": args.f_nominal}
         print(json.dumps({"ready": info | {"domain": bus.domain_id}}), flush=True)

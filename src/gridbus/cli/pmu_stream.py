@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GridbusError
 from .argtypes import nonneg_float, positive_float, positive_int
-from .common import command, open_bus
+from .common import command, on_stop_signals, open_bus
 
 if TYPE_CHECKING:
     from ..synchrophasor.adapter import WireFormat
@@ -81,17 +78,6 @@ def _emit(kind: str, value: Any) -> None:
     print(json.dumps({kind: value}), flush=True)
 
 
-def _on_signals(stop: Callable[[], None]) -> None:
-    """SIGINT and SIGTERM call ``stop`` on a thread of their own.
-
-    ``stop`` sets a ``threading.Event``; a handler runs on the main thread, which may be
-    inside that Event's ``wait()`` (a reconnect backoff) holding its lock, and the lock is
-    not reentrant: calling ``stop`` in the handler itself hung the process for ever.
-    """
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: threading.Thread(target=stop, name="stop-on-signal", daemon=True).start())
-
-
 def _wire_format(args: argparse.Namespace) -> WireFormat:
     from ..synchrophasor.adapter import WireFormat
 
@@ -125,7 +111,7 @@ def _client(args: argparse.Namespace) -> int:
             if bus.registry.parse_id(name).prefix != "PMU":
                 raise GridbusError(f"--map: {name!r} is not a PMU id (PMU_<index>)")
         client = GatewayClient(bus, host, port, args.idcode, ids=ids, link_id=args.link_id, udp=args.udp)
-        _on_signals(client.stop)
+        on_stop_signals(client.stop)
         _emit("ready", {"connect": f"{host}:{port}", "idcode": args.idcode, "link": client.health.link_id})
         client.run(args.duration)
         _emit("done", {"frames": client.frames, **client.health.fields})
@@ -158,7 +144,7 @@ def _serve(args: argparse.Namespace, pdc_id: str | None) -> int:
             health.set(connected=True, object_id=args.pmu[0])
         feed = StreamFeed(server, fmt, args.pmu) if server is not None else None
         pdc = Concentrator(bus, args.pmu, args.window, pdc_id=pdc_id, feed=feed)
-        _on_signals(pdc.stop)
+        on_stop_signals(pdc.stop)
         if server is not None:
             server.start()
         ready: dict[str, Any] = {"pmus": args.pmu, "window": args.window}

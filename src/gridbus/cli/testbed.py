@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import sys
 import time
 from typing import TYPE_CHECKING
 
 from ..errors import GridbusError
 from .argtypes import epoch_seconds, input_file, output_dir, positive_float, profile_ref
 from .bridge import open_board_bus, zenoh_options
-from .common import bus_options, command, open_bus
+from .common import bus_options, command, on_stop_signals, open_bus
 
 if TYPE_CHECKING:
     from .common import Subcommands
@@ -46,7 +44,6 @@ def cmd_testbed(args: argparse.Namespace) -> int:
         print(json.dumps(describe(system), indent=2))
         return 0
     epoch = args.epoch if args.epoch is not None else time.time()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # clean up (ptys, DDS) on terminate
     with open_bus(args) as bus:
         service = TestbedService(
             bus,
@@ -57,6 +54,7 @@ def cmd_testbed(args: argparse.Namespace) -> int:
             drive_profile=args.drive_profile,
             engine=engine,
         )
+        on_stop_signals(service.stop)  # both end cleanly (ptys, DDS), with the report
         info = describe(system) | {"domain": bus.domain_id, "rate": args.rate, "speed": args.speed, "epoch": epoch}
         if service.drives is not None:
             info["serial_drives"] = service.drives.paths()
@@ -95,8 +93,7 @@ def cmd_daq(args: argparse.Namespace) -> int:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     with board or open_bus(args) as bus:
         agent = DaqAgent(bus, config)
-        for signum in (signal.SIGINT, signal.SIGTERM):  # both end cleanly, with the report
-            signal.signal(signum, lambda *_: agent.stop())
+        on_stop_signals(agent.stop)  # both end cleanly, with the report
         print(
             json.dumps(
                 {"ready": {"objects": sorted(agent.ids), "rate": config.rate, "sample_rate": config.sample_rate}}

@@ -58,6 +58,7 @@ class AGC:
 
     def __init__(self, bus: Bus, speed: float = 1.0, settings: AgcSettings | None = None) -> None:
         self.bus, self.speed = bus, speed
+        self._stopping = False
         self.settings = settings or AgcSettings()
         self.status = AgcStatus()
         self.measurements = bus.reader("G")
@@ -135,9 +136,13 @@ class AGC:
             st.commands += 1
         log.debug("agc t=%.2f f=%.4f ACE=%.0f W delta=%.0f W", t, f, st.ace, st.delta)
 
+    def stop(self) -> None:
+        """Ask :meth:`run` to end after this poll (a flag: safe from any thread)."""
+        self._stopping = True
+
     def run(self, duration: float | None = None) -> AgcStatus:
         """Run until ``duration`` wall seconds have passed (forever if None)."""
         end = math.inf if duration is None else time.monotonic() + duration
-        while time.monotonic() < end:
+        while not self._stopping and time.monotonic() < end:
             self.poll()
         return self.status

@@ -31,6 +31,7 @@ class EMS:
 
     def __init__(self, bus: Bus, snapshot: Snapshot, name: str = "ems", period: float = 1.0) -> None:
         self.bus, self.snapshot, self.period = bus, snapshot, period
+        self._stopping = False
         self.readers = [bus.reader(p) for p in ("Bus", "TL", "G", "L")]
         self.frames = bus.reader("PMU")
         self.breakers = bus.reader("CB", "State")
@@ -117,9 +118,13 @@ class EMS:
             "normalized": result.normalized.tolist(),
         }
 
+    def stop(self) -> None:
+        """Ask :meth:`run` to end after this poll (a flag: safe from any thread)."""
+        self._stopping = True
+
     def run(self, duration: float | None = None) -> int:
         """Estimate until ``duration`` wall seconds have passed (forever if None); the count."""
         end = math.inf if duration is None else time.monotonic() + duration
-        while time.monotonic() < end:
+        while not self._stopping and time.monotonic() < end:
             self.poll()
         return self.estimates

@@ -8,6 +8,12 @@ out of the other interface, in both directions.  It works at layer 2, so ARP,
 multicast and Cyclone's discovery cross it unchanged.  Frames may overtake
 each other when the jitter exceeds their spacing, as with netem.
 
+A port going down (``Lan.set_link(host, up=False)``, a pulled cable) does
+not end the stage: the kernel reports it once on the port's socket (ENETDOWN),
+frames due to leave through it are dropped as send errors, and forwarding
+resumes by itself when the port is up again (the kernel re-attaches the
+socket).  That is what a WAN-drop test needs.
+
 Run as ``python -m gridbus.net.stage A B --delay-ms ... --stats FILE`` inside
 a namespace; SIGTERM ends it and writes its counters (frames in, out, dropped;
 how late each frame left compared with its due time) to FILE as JSON.
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import errno
 import heapq
 import json
 import os
@@ -35,6 +42,8 @@ PR_SET_PDEATHSIG = 1
 _MAX_FRAME = 65536
 LIMIT = 100_000  # frames held at once, both directions together; beyond, new frames are dropped
 _LATE_BINS_US = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+# what a socket says while its interface is down (or gone): the link is cut, the stage carries on
+_LINK_DOWN = frozenset({errno.ENETDOWN, errno.ENXIO, errno.ENODEV, errno.ENOBUFS})
 
 
 @dataclass
@@ -45,7 +54,8 @@ class Direction:
     sent: int = 0
     dropped: int = 0
     overflow: int = 0  # dropped because LIMIT frames were already held (netem's limit)
-    send_errors: int = 0
+    send_errors: int = 0  # frames that could not leave (the outgoing port was down, its queue full)
+    link_down: int = 0  # times the incoming port's socket reported its interface down
 
 
 @dataclass
@@ -118,6 +128,11 @@ class Stage:
             try:
                 frame, address = sock.recvfrom(_MAX_FRAME)
             except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno not in _LINK_DOWN:
+                    raise
+                direction.link_down += 1  # reported once per cut; frames flow again when it is up
                 return
             if address[2] == PACKET_OUTGOING:
                 continue  # our own transmissions, seen again on this socket

@@ -73,6 +73,7 @@ class TestbedService:
         self._due: dict[str, float] = {}
         self.published = 0
         self.lag_steps = 0  # ticks that ended behind the wall-clock schedule
+        self._stopping = False
         self.lost = 0.0  # simulated s the schedule went on without the plant
         # PMUs publish C37.118 frames estimated from waveforms, at their own reporting rate
         # (an engine that solves phasors itself brings its own PMUs: ``pmu_publisher``)
@@ -113,8 +114,12 @@ class TestbedService:
         """Source timestamp of the plant's present instant: simulated time, in the time base."""
         return self.clock.stamp(self.plant.t)
 
+    def stop(self) -> None:
+        """Ask :meth:`run` to end after this tick (a flag: safe from any thread)."""
+        self._stopping = True
+
     def run(self, duration: float | None = None, ready: Callable[[], None] | None = None) -> None:
-        """Run until ``duration`` simulated seconds have passed (forever if None)."""
+        """Run until ``duration`` simulated seconds have passed (forever if None) or :meth:`stop`."""
         self.clock.sleep_until(0.0)
         self.plant.start()
         self.publish_states()
@@ -124,7 +129,7 @@ class TestbedService:
         wall_next = time.time()
         try:
             # half a step of slack: t is a sum of float steps (300 x 0.01 = 2.99999999999998)
-            while duration is None or self.plant.t + self.system.step / 2 < duration:
+            while not self._stopping and (duration is None or self.plant.t + self.system.step / 2 < duration):
                 self._tick(duration)
                 wall_next += tick
                 pause = wall_next - time.time()
