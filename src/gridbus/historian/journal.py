@@ -34,6 +34,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import SinkRefused
+from .checkpoint import Checkpointer, defer_checkpoints
 from .sinks import CsvSink, Row, create_private
 
 RawRow = tuple[str, float, float, bytes]  # topic, source time, reception time, serialized sample
@@ -104,11 +105,13 @@ class Journal:
         except sqlite3.Error:
             self._release()
             raise
+        self._checkpointer = Checkpointer(path)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        defer_checkpoints(db)  # see .checkpoint: neither the taker nor the forwarder waits for fsyncs
         return db
 
     def _meta(self, key: str) -> str | None:
@@ -141,8 +144,8 @@ class Journal:
     def after(self, seq: int, limit: int) -> list[tuple[int, RawRow]]:
         """Up to ``limit`` rows after ``seq``, in order."""
         return [
-            (r[0], tuple(r[1:]))
-            for r in self._forward.execute(
+            (seq, (topic, source, reception, data))
+            for seq, topic, source, reception, data in self._forward.execute(
                 "SELECT seq, topic, source_time, reception_time, data FROM rows WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, limit),
             )
@@ -168,6 +171,7 @@ class Journal:
     # -- closing -------------------------------------------------------------------------
     def close(self, remove: bool = False) -> None:
         """Close; with ``remove``, delete the journal files (only when it holds nothing unsettled)."""
+        self._checkpointer.stop()
         for db in (self._append, self._forward):
             try:
                 db.close()

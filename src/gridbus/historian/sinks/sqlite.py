@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ...errors import GridbusError, SinkRefused, SinkUnavailable
+from ..checkpoint import Checkpointer, defer_checkpoints
 from .base import MARKS_TABLE, Key, Mark, Row, create_private, file_problem, unwritable
 
 SQLITE_COLUMNS = [
@@ -38,6 +39,7 @@ class SqliteSink:
     def __init__(self, path: str) -> None:
         self.url = path
         self.db: sqlite3.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
 
     def check(self) -> None:
         """Refuse a file that cannot be opened or written, or holds another schema."""
@@ -106,9 +108,11 @@ class SqliteSink:
             self.db = db = sqlite3.connect(self.url, check_same_thread=False, isolation_level=None, timeout=5)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            defer_checkpoints(db)  # a thread of its own checkpoints: no commit waits for the fsyncs
         except sqlite3.Error as exc:
             self.close()
             raise SinkUnavailable(f"{self.url}: {exc}") from None
+        self._checkpointer = Checkpointer(self.url)
         return db
 
     def _connection(self) -> sqlite3.Connection:
@@ -160,6 +164,9 @@ class SqliteSink:
             raise SinkUnavailable(f"{self.url}: {exc}") from None
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self.db is not None:
             self.db.close()
             self.db = None
