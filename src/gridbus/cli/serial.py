@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 from typing import TYPE_CHECKING, Any
 
 from .argtypes import link_path, number_list, positive_float, positive_int, profile_ref
 from .bridge import open_board_bus, zenoh_options
-from .common import command, open_bus
+from .common import command, on_stop_signals, open_bus
 
 if TYPE_CHECKING:
     from .common import Subcommands
@@ -69,8 +68,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
             for object_id, unit, spec in objects
         ]
         line = Line(link, translators)
-        for signum in (signal.SIGINT, signal.SIGTERM):  # both end cleanly: Link_State says disconnected
-            signal.signal(signum, lambda *_: line.stop())
+        on_stop_signals(line.stop)  # SIGINT and SIGTERM end cleanly: Link_State says disconnected
         ready = [
             {"object": t.object_id, "unit": t.unit, "link": t.link_id, "profile": t.profile.name} for t in translators
         ]
