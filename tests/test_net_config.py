@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 from helpers import gridbus
-from lxml import etree
 
 from gridbus.errors import NetError, QosError
 from gridbus.net import Impairment
@@ -32,7 +32,7 @@ def test_qos_show_reports_the_transport(env):
 def test_generated_config_maps_each_topic_to_its_network_partition():
     per_topic = transports(TopicMap(), ["Generator_Measurement", "Breaker_Command"])
     xml = lan_config("eth0", "10.254.0.11", per_topic, "239.255.0.2")
-    root = etree.fromstring(xml.encode())
+    root = ET.fromstring(xml.encode())
     ns = {"c": "https://cdds.io/config"}
     parts = {p.get("Name"): p.get("Address") for p in root.iterfind(".//c:NetworkPartition", ns)}
     assert parts == {MULTICAST_PARTITION: "239.255.0.2", UNICAST_PARTITION: "10.254.0.11"}
@@ -86,7 +86,7 @@ def test_net_cli_bad_input_exits_2(env):
 
 def test_net_config_prints_a_hosts_configuration_for_a_real_lan(env, tmp_path):
     out = gridbus("net", "config", "--interface", "enp3s0", "--address", "192.0.2.10", env=env, check=True)
-    root = etree.fromstring(out.stdout.encode())
+    root = ET.fromstring(out.stdout.encode())
     ns = {"c": "https://cdds.io/config"}
     assert root.find(".//c:NetworkInterface", ns).get("name") == "enp3s0"
     parts = {p.get("Name"): p.get("Address") for p in root.iterfind(".//c:NetworkPartition", ns)}

@@ -11,7 +11,6 @@ The public API is small::
 See README.md for the tour, ``gridbus --help`` for the command line.
 """
 
-from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -64,6 +63,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata (and email, zipfile, csv...) cost ~1 MB of RSS
+        return _version()
     if name in _LAZY:
         import importlib
 
@@ -109,7 +110,15 @@ __all__ = [
     "CodecError",
     "C37118Error",
 ]
-try:  # declared once, in pyproject.toml
-    __version__ = _metadata.version("gridbus")
-except _metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+
+
+def _version() -> str:
+    """The installed version, declared once in pyproject.toml; looked up on first use of ``__version__``."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("gridbus")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        version = "0+unknown"
+    globals()["__version__"] = version
+    return version

@@ -12,10 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lxml import etree
-
 from .errors import ConfigError
 from .qos import DATA_DIR
+from .xmltree import XmlError, local_name, parse
 
 __all__ = [
     "LOOPBACK_CONFIG",
@@ -106,14 +105,13 @@ def _check_cyclone_xml(text: str, where: str, fragment: bool, named_by: str = ""
     body = text.encode("utf-8")
     if fragment and not text.lstrip().startswith("<?"):
         body = b"<CycloneDDS>" + body + b"</CycloneDDS>"  # same line numbers
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
     try:
-        root = etree.fromstring(body, parser)
-    except etree.XMLSyntaxError as exc:
+        root = parse(body)
+    except XmlError as exc:
         raise ConfigError(
-            f"{where}:{exc.lineno}{named_by}: not a Cyclone DDS configuration: malformed XML: {exc.msg}"
+            f"{where}:{exc.line}{named_by}: not a Cyclone DDS configuration: malformed XML: {exc.reason}"
         ) from None
-    name = etree.QName(root).localname
+    name = local_name(root)
     if name.lower() != "cyclonedds":
         raise ConfigError(f"{where}:{root.sourceline}{named_by}: the root element is <{name}>, expected <CycloneDDS>")
 

@@ -3,9 +3,10 @@
 Profiles are data: ``qos/gridbus_qos.xml`` (OMG DDS-XML) holds them and
 ``qos/topics.xml`` maps topic names to profiles.  Cyclone's ``QosProvider``
 (11.0.1) turns a profile into policies, but it ignores ``base_name`` and its
-errors carry neither file nor line.  So this module checks the XML itself with
-lxml (reporting ``file:line``), resolves inheritance by merging policy
-elements, and hands the resolved document to ``QosProvider``.
+errors carry neither file nor line.  So this module checks the XML itself
+(``gridbus.xmltree``: the standard library's expat, reporting ``file:line``),
+resolves inheritance by merging policy elements, and hands the resolved
+document to ``QosProvider``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import math
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,12 @@ from typing import Any
 from cyclonedds.core import DDSException
 from cyclonedds.qos import Policy, Qos
 from cyclonedds.qos_provider import QosProvider
-from lxml import etree
 
 from .errors import QosError
 from .files import read_bytes
 from .resources import qos_dir
+from .xmltree import Located, XmlError, line_of, parse
+from .xmltree import local_name as _local
 
 DATA_DIR = qos_dir()  # the shipped QoS files (gridbus.resources)
 DEFAULT_QOS_FILE = DATA_DIR / "gridbus_qos.xml"
@@ -76,24 +79,20 @@ _POLICIES = set(_KINDS) | {
 _DURATION_TAGS = {"sec", "nanosec"}
 _INFINITE = {"DURATION_INFINITE_SEC", "DURATION_INFINITE_NSEC", "DURATION_INFINITY"}
 
-
-def _local(element: etree._Element) -> str:
-    return str(etree.QName(element).localname)
+DDS_XML_NS = "http://www.omg.org/spec/DDS-XML"
 
 
-def _where(path: Path, element: etree._Element) -> str:
-    return f"{path}:{element.sourceline}"
+def _where(path: Path, element: ET.Element) -> str:
+    return f"{path}:{line_of(element)}"
 
 
-def _parse(path: Path) -> etree._ElementTree:
-    """Parse an XML file; a FIFO, directory or unreadable file is refused before it is opened."""
+def _parse(path: Path) -> Located:
+    """The root of an XML file; a FIFO, directory or unreadable file is refused before it is opened."""
     data = read_bytes(path, QosError, "QoS XML file")
     try:
-        parser = etree.XMLParser(remove_comments=True)
-        return etree.ElementTree(etree.fromstring(data, parser, base_url=str(path)))
-    except etree.XMLSyntaxError as exc:
-        line = exc.lineno if exc.lineno else 1
-        raise QosError(f"{path}:{line}: malformed XML: {exc.msg}") from None
+        return parse(data)
+    except XmlError as exc:
+        raise QosError(f"{path}:{exc.line}: malformed XML: {exc.reason}") from None
 
 
 @dataclass
@@ -101,7 +100,7 @@ class Profile:
     """One resolved profile: ``library::name`` and its per-entity policy elements."""
 
     name: str
-    element: etree._Element  # resolved, without base_name
+    element: ET.Element  # resolved, without base_name
     source: str  # file:line where it is declared
 
 
@@ -110,11 +109,10 @@ class QosLibrary:
 
     def __init__(self, path: str | Path = DEFAULT_QOS_FILE) -> None:
         self.path = Path(path)
-        tree = _parse(self.path)
-        root = tree.getroot()
+        root = _parse(self.path)
         if _local(root) != "dds":
             raise QosError(f"{_where(self.path, root)}: root element must be <dds>, not <{_local(root)}>")
-        raw: dict[str, etree._Element] = {}
+        raw: dict[str, ET.Element] = {}
         for library in root:
             if _local(library) != "qos_library":
                 raise QosError(f"{_where(self.path, library)}: unexpected <{_local(library)}>; expected <qos_library>")
@@ -136,13 +134,13 @@ class QosLibrary:
         self._provider = self._make_provider()
 
     # -- checking --------------------------------------------------------------------
-    def _name(self, element: etree._Element) -> str:
+    def _name(self, element: ET.Element) -> str:
         name = element.get("name")
         if not name:
             raise QosError(f"{_where(self.path, element)}: <{_local(element)}> needs a name attribute")
         return str(name)
 
-    def _check_profile(self, profile: etree._Element) -> None:
+    def _check_profile(self, profile: ET.Element) -> None:
         for entity in profile:
             if _local(entity) not in ENTITY_QOS:
                 raise QosError(
@@ -152,7 +150,7 @@ class QosLibrary:
             for policy in entity:
                 self._check_policy(policy)
 
-    def _check_policy(self, policy: etree._Element) -> None:
+    def _check_policy(self, policy: ET.Element) -> None:
         tag = _local(policy)
         if tag not in _POLICIES:
             raise QosError(f"{_where(self.path, policy)}: unknown QoS policy <{tag}>")
@@ -168,7 +166,7 @@ class QosLibrary:
                 raise QosError(f"{_where(self.path, child)}: <{name}> {problem} (in <{tag}>), got {text!r}")
 
     # -- inheritance -------------------------------------------------------------------
-    def _resolve(self, name: str, raw: dict[str, etree._Element], chain: list[str]) -> Profile:
+    def _resolve(self, name: str, raw: dict[str, ET.Element], chain: list[str]) -> Profile:
         if name in self.profiles:
             return self.profiles[name]
         element = raw[name]
@@ -189,17 +187,17 @@ class QosLibrary:
         return profile
 
     def _make_provider(self) -> QosProvider:
-        nsmap = {None: "http://www.omg.org/spec/DDS-XML"}
-        root = etree.Element("dds", nsmap=nsmap)
-        libraries: dict[str, etree._Element] = {}
+        """One DDS-XML document of the resolved profiles, every element in the DDS-XML namespace."""
+        root = ET.Element("dds", xmlns=DDS_XML_NS)  # local names below: the file may use no namespace
+        libraries: dict[str, ET.Element] = {}
         for full, profile in self.profiles.items():
             lib, name = full.split("::", 1)
             if lib not in libraries:
-                libraries[lib] = etree.SubElement(root, "qos_library", name=lib)
-            element = copy.deepcopy(profile.element)
+                libraries[lib] = ET.SubElement(root, "qos_library", name=lib)
+            element = _local_copy(profile.element)
             element.set("name", name)
             libraries[lib].append(element)
-        text = etree.tostring(root, encoding="unicode")
+        text = ET.tostring(root, encoding="unicode")
         try:
             return QosProvider(text)
         except DDSException as exc:
@@ -257,7 +255,7 @@ def _is_int(text: str) -> bool:
     return text.removeprefix("-").isdigit()
 
 
-def _merge(base: etree._Element, derived: etree._Element) -> etree._Element:
+def _merge(base: ET.Element, derived: ET.Element) -> ET.Element:
     """Copy of ``base`` with ``derived``'s policy elements replacing same-named ones."""
     merged = copy.deepcopy(base)
     merged.attrib.clear()
@@ -273,6 +271,14 @@ def _merge(base: etree._Element, derived: etree._Element) -> etree._Element:
                 target.remove(old)
             target.append(copy.deepcopy(policy))
     return merged
+
+
+def _local_copy(element: ET.Element) -> ET.Element:
+    """A deep copy of ``element`` with the namespace taken off every tag (the document declares it)."""
+    copied = ET.Element(_local(element), element.attrib)
+    copied.text, copied.tail = element.text, element.tail
+    copied.extend(_local_copy(child) for child in element)
+    return copied
 
 
 TRANSPORTS = ("unicast", "multicast")
@@ -292,7 +298,7 @@ class TopicMap:
 
     def __init__(self, path: str | Path = DEFAULT_TOPIC_MAP, qos_file: str | Path | None = None) -> None:
         self.path = Path(path)
-        root = _parse(self.path).getroot()
+        root = _parse(self.path)
         if _local(root) != "topics":
             raise QosError(f"{_where(self.path, root)}: root element must be <topics>, not <{_local(root)}>")
         if qos_file is not None:
@@ -345,7 +351,7 @@ class TopicMap:
         return self.library.reader_qos(self.profile_for(topic_name))
 
 
-def _multicast_address(path: Path, root: etree._Element) -> str:
+def _multicast_address(path: Path, root: ET.Element) -> str:
     """The ``multicast_address`` of ``<topics>``: the group multicast topics are sent to."""
     text = str(root.get("multicast_address", DEFAULT_MULTICAST_ADDRESS))
     parts = text.split(".")

@@ -23,7 +23,7 @@ drift loud.  The package copy is the one gridbus reads — ``gridbus idl generat
 compiles ``data/idl`` — so after editing ``idl/grid.idl``, copy it over
 (the test says so) before generating.
 
-Files are returned as real paths (Cyclone and lxml take file names): on a
+Files are returned as real paths (Cyclone and idlc take file names): on a
 normal install they are the package's own files; from a zip they are extracted
 once and kept until the process exits.
 """
