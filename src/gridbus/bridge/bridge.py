@@ -90,12 +90,16 @@ class Bridge:
         self.peers: set[str] = set()
         self._stopping = False
         self.session = open_session(config.listen, config.connect, config.tls)
-        self._declare()
-        self.boards = None
-        if boards is not None:
-            self.boards = BoardGateway(
-                self.session, self.zenoh, self.site, boards, policy.into, max_objects=board_objects
-            )
+        self.boards: BoardGateway | None = None
+        try:
+            self._declare()
+            if boards is not None:
+                self.boards = BoardGateway(
+                    self.session, self.zenoh, self.site, boards, policy.into, max_objects=board_objects
+                )
+        except BaseException:
+            self.session.close()  # an open session keeps the process alive after the error
+            raise
 
     # -- lifecycle ---------------------------------------------------------------------
     def _declare(self) -> None:
