@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 from helpers import gridbus
@@ -64,3 +65,34 @@ def test_bench_programs_repeats_each_path(env):
     for row in rows:
         _sane(row)
         assert len(row["runs"]) == 2 and row["rss_mb"] == max(run["rss_mb"] for run in row["runs"])
+
+
+CHATTY = r"""
+import signal, sys, json, time
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+for _ in range(256):  # 256 KB of log before it is ready: far more than a pipe holds
+    sys.stderr.write("x" * 1023 + "\n")
+sys.stderr.flush()
+print('{"ready": {}}', flush=True)
+while not stop:
+    time.sleep(0.05)
+print(json.dumps({"done": {"logged": 256 * 1024}}), flush=True)
+"""
+
+
+def test_a_measured_program_that_logs_a_lot_does_not_block(env):
+    """Its stderr goes to a file, not to a pipe no one drains during the measurement."""
+    from gridbus.bench.programs import measure
+
+    row = measure([sys.executable, "-c", CHATTY], env, seconds=0.2, warmup=0.0)
+    assert row["report"] == {"logged": 256 * 1024}
+
+
+def test_a_measured_program_that_fails_to_start_says_why(env):
+    from gridbus.bench.programs import measure
+    from gridbus.errors import GridbusError
+
+    code = "import sys; sys.stderr.write('no such bus\\n'); sys.exit(3)"
+    with pytest.raises(GridbusError, match="did not start: no such bus"):
+        measure([sys.executable, "-c", code, "x", "y"], env, seconds=0.1, warmup=0.0)

@@ -139,6 +139,15 @@ def test_types_says_which_path_each_type_takes(env):
     assert {t["codec"] for t in json.loads(forced)["topics"]} == {"binding"}
     assert "GRIDBUS_CODEC=binding" in forced
     assert "codec: fast" in gridbus("types", "G", env=env, check=True).stdout
+    assert "codec: fast" in gridbus("types", "G", env=env | {"GRIDBUS_CODEC": "fast"}, check=True).stdout
+
+
+@pytest.mark.parametrize("value", ["bindng", "slow"])
+def test_a_mistyped_codec_choice_is_an_error(env, value):
+    """A typo in GRIDBUS_CODEC must not silently keep the fast path."""
+    done = gridbus("types", "G", env=env | {"GRIDBUS_CODEC": value})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"gridbus: error: GRIDBUS_CODEC='{value}': give one of fast, binding" in done.stderr
 
 
 @pytest.mark.integration

@@ -109,3 +109,13 @@ def test_net_config_prints_a_hosts_configuration_for_a_real_lan(env, tmp_path):
         assert proc.returncode == 2 and message in proc.stderr
     proc = gridbus("net", "config", "--interface", "eth 0", "--address", "192.0.2.1", env=env)
     assert proc.returncode == 2 and "interface name" in proc.stderr
+
+
+def test_a_stage_that_cannot_ask_to_die_with_its_parent_says_so(monkeypatch, caplog):
+    """prctl refused (here: an option the kernel does not know): a warning, not silence."""
+    from gridbus.net import stage
+
+    monkeypatch.setattr(stage, "PR_SET_PDEATHSIG", -1)  # the real prctl answers EINVAL
+    with caplog.at_level("WARNING", logger=stage.__name__):
+        stage._die_with_parent()
+    assert "cannot ask to die with the parent" in caplog.text and "Invalid argument" in caplog.text

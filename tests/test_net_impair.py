@@ -148,6 +148,7 @@ def test_impairment_stage_survives_its_link_going_down_and_up(domain):
         assert _echo(lan, 3) == "silence"  # the cable is pulled
         stage = lan.hosts["h1"].stage
         assert stage is not None and stage.poll() is None, "the stage exited when its port went down"
+        assert stage.stderr is None and (lan.state_dir / "stage-h1.log").exists()  # no pipe left undrained
         lan.set_link("h1", up=True)
         assert _echo(lan, 30) == "echo"  # through the same stage, once the link is back
         assert lan.stage_pid("h1") == pid and stage.poll() is None

@@ -155,3 +155,38 @@ def test_sigterm_ends_the_command(name, env, tmp_path, domain):
         time.sleep(pause)
         status = command.terminate(signals)
         assert status == 0, f"{name}: SIGTERM after {pause} s, {signals}x: status {status}\n{command.output()}"
+
+
+HUNG_STOP = r"""
+import threading, time
+from gridbus.cli.common import on_stop_signals
+stopping = threading.Event()
+def stop():  # a clean stop that hangs
+    stopping.set()
+    time.sleep(1000)
+on_stop_signals(stop, grace=3.0)
+print("ready", flush=True)
+stopping.wait(30)
+print("stopping", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_hung_stop_ends_on_a_sigterm_after_the_grace(env):
+    """A quick repeat of SIGTERM is ignored; once the grace is over, SIGTERM ends a stop that hangs."""
+    proc = subprocess.Popen([sys.executable, "-c", HUNG_STOP], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stdout.readline().strip() == "stopping"
+        proc.send_signal(signal.SIGTERM)  # a repeat within the grace: ignored
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.3)
+        end = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < end:  # after the grace one of these ends it
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+        assert proc.wait(timeout=5) == -signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait()

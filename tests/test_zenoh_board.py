@@ -164,3 +164,41 @@ def test_translator_over_zenoh_without_cyclonedds(tmp_path, domain, env):
         sim.stdin.flush()
         sim.wait(timeout=10)
     assert translator.returncode == 0, err
+
+
+def test_board_cannot_command_pass_a_denied_topic_or_write_unbounded_objects(tmp_path, domain):
+    """Any peer with a certificate of the CA can reach the board keys: the bridge admits only data
+    roles, under the site's [in] policy, for at most --max-board-objects objects; refusals are events."""
+    from gridbus.bridge.link import TlsFiles
+    from gridbus.transport.board import BoardLink
+
+    pki = make_pki(tmp_path / "pki")
+    board = issue(pki.ca, tmp_path / "pki" / "boards", "rogue")
+    port = port_for(domain, 5)
+    bridge = start_bridge(
+        "A", domain, pki, "--listen", f"tls/127.0.0.1:{port}", "--boards",
+        "--deny-in", "Generator_Measurement", "--max-board-objects", "2",
+    )  # fmt: skip
+    link = BoardLink("A", [f"tls/127.0.0.1:{port}"], TlsFiles(board.cert, board.key, pki.ca.cert))
+    try:
+        with Bus(domain) as bus:
+            commands = bus.reader("CB_1", "Command")
+            measurements = bus.reader("G_1", "Measurement")
+            states = bus.reader("G", "State", history=8)
+            events = bus.reader("EV_bridge-A", "Log", history=8)
+            link.describe("G_1")  # the bridge answers: the link is up
+            link.put("CB_1", "Command", {}, 1_000_000_000)  # a command injected by a board
+            link.put("G_1", "Measurement", {"f": 60.0}, 1_000_000_000)  # denied by --deny-in
+            for n in (1, 2, 3):  # the third object is over the cap
+                link.put(f"G_{n}", "State", {}, 1_000_000_000)
+            got: list[str] = []
+            assert wait_until(lambda: got.extend(s.id for s in states.take(0)) or len(got) >= 2)
+            assert commands.take(0.5) == [] and measurements.take(0) == []
+            assert sorted(got + [s.id for s in states.take(0.3)]) == ["G_1", "G_2"]
+            kinds: list[str] = []
+            assert wait_until(lambda: kinds.extend(e.kind for e in events.take(0)) or len(kinds) >= 3)
+    finally:
+        link.close()
+        done = stop(bridge)
+    assert sorted(kinds) == ["BOARD_DENIED", "BOARD_OBJECTS_CAPPED", "BOARD_ROLE_REFUSED"]
+    assert done["board_rejected"] == 3 and done["board_in"] == 2

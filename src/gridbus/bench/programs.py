@@ -78,12 +78,19 @@ def _codec_path(path: str) -> Iterator[None]:
 
 def measure(command: Sequence[str], env: dict[str, str], seconds: float, warmup: float) -> Row:
     """Run ``command`` until ready, measure it for ``seconds``, stop it (SIGTERM); its footprint and report."""
-    proc = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe no one drains while it runs
+        return _measure(command, env, seconds, warmup, errors)
+
+
+def _measure(command: Sequence[str], env: dict[str, str], seconds: float, warmup: float, errors: Any) -> Row:
+    proc = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
     try:
         line = read_line(proc, 60.0)
         if not line or not line.startswith('{"ready"'):
             proc.kill()
-            _out, err = proc.communicate(timeout=30)
+            proc.communicate(timeout=30)
+            errors.seek(0)
+            err = errors.read()
             raise GridbusError(f"{' '.join(command[3:])} did not start: {((line or '') + err).strip()[-300:]}")
         time.sleep(warmup)
         footprint = Footprint(proc.pid)

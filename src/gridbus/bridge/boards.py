@@ -10,6 +10,12 @@ CA (see :mod:`gridbus.transport`).  The gateway
   that topic, written on the site's domain with the topic's QoS and the
   board's source time stamp (a field out of range is refused and logged:
   the bridge is where a board's data enters the bus);
+- admits only the data roles a board sends (:data:`BOARD_ROLES`: never a
+  command — any peer with a certificate of the CA could otherwise command
+  the site), only topics the site's ``[in]`` policy admits, and at most
+  ``max_objects`` distinct objects (each one is a DDS instance kept for the
+  bridge's life); every refusal is counted (``board_rejected``), logged and
+  published on ``Event_Log`` (``EV_bridge-<site>``);
 - hands each command for an object whose board is alive (its liveliness
   token ``gridbus/<site>/board/alive/<object>``) to that board, as JSON.
 
@@ -27,24 +33,50 @@ from typing import Any
 
 from ..bus import Bus
 from ..errors import GridbusError
+from ..events import EventLog
 from ..sample import Sample
 from ..transport.board import board_keys
 from ..transport.schema import describe_object
+from .policy import COMMAND, MAX_BOARD_OBJECTS, Direction
 
-__all__ = ["BoardGateway"]
+__all__ = ["BOARD_ROLES", "MAX_BOARD_OBJECTS", "BoardGateway"]
 
 log = logging.getLogger(__name__)
+
+# what the board path sends: the DAQ agent and translators (Measurement, State, Config), EventLog (Log)
+BOARD_ROLES = frozenset({"Measurement", "State", "Config", "Log"})
+
+
+class _Refused(Exception):
+    """A board sample the gateway does not write (``kind`` goes to Event_Log)."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 class BoardGateway:
     """Boards' samples into the site's domain, commands out to the boards."""
 
-    def __init__(self, session: Any, zenoh: Any, site: str, bus: Bus) -> None:
+    def __init__(
+        self,
+        session: Any,
+        zenoh: Any,
+        site: str,
+        bus: Bus,
+        policy: Direction | None = None,
+        *,
+        max_objects: int = MAX_BOARD_OBJECTS,
+    ) -> None:
         self.session, self.zenoh, self.bus = session, zenoh, bus
+        self.policy = policy if policy is not None else Direction()
+        self.max_objects = max_objects
         self.keys = board_keys(site)
         self.alive: set[str] = set()
         self.counts = {"board_in": 0, "board_rejected": 0, "board_commands": 0}
+        self._objects: set[str] = set()  # objects written so far (bounded by max_objects)
         self._lock = threading.Lock()
+        self.events = EventLog(bus, f"bridge-{site}".replace("_", "-"))
         self._entities = [
             session.declare_queryable(f"{self.keys['schema']}/*", self._on_schema),
             session.declare_subscriber(f"{self.keys['in']}/*/*", self._on_sample),
@@ -55,6 +87,7 @@ class BoardGateway:
     def close(self) -> None:
         for entity in reversed(self._entities):
             entity.undeclare()
+        self.commands.close()
 
     def _on_schema(self, query: Any) -> None:
         object_id = str(query.key_expr).rsplit("/", 1)[-1]
@@ -68,14 +101,41 @@ class BoardGateway:
     def _on_sample(self, sample: Any) -> None:
         *_, role, object_id = str(sample.key_expr).split("/")
         try:
+            topic = self._admit(role, object_id)
             doc = json.loads(sample.payload.to_bytes())
-            topic = self.bus.registry.parse_id(object_id).topic(role)
             data = topic.build(object_id, doc["f"])
+            self._claim(object_id)
             self.bus.writer(object_id, role).write(data, timestamp=doc["t"] / 1e9)
             self.counts["board_in"] += 1
+        except _Refused as exc:
+            self._refuse(exc.kind, object_id, role, str(exc))
         except (GridbusError, ValueError, KeyError, TypeError) as exc:
+            self._refuse("BOARD_SAMPLE_REFUSED", object_id, role, str(exc))
+
+    def _admit(self, role: str, object_id: str) -> Any:
+        """The topic of a board's sample, if boards may write it (else :class:`_Refused`)."""
+        if role not in BOARD_ROLES:
+            raise _Refused("BOARD_ROLE_REFUSED", f"boards may send only {', '.join(sorted(BOARD_ROLES))}")
+        topic = self.bus.registry.parse_id(object_id).topic(role)
+        if topic.name.endswith(COMMAND):
+            raise _Refused("BOARD_ROLE_REFUSED", "boards may not send commands")
+        if not self.policy.admits(topic.name, object_id):
+            raise _Refused("BOARD_DENIED", f"{topic.name}/{object_id} refused by the bridge's [in] policy")
+        return topic
+
+    def _claim(self, object_id: str) -> None:
+        """Count ``object_id`` among the objects boards write, within ``max_objects``."""
+        with self._lock:
+            if object_id in self._objects:
+                return
+            if len(self._objects) >= self.max_objects:
+                raise _Refused("BOARD_OBJECTS_CAPPED", f"boards already write {self.max_objects} objects (the cap)")
+            self._objects.add(object_id)
+
+    def _refuse(self, kind: str, object_id: str, role: str, reason: str) -> None:
+        with self._lock:
             self.counts["board_rejected"] += 1
-            log.warning("board sample for %s (%s) refused: %s", object_id, role, exc)
+        self.events.report(kind, f"board {role} sample for {object_id} refused: {reason}", object=object_id)
 
     def _on_alive(self, sample: Any) -> None:
         object_id = str(sample.key_expr).rsplit("/", 1)[-1]

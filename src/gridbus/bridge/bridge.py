@@ -33,7 +33,7 @@ from cyclonedds.core import WaitSet
 from ..bus import Bus
 from ..extras import require
 from ..source import key_id
-from .boards import BoardGateway
+from .boards import MAX_BOARD_OBJECTS, BoardGateway
 from .commands import ANSWER_WAIT, Inbox, Outbox, Pending
 from .config import BridgeConfig
 from .link import open_session
@@ -60,7 +60,15 @@ _TICK = 0.02  # s between checks of capped samples and command retries
 class Bridge:
     """One site's bridge; ``run()`` forwards until ``stop()``."""
 
-    def __init__(self, bus: Bus, config: BridgeConfig, *, retry: float = 0.5, boards: Bus | None = None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        config: BridgeConfig,
+        *,
+        retry: float = 0.5,
+        boards: Bus | None = None,
+        board_objects: int = MAX_BOARD_OBJECTS,
+    ) -> None:
         config.check()
         assert config.tls is not None  # checked
         self.zenoh = require("zenoh", "gridbus bridge")
@@ -82,8 +90,16 @@ class Bridge:
         self.peers: set[str] = set()
         self._stopping = False
         self.session = open_session(config.listen, config.connect, config.tls)
-        self._declare()
-        self.boards = BoardGateway(self.session, self.zenoh, self.site, boards) if boards is not None else None
+        self.boards: BoardGateway | None = None
+        try:
+            self._declare()
+            if boards is not None:
+                self.boards = BoardGateway(
+                    self.session, self.zenoh, self.site, boards, policy.into, max_objects=board_objects
+                )
+        except BaseException:
+            self.session.close()  # an open session keeps the process alive after the error
+            raise
 
     # -- lifecycle ---------------------------------------------------------------------
     def _declare(self) -> None:

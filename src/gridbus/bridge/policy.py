@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 
-__all__ = ["COMMAND", "Direction", "Policy", "RateCaps"]
+__all__ = ["COMMAND", "MAX_BOARD_OBJECTS", "Direction", "Policy", "RateCaps"]
 
 COMMAND = "_Command"  # topic names of commands end so; allow patterns naming them contain it
+MAX_BOARD_OBJECTS = 1024  # distinct objects boards may write (each is a DDS instance the bridge keeps)
 
 
 @dataclass

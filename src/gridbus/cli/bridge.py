@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from ..bridge.policy import MAX_BOARD_OBJECTS
 from ..errors import ConfigError
 from .argtypes import input_file, output_dir, positive_float, positive_int
 from .common import bus_options, on_stop_signals, open_bus, print_json_lines, print_table
@@ -66,7 +67,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     with (
         open_bus(args) as bus,
         open_bus(args) as board_bus,
-        Bridge(bus, config, boards=board_bus if args.boards else None) as bridge,
+        Bridge(bus, config, boards=board_bus if args.boards else None, board_objects=args.max_board_objects) as bridge,
     ):
         on_stop_signals(bridge.stop)
         info = {"site": config.site, "domain": bus.domain_id, "listen": config.listen, "connect": config.connect}
@@ -206,6 +207,10 @@ def register(sub: Subcommands) -> None:
         _many(p, flag, "PATTERN", f"topics (or topic/object) that {what}")
     _many(p, "--max-frequency", "TOPIC=HZ", "cap how often one object of a topic goes out (newest value wins)")
     p.add_argument("--boards", action="store_true", help="also serve boards without DDS (gridbus daq --zenoh ...)")
+    p.add_argument(
+        "--max-board-objects", type=positive_int, default=MAX_BOARD_OBJECTS, metavar="N",
+        help=f"most distinct objects boards may write (default {MAX_BOARD_OBJECTS})",
+    )  # fmt: skip
     p.add_argument("--duration", type=positive_float, default=None, help="seconds to run (default: until a signal)")
     tools = p.add_subparsers(dest="bridge_command", required=False, metavar="{certs,bench}")
 

@@ -8,6 +8,7 @@ where log records get their one handler (``-v``, ``--log-format json``).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import math
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
     from ..bus import Bus, Sample
     from ..model import Registry
+
+log = logging.getLogger(__name__)
 
 EXIT_BAD_INPUT = 2
 Row = dict[str, Any]
@@ -106,9 +109,12 @@ def open_registry(args: argparse.Namespace) -> Registry:
 
 # ---------------------------------------------------------------------- signals
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_GRACE = 10.0  # s after the first stop signal during which repeats are ignored
 
 
-def on_stop_signals(callback: Callable[[], None], signals: Sequence[int] = STOP_SIGNALS) -> None:
+def on_stop_signals(
+    callback: Callable[[], None], signals: Sequence[int] = STOP_SIGNALS, *, grace: float = STOP_GRACE
+) -> None:
     """``signals`` (SIGINT and SIGTERM) call ``callback`` once, on a thread of its own.
 
     Why not in the handler: Python runs a handler on the main thread between two of
@@ -119,10 +125,12 @@ def on_stop_signals(callback: Callable[[], None], signals: Sequence[int] = STOP_
     byte to a pipe (no lock); a daemon thread started now reads it and runs
     ``callback``.
 
-    After the first signal the process is stopping: a second SIGTERM (or SIGHUP) is
-    ignored, so that the clean stop finishes with its report and status even through
-    interpreter shutdown (where Python would restore the default, deadly, action); a
-    second Ctrl-C raises KeyboardInterrupt as usual, the user's way to force it.
+    After the first signal the process is stopping: for ``grace`` seconds a repeated
+    SIGTERM (or SIGHUP) is ignored, so that the clean stop finishes with its report and
+    status even through interpreter shutdown (where Python would restore the default,
+    deadly, action); a second Ctrl-C raises KeyboardInterrupt as usual, the user's way
+    to force it.  After ``grace`` the signals get their default action back, so a stop
+    that hangs still ends on the next SIGTERM (systemd, ``timeout``), not only on SIGKILL.
     """
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)
@@ -132,6 +140,9 @@ def on_stop_signals(callback: Callable[[], None], signals: Sequence[int] = STOP_
             os.read(read_fd, 1)
         except OSError:  # pragma: no cover - the pipe is never closed while the process lives
             return
+        timer = threading.Timer(grace, _default_action, args=(signals,))
+        timer.daemon = True
+        timer.start()
         callback()
 
     threading.Thread(target=wait_then_call, name="stop-on-signal", daemon=True).start()
@@ -146,6 +157,22 @@ def on_stop_signals(callback: Callable[[], None], signals: Sequence[int] = STOP_
 
     for signum in signals:
         signal.signal(signum, handler)
+
+
+def _default_action(signals: Sequence[int]) -> None:
+    """Give ``signals`` (but SIGINT, which raises KeyboardInterrupt) their default action.
+
+    Through the C library: ``signal.signal`` works only on the main thread, and this
+    runs on a timer's, possibly while the main thread is stuck in the hung stop.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.signal.restype = ctypes.c_void_p
+    for signum in signals:
+        if signum != signal.SIGINT and libc.signal(signum, None) == ctypes.c_void_p(-1).value:  # SIG_DFL; SIG_ERR
+            log.warning(
+                "could not restore the default action of signal %d: %s", signum, os.strerror(ctypes.get_errno())
+            )
 
 
 # ----------------------------------------------------------------------- output

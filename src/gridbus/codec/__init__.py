@@ -13,7 +13,9 @@ A type the generator does not cover (unions, optional members,
 @appendable/@mutable types...) keeps the binding's serializer: its
 :class:`Codec` says ``path == "binding"`` and why in ``reason``.  Setting the
 environment variable ``GRIDBUS_CODEC=binding`` puts every type on the
-binding's path (an escape hatch, read when a codec is first asked for).
+binding's path (an escape hatch, read when a codec is asked for);
+``GRIDBUS_CODEC=fast`` (or unset) is the default; any other value is a
+:class:`~gridbus.errors.ConfigError` (a typo must not silently keep a path).
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ from typing import Any
 
 from cyclonedds.idl import IdlStruct
 
+from ..errors import ConfigError
 from .generate import generate_decoder, generate_encoder
 from .plan import Struct, Unsupported, plan_for
 from .support import binding_decoder
 
-__all__ = ["ENV", "Codec", "codec_for"]
+__all__ = ["ENV", "MODES", "Codec", "codec_for"]
 
 log = logging.getLogger(__name__)
 
 ENV = "GRIDBUS_CODEC"  # "binding": every type uses the binding's serializer
+MODES = ("fast", "binding")  # "fast" (the default): generated codecs where the type allows
 
 
 class Codec:
@@ -89,7 +93,7 @@ _codecs: dict[tuple[type, bool], Codec] = {}
 
 def codec_for(cls: type[IdlStruct]) -> Codec:
     """The codec of topic type ``cls``, generated on first use and cached."""
-    forced = os.environ.get(ENV, "").strip().lower() == "binding"
+    forced = _forced()
     key = (cls, forced)
     codec = _codecs.get(key)
     if codec is None:
@@ -98,6 +102,14 @@ def codec_for(cls: type[IdlStruct]) -> Codec:
             if codec is None:
                 codec = _codecs[key] = _make(cls, forced)
     return codec
+
+
+def _forced() -> bool:
+    """Whether ``GRIDBUS_CODEC`` puts every type on the binding's path (checked: no silent typo)."""
+    mode = os.environ.get(ENV, "").strip().lower() or "fast"
+    if mode not in MODES:
+        raise ConfigError(f"{ENV}={os.environ[ENV]!r}: give one of {', '.join(MODES)} (default fast)")
+    return mode == "binding"
 
 
 def _make(cls: type[IdlStruct], forced: bool) -> Codec:

@@ -272,11 +272,13 @@ class Lan:
         argv = [sys.executable, str(_STAGE), h.port, f"q{h.index}", "--delay-ms", str(imp.delay_ms)]
         argv += ["--jitter-ms", str(imp.jitter_ms), "--loss-pct", str(imp.loss_pct)]
         argv += ["--stats", str(self.state_dir / f"stage-{h.name}.json"), "--ready", str(ready), "--realtime"]
-        h.stage = subprocess.Popen(nsmod.ns_exec(self.switch, argv), stderr=subprocess.PIPE)
+        errors = self.state_dir / f"stage-{h.name}.log"  # a file: a pipe no one drains would block the stage
+        with errors.open("wb") as sink:
+            h.stage = subprocess.Popen(nsmod.ns_exec(self.switch, argv), stderr=sink)
         deadline = time.monotonic() + 15
         while not ready.exists():
             if h.stage.poll() is not None or time.monotonic() > deadline:
-                err = h.stage.stderr.read().decode(errors="replace") if h.stage.stderr else ""
+                err = errors.read_text(errors="replace")
                 self._stop_stage(h)
                 raise NetError(f"the impairment stage of {h.name} did not start: {err.strip()[-300:]}")
             time.sleep(0.02)

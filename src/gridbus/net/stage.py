@@ -26,6 +26,7 @@ import ctypes
 import errno
 import heapq
 import json
+import logging
 import os
 import random
 import select
@@ -35,6 +36,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -184,9 +187,12 @@ def _die_with_parent() -> None:
     """Ask the kernel to SIGTERM this stage when the process that started it dies."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
+        failed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0
+        reason = os.strerror(ctypes.get_errno())
+    except (OSError, AttributeError) as exc:
+        failed, reason = True, str(exc)
+    if failed:
+        log.warning("stage: cannot ask to die with the parent (prctl: %s): stop it by hand if its LAN dies", reason)
 
 
 def _realtime() -> None:
