@@ -19,7 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gridbus.bench.peers import read_line
 from gridbus.bridge.pki import Issued, issue, make_ca
+
+READY_TIMEOUT = 30.0  # s a child gets to say it is ready
 
 
 @dataclass
@@ -53,10 +56,11 @@ def start_bridge(site: str, domain: int, pki: Pki, *args: str, env: dict | None 
         "--cert", str(tls.cert), "--key", str(tls.key), "--ca", str(pki.ca.cert), *args,
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or dict(os.environ))
-    line = proc.stdout.readline()
-    if not line.startswith('{"ready"'):
+    line = read_line(proc, READY_TIMEOUT)  # bounded: a hung child fails the test, it does not hang it
+    if line is None or not line.startswith('{"ready"'):
         proc.kill()
-        raise AssertionError(f"bridge {site} did not start: {line}{proc.stderr.read()}")
+        _out, err = proc.communicate()
+        raise AssertionError(f"bridge {site} did not start within {READY_TIMEOUT:g} s: {line}{err}")
     return proc
 
 

@@ -25,7 +25,7 @@ POOR_WAN = Impairment(delay_ms=20, jitter_ms=5, loss_pct=2)
 
 # site A: a device that prints every Generator_Command it gets and whose breaker state changes on request
 SITE_A = """
-import json, sys, threading
+import json, sys, threading, time
 from gridbus import Bus
 with Bus({domain}) as bus:
     cmds = bus.reader("G_1", "Command", history=64)
@@ -36,7 +36,8 @@ with Bus({domain}) as bus:
         for line in sys.stdin:
             state.write(status=line.strip())
     threading.Thread(target=flip, daemon=True).start()
-    while True:
+    end = time.monotonic() + 60  # a bound even if the test never ends it
+    while time.monotonic() < end:
         for s in cmds.take(0.2):
             print(json.dumps(round(s.f_ref, 3)), flush=True)
 """

@@ -16,6 +16,7 @@ import time
 import pytest
 from helpers import gridbus
 
+from gridbus.bench.peers import read_line
 from gridbus.errors import NetError
 from gridbus.net import Impairment, Lan, can_build, namespaces
 
@@ -153,24 +154,34 @@ time.sleep(300)
 
 def test_sigkilled_owner_leaves_nothing_after_net_down(env):
     owner = subprocess.Popen([sys.executable, "-c", _CRASHER], stdout=subprocess.PIPE, text=True, env=env)
-    assert owner.stdout is not None
-    lan, sleeper, stage = owner.stdout.readline().split()
-    os.kill(owner.pid, signal.SIGKILL)
-    owner.wait(timeout=10)
-    left = [n.name for n in namespaces() if n.lan == lan]
-    assert len(left) == 3  # the crash left the switch and both hosts behind
-    listed = gridbus("net", "ls", "--json", env=env, check=True)
-    assert any(
-        json.loads(line)["lan"] == lan and not json.loads(line)["owner_alive"] for line in listed.stdout.splitlines()
-    )
-    down = gridbus("net", "down", env=env, check=True)  # default: remove stale LANs
-    assert f"{lan}-sw" in down.stdout
-    assert not [n for n in namespaces() if n.lan == lan]
-    for pid in (int(sleeper), int(stage)):
-        deadline = time.monotonic() + 5
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(pid), f"process {pid} survived the cleanup"
+    lan = ""
+    try:
+        line = read_line(owner, 30.0)
+        assert line, "the LAN owner did not report its LAN within 30 s"
+        lan, sleeper, stage = line.split()
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(timeout=10)
+        left = [n.name for n in namespaces() if n.lan == lan]
+        assert len(left) == 3  # the crash left the switch and both hosts behind
+        listed = gridbus("net", "ls", "--json", env=env, check=True)
+        assert any(
+            json.loads(line)["lan"] == lan and not json.loads(line)["owner_alive"]
+            for line in listed.stdout.splitlines()
+        )
+        down = gridbus("net", "down", env=env, check=True)  # default: remove stale LANs
+        assert f"{lan}-sw" in down.stdout
+        assert not [n for n in namespaces() if n.lan == lan]
+        for pid in (int(sleeper), int(stage)):
+            deadline = time.monotonic() + 5
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _alive(pid), f"process {pid} survived the cleanup"
+    finally:  # an assertion that failed before (or in) `net down` must not leave the LAN behind
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait(timeout=10)
+        if lan and [n for n in namespaces() if n.lan == lan]:
+            gridbus("net", "down", lan, env=env)
 
 
 def _alive(pid: int) -> bool:

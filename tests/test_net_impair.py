@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from gridbus.bench.peers import read_line
 from gridbus.net import Impairment, Lan, can_build
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(can_build() is not None, reason=str(can_build()))]
@@ -101,13 +102,17 @@ def test_net_bench_impaired_link_scenario(env, domain):
 
 
 ECHO_SERVER = """
-import socket, sys
+import socket, sys, time
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sock.bind(("0.0.0.0", 7001))
-sock.settimeout(60)
+sock.settimeout(0.5)
 print("ready", flush=True)
-while True:
-    data, peer = sock.recvfrom(64)
+end = time.monotonic() + 60  # a bound even if the test never kills it
+while time.monotonic() < end:
+    try:
+        data, peer = sock.recvfrom(64)
+    except TimeoutError:
+        continue
     sock.sendto(data, peer)
 """
 
@@ -142,7 +147,7 @@ def test_impairment_stage_survives_its_link_going_down_and_up(domain):
         lan.impair("h1", Impairment(delay_ms=5, jitter_ms=1))  # through the userspace stage
         pid = lan.stage_pid("h1")
         server = lan.python("h2", ECHO_SERVER, stdout=subprocess.PIPE, text=True)
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        assert read_line(server, 10.0) == "ready"
         assert _echo(lan, 20) == "echo"
         lan.set_link("h1", up=False)
         assert _echo(lan, 3) == "silence"  # the cable is pulled

@@ -5,6 +5,7 @@ device simulator and the translator as processes on a real pty, driven over the 
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -59,12 +60,22 @@ def test_a_level_reset_is_a_whole_word_written_once(domain, tmp_path):
         _state(rig, lambda s: s.status.name == "FAULT")
         rig.bus.command("G_2", action="START")  # refused while tripped: a reset is needed
         rig.wait_health(lambda s: s.commands_rejected == 1)
+        _writes(rig)  # what the drive got so far: not the reset's
         rig.bus.command("G_2", action="RESET")
         _state(rig, lambda s: s.status.name == "OFF")
+        assert _writes(rig) == [[1, 0x2000, [7]]]  # the whole reset word, once; no other write with it
         rig.bus.command("G_2", action="START")
         _state(rig, lambda s: s.status.name == "RUNNING")
+        assert [w for w in _writes(rig) if w[1] == 0x2000] == [[1, 0x2000, [1]]]  # START's word, no repeated reset
     finally:
         rig.close()
+
+
+def _writes(rig) -> list[list]:
+    """The register writes the simulated drive received since the last call, as ``[unit, address, words]``."""
+    done = rig.control("writes")
+    assert done.startswith("writes "), done
+    return json.loads(done.removeprefix("writes "))
 
 
 @pytest.mark.integration

@@ -12,11 +12,12 @@ import subprocess
 import sys
 
 import pytest
-from bridge_helpers import make_pki, port_for, start_bridge, stop, wait_until
+from bridge_helpers import READY_TIMEOUT, make_pki, port_for, start_bridge, stop, wait_until
 
 from gridbus import Bus
+from gridbus.bench.peers import read_line
 from gridbus.bridge.pki import issue
-from gridbus.errors import FieldError
+from gridbus.errors import FieldError, UnknownObjectError
 from gridbus.transport.schema import BoardField, BoardObject
 
 pytestmark = pytest.mark.integration
@@ -48,10 +49,11 @@ def _on_board(args: list[str], port: int, board, pki, env) -> subprocess.Popen:
         [sys.executable, "-c", NO_CYCLONE, *args, "--zenoh", f"tls/127.0.0.1:{port}", "--site", "A", *tls],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
-    line = proc.stdout.readline()
-    if not line.startswith('{"ready"'):
+    line = read_line(proc, READY_TIMEOUT)
+    if line is None or not line.startswith('{"ready"'):
         proc.kill()
-        raise AssertionError(f"{args[0]} did not start: {line}{proc.stderr.read()}")
+        _out, err = proc.communicate()
+        raise AssertionError(f"{args[0]} did not start within {READY_TIMEOUT:g} s: {line}{err}")
     return proc
 
 
@@ -63,6 +65,7 @@ def test_daq_agent_over_zenoh_without_cyclonedds(tmp_path, domain, env):
     config = tmp_path / "agent.toml"
     config.write_text(AGENT)
     agent = None
+    out = err = ""
     try:
         with Bus(domain) as bus:
             gens = bus.reader("G_1")
@@ -77,10 +80,17 @@ def test_daq_agent_over_zenoh_without_cyclonedds(tmp_path, domain, env):
             event = events.take_one(timeout=10)
             assert event is not None and event.kind == "COMMAND_REJECTED" and event.field == "f_ref"
     finally:
-        if agent is not None:
-            agent.terminate()
-            out, err = agent.communicate(timeout=10)
-        done = stop(bridge)
+        try:
+            if agent is not None:
+                agent.terminate()
+                try:
+                    out, err = agent.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    agent.kill()
+                    out, err = agent.communicate()
+        finally:
+            done = stop(bridge)
+    assert agent is not None and out.strip(), err
     report = json.loads(out.strip().splitlines()[-1])["done"]
     assert agent.returncode == 0, err
     assert report["commands_applied"] >= 1 and report["commands_rejected"] == 1
@@ -107,7 +117,7 @@ def test_board_sample_with_a_bad_field_is_refused_by_the_bridge(tmp_path, domain
             link.put("G_1", "State", {}, 1_000_000_000)  # a good one, so we know the path works
             assert cmds.take_one(timeout=10) is not None
             assert cmds.take(0.3) == []
-            with pytest.raises(Exception, match="Unknown|unknown|no object"):
+            with pytest.raises(UnknownObjectError, match="Unknown|unknown|no object"):
                 link.describe("NOPE_1")
     finally:
         link.close()

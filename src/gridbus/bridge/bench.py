@@ -20,13 +20,14 @@ from typing import Any
 
 from ..bench import BusOptions, endpoint, payload_for
 from ..bench.latency import ping_point
-from ..bench.peers import STOP, Peer, ask, start, stop, wait_matched
+from ..bench.peers import STOP, Peer, ask, read_line, start, stop, wait_matched
 from .pki import issue, make_ca
 
 __all__ = ["bench_bridge"]
 
 Row = dict[str, Any]
 _SIZE = 100  # bytes per Ping, about a Generator_Measurement
+_READY_TIMEOUT = 30.0  # s a bridge gets to say it is ready
 
 
 def _bridge(site: str, domain: int, certs: Path, endpoint_flag: str, port: int, config: str | None) -> Any:
@@ -38,10 +39,11 @@ def _bridge(site: str, domain: int, certs: Path, endpoint_flag: str, port: int, 
     if config:
         cmd += ["--config", config]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    if not proc.stdout.readline().startswith('{"ready"'):
+    line = read_line(proc, _READY_TIMEOUT)  # bounded: a hung bridge ends the bench, it does not hang it
+    if line is None or not line.startswith('{"ready"'):
         proc.kill()
-        raise RuntimeError(f"the bench bridge of site {site} did not start")
+        proc.wait()
+        raise RuntimeError(f"the bench bridge of site {site} did not start within {_READY_TIMEOUT:g} s")
     return proc
 
 
@@ -122,15 +124,15 @@ def bench_bridge(
         ca = make_ca(certs / "ca")
         for site in ("A", "B"):
             issue(ca, certs, site)
-        bridge_a = _bridge("A", a, certs, "--listen", port, config)
-        bridge_b = _bridge("B", b, certs, "--connect", port, config)
-        try:
+        bridges = [_bridge("A", a, certs, "--listen", port, config)]
+        try:  # site A's bridge is stopped even if site B's does not start
+            bridges.append(_bridge("B", b, certs, "--connect", port, config))
             rows.append(_latency("bridged (DDS->Zenoh TLS->DDS)", site_a, site_b, count, rate))
             rows.append(_throughput("direct DDS", site_a, site_a, throughput_seconds))
             rows.append(_throughput("bridged (DDS->Zenoh TLS->DDS)", site_a, site_b, throughput_seconds))
         finally:
-            _stop(bridge_b)
-            _stop(bridge_a)
+            for proc in reversed(bridges):
+                _stop(proc)
     p50 = {r["path"]: r["p50_us"] for r in rows if "p50_us" in r}
     if len(p50) == 2:
         rows[1]["added_p50_us"] = round(p50["bridged (DDS->Zenoh TLS->DDS)"] - p50["direct DDS"], 1)

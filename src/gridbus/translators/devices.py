@@ -18,6 +18,8 @@ status queries report the model.  Lines on stdin inject faults:
     fault on [CODE] | off   the device trips with fault code CODE (default 1): a drive stops and
                  stays faulted until a reset command (or ``fault off``)
     @UNIT LINE   (multidrop) apply LINE to one unit id only; without it a line is for all units
+    writes       (Modbus) the register writes received since the last ``writes``, heartbeats aside:
+                 ``writes [[unit, address, [words...]], ...]`` (what tests check the drive was sent)
     quit
 
 The device model is in :mod:`gridbus.translators.device_model`, the protocol
@@ -27,6 +29,7 @@ with a stable path and the simulator loop.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -135,6 +138,9 @@ class Simulator:
         if not words:
             return ""
         verb, arg = words[0], (words[1] if len(words) > 1 else "")
+        if verb == "writes":
+            taken = self.server.take_writes() if isinstance(self.server, (ModbusServer, LineServer)) else []
+            return f"writes {json.dumps(taken)}"
         if verb == "silent":
             self.silent_until = time.monotonic() + float(arg or 1)
         elif verb in ("garbage", "corrupt"):

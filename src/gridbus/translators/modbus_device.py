@@ -46,6 +46,12 @@ class ModbusServer:
         self.areas = {t: self.profile.status_registers(t) for t in registers.TABLES}
         self.enums = {n: {v: raw for raw, v in codes.items()} for n, codes in enum_codes(self.profile).items()}
         self.last_kind = ""
+        self.writes: list[tuple[int, int, list[int]]] = []  # (unit, address, words) received, heartbeats aside
+
+    def take_writes(self) -> list[tuple[int, int, list[int]]]:
+        """The writes received since the last call (what a test checks the drive was sent)."""
+        taken, self.writes = self.writes, []
+        return taken
 
     def power_on(self, unit: int) -> None:
         """The unit forgot its settings: control words back to 0."""
@@ -118,6 +124,7 @@ class ModbusServer:
             self.last_kind = "heartbeat"
             model.heartbeat()
             return
+        self.writes.append((unit, address, list(words)))
         for name, word in profile.words.items():
             if word.address == address and len(words) == 1:
                 self._control_word(unit, name, words[0])
@@ -183,6 +190,9 @@ class LineServer:
                 self.last_kind = server.last_kind
                 return used, reply
         return used, reply  # another device's request: silence
+
+    def take_writes(self) -> list[tuple[int, int, list[int]]]:
+        return [w for server in self.servers for w in server.take_writes()]
 
     def power_on(self, unit: int) -> None:
         for server in self.servers:

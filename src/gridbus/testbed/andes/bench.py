@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...bench.peers import read_line
 from ...bus import Bus
 from ...timebase import SimClock
 from ..service import TestbedService
@@ -32,6 +33,7 @@ from .engine import AndesEngine
 
 DEADBAND = 0.005  # Hz, the AGC's
 TRIPS = {"ieee14": "CB_G2", "ieee39": "CB_G2"}
+READY_TIMEOUT = 60.0  # s a peer gets to say it is ready (the EMS loads its case first)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -44,9 +46,21 @@ def _peer(args: list[str], domain: int, partition: str | None) -> subprocess.Pop
     cmd = [sys.executable, "-m", "gridbus.cli.main", *args, "--domain", str(domain)]
     cmd += ["--partition", partition] if partition else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    proc.stdout.readline()  # {"ready": ...}
+    line = read_line(proc, READY_TIMEOUT)  # {"ready": ...}; bounded, so a hung peer cannot hang the bench
+    if line is None or not line.startswith('{"ready"'):
+        _end(proc)
+        raise RuntimeError(f"gridbus {args[0]} did not start within {READY_TIMEOUT:g} s")
     return proc
+
+
+def _end(proc: subprocess.Popen[str]) -> None:
+    """Stop a peer: SIGTERM, then SIGKILL if it has not gone within 10 s."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
 
 
 def bench_cosim(
@@ -58,17 +72,15 @@ def bench_cosim(
     with Bus(domain, partition=partition) as bus:
         service = TestbedService(bus, engine.system, rate=1 / step, clock=SimClock(time.time(), 1.0), engine=engine)
         service.publish_states()
-        peers = {
-            "agc": _peer(["agc", "--period", str(step), "--deadband", str(DEADBAND)], domain, partition),
-            "ems": _peer(["ems", "--case", case, "--period", "0.5"], domain, partition),
-        }
-        try:
+        peers: dict[str, subprocess.Popen[str]] = {}
+        try:  # peers started so far are ended even if a later one fails to start
+            peers["agc"] = _peer(["agc", "--period", str(step), "--deadband", str(DEADBAND)], domain, partition)
+            peers["ems"] = _peer(["ems", "--case", case, "--period", "0.5"], domain, partition)
             figures = _throughput(engine, service, seconds, peers)
             figures |= _latency(engine, service, step)
         finally:
             for proc in peers.values():
-                proc.terminate()
-                proc.wait(timeout=10)
+                _end(proc)
     objects = len(service._measure) + len(service.pmus.ids)
     return {"case": case, "objects": objects, "rate_hz": round(1 / step, 1), **figures}
 

@@ -1,10 +1,12 @@
 """The reference: the same case and scenario run by ANDES alone, in one call.
 
-Validation of the co-simulation (issue 14, item 6): with perfect sensors and
-no controller, what the bus carried must be what ANDES computes offline.  The
-offline run builds the same :class:`~.case.AndesCase` (same events compiled
-into the same ANDES models) and lets ANDES integrate to the end by itself;
-its stored trajectories are the reference.
+The offline run builds the same :class:`~.case.AndesCase` (same events
+compiled into the same ANDES models) and lets ANDES integrate to the end by
+itself; its stored trajectories are the reference of the closed-loop
+experiment and show that stepping in chunks integrates the same model.  It
+shares gridbus's scenario compilation, so it cannot catch a wrong event
+mapping: the validation of issue 14, item 6 (tests/test_andes_engine.py)
+compares the bus with events written for ANDES by hand instead.
 """
 
 from __future__ import annotations
