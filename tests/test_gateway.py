@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import pytest
 
 from gridbus import Bus
+from gridbus.c37time import to_soc_fracsec
 from gridbus.synchrophasor import (
     Command,
     DataFrame,
@@ -32,7 +33,7 @@ from gridbus.synchrophasor import (
 )
 from gridbus.synchrophasor.adapter import WireFormat
 from gridbus.synchrophasor.client import GatewayClient
-from gridbus.synchrophasor.frame import Frame, split_time
+from gridbus.synchrophasor.frame import Frame
 from gridbus.synchrophasor.pdc import Concentrator
 from gridbus.synchrophasor.server import GatewayServer
 from gridbus.synchrophasor.stream import StreamFeed
@@ -102,7 +103,7 @@ def _serving(bus: Bus, fmt: WireFormat) -> Iterator[tuple[GatewayServer, Concent
 
 
 def _write_both(bus: Bus, k: int) -> float:
-    soc, frac = split_time(time.time(), 1_000_000)
+    soc, frac = to_soc_fracsec(time.time(), 1_000_000)
     for i in (1, 2):
         bus.writer(f"PMU_{i}").write(
             timestamp=soc + frac / 1e6, idcode=i, soc=soc, fracsec=frac, magnitude=[100.0 * i, 5.0],
@@ -182,7 +183,7 @@ def _stream(cfgcnt: int, phasors: int) -> StreamConfig:
 
 
 def _frame(k: int, phasors: int, stat: int = 0) -> DataFrame:
-    soc, frac = split_time(time.time(), 1_000_000)
+    soc, frac = to_soc_fracsec(time.time(), 1_000_000)
     block = PmuData(stat, [120.0 + n for n in range(phasors)], [0.25] * phasors, 60.0 + k / 1000, -0.5, [], [])
     return DataFrame(9, soc, frac, [block])
 
