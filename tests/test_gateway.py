@@ -271,7 +271,9 @@ def test_client_counts_malformed_frames_on_link_state_and_keeps_the_connection(d
     unknown = bytes([0xAA, 0x72]) + good[0][2:-2]
     unknown += crc_ccitt(unknown).to_bytes(2, "big")
     wrong_size = encode_frame(FrameType.DATA, 9, 0, 0, b"\x00" * 10)  # fits no configuration
-    frames = [good[0], bytes(bad_crc), unknown, b"\xaa\x02\x00\x05", wrong_size, *good]  # good[0]: before any CFG
+    late = _frame(9, 2)
+    beyond = encode_data(cfg, DataFrame(9, late.soc, 1_000_000, late.pmus))  # FRACSEC = TIME_BASE: not a fraction
+    frames = [good[0], bytes(bad_crc), unknown, b"\xaa\x02\x00\x05", wrong_size, beyond, *good]  # good[0]: no CFG yet
     stop = threading.Event()
     port, pmu = _fake_pmu(cfg, frames, stop)
     try:
@@ -281,14 +283,15 @@ def test_client_counts_malformed_frames_on_link_state_and_keeps_the_connection(d
             with _client(bus, port, link_id="LINK_pmu-test") as client:
                 got: list = []
                 _wait(lambda: len(got) >= 3, step=lambda: got.extend(measurements.take(0.1)))
-                _wait(lambda: client.health.fields["errors"] >= 5)
+                _wait(lambda: client.health.fields["errors"] >= 6)
                 client.health.publish(force=True)
                 states: list = []
-                _wait(lambda: any(s.errors >= 5 for s in states), step=lambda: states.extend(health.take(0.2)))
+                _wait(lambda: any(s.errors >= 6 for s in states), step=lambda: states.extend(health.take(0.2)))
             last = states[-1]
         assert [s.fracsec for s in got[:3]] == [decode_frame(g).fracsec for g in good]
-        assert last.reconnects == 0 and last.errors >= 5
+        assert last.reconnects == 0 and last.errors >= 6
         text = client.health.fields
+        assert "FRACSEC 1000000 is not below TIME_BASE 1000000" in text["last_error"]  # counted, never published
         assert text["port"] == f"tcp://127.0.0.1:{port}" and text["profile"] == "c37.118.2-client"
     finally:
         stop.set()
