@@ -120,6 +120,8 @@ def _cases() -> list[Case]:
     add("number", "device-sim", "vfd-modbus", "--duration", "nan", bus=False)
     for value in ("nan", "-1", "0", "inf"):
         add("number", "demo", "--seconds", value)
+    for value in ("nan", "-0.1", "inf"):
+        add("number", "agc", "--deadband", value)
     for sizes in ("0", "-32", "abc", "32,,64", "nan", "1e9"):
         add("number", "bench", "latency", "--sizes", sizes)
     for rates in ("nan", "0", "-50", "inf", "x"):

@@ -9,6 +9,7 @@ import math
 import pytest
 
 from gridbus import C37118Error
+from gridbus.c37time import from_soc_fracsec, to_soc_fracsec
 from gridbus.synchrophasor import (
     AnalogChannel,
     Command,
@@ -31,7 +32,7 @@ from gridbus.synchrophasor import (
     encode_frame,
     encode_header,
 )
-from gridbus.synchrophasor.frame import decode_header, measurement_time, split_time
+from gridbus.synchrophasor.frame import decode_header
 
 SOC = 0x5F5E1000  # 2020-09-13 12:26:40 UTC
 
@@ -182,7 +183,7 @@ DATA = _hex("""
 def test_data_frame_byte_by_byte():
     frame = decode_frame(DATA)
     assert (frame.fracsec, frame.time_quality) == (500_000, 0x15)
-    assert measurement_time(frame.soc, frame.fracsec, 1_000_000) == SOC + 0.5
+    assert from_soc_fracsec(frame.soc, frame.fracsec, 1_000_000) == SOC + 0.5
     data = decode_data(STATION_A, frame)
     block = data.pmus[0]
     re, im = 14644 * 9.15527, -7736 * 9.15527
@@ -203,10 +204,21 @@ def test_header_frame():
 
 
 def test_time_split_and_back():
-    soc, frac = split_time(1_700_000_000.999_9996, 1_000_000)
+    soc, frac = to_soc_fracsec(1_700_000_000.999_9996, 1_000_000)
     assert (soc, frac) == (1_700_000_001, 0)  # rounds up into the next second
-    assert split_time(1_700_000_000.25, 30) == (1_700_000_000, 8)  # 0.25 s = 7.5 counts -> 8
-    assert measurement_time(1_700_000_000, 15, 30) == 1_700_000_000.5
+    assert to_soc_fracsec(1_700_000_000.25, 30) == (1_700_000_000, 8)  # 0.25 s = 7.5 counts -> 8
+    assert from_soc_fracsec(1_700_000_000, 15, 30) == 1_700_000_000.5
+
+
+def test_a_data_frame_whose_fracsec_is_not_below_time_base_is_a_c37118_error():
+    """FRACSEC counts a fraction of one second: TIME_BASE - 1 is the last legal count."""
+    block = decode_data(STATION_A, decode_frame(DATA)).pmus[0]
+    last = decode_frame(encode_data(STATION_A, DataFrame(7, SOC, 999_999, [block])))
+    assert decode_data(STATION_A, last).fracsec == 999_999
+    assert from_soc_fracsec(last.soc, last.fracsec, STATION_A.time_base) == pytest.approx(SOC + 0.999_999)
+    beyond = decode_frame(encode_data(STATION_A, DataFrame(7, SOC, 1_000_000, [block])))
+    with pytest.raises(C37118Error, match="FRACSEC 1000000 is not below TIME_BASE 1000000"):
+        decode_data(STATION_A, beyond)
 
 
 # -- round trips of every format -------------------------------------------------------------

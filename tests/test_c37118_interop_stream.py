@@ -23,7 +23,7 @@ import pytest
 from pypmu_compat import PYPMU_SERVER, pypmu_frame
 
 from gridbus import Bus
-from gridbus.synchrophasor.frame import split_time
+from gridbus.c37time import to_soc_fracsec
 
 SOC = 1_700_000_000
 
@@ -177,7 +177,7 @@ def _wait(condition: Callable[[], object], timeout: float = 15.0) -> None:
 def _publish_set(bus: Bus, k: int, float_freq: bool) -> float:
     """Both PMUs at one measurement time; returns it.  pypmu decodes no float FREQ above 32.767
     (deviation 2): with a float FREQ the test publishes a small one."""
-    soc, frac = split_time(time.time(), 1_000_000)
+    soc, frac = to_soc_fracsec(time.time(), 1_000_000)
     for i in (1, 2):
         bus.writer(f"PMU_{i}").write(
             timestamp=soc + frac / 1e6, idcode=i, soc=soc, fracsec=frac, stat=0, magnitude=[100.0 * i + k, 5.5],

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import pytest
 
 from gridbus import Bus
+from gridbus.c37time import to_soc_fracsec
 from gridbus.synchrophasor import (
     Command,
     DataFrame,
@@ -32,7 +33,7 @@ from gridbus.synchrophasor import (
 )
 from gridbus.synchrophasor.adapter import WireFormat
 from gridbus.synchrophasor.client import GatewayClient
-from gridbus.synchrophasor.frame import Frame, split_time
+from gridbus.synchrophasor.frame import Frame
 from gridbus.synchrophasor.pdc import Concentrator
 from gridbus.synchrophasor.server import GatewayServer
 from gridbus.synchrophasor.stream import StreamFeed
@@ -102,7 +103,7 @@ def _serving(bus: Bus, fmt: WireFormat) -> Iterator[tuple[GatewayServer, Concent
 
 
 def _write_both(bus: Bus, k: int) -> float:
-    soc, frac = split_time(time.time(), 1_000_000)
+    soc, frac = to_soc_fracsec(time.time(), 1_000_000)
     for i in (1, 2):
         bus.writer(f"PMU_{i}").write(
             timestamp=soc + frac / 1e6, idcode=i, soc=soc, fracsec=frac, magnitude=[100.0 * i, 5.0],
@@ -182,7 +183,7 @@ def _stream(cfgcnt: int, phasors: int) -> StreamConfig:
 
 
 def _frame(k: int, phasors: int, stat: int = 0) -> DataFrame:
-    soc, frac = split_time(time.time(), 1_000_000)
+    soc, frac = to_soc_fracsec(time.time(), 1_000_000)
     block = PmuData(stat, [120.0 + n for n in range(phasors)], [0.25] * phasors, 60.0 + k / 1000, -0.5, [], [])
     return DataFrame(9, soc, frac, [block])
 
@@ -270,7 +271,9 @@ def test_client_counts_malformed_frames_on_link_state_and_keeps_the_connection(d
     unknown = bytes([0xAA, 0x72]) + good[0][2:-2]
     unknown += crc_ccitt(unknown).to_bytes(2, "big")
     wrong_size = encode_frame(FrameType.DATA, 9, 0, 0, b"\x00" * 10)  # fits no configuration
-    frames = [good[0], bytes(bad_crc), unknown, b"\xaa\x02\x00\x05", wrong_size, *good]  # good[0]: before any CFG
+    late = _frame(9, 2)
+    beyond = encode_data(cfg, DataFrame(9, late.soc, 1_000_000, late.pmus))  # FRACSEC = TIME_BASE: not a fraction
+    frames = [good[0], bytes(bad_crc), unknown, b"\xaa\x02\x00\x05", wrong_size, beyond, *good]  # good[0]: no CFG yet
     stop = threading.Event()
     port, pmu = _fake_pmu(cfg, frames, stop)
     try:
@@ -280,14 +283,15 @@ def test_client_counts_malformed_frames_on_link_state_and_keeps_the_connection(d
             with _client(bus, port, link_id="LINK_pmu-test") as client:
                 got: list = []
                 _wait(lambda: len(got) >= 3, step=lambda: got.extend(measurements.take(0.1)))
-                _wait(lambda: client.health.fields["errors"] >= 5)
+                _wait(lambda: client.health.fields["errors"] >= 6)
                 client.health.publish(force=True)
                 states: list = []
-                _wait(lambda: any(s.errors >= 5 for s in states), step=lambda: states.extend(health.take(0.2)))
+                _wait(lambda: any(s.errors >= 6 for s in states), step=lambda: states.extend(health.take(0.2)))
             last = states[-1]
         assert [s.fracsec for s in got[:3]] == [decode_frame(g).fracsec for g in good]
-        assert last.reconnects == 0 and last.errors >= 5
+        assert last.reconnects == 0 and last.errors >= 6
         text = client.health.fields
+        assert "FRACSEC 1000000 is not below TIME_BASE 1000000" in text["last_error"]  # counted, never published
         assert text["port"] == f"tcp://127.0.0.1:{port}" and text["profile"] == "c37.118.2-client"
     finally:
         stop.set()

@@ -21,7 +21,7 @@ from gridbus import Bus
 PUBLISHER = r"""
 import sys, time
 from gridbus import Bus
-from gridbus.synchrophasor.frame import split_time
+from gridbus.c37time import to_soc_fracsec
 domain, partition, frames, stop_2 = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 with Bus(domain, partition=partition) as bus:
     for i in (1, 2):
@@ -32,7 +32,7 @@ with Bus(domain, partition=partition) as bus:
     print("ready", flush=True)
     sys.stdin.readline()  # go
     for k in range(frames):
-        soc, frac = split_time(time.time(), 1_000_000)
+        soc, frac = to_soc_fracsec(time.time(), 1_000_000)
         for i in (1, 2):
             if i == 2 and k >= stop_2:
                 continue

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from gridbus import Bus, GridbusError
+from gridbus.c37time import to_soc_fracsec
 from gridbus.synchrophasor.align import LATE, MISSING, ON_TIME, Aligner
-from gridbus.synchrophasor.frame import split_time
 from gridbus.synchrophasor.pdc import Concentrator
 
 T0 = 1_700_000_000.0
@@ -91,7 +91,7 @@ def test_concentrator_publishes_sets_and_statistics(domain, partition):
             writers = {i: bus.writer(f"PMU_{i}") for i in (1, 2)}
             times = []
             for k in range(40):
-                soc, frac = split_time(time.time(), 1_000_000)
+                soc, frac = to_soc_fracsec(time.time(), 1_000_000)
                 times.append(soc + frac / 1e6)
                 for i in (1, 2):
                     if i == 2 and k >= 20:

@@ -12,8 +12,9 @@ import time
 import pytest
 
 from gridbus import Bus
+from gridbus.c37time import to_soc_fracsec
 from gridbus.synchrophasor import Command, FrameSplitter, FrameType, decode_config, decode_data, encode_command
-from gridbus.synchrophasor.frame import Frame, split_time
+from gridbus.synchrophasor.frame import Frame
 
 
 def _invalid(frame) -> bool:
@@ -55,7 +56,7 @@ def test_pdc_serves_its_sets_with_a_missing_pmu_marked_invalid(domain, partition
             data: list = []
             deadline = time.monotonic() + 15
             while not any(d.pmus[1].stat & 0x8000 for d in data[1:]) and time.monotonic() < deadline:
-                soc, frac = split_time(time.time(), 1_000_000)
+                soc, frac = to_soc_fracsec(time.time(), 1_000_000)
                 both_seen = any(not d.pmus[1].stat & 0x8000 for d in data)
                 for i in (1,) if both_seen else (1, 2):  # PMU_2 stops once a complete set came back
                     bus.writer(f"PMU_{i}").write(

@@ -61,6 +61,9 @@ def test_soc_fracsec_round_trip_and_carry():
         to_soc_fracsec(1.0, time_base=1 << 24)
     with pytest.raises(FieldError, match="32-bit SOC"):
         to_soc_fracsec(-1.0)
+    with pytest.raises(FieldError, match="FRACSEC count 30 is not below TIME_BASE 30"):
+        from_soc_fracsec(5, 30, time_base=30)
+    assert from_soc_fracsec(5, 29, time_base=30) == pytest.approx(5 + 29 / 30)
 
 
 def test_time_quality_reflects_the_sync_state_and_leap_seconds():

@@ -60,3 +60,11 @@ def read_toml(path: str | Path, error: type[GridbusError], what: str) -> tuple[d
         line = re.search(r"line (\d+)", str(exc))
         raise error(f"{path}:{line.group(1) if line else 1}: {exc}") from None
     return doc, Locator(str(path), text, error)
+
+
+def top_table(doc: dict[str, Any], name: str, loc: Locator) -> dict[str, Any]:
+    """The top-level table ``name`` of ``doc`` ({} when absent); any other value is an error at its line."""
+    value = doc.get(name, {})
+    if not isinstance(value, dict):
+        raise loc.error(f"{name} must be a table ([{name}])", key=name)
+    return value

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..tomlfile import Locator, read_toml
+from ..tomlfile import Locator, read_toml, top_table
 from .link import TlsFiles, check_endpoint
 from .policy import Direction, Policy
 
@@ -82,7 +82,7 @@ def load_file(path: str | Path, config: BridgeConfig) -> BridgeConfig:
     for key in doc:
         if key not in _SECTIONS:
             raise loc.error(f"unknown section [{key}]; known: {', '.join(sorted(_SECTIONS))}", section=key)
-    bridge = _table(doc, "bridge", loc)
+    bridge = top_table(doc, "bridge", loc)
     for key in bridge:
         if key not in _BRIDGE_KEYS:
             raise loc.error(f"unknown key {key!r} in [bridge]; known: {', '.join(sorted(_BRIDGE_KEYS))}", key=key)
@@ -110,13 +110,13 @@ def load_file(path: str | Path, config: BridgeConfig) -> BridgeConfig:
                 raise loc.error(f"{k} {p}: no such file", key=k)
         config.tls = TlsFiles(files["cert"], files["key"], files["ca"])
     for section, attr in (("out", "out"), ("in", "into")):
-        table = _table(doc, section, loc)
+        table = top_table(doc, section, loc)
         direction: Direction = getattr(config.policy, attr)
         for key, value in table.items():
             if key not in ("allow", "deny"):
                 raise loc.error(f"unknown key {key!r} in [{section}]; known: allow, deny", key=key, section=section)
             setattr(direction, key, _strings(value, key, loc, section))
-    for pattern, hz in _table(doc, "rate", loc).items():
+    for pattern, hz in top_table(doc, "rate", loc).items():
         if isinstance(hz, bool) or not isinstance(hz, (int, float)):
             raise loc.error(f"[rate] {pattern!r} must be a number of Hz", key=pattern, section="rate")
         try:
@@ -124,13 +124,6 @@ def load_file(path: str | Path, config: BridgeConfig) -> BridgeConfig:
         except ConfigError as exc:
             raise loc.error(str(exc).removeprefix("[rate]: "), key=pattern, section="rate") from None
     return config
-
-
-def _table(doc: dict[str, Any], name: str, loc: Locator) -> dict[str, Any]:
-    table = doc.get(name, {})
-    if not isinstance(table, dict):
-        raise loc.error(f"{name} must be a [{name}] table", key=name)
-    return table
 
 
 def _string(value: Any, key: str, loc: Locator) -> str:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .argtypes import input_file, output_dir, positive_float
+from .argtypes import input_file, nonneg_float, output_dir, positive_float
 from .common import command, on_stop_signals, open_bus
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def cmd_agc(args: argparse.Namespace) -> int:
 
 
 def cmd_closed_loop(args: argparse.Namespace) -> int:
-    from ..experiments.closed_loop import finite, run_closed_loop
+    from ..experiments.closed_loop import run_closed_loop
+    from ..jsonsafe import finite
 
     out = Path(args.out)
     summary = run_closed_loop(
@@ -116,7 +117,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--bias", type=positive_float, default=150e6, help="frequency bias beta (W/Hz)")
     p.add_argument("--gain", type=positive_float, default=0.15, help="integral gain Ki (1/s)")
     p.add_argument("--period", type=positive_float, default=0.5, help="simulated s between set-point updates")
-    p.add_argument("--deadband", type=float, default=0.005, help="Hz of frequency error ignored")
+    p.add_argument("--deadband", type=nonneg_float, default=0.005, help="Hz of frequency error ignored")
     p.add_argument("--duration", type=positive_float, default=None, help="wall seconds to run (default: forever)")
 
     p = command(

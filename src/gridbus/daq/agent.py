@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..c37time import SyncState, time_quality, to_soc_fracsec
 from ..errors import DaqConfigError, FieldError, UnknownObjectError
 from ..events import EventLog
-from ..pmu.time import SyncState, time_quality, to_soc_fracsec
 from ..tomlfile import read_toml
 from .backend import Channel, SamplingBackend, SimulatedADC
 from .dsp import CycleProcessor

@@ -29,6 +29,7 @@ from ..bus import Bus
 from ..control.agc import AGC, AgcSettings
 from ..errors import ExperimentError
 from ..extras import require
+from ..jsonsafe import finite
 from ..testbed.andes.scenario import Scenario, load_scenario, scenario_file
 from .verdict import check, reproduced
 
@@ -189,15 +190,6 @@ def run_closed_loop(
     summary["files"] = [_write_csv(runs, out), _plot(runs, out, event_t, summary), "summary.json"]
     (out / "summary.json").write_text(json.dumps(finite(summary), indent=2) + "\n")
     return summary
-
-
-def finite(value: Any) -> Any:
-    """``value`` with every non-finite float as None (JSON has no Infinity: never settled = null)."""
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite(v) for v in value]
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _write_csv(runs: dict[str, Run], out: Path) -> str:

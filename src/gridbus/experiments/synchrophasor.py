@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from ..c37time import from_soc_fracsec
 from ..pmu.report import write_report
 from ..pmu.suite import TestReport, run_test
-from ..pmu.time import from_soc_fracsec
 from .result import Result
 
 REFERENCE_PMU = "PMU_1"  # on Bus_1, the slack's bus

@@ -12,27 +12,16 @@ nested structs) through the JSON encoder.  Same text as
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
+from ..jsonsafe import finite
 from ..model import _plain
 
 __all__ = ["json_writer"]
 
 FLOAT, INT, OTHER = "float", "int", "other"  # how a field's value is written
 _JSON = json.JSONEncoder(separators=(",", ":"))
-
-
-def finite(value: Any) -> Any:
-    """NaN and inf as null (JSON has neither; PostgreSQL's jsonb refuses them), in sequences too."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [finite(v) for v in value]
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    return value
 
 
 def _other(value: Any) -> str:

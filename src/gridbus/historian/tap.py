@@ -37,11 +37,12 @@ from .. import _cyclone
 from ..bus import Bus
 from ..codec import codec_for
 from ..errors import CodecError, GridbusError, UnknownObjectError
+from ..jsonsafe import finite
 from ..model import Registry, TopicType
 from ..qos import seconds_to_ns
 from ..source import KeyMatch
 from .journal import RawRow
-from .rowjson import FLOAT, INT, OTHER, finite, json_writer
+from .rowjson import FLOAT, INT, OTHER, json_writer
 from .sinks import Row
 
 ROLES = ("Measurement", "State", "Command", "Protection", "Config")  # Config: a stream's labels (PMU_Config)

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from ..bus import Bus
+from ..c37time import to_soc_fracsec
 from .adapter import WireFormat
 from .client import GatewayClient
 from .command import Command, encode_command
 from .config import PhasorChannel, PmuConfig, StreamConfig, encode_config
 from .data import DataFrame, PmuData, encode_data
-from .frame import FrameSplitter, FrameType, split_time
+from .frame import FrameSplitter, FrameType
 from .pdc import Concentrator
 from .server import GatewayServer
 from .stream import StreamFeed
@@ -62,7 +63,7 @@ def client_rate(bus: Bus, seconds: float, pmus: int) -> dict[str, Any]:
     start = time.time()
     frames = []
     for k in range(1000):
-        soc, frac = split_time(start + k / 100, cfg.time_base)
+        soc, frac = to_soc_fracsec(start + k / 100, cfg.time_base)
         frames.append(encode_data(cfg, DataFrame(1, soc, frac, [_block(k)] * pmus)))
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(5)
@@ -109,7 +110,7 @@ def server_rate(bus: Bus, seconds: float, pmus: int) -> dict[str, Any]:
     def publish() -> None:
         k = 0
         while not stop.is_set():
-            soc, frac = split_time(time.time(), 1_000_000)
+            soc, frac = to_soc_fracsec(time.time(), 1_000_000)
             for i, writer in enumerate(writers, start=1):
                 writer.write(timestamp=soc + frac / 1e6, idcode=i, soc=soc, fracsec=frac,
                              magnitude=block.magnitude, angle=block.angle, freq=block.freq, rocof=0.0)  # fmt: skip
@@ -180,7 +181,7 @@ def delay(
         while sent < seconds * rate:
             due = begin + sent * period
             time.sleep(max(0.0, due - time.time()))
-            soc, frac = split_time(due, 1_000_000)
+            soc, frac = to_soc_fracsec(due, 1_000_000)
             for i, writer in enumerate(writers, start=1):
                 writer.write(timestamp=soc + frac / 1e6, idcode=i, soc=soc, fracsec=frac,
                              magnitude=block.magnitude, angle=block.angle, freq=block.freq, rocof=0.0)  # fmt: skip

@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from ..c37time import from_soc_fracsec
 from ..errors import C37118Error
 from .adapter import config_fields, measurement_fields, object_id
 from .command import Command, encode_command
 from .config import StreamConfig, decode_config
 from .data import STAT_CFG_CHANGE, STAT_DATA_INVALID, DataFrame, PmuData, decode_data
-from .frame import Frame, FrameSplitter, FrameType, decode_header, measurement_time
+from .frame import Frame, FrameSplitter, FrameType, decode_header
 from .health import LinkHealth, link_id_for
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ class GatewayClient:
         except C37118Error:
             self._ask_config(throttle=True)
             raise
-        stamp = measurement_time(frame.soc, frame.fracsec, cfg.time_base)
+        stamp = from_soc_fracsec(frame.soc, frame.fracsec, cfg.time_base)
         for pmu, block in zip(cfg.pmus, data.pmus, strict=True):
             if is_filler(block):
                 continue

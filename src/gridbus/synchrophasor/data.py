@@ -168,6 +168,10 @@ def decode_data(cfg: StreamConfig, frame: Frame) -> DataFrame:
             f"data frame of IDCODE {frame.idcode}: {len(frame.payload)} payload bytes, its configuration "
             f"(CFGCNT {','.join(str(p.cfgcnt) for p in cfg.pmus)}) says {expected}: the configuration changed?"
         )
+    if frame.fracsec >= cfg.time_base:
+        raise C37118Error(
+            f"data frame of IDCODE {frame.idcode}: FRACSEC {frame.fracsec} is not below TIME_BASE {cfg.time_base}"
+        )
     pmus, offset = [], 0
     for pmu in cfg.pmus:
         block, offset = _unpack_block(pmu, frame.payload, offset)

@@ -9,7 +9,6 @@ never TAI.
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,20 +92,6 @@ def decode_frame(raw: bytes) -> Frame:
     if kind & 0x80 or code not in FrameType._value2member_map_:
         raise C37118Error(f"unknown frame type {code} (SYNC 0xAA{kind:02X}) from IDCODE {idcode}")
     return Frame(FrameType(code), kind & 0x0F, idcode, soc, word & FRACSEC_MASK, word >> 24, raw[HEADER_SIZE:-CHK_SIZE])
-
-
-def measurement_time(soc: int, fracsec: int, time_base: int) -> float:
-    """UTC seconds of a SOC/FRACSEC pair."""
-    return soc + fracsec / time_base
-
-
-def split_time(utc: float, time_base: int) -> tuple[int, int]:
-    """SOC and FRACSEC count of ``utc`` seconds, rounded to the nearest count of ``time_base``."""
-    soc = math.floor(utc)
-    count = round((utc - soc) * time_base)
-    if count >= time_base:
-        soc, count = soc + 1, count - time_base
-    return soc, count
 
 
 def encode_header(idcode: int, text: str, soc: int = 0, fracsec: int = 0, *, version: int = VERSION_2011) -> bytes:

@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from ..c37time import to_soc_fracsec
 from ..errors import C37118Error
 from .command import Command, decode_command
 from .config import StreamConfig, encode_config
 from .data import STAT_CFG_CHANGE, DataFrame, encode_data
-from .frame import VERSION_2011, Frame, FrameSplitter, FrameType, encode_header, split_time
+from .frame import VERSION_2011, Frame, FrameSplitter, FrameType, encode_header
 
 log = logging.getLogger(__name__)
 RECV_SIZE = 65536
@@ -306,7 +307,7 @@ class GatewayServer:
 
     @staticmethod
     def _now(time_base: int = 1_000_000) -> tuple[int, int]:
-        return split_time(time.time(), time_base)
+        return to_soc_fracsec(time.time(), time_base)
 
 
 def _close(sock: socket.socket) -> None:

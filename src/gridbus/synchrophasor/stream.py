@@ -15,7 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GridbusError
+from ..c37time import from_soc_fracsec
+from ..errors import FieldError, GridbusError
 from .adapter import WireFormat, pmu_config, pmu_data
 from .align import TICKS, AlignedSet, Aligner
 from .config import StreamConfig
@@ -53,10 +54,14 @@ class PmuInput:
         self._configs = bus.reader(pattern, "Config")
 
     def measurement_time(self, sample: Sample) -> float:
+        """SOC/FRACSEC with the PMU's TIME_BASE; the source time without a (sound) configuration."""
         cfg = self.configs.get(sample.id)
-        if cfg is None or not cfg["time_base"]:
+        if cfg is None:
             return sample.source_time
-        return float(sample.soc + sample.fracsec / cfg["time_base"])
+        try:
+            return from_soc_fracsec(sample.soc, sample.fracsec, cfg["time_base"])
+        except FieldError:  # TIME_BASE 0 or beyond 24 bits, FRACSEC not below it: not a time
+            return sample.source_time
 
     def poll(self, timeout: float) -> tuple[list[AlignedSet], list[Sample], list[Sample]]:
         """Within ``timeout`` seconds: the sets released, the samples arrived and those that came late."""

@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import SystemFileError, UnknownObjectError
 from ..model import Registry
 from ..resources import system_file
-from ..tomlfile import Locator, read_toml
+from ..tomlfile import Locator, read_toml, top_table
 from .devices import DEVICE_KINDS, ParamError, need, need_ref, unit
 from .devices import BreakerParams as Breaker
 from .devices import GeneratorParams as Generator
@@ -176,8 +176,7 @@ def _build(doc: dict[str, Any], loc: Locator) -> System:
         if key not in known:
             raise loc.error(f"unknown section {key!r}; known: {', '.join(sorted(known))}", key=key)
     for section in ("system", "protection", "sensors", "rates", "loss"):
-        if not isinstance(doc.get(section, {}), dict):
-            raise loc.error(f"{section} must be a table ([{section}])", key=section)
+        top_table(doc, section, loc)
     head = doc.get("system", {})
     system = System(name=str(head.get("name", "system")), path=loc.path)
     _fill(system, head, {"frequency", "voltage", "step", "seed", "name"}, loc, section="system")

@@ -22,7 +22,7 @@ from typing import Any
 
 from ...errors import ScenarioError
 from ...resources import data_path
-from ...tomlfile import Locator, read_toml
+from ...tomlfile import Locator, read_toml, top_table
 from ..system import SensorModel
 
 EVENT_KINDS = {
@@ -96,7 +96,7 @@ def load_scenario(path: str | Path) -> Scenario:
     for key in doc:
         if key not in known:
             raise _at(loc, f"unknown section {key!r}; known: {', '.join(sorted(known))}", key=key)
-    head = _table(doc, "scenario", loc)
+    head = top_table(doc, "scenario", loc)
     scenario = Scenario(name=str(head.get("name", Path(path).stem)), path=str(path))
     for key, value in head.items():
         if key in ("name", "case", "title"):
@@ -119,18 +119,11 @@ def load_scenario(path: str | Path) -> Scenario:
     starts = _array_lines(loc, "event")
     scenario.events = [_event(entry, starts[n] if n < len(starts) else 1, loc) for n, entry in enumerate(events)]
     scenario.events.sort(key=lambda e: e.t)
-    scenario.sensors = _sensors(_table(doc, "sensors", loc), loc)
-    scenario.loss = _loss(_table(doc, "loss", loc), loc)
-    scenario.rates = {k: _positive(v, f"[rates] {k}", loc, k, "rates") for k, v in _table(doc, "rates", loc).items()}
-    _pmus(scenario, _table(doc, "pmus", loc), loc)
+    scenario.sensors = _sensors(top_table(doc, "sensors", loc), loc)
+    scenario.loss = _loss(top_table(doc, "loss", loc), loc)
+    scenario.rates = {k: _positive(v, f"[rates] {k}", loc, k, "rates") for k, v in top_table(doc, "rates", loc).items()}
+    _pmus(scenario, top_table(doc, "pmus", loc), loc)
     return scenario
-
-
-def _table(doc: dict[str, Any], name: str, loc: Locator) -> dict[str, Any]:
-    table = doc.get(name, {})
-    if not isinstance(table, dict):
-        raise _at(loc, f"{name} must be a table ([{name}])", key=name)
-    return table
 
 
 def _number(value: Any, what: str, loc: Locator, key: str, section: str | None = None, line: int = 0) -> float:
