@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/gridbus bench waveform --sizes 16384,65536
 	$(BIN)/gridbus bench programs --seconds 10 --repeat 2
 	$(BIN)/gridbus bench serial --bauds 9600,115200 --count 40
+	$(BIN)/gridbus bench historian --batches 1000 --objects 100 --rate 300 --seconds 10
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info results
