@@ -108,14 +108,17 @@ def test_userspace_stage_delays_and_drops_frames():
     with Lan(hosts=2, netem=False) as lan:
         lan.impair("h1", Impairment(delay_ms=20, jitter_ms=5, loss_pct=30))
         delays = _probe(lan, "h1", "h2", 300, 300)
-        assert 0.45 * 300 < len(delays) < 0.9 * 300  # 30 % lost, tolerant bounds
-        assert min(delays) >= 15_000  # never earlier than delay - jitter
-        lan.impair("h1", Impairment())  # clean again: frames go straight to the bridge
+        assert delays and min(delays) >= 15_000  # never earlier than delay - jitter
+        lan.impair("h1", Impairment())  # clean again: frames go straight to the bridge (the stage ends)
         assert len(_probe(lan, "h1", "h2", 100, 200)) == 100
         stats = lan.hosts["h1"].stage_stats
         assert stats is not None
         forward = stats["directions"]["p1>q1"]
-        assert forward["received"] >= 300 and forward["dropped"] > 0
+        # the loss model, judged on the stage's own counts (a starved receiver on a loaded machine
+        # may lose more on its own; that is not the stage's loss): 30 % of what reached it
+        assert forward["received"] >= 300
+        assert 0.15 * forward["received"] < forward["dropped"] < 0.45 * forward["received"], forward
+        assert len(delays) <= forward["received"] - forward["dropped"]  # a dropped frame never arrives
 
 
 def test_bandwidth_limit_queues_a_burst():
