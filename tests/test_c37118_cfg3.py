@@ -4,6 +4,7 @@ malformed frames, and the gateway client reading long channel names (or falling 
 from __future__ import annotations
 
 import math
+import socket
 import struct
 import threading
 import time
@@ -14,8 +15,11 @@ from gridbus import Bus, C37118Error
 from gridbus.c37time import to_soc_fracsec
 from gridbus.synchrophasor import (
     AnalogChannel,
+    Command,
     DataFrame,
     DigitalWord,
+    Frame,
+    FrameSplitter,
     FrameType,
     PhasorChannel,
     PmuConfig,
@@ -23,8 +27,10 @@ from gridbus.synchrophasor import (
     PmuLocation,
     StreamConfig,
     crc_ccitt,
+    decode_command,
     decode_config3,
     decode_frame,
+    encode_config,
     encode_config3,
     encode_frame,
 )
@@ -181,3 +187,61 @@ def test_client_falls_back_to_cfg2_when_the_pmu_ignores_cfg3(domain, partition):
     assert client.cfg3_offered is False
     assert config is not None and list(config.phasor_names)[0] == LONG_V[:16] and config.station == LONG_STATION[:16]
     assert measurement is not None and list(measurement.magnitude) == pytest.approx([230.0, 5.0], abs=0.25)
+
+
+def _pmu_that_hangs_up_on_cfg3(cfg: StreamConfig, stop: threading.Event) -> tuple[int, threading.Thread, list[str]]:
+    """A PMU that closes the connection when asked for CFG-3 (as pypmu 1.0.0a0 does) and answers CFG-2."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    seen: list[str] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(0.2)
+                splitter = FrameSplitter()
+                while not stop.is_set():
+                    try:
+                        data = conn.recv(4096)
+                    except TimeoutError:
+                        continue
+                    if not data:
+                        break
+                    splitter.feed(data)
+                    commands = [decode_command(f)[0] for f in splitter.frames() if isinstance(f, Frame)]
+                    seen.extend(c.name for c in commands)
+                    if Command.SEND_CFG3 in commands:
+                        break  # hang up
+                    if Command.SEND_CFG2 in commands:
+                        conn.sendall(encode_config(cfg))
+        listener.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    return listener.getsockname()[1], thread, seen
+
+
+@pytest.mark.integration
+def test_client_reads_cfg2_after_a_pmu_hung_up_on_cfg3(domain, partition):
+    stop = threading.Event()
+    port, thread, seen = _pmu_that_hangs_up_on_cfg3(_long_config(), stop)
+    try:
+        with Bus(domain, partition=partition) as bus:
+            configs = bus.reader("PMU_42", "Config")
+            client = GatewayClient(bus, "127.0.0.1", port, 9, backoff=(0.05, 0.2))
+            runner = threading.Thread(target=client.run, args=(20.0,))
+            runner.start()
+            try:
+                config = configs.take_one(timeout=15)
+            finally:
+                client.stop()
+                runner.join(10)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert config is not None and list(config.phasor_names)[0] == LONG_V[:16]
+    assert seen.count("SEND_CFG3") == 1 and "SEND_CFG2" in seen and client.cfg3_offered is False

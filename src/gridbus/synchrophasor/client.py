@@ -84,6 +84,7 @@ class GatewayClient:
         self._asked_cfg = 0.0
         self.cfg3 = cfg3  # ask for CFG-3 first
         self.cfg3_offered: bool | None = None  # None: not known yet on this connection
+        self._cfg3_dropped = False  # a connection ended while waiting for CFG-3: never ask again
         self._asked_cfg3 = 0.0
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
@@ -104,6 +105,7 @@ class GatewayClient:
                 self.health.error(f"{self.host}:{self.port}: {exc.strerror or exc}")
             finally:
                 self.health.set(connected=False)
+                self._note_cfg3_drop()
             connects += 1
             wait = delay if end is None else min(delay, max(0.0, end - time.monotonic()))
             self._stop.wait(wait)
@@ -127,7 +129,7 @@ class GatewayClient:
             sock.settimeout(0.2)
             self._sock = sock
             self.config, self._started = None, False  # read it again: it may have changed meanwhile
-            self.cfg3_offered, self._asked_cfg3 = (None if self.cfg3 else False), 0.0
+            self.cfg3_offered, self._asked_cfg3 = (None if self.cfg3 and not self._cfg3_dropped else False), 0.0
             if again:
                 self.health.fields["reconnects"] += 1
             self.health.set(connected=True, last_error="")
@@ -230,6 +232,12 @@ class GatewayClient:
             return
         self._asked_cfg3 = self._asked_cfg3 or self._asked_cfg
         self._send(Command.SEND_CFG3)
+
+    def _note_cfg3_drop(self) -> None:
+        """Some PMUs close the connection on a CFG-3 request (pypmu 1.0.0a0 does): ask CFG-2 from now on."""
+        if self.cfg3_offered is None and self._asked_cfg3 > 0 and not self._cfg3_dropped:
+            self._cfg3_dropped = True
+            log.info("stream %d: connection ended while waiting for CFG-3; reading CFG-2 from now on", self.idcode)
 
     def _cfg3_late(self) -> bool:
         """Asked for CFG-3 on this connection and none came in time: the PMU does not offer it."""
