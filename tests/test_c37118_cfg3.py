@@ -189,6 +189,20 @@ def test_client_falls_back_to_cfg2_when_the_pmu_ignores_cfg3(domain, partition):
     assert measurement is not None and list(measurement.magnitude) == pytest.approx([230.0, 5.0], abs=0.25)
 
 
+def _answer(conn: socket.socket, cfg: StreamConfig, seen: list[str]) -> None:
+    """One connection: CFG-2 on CMD 5, hang up on CMD 6 or when the client closes (bounded by its timeout)."""
+    conn.settimeout(10)
+    splitter = FrameSplitter()
+    for data in iter(lambda: conn.recv(4096), b""):
+        splitter.feed(data)
+        commands = [decode_command(f)[0] for f in splitter.frames() if isinstance(f, Frame)]
+        seen.extend(c.name for c in commands)
+        if Command.SEND_CFG3 in commands:
+            return
+        if Command.SEND_CFG2 in commands:
+            conn.sendall(encode_config(cfg))
+
+
 def _pmu_that_hangs_up_on_cfg3(cfg: StreamConfig, stop: threading.Event) -> tuple[int, threading.Thread, list[str]]:
     """A PMU that closes the connection when asked for CFG-3 (as pypmu 1.0.0a0 does) and answers CFG-2."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -202,22 +216,7 @@ def _pmu_that_hangs_up_on_cfg3(cfg: StreamConfig, stop: threading.Event) -> tupl
             except TimeoutError:
                 continue
             with conn:
-                conn.settimeout(0.2)
-                splitter = FrameSplitter()
-                while not stop.is_set():
-                    try:
-                        data = conn.recv(4096)
-                    except TimeoutError:
-                        continue
-                    if not data:
-                        break
-                    splitter.feed(data)
-                    commands = [decode_command(f)[0] for f in splitter.frames() if isinstance(f, Frame)]
-                    seen.extend(c.name for c in commands)
-                    if Command.SEND_CFG3 in commands:
-                        break  # hang up
-                    if Command.SEND_CFG2 in commands:
-                        conn.sendall(encode_config(cfg))
+                _answer(conn, cfg, seen)
         listener.close()
 
     thread = threading.Thread(target=serve)
