@@ -7,7 +7,8 @@ measurement window and group delay.  A client that reads it gets the long channe
 a PDC shows its operators; CFG-2 cuts them at 16 characters.
 
 Layout per C37.118.2-2011 Table 11 (as quoted field by field in public implementations:
-the Kaitai description of CFG-3 and two PHSCALE decoders agree):
+the Kaitai description of CFG-3 and two PHSCALE decoders agree; Wireshark 4.0's dissector
+reads our frames field for field, see tests/test_c37118_wireshark.py):
 
     CONT_IDX u16, TIME_BASE u32 (top byte flags), NUM_PMU u16, then per PMU:
     STN name, IDCODE u16, G_PMU_ID 16 bytes, FORMAT u16, PHNMR u16, ANNMR u16, DGNMR u16,
