@@ -32,6 +32,7 @@ from gridbus.synchrophasor import (
     StreamConfig,
     encode_command,
     encode_config,
+    encode_config3,
     encode_data,
     encode_header,
 )
@@ -306,3 +307,31 @@ def test_dissector_flags_a_bad_check_word_as_ours_does(tmp_path):
     assert packets[0].show("synphasor.checksum.status") == "1"
     assert packets[1].show("synphasor.checksum.status") == "0"  # Bad
     assert any("checksum" in e.lower() for e in packets[1].experts), packets[1].experts
+
+
+def test_dissector_reads_our_cfg3_frame_with_long_names(tmp_path):
+    """Wireshark's own CFG-3 dissector (an independent reading of C37.118.2-2011 Table 11)."""
+    from test_c37118_cfg3 import LONG_STATION, LONG_V, _long_config
+
+    raw = encode_config3(_long_config(), SOC, 11)
+    (d,) = _dissect(_pcap(tmp_path / "cfg3.pcap", [_udp(raw, 40004, 4713)]))
+    _common(d, "Configuration Frame 3", 9, SOC, 11)
+    assert d.show("synphasor.conf.contindx") == "0" and d.show("synphasor.conf.numpmu") == "2"
+    assert [s for s, _n, _v in d.fields["synphasor.station_name"]] == [LONG_STATION, "B"]
+    names = [s for s, _n, _v in d.fields["synphasor.conf.chnam"]]
+    assert [names[0], names[2]] == [LONG_V, "Transformer top-oil temperature"]
+    ascii_part = "Line 3 current, phase A, "  # then ÄÖ: 4 UTF-8 bytes, which tshark 4.0 shows byte by byte
+    assert names[1].startswith(ascii_part) and len(names[1]) == len(ascii_part) + 4
+    assert names[3:5] == ["breaker 0 closed", "breaker 1 closed"]
+    assert [float(s) for s, _n, _v in d.fields["synphasor.conf.phasor_scale_factor"]] == [0.125, 0.25]
+    assert float(d.show("synphasor.conf.phasor_angle_offset")) == 0.5
+    assert (float(d.show("synphasor.conf.analog_scale_factor")), float(d.show("synphasor.conf.analog_offset"))) == (
+        0.5, -40.0
+    )  # fmt: skip
+    assert (float(d.show("synphasor.conf.pmu_latitude")), float(d.show("synphasor.conf.pmu_longitude"))) == (
+        -33.25, 151.0
+    )  # fmt: skip
+    assert float(d.show("synphasor.conf.pmu_elevation")) == 12.5
+    assert d.fields["synphasor.conf.svc_class"][0][1] == "Service class: Protection"
+    assert (int(d.show("synphasor.conf.window")), int(d.show("synphasor.conf.grp_dly"))) == (40_000, 20_000)
+    assert int(d.show("synphasor.conf.cfgcnt")) == 4 and d.show("synphasor.rate_of_transmission") == "-5"

@@ -24,6 +24,7 @@ from gridbus.synchrophasor import (
     StreamConfig,
     crc_ccitt,
     decode_config,
+    decode_config3,
     decode_data,
     decode_frame,
     encode_command,
@@ -145,7 +146,11 @@ def test_server_answers_commands_and_streams_the_bus_pmus(domain, partition):
                 assert [(c.name, c.current, c.scale) for c in pmu.phasors] == [
                     ("VA", False, pytest.approx(0.01)), ("IA", True, pytest.approx(0.001))
                 ]  # fmt: skip
-                pdc_socket.send(5, Command.SEND_CFG3)  # not supported: refused, counted, no reply
+                pdc_socket.send(5, Command.SEND_CFG3)  # CFG-3: the same PMUs, names length-prefixed
+                cfg3 = decode_config3(pdc_socket.next(FrameType.CFG3))
+                assert [p.station for p in cfg3.pmus] == ["ST1", "ST2"] and cfg3.data_rate == 50
+                assert [c.name for c in cfg3.pmus[0].phasors] == ["VA", "IA"]
+                pdc_socket.send(5, Command.EXTENDED)  # not supported: refused, counted, no reply
                 pdc_socket.send(7, Command.START)  # another stream's IDCODE: refused
                 pdc_socket.send(5, Command.START)
                 sent: dict[float, int] = {}
@@ -168,7 +173,7 @@ def test_server_answers_commands_and_streams_the_bus_pmus(domain, partition):
                     assert block.angle == pytest.approx([0.5 * i, -1.0], abs=1e-3)
                     assert block.freq == pytest.approx(50.0 + k / 100, abs=1e-3)
                     assert block.analog == pytest.approx([12.5], abs=0.01)
-                assert any("SEND_CFG3 not supported" in e for e in errors)
+                assert any("EXTENDED not supported" in e for e in errors)
                 assert any("START to IDCODE 7" in e for e in errors)
                 # STOP: frames sent after the server took it are none
                 pdc_socket.sock.settimeout(5)

@@ -58,6 +58,15 @@ def test_bench_sim_reports_vpmus_per_core(env):
     assert result["pmus"] == 5 and result["phasors"] == 6 and result["per_core"] > 0 and not result["with_bus"]
 
 
+def test_bench_sim_serves_every_frame_through_the_c37118_server(env):
+    proc = gridbus("pmu", "bench-sim", "--pmus", "3", "--seconds", "0.25", "--no-bus", "--server", env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["with_c37118_server"] and result["pmus"] == 3 and result["per_core"] > 0
+    assert result["c37118_frames_sent"] == result["c37118_frames_received"] == 15  # 0.25 s at 60 frames/s
+    assert result["cpu_serving_s"] >= 0 and result["c37118_client_cpu_s"] >= 0
+
+
 @pytest.mark.integration
 def test_sim_frames_reach_another_process_with_utc_soc_fracsec(env, domain):
     proc = subprocess.Popen(

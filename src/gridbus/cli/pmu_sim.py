@@ -104,11 +104,12 @@ def cmd_bench_sim(args: argparse.Namespace) -> int:
 
     args.rate = args.rate if args.rate is not None else args.f_nominal
     check_rate(args.rate, args.f_nominal)
+    shape = (args.pmus, args.seconds, args.rate, args.f_nominal, args.pmu_class, args.batch)
     if args.no_bus:
-        result = vpmus_per_core(args.pmus, args.seconds, args.rate, args.f_nominal, args.pmu_class, args.batch)
+        result = vpmus_per_core(*shape, serve=args.server)
     else:
         with open_bus(args) as bus:
-            result = vpmus_per_core(args.pmus, args.seconds, args.rate, args.f_nominal, args.pmu_class, args.batch, bus)
+            result = vpmus_per_core(*shape, bus, serve=args.server)
     print(json.dumps(result), flush=True)
     return 0
 
@@ -136,6 +137,11 @@ def add_bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=positive_float, default=3.0, help="seconds of frames to compute")
     p.add_argument("--batch", type=positive_int, default=1, help="frames estimated together")
     p.add_argument("--no-bus", action="store_true", help="estimation only, publish nothing")
+    p.add_argument(
+        "--server",
+        action="store_true",
+        help="also serve every frame as C37.118.2 data (one multi-PMU stream) to a TCP client on 127.0.0.1",
+    )
     _signal_options(p)
 
 

@@ -8,6 +8,7 @@ A PMU's object id is ``PMU_<IDCODE>`` unless a mapping names it; its measurement
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from typing import Any
 from ..errors import GridbusError
 from .config import ANUNIT_KINDS, AnalogChannel, DigitalWord, PhasorChannel, PmuConfig, StreamConfig
 from .data import PmuData
+
+log = logging.getLogger(__name__)
+NAME_BOUND = 64  # PMU_Config's string<64> station and channel names
 
 
 @dataclass
@@ -49,20 +53,27 @@ def object_id(idcode: int, mapping: Mapping[int, str] | None = None) -> str:
     return (mapping or {}).get(idcode, f"PMU_{idcode}")
 
 
+def _fit(name: str) -> str:
+    """A name cut to PMU_Config's string<64> (CFG-3 names may have 255 bytes); logged when cut."""
+    if len(name) > NAME_BOUND:
+        log.warning("channel name %r cut to %d characters for PMU_Config", name, NAME_BOUND)
+    return name[:NAME_BOUND]
+
+
 def config_fields(pmu: PmuConfig, stream: StreamConfig) -> dict[str, Any]:
     """The fields of a PMU_Config sample for one PMU block of a configuration frame."""
     return {
         "idcode": pmu.idcode,
-        "station": pmu.station[:16],
+        "station": _fit(pmu.station),
         "time_base": stream.time_base,
         "f_nominal": pmu.f_nominal,
         "data_rate": stream.data_rate,
         "cfgcnt": pmu.cfgcnt,
-        "phasor_names": [p.name for p in pmu.phasors],
+        "phasor_names": [_fit(p.name) for p in pmu.phasors],
         "phasor_kinds": ["CURRENT" if p.current else "VOLTAGE" for p in pmu.phasors],
-        "analog_names": [a.name for a in pmu.analogs],
+        "analog_names": [_fit(a.name) for a in pmu.analogs],
         "analog_units": [ANUNIT_KINDS[a.kind] if a.kind < len(ANUNIT_KINDS) else str(a.kind) for a in pmu.analogs],
-        "digital_names": [name for word in pmu.digitals for name in (list(word.names) + [""] * 16)[:16]],
+        "digital_names": [_fit(name) for word in pmu.digitals for name in (list(word.names) + [""] * 16)[:16]],
     }
 
 

@@ -1,15 +1,16 @@
 """The client side of the gateway: a PMU's or PDC's C37.118.2 stream onto the bus.
 
 It connects over TCP (or, with ``udp=True``, sends its commands by UDP and reads the frames
-that come back: the standard's "commanded" UDP), asks for the header and CFG-2, sends START
+that come back: the standard's "commanded" UDP), asks for the header and CFG-3 (long
+channel names; if no CFG-3 comes within ``CFG3_WAIT`` seconds it asks for CFG-2), sends START
 and publishes each PMU block of each data frame as ``PMU_Measurement`` with the frame's
 measurement time as the source time stamp, and each configuration as ``PMU_Config``
 (transient-local: late joiners get it).  Malformed frames are counted on ``Link_State`` and
 skipped; a dropped connection (on UDP: ``idle_timeout`` seconds without a frame) is made
 again with a bounded, doubling backoff.  STAT bit 10 (configuration change), or a data
-frame that does not fit the configuration, makes it ask for CFG-2 again.  A block marked
-data-invalid with no values (a PDC's filler for a PMU it did not get) is not published.
-CFG-3 is not requested: CFG-2 carries everything the data model holds.
+frame that does not fit the configuration, makes it ask for the configuration again.  A
+block marked data-invalid with no values (a PDC's filler for a PMU it did not get) is not
+published.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 from ..c37time import from_soc_fracsec
 from ..errors import C37118Error
 from .adapter import config_fields, measurement_fields, object_id
+from .cfg3 import decode_config3
 from .command import Command, encode_command
 from .config import StreamConfig, decode_config
 from .data import STAT_CFG_CHANGE, STAT_DATA_INVALID, DataFrame, PmuData, decode_data
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CFG_RETRY = 1.0  # seconds between two requests for the configuration
+CFG3_WAIT = 0.5  # seconds to wait for a CFG-3 before asking for CFG-2 instead
 
 
 def is_filler(block: PmuData) -> bool:
@@ -62,6 +65,7 @@ class GatewayClient:
         udp: bool = False,
         idle_timeout: float = 5.0,
         on_frame: Callable[[DataFrame, StreamConfig], None] | None = None,
+        cfg3: bool = True,
     ) -> None:
         self.bus, self.host, self.port, self.idcode = bus, host, port, idcode
         self.ids = dict(ids or {})
@@ -78,6 +82,10 @@ class GatewayClient:
         self._writers: dict[str, Writer] = {}
         self._published_cfg: dict[str, dict[str, object]] = {}
         self._asked_cfg = 0.0
+        self.cfg3 = cfg3  # ask for CFG-3 first
+        self.cfg3_offered: bool | None = None  # None: not known yet on this connection
+        self._cfg3_dropped = False  # a connection ended while waiting for CFG-3: never ask again
+        self._asked_cfg3 = 0.0
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._started = False
@@ -97,6 +105,7 @@ class GatewayClient:
                 self.health.error(f"{self.host}:{self.port}: {exc.strerror or exc}")
             finally:
                 self.health.set(connected=False)
+                self._note_cfg3_drop()
             connects += 1
             wait = delay if end is None else min(delay, max(0.0, end - time.monotonic()))
             self._stop.wait(wait)
@@ -120,6 +129,7 @@ class GatewayClient:
             sock.settimeout(0.2)
             self._sock = sock
             self.config, self._started = None, False  # read it again: it may have changed meanwhile
+            self.cfg3_offered, self._asked_cfg3 = (None if self.cfg3 and not self._cfg3_dropped else False), 0.0
             if again:
                 self.health.fields["reconnects"] += 1
             self.health.set(connected=True, last_error="")
@@ -136,7 +146,7 @@ class GatewayClient:
             try:
                 data = sock.recv(65536)
             except TimeoutError:
-                if self.config is None and time.monotonic() - self._asked_cfg > CFG_RETRY:
+                if self.config is None and (time.monotonic() - self._asked_cfg > CFG_RETRY or self._cfg3_late()):
                     self._ask_config()
                 if self.udp and time.monotonic() - heard > self.idle_timeout:  # UDP has no "closed"
                     raise ConnectionAbortedError(f"nothing received for {self.idle_timeout:g} s") from None
@@ -160,13 +170,15 @@ class GatewayClient:
         if frame.type is FrameType.DATA:
             self._data(frame)
         elif frame.type in (FrameType.CFG1, FrameType.CFG2):
-            if frame.type is FrameType.CFG2 or self.config is None:
+            if (frame.type is FrameType.CFG2 and not self.cfg3_offered) or self.config is None:
                 self._configure(decode_config(frame))
         elif frame.type is FrameType.HEADER:
             self.header = decode_header(frame)
             log.info("header of stream %d: %s", frame.idcode, self.header)
         elif frame.type is FrameType.CFG3:
-            log.info("CFG-3 from stream %d ignored (gridbus reads CFG-2)", frame.idcode)
+            cfg = decode_config3(frame)
+            self.cfg3_offered = True
+            self._configure(cfg)
         else:
             raise C37118Error(f"unexpected {frame.type.name} frame from IDCODE {frame.idcode}")
 
@@ -211,8 +223,25 @@ class GatewayClient:
     def _ask_config(self, throttle: bool = False) -> None:
         if throttle and time.monotonic() - self._asked_cfg < CFG_RETRY:
             return
+        if self._cfg3_late():
+            self.cfg3_offered = False
+            log.info("stream %d: no CFG-3 within %g s, reading CFG-2", self.idcode, CFG3_WAIT)
         self._asked_cfg = time.monotonic()
-        self._send(Command.SEND_CFG2)
+        if self.cfg3_offered is False:
+            self._send(Command.SEND_CFG2)
+            return
+        self._asked_cfg3 = self._asked_cfg3 or self._asked_cfg
+        self._send(Command.SEND_CFG3)
+
+    def _note_cfg3_drop(self) -> None:
+        """Some PMUs close the connection on a CFG-3 request (pypmu 1.0.0a0 does): ask CFG-2 from now on."""
+        if self.cfg3_offered is None and self._asked_cfg3 > 0 and not self._cfg3_dropped:
+            self._cfg3_dropped = True
+            log.info("stream %d: connection ended while waiting for CFG-3; reading CFG-2 from now on", self.idcode)
+
+    def _cfg3_late(self) -> bool:
+        """Asked for CFG-3 on this connection and none came in time: the PMU does not offer it."""
+        return self.cfg3_offered is None and self._asked_cfg3 > 0 and time.monotonic() - self._asked_cfg3 > CFG3_WAIT
 
     def _send(self, command: Command) -> None:
         if self._sock is not None:

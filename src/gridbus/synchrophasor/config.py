@@ -8,6 +8,7 @@ frame is unreadable bytes, so a gateway asks for it before START.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 
@@ -27,6 +28,8 @@ class PhasorChannel:
     name: str
     current: bool = False
     scale: float = 0.01
+    angle_offset: float = 0.0  # CFG-3 PHSCALE's angle adjustment (radians); CFG-1/2 have none
+    component: int = 0  # CFG-3 PHSCALE's phasor component code (0 zero, 1 positive, 2 negative sequence, 4-6 A-C)
 
     def phunit(self) -> int:
         factor = round(self.scale / PHUNIT_LSB)
@@ -46,6 +49,7 @@ class AnalogChannel:
     name: str
     kind: int = 1
     scale: float = 1.0
+    offset: float = 0.0  # CFG-3 ANSCALE's offset B; CFG-1/2 have none
 
     def anunit(self) -> int:
         factor = round(self.scale / PHUNIT_LSB)
@@ -64,6 +68,23 @@ class DigitalWord:
 
 
 @dataclass
+class PmuLocation:
+    """What only CFG-3 says of a PMU: global id, WGS 84 position, service class, window, group delay.
+
+    Positions are infinity when unspecified (as C37.118.2-2011 Table 11 asks); ``window``
+    and ``group_delay`` are microseconds.
+    """
+
+    g_pmu_id: bytes = bytes(16)
+    latitude: float = math.inf
+    longitude: float = math.inf
+    elevation: float = math.inf
+    svc_class: str = "M"
+    window: int = 0
+    group_delay: int = 0
+
+
+@dataclass
 class PmuConfig:
     """One PMU's block of a configuration frame."""
 
@@ -78,11 +99,17 @@ class PmuConfig:
     phasor_float: bool = True
     analog_float: bool = True
     freq_float: bool = True
+    location: PmuLocation = field(default_factory=lambda: PmuLocation())
 
     @property
     def format(self) -> int:
         """FORMAT: bit 0 polar, bit 1 float phasors, bit 2 float analogs, bit 3 float FREQ/DFREQ."""
         return int(self.polar) | (self.phasor_float << 1) | (self.analog_float << 2) | (self.freq_float << 3)
+
+    def set_format(self, word: int) -> None:
+        """Take the four FORMAT bits of a configuration frame's ``word``."""
+        self.polar, self.phasor_float = bool(word & 1), bool(word & 2)
+        self.analog_float, self.freq_float = bool(word & 4), bool(word & 8)
 
     def data_size(self) -> int:
         """Bytes of this PMU's block in a data frame."""
@@ -146,7 +173,7 @@ def encode_config(
     return encode_frame(ftype, cfg.idcode, soc, fracsec, payload, version=version)
 
 
-class _Cursor:
+class Cursor:
     """Reads big-endian fields off a payload, naming the field when the payload is too short."""
 
     def __init__(self, data: bytes, what: str) -> None:
@@ -171,7 +198,7 @@ def _signed24(value: int) -> int:
     return value - (1 << 24) if value & 0x800000 else value
 
 
-def _decode_pmu(cur: _Cursor) -> PmuConfig:
+def _decode_pmu(cur: Cursor) -> PmuConfig:
     station_raw, idcode, fmt, phnmr, annmr, dgnmr = cur.take(">16sHHHHH", "STN..DGNMR")
     assert isinstance(station_raw, bytes)
     station = station_raw.decode("ascii", "replace").strip(" \0")
@@ -187,26 +214,16 @@ def _decode_pmu(cur: _Cursor) -> PmuConfig:
     ]
     analogs = [AnalogChannel(n, u >> 24, _signed24(u) * PHUNIT_LSB) for n, u in zip(analog_names, anunits, strict=True)]
     digitals = [DigitalWord(names, m[0], m[1]) for names, m in zip(digital_names, digunits, strict=True)]
-    return PmuConfig(
-        station,
-        idcode,
-        phasors,
-        analogs,
-        digitals,
-        50.0 if fnom & 1 else 60.0,
-        cfgcnt,
-        polar=bool(fmt & 1),
-        phasor_float=bool(fmt & 2),
-        analog_float=bool(fmt & 4),
-        freq_float=bool(fmt & 8),
-    )
+    pmu = PmuConfig(station, idcode, phasors, analogs, digitals, 50.0 if fnom & 1 else 60.0, cfgcnt)
+    pmu.set_format(fmt)
+    return pmu
 
 
 def decode_config(frame: Frame) -> StreamConfig:
     """The configuration in a CFG-1 or CFG-2 frame."""
     if frame.type not in (FrameType.CFG1, FrameType.CFG2):
         raise C37118Error(f"expected a CFG-1 or CFG-2 frame, got {frame.type.name}")
-    cur = _Cursor(frame.payload, f"{frame.type.name} of IDCODE {frame.idcode}")
+    cur = Cursor(frame.payload, f"{frame.type.name} of IDCODE {frame.idcode}")
     time_base, num_pmu = cur.take(">IH", "TIME_BASE/NUM_PMU")
     pmus = [_decode_pmu(cur) for _ in range(num_pmu)]
     (rate,) = cur.take(">h", "DATA_RATE")

@@ -1,8 +1,8 @@
 """The server side of the gateway: one C37.118.2 stream to any number of PDCs, over TCP and UDP.
 
 Each TCP client gets its own thread that answers its commands (START, STOP, send header,
-CFG-1, CFG-2; CFG-3 is not supported and is answered by nothing, as a PMU without it
-would).  With ``udp=True`` the same port also takes commands by UDP and answers to the
+CFG-1, CFG-2, CFG-3; with ``cfg3=False`` the CFG-3 command is answered by nothing, as a
+PMU without it would).  With ``udp=True`` the same port also takes commands by UDP and answers to the
 sender (the standard's "commanded" UDP); ``udp_to`` lists destinations that get the data
 frames by UDP without asking ("spontaneous" UDP), with a CFG-2 first and every
 ``cfg_period`` seconds.  Data frames go only to clients that sent START.  A TCP client
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from ..c37time import to_soc_fracsec
 from ..errors import C37118Error
+from .cfg3 import encode_config3
 from .command import Command, decode_command
 from .config import StreamConfig, encode_config
 from .data import STAT_CFG_CHANGE, DataFrame, encode_data
@@ -30,6 +31,11 @@ from .frame import VERSION_2011, Frame, FrameSplitter, FrameType, encode_header
 
 log = logging.getLogger(__name__)
 RECV_SIZE = 65536
+_CFG_COMMANDS = {
+    Command.SEND_CFG1: FrameType.CFG1,
+    Command.SEND_CFG2: FrameType.CFG2,
+    Command.SEND_CFG3: FrameType.CFG3,
+}
 
 
 @dataclass
@@ -63,8 +69,9 @@ class GatewayServer:
         cfg_period: float = 60.0,
         on_error: Callable[[object], None] | None = None,
         on_connect: Callable[[str], None] | None = None,
+        cfg3: bool = True,
     ) -> None:
-        self.idcode, self.header, self.version = idcode, header, version
+        self.idcode, self.header, self.version, self.cfg3 = idcode, header, version, cfg3
         self.max_clients, self.send_timeout, self.cfg_period = max_clients, send_timeout, cfg_period
         self.on_error = on_error or (lambda reason: log.warning("%s", reason))
         self.on_connect = on_connect or (lambda peer: None)
@@ -270,10 +277,10 @@ class GatewayServer:
         elif command is Command.SEND_HEADER:
             soc, frac = self._now()
             self._send(client, encode_header(self.idcode, self.header, soc, frac, version=self.version))
-        elif command in (Command.SEND_CFG1, Command.SEND_CFG2):
-            self._send_config(client, FrameType.CFG1 if command is Command.SEND_CFG1 else FrameType.CFG2)
+        elif command in _CFG_COMMANDS and (self.cfg3 or command is not Command.SEND_CFG3):
+            self._send_config(client, _CFG_COMMANDS[command])
         else:
-            self.on_error(f"from {client.peer}: command {command.name} not supported (no CFG-3, no extended frames)")
+            self.on_error(f"from {client.peer}: command {command.name} not supported")
 
     def _send_config(self, client: _Client, kind: FrameType) -> None:
         cfg = self._config
@@ -281,8 +288,12 @@ class GatewayServer:
             client.wants_cfg.append(kind)
             return
         soc, frac = self._now(cfg.time_base)
-        sent = self._send(client, encode_config(cfg, soc, frac, ftype=kind, version=self.version))
-        if sent and kind is FrameType.CFG2:
+        if kind is FrameType.CFG3:
+            raw = encode_config3(cfg, soc, frac, version=self.version)
+        else:
+            raw = encode_config(cfg, soc, frac, ftype=kind, version=self.version)
+        sent = self._send(client, raw)
+        if sent and kind in (FrameType.CFG2, FrameType.CFG3):
             client.stale, client.cfg_sent = False, time.monotonic()
 
     def _send(self, client: _Client, raw: bytes) -> int:

@@ -50,15 +50,15 @@ class Config(idl.IdlStruct, typename="grid.PMU.Config"):
     id: types.bounded_str[32]
     annotate.key("id")
     idcode: types.uint16
-    station: types.bounded_str[16]
+    station: types.bounded_str[64]
     time_base: types.uint32
     f_nominal: types.float64
     data_rate: types.int16
     cfgcnt: types.uint16
-    phasor_names: types.sequence[types.bounded_str[16], 64]
+    phasor_names: types.sequence[types.bounded_str[64], 64]
     phasor_kinds: types.sequence['gridbus.types.grid.PMU.PhasorKind', 64]
-    analog_names: types.sequence[types.bounded_str[16], 64]
+    analog_names: types.sequence[types.bounded_str[64], 64]
     analog_units: types.sequence[types.bounded_str[16], 64]
-    digital_names: types.sequence[types.bounded_str[16], 256]
+    digital_names: types.sequence[types.bounded_str[64], 256]
 
 
