@@ -127,6 +127,23 @@ def test_commands_switch_lines_set_governors_and_loads():
         e.command("G_1", {"f_ref": 61.0})
 
 
+def test_line_flows_are_andes_own_at_the_from_end():
+    """P/Q of every line equal ANDES's own line injections Pij/Qij (the a1/v1 equations), in W/var."""
+    e = engine()
+    e.command("CB_4-5", {"status": "OPEN"})  # a changed flow pattern, not just the power flow's
+    for _ in range(15):
+        e.step()
+    m = e.measurements()
+    line, watts = e.ss.Line, e.ss.config.mva * 1e6
+    for tid, idx in e.ids.line.items():
+        uid = line.idx2uid(idx)
+        assert m[tid]["P"] == pytest.approx(line.a1.e[uid] * watts, rel=1e-6, abs=10.0), tid
+        assert m[tid]["Q"] == pytest.approx(line.v1.e[uid] * watts, rel=1e-6, abs=10.0), tid
+    assert m["TL_4-5"]["P"] == m["TL_4-5"]["Q"] == 0.0
+    # the slack (bus 1) exports into its lines: positive at their from end
+    assert m["TL_1-2"]["P"] > 0 and m["TL_1-5"]["P"] > 0
+
+
 def test_voltage_reference_raises_the_terminal_voltage():
     e = engine()
     before = e.measurements()["Bus_3"]["Va"]

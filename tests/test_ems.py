@@ -54,6 +54,9 @@ def test_exact_measurements_give_andes_state_exactly():
     result = estimate(model, snap.vector(values), snap.sigma, snap.flat_start(model, values))
     assert result.converged and result.bad is None
     assert np.max(np.abs(result.V - truth(engine, snap))) < 1e-9
+    # line flows are measurements too, and fit the state exactly
+    flows = [i for i, name in enumerate(snap.layout.names) if name.endswith((".P", ".Q")) and name.startswith("TL_")]
+    assert len(flows) == 2 * len(engine.ids.line) and np.max(np.abs(result.residuals[flows])) < 1e-6
 
 
 def test_noisy_estimate_is_within_the_sensors_noise(noisy):
@@ -74,7 +77,12 @@ def test_noisy_estimate_is_within_the_sensors_noise(noisy):
 
 
 @pytest.mark.parametrize(
-    ("object_id", "field", "factor", "name"), [("Bus_9", "Va", 1.02, "Bus_9.V"), ("TL_2-3", "Ia", 1.3, "TL_2-3.I")]
+    ("object_id", "field", "factor", "name"),
+    [
+        ("Bus_9", "Va", 1.02, "Bus_9.V"),
+        ("TL_2-3", "Ia", 1.3, "TL_2-3.I"),
+        ("TL_1-2", "P", 1.1, "TL_1-2.P"),  # a line's flow meter (5 MW off, σ 0.2 MW)
+    ],
 )
 def test_a_corrupted_measurement_is_named(noisy, object_id, field, factor, name):
     snap = Snapshot(noisy.case, noisy.system)

@@ -65,6 +65,22 @@ def test_power_balance_generation_equals_load_plus_line_losses():
     assert 0 < losses < 0.1 * load
 
 
+def test_line_flow_at_the_from_end_is_the_load_plus_the_line_loss():
+    """G_1 feeds L_1 (600 W, unity power factor) over TL_1-8 alone: P = load + 3·R·I²."""
+    plant = started("CB_1-8", "CB_L1")
+    m = plant.measurements()
+    line = plant.system.lines["TL_1-8"]
+    current = m["TL_1-8"]["Ia"]
+    loss = 3 * line.R * current**2
+    assert m["L_1"]["P"] == pytest.approx(600.0)
+    assert 1.0 < loss < 20.0
+    assert m["TL_1-8"]["P"] == pytest.approx(m["L_1"]["P"] + loss, abs=0.5)
+    # the line absorbs vars in its reactance and gives back a little from its shunt
+    assert m["TL_1-8"]["Q"] == pytest.approx(3 * line.X * current**2, abs=1.5)
+    assert m["G_1"]["P"] == pytest.approx(m["TL_1-8"]["P"], rel=1e-3)  # the line is all G_1 feeds
+    assert m["TL_1-2"]["P"] == m["TL_1-2"]["Q"] == 0.0  # open: no flow
+
+
 def test_load_step_dips_frequency_then_the_slack_governor_restores_it():
     plant = started("CB_1-8", "CB_L1")
     assert plant.bus_f[0] == pytest.approx(60.0, abs=0.01)

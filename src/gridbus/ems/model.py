@@ -7,9 +7,10 @@ the reference bus fixed at 0).  The measurements an EMS gets from the bus:
 * ``A`` — a bus angle (a PMU's, relative to the reference PMU);
 * ``P``/``Q`` — a bus injection (its machines minus its loads; a bus with
   neither is a zero injection, known exactly);
-* ``I`` — a line current magnitude at its from end (Line).
+* ``I`` — a line current magnitude at its from end (Line);
+* ``PF``/``QF`` — a line's power flow into it at its from end (Line ``P``/``Q``).
 
-Derivatives are MATPOWER's (``dSbus_dV``, ``dIbr_dV``), in polar coordinates.
+Derivatives are MATPOWER's (``dSbus_dV``, ``dIbr_dV``, ``dSbr_dV``), in polar coordinates.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..testbed.andes.network import Network
 
-KINDS = ("V", "A", "P", "Q", "I")
+KINDS = ("V", "A", "P", "Q", "I", "PF", "QF")
 
 
 @dataclass
@@ -51,6 +52,8 @@ class MeasurementModel:
         rows = np.arange(len(net.f))
         self.Yf[rows, net.f] += np.where(on, net.Yff, 0)
         self.Yf[rows, net.t] += np.where(on, net.Yft, 0)
+        self.Cf = np.zeros((len(net.f), n))  # from-bus incidence
+        self.Cf[rows, net.f] = 1.0
         kinds = np.array(layout.kinds)
         where = np.array(layout.where, dtype=int)
         self.sel = {k: np.flatnonzero(kinds == k) for k in KINDS}
@@ -82,7 +85,11 @@ class MeasurementModel:
         out[self.sel["A"]] = np.angle(V[self.at["A"]])
         out[self.sel["P"]] = S.real[self.at["P"]]
         out[self.sel["Q"]] = S.imag[self.at["Q"]]
-        out[self.sel["I"]] = np.abs(self.Yf @ V)[self.at["I"]]
+        If = self.Yf @ V
+        out[self.sel["I"]] = np.abs(If)[self.at["I"]]
+        Sf = V[self.net.f] * np.conj(If)
+        out[self.sel["PF"]] = Sf.real[self.at["PF"]]
+        out[self.sel["QF"]] = Sf.imag[self.at["QF"]]
         return out
 
     def H(self, x: np.ndarray) -> np.ndarray:
@@ -99,6 +106,7 @@ class MeasurementModel:
         Imag = np.maximum(np.abs(If), 1e-9)
         dIm_da = np.real(np.conj(If)[:, None] * dI_da) / Imag[:, None]
         dIm_dm = np.real(np.conj(If)[:, None] * dI_dm) / Imag[:, None]
+        dSf_da, dSf_dm = self._flow_derivatives(V, If)
         full = np.zeros((len(self.layout), 2 * n))
         eye = np.eye(n)
         full[self.sel["V"], n:] = eye[self.at["V"]]
@@ -106,4 +114,15 @@ class MeasurementModel:
         full[self.sel["P"]] = np.hstack([dS_da.real, dS_dm.real])[self.at["P"]]
         full[self.sel["Q"]] = np.hstack([dS_da.imag, dS_dm.imag])[self.at["Q"]]
         full[self.sel["I"]] = np.hstack([dIm_da, dIm_dm])[self.at["I"]]
+        full[self.sel["PF"]] = np.hstack([dSf_da.real, dSf_dm.real])[self.at["PF"]]
+        full[self.sel["QF"]] = np.hstack([dSf_da.imag, dSf_dm.imag])[self.at["QF"]]
         return np.hstack([full[:, self.angle_cols], full[:, n:]])
+
+    def _flow_derivatives(self, V: np.ndarray, If: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """∂S_from/∂θ and ∂S_from/∂|V| of every line's from-end flow (MATPOWER's ``dSbr_dV``)."""
+        dV_da, dV_dm = 1j * V, V / np.abs(V)
+        Vf = V[self.net.f][:, None]
+        conj_If = np.conj(If)[:, None]
+        dSf_da = conj_If * self.Cf * dV_da + Vf * np.conj(self.Yf * dV_da)
+        dSf_dm = conj_If * self.Cf * dV_dm + Vf * np.conj(self.Yf * dV_dm)
+        return dSf_da, dSf_dm

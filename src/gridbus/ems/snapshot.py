@@ -5,7 +5,8 @@ which bus) and the meters' accuracy (the scenario's sensor models: a control
 centre knows its meters' accuracy class), and turns the newest value of every
 measured object into ``z`` and ``σ``:
 
-* ``Bus_n.V`` from Busbar ``Va``; ``TL_a-b.I`` from Line ``Ia``;
+* ``Bus_n.V`` from Busbar ``Va``; ``TL_a-b.I`` from Line ``Ia``, ``TL_a-b.P``/``.Q``
+  from its ``P``/``Q`` (the flow at its from end);
 * ``Bus_n.P``/``Bus_n.Q``: the bus's machines minus its loads (σ: their
   meters' combined); a bus with neither is a zero injection (σ tiny);
 * ``PMU_n.V``, ``PMU_n.angle``: the frame's VA, the angle relative to the
@@ -24,7 +25,8 @@ from ..testbed.andes.network import network_of
 from ..testbed.system import System
 from .model import MeasurementModel, Measurements
 
-FLOOR = {"V": 1e-4, "A": 1e-4, "P": 1e-3, "Q": 1e-3, "I": 1e-3}  # pu: perfect meters still get a weight
+# pu: perfect meters still get a weight
+FLOOR = {"V": 1e-4, "A": 1e-4, "P": 1e-3, "Q": 1e-3, "I": 1e-3, "PF": 1e-3, "QF": 1e-3}
 ZERO_INJECTION = 1e-5  # pu
 
 
@@ -75,6 +77,10 @@ class Snapshot:
             ibase = self.sbase / (math.sqrt(3) * self.net.kv[self.net.f[k]] * 1e3)
             scale.append(ibase)
             sigma.append(max(self._noise(tid, "Ia") / ibase, FLOOR["I"]))
+            for field, kind in (("P", "PF"), ("Q", "QF")):
+                layout.add(f"{tid}.{field}", kind, k)
+                scale.append(self.sbase)
+                sigma.append(max(self._noise(tid, field) / self.sbase, FLOOR[kind]))
         for bus_id, n in self.bus_pos.items():
             for kind in ("P", "Q"):
                 layout.add(f"{bus_id}.{kind}", kind, n)
@@ -110,6 +116,8 @@ class Snapshot:
                 z[i] = values[object_id]["Va"]
             elif what == "I":
                 z[i] = values[object_id]["Ia"]
+            elif object_id in self.line_pos:
+                z[i] = values[object_id][what]  # the line's flow P or Q
             elif what in ("P", "Q"):
                 z[i] = sum(sign * values[d][what] for d, sign in self.devices[object_id])
             elif what == "V":

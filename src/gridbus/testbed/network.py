@@ -63,6 +63,7 @@ class Network:
         self.bus_f = np.zeros(nb)
         self._warm = np.ones(nb, dtype=complex)  # pu start point for the next solve
         self.line_I = {tid: 0.0 for tid in system.lines}
+        self.line_S = {tid: 0j for tid in system.lines}  # W + j var into each line at its from end
         self.islands: list[Island] = []
         self._y_cache: dict[tuple[bool, ...], np.ndarray] = {}
         self.collapsed: dict[str, str] = {}  # load -> island reference, solved as impedance now
@@ -283,16 +284,24 @@ class Network:
         }
 
     def _update_consumers(self) -> None:
-        """Load powers and line currents from the bus voltages just solved."""
+        """Load powers, line currents and line flows from the bus voltages just solved.
+
+        A line's current and flow are taken at its from end, into the line:
+        P + jQ = 3 · V_from · conj(I_from) (three phases, phase voltages), so
+        P > 0 when power flows from ``from_bus`` towards ``to_bus``.
+        """
         for load in self.loads.values():
             load.draw(self)
         for tid, line in self.system.lines.items():
             if not self.in_service(tid):
                 self.line_I[tid] = 0.0
+                self.line_S[tid] = 0j
                 continue
             va = self.bus_V[self.bus_index[line.from_bus]]
             vb = self.bus_V[self.bus_index[line.to_bus]]
-            self.line_I[tid] = abs((va - vb) / complex(line.R, line.X) + va * 0.5j * line.B)
+            current = (va - vb) / complex(line.R, line.X) + va * 0.5j * line.B
+            self.line_I[tid] = abs(current)
+            self.line_S[tid] = complex(3 * va * np.conj(current))
         for gid, g in self.generators.items():
             if not self.in_service(gid) or g.var.E < LIVE * self.v_base:
                 g.var.P = g.var.Q = 0.0

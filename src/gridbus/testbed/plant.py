@@ -270,7 +270,8 @@ class Plant(Network):
             v = abs(self.bus_V[n])
             out[bus] = {"Va": v, "Vb": v, "Vc": v}
         for tid, current in self.line_I.items():
-            out[tid] = {"Ia": current, "Ib": current, "Ic": current}
+            flow = self.line_S[tid]
+            out[tid] = {"Ia": current, "Ib": current, "Ic": current, "P": flow.real, "Q": flow.imag}
         return out
 
     def state(self, object_id: str) -> dict[str, Any]:

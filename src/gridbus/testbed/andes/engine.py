@@ -10,7 +10,8 @@ the service asks.
 Positive sequence to three phases: ANDES solves a balanced network, so each
 three-phase field carries the positive-sequence value (``Va = Vb = Vc = |V|``
 phase to neutral, RMS; ``Ia = Ib = Ic = |I|``), and a PMU's VB, VC lag and
-lead VA by 120°.  Line currents are at the from end.  A machine's ``speed`` is
+lead VA by 120°.  Line currents and flows (``P``, ``Q``: three-phase power into
+the line, positive from the from bus towards the to bus) are at the from end.  A machine's ``speed`` is
 that of a two-pole machine (``60 · f`` rpm), its ``angle`` its bus angle.
 
 Commands: ``Breaker_Command`` switches a line, machine or load (ANDES status
@@ -159,9 +160,11 @@ class AndesEngine:
             out[bus_id] = {"Va": float(volts[n]), "Vb": float(volts[n]), "Vc": float(volts[n])}
         If, _ = net.currents(V)
         amps = net.amps(If, net.f)
-        for n, tid in enumerate(ids.line):
-            out[tid] = {"Ia": float(amps[n]), "Ib": float(amps[n]), "Ic": float(amps[n])}
         watts = net.mva * 1e6
+        flows = net.flows(V) * watts
+        for n, tid in enumerate(ids.line):
+            a = float(amps[n])
+            out[tid] = {"Ia": a, "Ib": a, "Ic": a, "P": float(flows[n].real), "Q": float(flows[n].imag)}
         for gid, (model, idx) in ids.gen.items():
             out[gid] = self._machine(getattr(ss, model), idx, V, volts, watts)
         pq, cfg = ss.PQ, ss.PQ.config

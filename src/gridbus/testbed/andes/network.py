@@ -1,6 +1,6 @@
 """The network model of an ANDES case as matrices: branch admittances, Ybus, flows.
 
-The engine needs line currents (ANDES keeps bus voltages, not branch flows)
+The engine needs line currents and flows (ANDES keeps bus voltages, not branch flows)
 and the EMS needs the same model a control centre has (its measurement
 functions).  Both read it from here, built from the case's ``Line`` and
 ``Shunt`` parameters with ANDES's own π model: a series admittance ``y``,
@@ -53,6 +53,17 @@ class Network:
         If = self.Yff * V[self.f] + self.Yft * V[self.t]
         It = self.Ytf * V[self.f] + self.Ytt * V[self.t]
         return np.where(self.in_service, If, 0), np.where(self.in_service, It, 0)
+
+    def flows(self, V: np.ndarray) -> np.ndarray:
+        """Complex per-unit power P + jQ into each line at its from end (0 when out).
+
+        S = V_from · conj(I_from) on the system base, so P > 0 when power leaves
+        the from bus into the line; ANDES's balanced network makes this the
+        three-phase power.
+        """
+        If, _ = self.currents(V)
+        out: np.ndarray = V[self.f] * np.conj(If)
+        return out
 
     def amps(self, per_unit: np.ndarray, bus: np.ndarray) -> np.ndarray:
         """Per-unit currents at buses ``bus`` (positions) in A (RMS, per phase)."""

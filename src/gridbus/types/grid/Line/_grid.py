@@ -29,5 +29,7 @@ class Measurement(idl.IdlStruct, typename="grid.Line.Measurement"):
     Ia: types.float64
     Ib: types.float64
     Ic: types.float64
+    P: types.float64
+    Q: types.float64
 
 
