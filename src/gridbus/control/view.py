@@ -39,10 +39,14 @@ class GridView:
     arrival, as before: fine for a testbed that keeps up, wrong for a starved one.
     """
 
-    def __init__(self, clock: Clock, stale_after: float = 2.0, silence: float = 2.0) -> None:
+    def __init__(self, clock: Clock, stale_after: float = 2.0, silence: float = 2.0, wall_jitter: float = 0.0) -> None:
         self.clock = clock
         self.stale_after = stale_after
         self.silence = silence
+        # wall seconds of delivery jitter that are scheduling, not staleness: on a shared machine at
+        # speed K, one object's samples may arrive late by a few hundred ms of wall time (K times
+        # that in simulated time) while the others already moved the clock on
+        self.wall_jitter = wall_jitter
         self.latest: dict[tuple[str, str], Sample] = {}
         self.protections: list[Sample] = []
         self._readers: list[Reader] = []
@@ -130,10 +134,10 @@ class GridView:
             silent = self.silent()
             if silent is not None:
                 raise StaleMeasurement(f"{object_id} measurement: {silent}")
-            age = self.age(object_id, role)
-            if age > self._limit():
+            age, limit = self.age(object_id, role), self._limit()
+            if age > limit:
                 raise StaleMeasurement(
-                    f"{object_id} measurement is {age:.1f} s old (limit {self.stale_after:g} s): deadline missed"
+                    f"{object_id} measurement is {age:.1f} s old (limit {limit:g} s): deadline missed"
                 )
         return sample
 
@@ -141,8 +145,8 @@ class GridView:
         """The staleness limit; on a wall-clock schedule, never under a quarter second of wall
         time (there, scheduling jitter would pass for staleness)."""
         if self._observe is not None:
-            return self.stale_after
-        return max(self.stale_after, 0.25 * self.clock.speed)
+            return max(self.stale_after, self.wall_jitter * self.clock.speed)
+        return max(self.stale_after, max(0.25, self.wall_jitter) * self.clock.speed)
 
     def value(self, object_id: str, field: str, role: str = "Measurement") -> Any:
         return getattr(self.sample(object_id, role).data, field)
