@@ -23,7 +23,7 @@ PMU_CHECKS = {
 @pytest.mark.integration
 @pytest.mark.timeout(120)
 def test_synchrophasor_case_reproduces_and_writes_its_outputs(tmp_path, domain):
-    summary = run_experiment("synchrophasor", tmp_path, speed=10.0, domain=domain)
+    summary = run_experiment("synchrophasor", tmp_path, speed=5.0, domain=domain)  # x5: as load-sharing
     names = {c["name"] for c in summary["verdict"]}
     assert PMU_CHECKS <= names
     assert not failures(summary["verdict"]), failures(summary["verdict"])
