@@ -6,7 +6,7 @@ one topic, a function that formats each field directly: a float as its
 ``repr`` (what ``json`` writes) or ``null`` when it is NaN or infinite, an
 integer as its ``str``, anything else (booleans, strings, enums, lists,
 nested structs) through the JSON encoder.  Same text as
-:func:`gridbus.historian.tap.json_fields` (``tests/test_codec.py`` checks it).
+``json.dumps`` of the fields with NaN and inf as null (``tests/test_codec.py`` checks it).
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ sequence numbers, so such gaps are not counted (README says so).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +36,6 @@ from .. import _cyclone
 from ..bus import Bus
 from ..codec import codec_for
 from ..errors import CodecError, GridbusError, UnknownObjectError
-from ..jsonsafe import finite
 from ..model import Registry, TopicType
 from ..qos import seconds_to_ns
 from ..source import KeyMatch
@@ -56,12 +54,6 @@ class _Source:
     ids: list[KeyMatch] | None  # the selected objects, by key bytes; None: every object
     best_effort: bool  # a rejected sample is gone (not retried)
     condition: ReadCondition  # kept alive: the wait set wakes on it
-
-
-def json_fields(fields: dict[str, Any]) -> str:
-    """The reference text of a row's fields: NaN and inf as null, in sequences too (see rowjson)."""
-    clean = {k: finite(v) for k, v in fields.items() if k != "id"}
-    return json.dumps(clean, separators=(",", ":"))
 
 
 class Tap:
@@ -155,7 +147,7 @@ class Decoder:
 
     Runs for every sample recorded, so each topic's decoder and the way each
     field becomes JSON are worked out once (:meth:`_layout`), not per sample:
-    the text is :func:`json_fields`'s, written by code generated per topic
+    the text is ``json.dumps``'s (NaN and inf as null), written by code generated per topic
     (:mod:`.rowjson`).
     """
 
