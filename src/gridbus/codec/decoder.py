@@ -3,7 +3,19 @@
 Each fixed-size run is checked against the end and unpacked by one
 precompiled ``struct.Struct``; strings are checked for their bound, their NUL
 and UTF-8; a count is believed only if the bytes left can hold that many
-items.  Struct values are built once all their members are read.
+items.  Struct values are built once all their members are read, without
+calling ``__init__`` where the class is a plain dataclass: ``object.__new__``
+and one attribute store per member (the cheapest way CPython 3.11 has to fill
+an instance: its values live inline, no ``__dict__`` is built).
+
+The top-level decoder comes in two builds.  The *checked* one tests every
+run against the end before unpacking it, to name the member where the data
+stops.  The *optimistic* one (``checked=False``) leaves those tests to
+``unpack_from`` itself, which never reads past the buffer and raises
+``struct.error``; the whole body is in a ``try`` whose handler hands the
+bytes to the checked build, so malformed data gets the same CodecError
+either way, and well-formed data pays for no comparison that cannot fail.
+Strings, counts and enum values are checked in both builds.
 """
 
 from __future__ import annotations
@@ -19,15 +31,36 @@ __all__ = ["Decoder"]
 class Decoder(Function):
     """Emits code reading a sample from ``buf`` at offset ``p`` (payload starts at 4), up to ``end``."""
 
-    def __init__(self, module: Module, name: str, endian: str, label: str, args: str = "buf, p, end") -> None:
+    def __init__(
+        self, module: Module, name: str, endian: str, label: str, args: str = "buf, p, end", checked: bool = True
+    ) -> None:
         super().__init__(module, f"def {name}({args}):")
         self.endian = endian
         self.label = label
+        self.checked = checked  # False: fixed runs are left to unpack_from's own bound check (see top)
         self.deferred: list[str] = []  # struct constructions, once every member is unpacked
         module.functions.append(self.lines)
 
     def top(self, plan: Struct, header_check: bool) -> None:
-        """The whole sample; with ``header_check`` the function also reads the header and dispatches."""
+        """The whole sample; with ``header_check`` the function also reads the header and dispatches.
+
+        Unchecked (optimistic), the function is ``decode(buf)``: anything but
+        little-endian XCDR1, and any ``struct.error`` or ``IndexError`` on the
+        way (data shorter than a run or than the header), goes to
+        ``_decode_checked(buf)``, which raises the precise CodecError.
+        """
+        if not self.checked:
+            self.emit("try:")
+            self.indent += "    "
+            self.emit("end = len(buf)")
+            self.emit("if buf[1] != 1: return _decode_checked(buf)")
+            self.emit("p = 4")
+            self.known = 0
+            self.finish(self.node(plan, ""))
+            self.indent = self.indent[:-4]
+            self.emit("except (_struct_error, IndexError):")
+            self.emit("    return _decode_checked(buf)")
+            return
         if header_check:
             type_name = self.module.type_name
             self.emit("end = len(buf)")
@@ -73,14 +106,16 @@ class Decoder(Function):
         targets = [s.target for s in self.slots if s.target is not None]
         unpacked = ", ".join(targets) + ("," if len(targets) == 1 else "")
         if size is not None:
-            self.emit(f"if p + {size} > end: raise _truncated({type_name!r}, {first!r}, p, end)")
+            if self.checked:
+                self.emit(f"if p + {size} > end: raise _truncated({type_name!r}, {first!r}, p, end)")
             self.emit(f"{unpacked} = {name}.unpack_from(buf, p)")
             self.emit(f"p += {size}")
             assert self.known is not None
             self.known += size
         else:
             self.emit(f"r = {name}[p & 7]")
-            self.emit(f"if p + r.size > end: raise _truncated({type_name!r}, {first!r}, p, end)")
+            if self.checked:
+                self.emit(f"if p + r.size > end: raise _truncated({type_name!r}, {first!r}, p, end)")
             self.emit(f"{unpacked} = r.unpack_from(buf, p)")
             self.emit("p += r.size")
         for slot in self.slots:
@@ -189,8 +224,8 @@ class Decoder(Function):
         values = [(member, self.node(inner, member_label(label, member))) for member, inner in node.members]
         cls, value = self.module.const(node.cls, "C"), self.local("o")
         if node.plain_init:
-            fields = ", ".join(f"{member!r}: {local}" for member, local in values)
-            self.deferred += [f"{value} = _new({cls})", f"{value}.__dict__ = {{{fields}}}"]
+            self.deferred.append(f"{value} = _new({cls})")
+            self.deferred += [f"{value}.{member} = {local}" for member, local in values]
         else:
             self.deferred.append(f"{value} = {cls}({', '.join(f'{m}={local}' for m, local in values)})")
         return value
