@@ -189,6 +189,7 @@ def check_round_trip(cls: Any, sample: Any) -> None:
     assert padded.startswith(ours) and len(padded) % 4 == 0 and len(padded) - len(ours) < 4
     back = codec.decode(ours)
     assert type(back) is cls
+    assert list(vars(back)) == list(vars(cls.deserialize(ours))), "the same attributes, none missing"
     assert canon(plan, back) == canon(plan, sample)
     assert canon(plan, back) == canon(plan, cls.deserialize(ours)), "decodes as the binding does"
     assert canon(plan, codec.decode(memoryview(padded))) == canon(plan, sample)
@@ -226,6 +227,27 @@ def test_truncated_at_every_byte_is_a_codec_error(registry, data):
     for cut in range(len(whole)):
         with pytest.raises(CodecError, match=str(plan_for(cls).name)):
             codec.decode(whole[:cut])
+
+
+def _error(decode: Any, data: bytes) -> str:
+    with pytest.raises(CodecError) as caught:
+        decode(data)
+    return str(caught.value)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_optimistic_decoder_reports_what_the_checked_one_does(registry, data):
+    """``decode`` leaves fixed runs to unpack_from's own bound check and hands failures to the
+    checked build: the error must be the checked build's, naming the member, at every cut."""
+    from gridbus.codec.generate import checked_decoder
+
+    cls = data.draw(st.sampled_from(all_topic_classes() + user_classes(registry)))
+    whole = data.draw(samples_of(cls)).serialize(endianness=data.draw(st.sampled_from(list(Endianness))))
+    checked = checked_decoder(plan_for(cls))
+    assert canon(plan_for(cls), checked(whole)) == canon(plan_for(cls), codec_for(cls).decode(whole))
+    for cut in range(len(whole)):
+        assert _error(codec_for(cls).decode, whole[:cut]) == _error(checked, whole[:cut])
 
 
 @SETTINGS
@@ -338,6 +360,31 @@ def test_numpy_arrays_encode_as_lists_do(registry):
     assert codec_for(cls).encode(sample) == expected
     back = codec_for(cls).decode(expected)  # 300 doubles: decoded through numpy
     assert back.wave == [0.5 * i for i in range(300)] and type(back.wave[0]) is float
+
+
+# ------------------------------------------------------ classes that intercept attribute stores
+@dataclass
+@annotate.final
+class Guarded(IdlStruct, typename="codectest.Guarded"):
+    """A struct whose class checks its stores: decoding must go through them, not around."""
+
+    id: t.bounded_str[8]
+    x: t.float64
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        object.__setattr__(self, "stores", getattr(self, "stores", 0) + 1)
+
+
+def test_a_class_with_its_own_setattr_is_built_through_init():
+    from gridbus.types.grid.Generator import Measurement
+
+    assert plan_for(Measurement).plain_init, "a plain idlc dataclass is filled without __init__"
+    assert not plan_for(Guarded).plain_init
+    data = Guarded(id="GD_1", x=-2.5).serialize()
+    back = codec_for(Guarded).decode(data)
+    assert (back.id, back.x, back.stores) == ("GD_1", -2.5, 2)
+    assert codec_for(Guarded).encode(back) == data
 
 
 # -------------------------------------------------------------------- the binding's path

@@ -24,7 +24,7 @@ class Sample:
     Times are UTC seconds (float); ``*_ns`` keep the integer nanoseconds.
     """
 
-    __slots__ = ("data", "reception_time_ns", "source_time_ns", "topic")
+    __slots__ = ("data", "reception_time_ns", "source_time_ns", "topic")  # a Reader fills all four itself
 
     def __init__(self, data: IdlStruct, topic: str, source_time_ns: int, reception_time_ns: int) -> None:
         self.data: Any = data  # a topic type: fields vary, ``id`` first

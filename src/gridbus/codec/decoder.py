@@ -3,7 +3,19 @@
 Each fixed-size run is checked against the end and unpacked by one
 precompiled ``struct.Struct``; strings are checked for their bound, their NUL
 and UTF-8; a count is believed only if the bytes left can hold that many
-items.  Struct values are built once all their members are read.
+items.  Struct values are built once all their members are read, without
+calling ``__init__`` where the class is a plain dataclass: ``object.__new__``
+and one attribute store per member (the cheapest way CPython 3.11 has to fill
+an instance: its values live inline, no ``__dict__`` is built).
+
+The top-level decoder comes in two builds.  The *checked* one tests every
+run against the end before unpacking it, to name the member where the data
+stops.  The *optimistic* one (``checked=False``) leaves those tests to
+``unpack_from`` itself, which never reads past the buffer and raises
+``struct.error``; the whole body is in a ``try`` whose handler hands the
+bytes to the checked build, so malformed data gets the same CodecError
+either way, and well-formed data pays for no comparison that cannot fail.
+Strings, counts and enum values are checked in both builds.
 """
 
 from __future__ import annotations
@@ -19,15 +31,38 @@ __all__ = ["Decoder"]
 class Decoder(Function):
     """Emits code reading a sample from ``buf`` at offset ``p`` (payload starts at 4), up to ``end``."""
 
-    def __init__(self, module: Module, name: str, endian: str, label: str, args: str = "buf, p, end") -> None:
+    def __init__(
+        self, module: Module, name: str, endian: str, label: str, args: str = "buf, p, end", checked: bool = True
+    ) -> None:
         super().__init__(module, f"def {name}({args}):")
         self.endian = endian
         self.label = label
+        self.checked = checked  # False: fixed runs are left to unpack_from's own bound check (see top)
+        # where the next member starts: "p", or a literal / local the generator knows it equals
+        # (a run at a known offset reads ``unpack_from(buf, 12)``; no ``p += 8`` is executed)
+        self.at = "p"
         self.deferred: list[str] = []  # struct constructions, once every member is unpacked
         module.functions.append(self.lines)
 
     def top(self, plan: Struct, header_check: bool) -> None:
-        """The whole sample; with ``header_check`` the function also reads the header and dispatches."""
+        """The whole sample; with ``header_check`` the function also reads the header and dispatches.
+
+        Unchecked (optimistic), the function is ``decode(buf)``: anything but
+        little-endian XCDR1, and any ``struct.error`` or ``IndexError`` on the
+        way (data shorter than a run or than the header), goes to
+        ``_decode_checked(buf)``, which raises the precise CodecError.
+        """
+        if not self.checked:
+            self.emit("try:")
+            self.indent += "    "
+            self.emit("end = len(buf)")
+            self.emit("if buf[1] != 1: return _decode_checked(buf)")
+            self.at, self.known = "4", 0
+            self.finish(self.node(plan, ""))
+            self.indent = self.indent[:-4]
+            self.emit("except (_struct_error, IndexError):")
+            self.emit("    return _decode_checked(buf)")
+            return
         if header_check:
             type_name = self.module.type_name
             self.emit("end = len(buf)")
@@ -35,20 +70,24 @@ class Decoder(Function):
             self.emit("kind = buf[1]")
             self.emit("if kind != 1:")
             self.emit("    return _decode_be(buf, 4, end) if kind == 0 else _other_encoding(buf, kind)")
-            self.emit("p = 4")
+            self.at = "4"
         self.known = 0
         result = self.node(plan, "")
         self.finish(result)
 
     def element(self, node: Node) -> None:
         result = self.node(node, self.label)
-        self.finish(result, "return {}, p")
+        self.finish(result, with_position=True)
 
-    def finish(self, result: str, template: str = "return {}") -> None:
+    def finish(self, result: str, with_position: bool = False) -> None:
         self.flush()
         for line in self.deferred:
             self.emit(line)
-        self.emit(template.format(result))
+        if with_position:  # an element: the caller goes on from where it ends
+            self.materialize()
+            self.emit(f"return {result}, p")
+        else:
+            self.emit(f"return {result}")
 
     def element_function(self, node: Node, label: str) -> str:
         """The name of a generated function decoding one element of a sequence or array."""
@@ -64,25 +103,39 @@ class Decoder(Function):
         self.slots.append(slot)
         return slot
 
+    def materialize(self) -> None:
+        """Make the local ``p`` hold the position (before code that reads or advances ``p`` itself)."""
+        if self.at != "p":
+            self.emit(f"p = {self.at}")
+            self.at = "p"
+
     def flush(self) -> None:
         if not self.slots:
             return
+        at = self.at
         name, size = self.run_structs(self.endian, 4)
         first = self.slots[0].value
         type_name = self.module.type_name
         targets = [s.target for s in self.slots if s.target is not None]
         unpacked = ", ".join(targets) + ("," if len(targets) == 1 else "")
         if size is not None:
-            self.emit(f"if p + {size} > end: raise _truncated({type_name!r}, {first!r}, p, end)")
-            self.emit(f"{unpacked} = {name}.unpack_from(buf, p)")
-            self.emit(f"p += {size}")
+            if self.checked:
+                self.emit(f"if {at} + {size} > end: raise _truncated({type_name!r}, {first!r}, {at}, end)")
+            self.emit(f"{unpacked} = {name}.unpack_from(buf, {at})")
+            if at.isdigit():
+                self.at = str(int(at) + size)
+            else:
+                self.emit(f"p = {at} + {size}" if at != "p" else f"p += {size}")
+                self.at = "p"
             assert self.known is not None
             self.known += size
         else:
-            self.emit(f"r = {name}[p & 7]")
-            self.emit(f"if p + r.size > end: raise _truncated({type_name!r}, {first!r}, p, end)")
-            self.emit(f"{unpacked} = r.unpack_from(buf, p)")
-            self.emit("p += r.size")
+            self.emit(f"r = {name}[{at} & 7]")
+            if self.checked:
+                self.emit(f"if {at} + r.size > end: raise _truncated({type_name!r}, {first!r}, {at}, end)")
+            self.emit(f"{unpacked} = r.unpack_from(buf, {at})")
+            self.emit(f"p = {at} + r.size" if at != "p" else "p += r.size")
+            self.at = "p"
         for slot in self.slots:
             for line in slot.after:
                 self.emit(line)
@@ -131,21 +184,23 @@ class Decoder(Function):
         value, stop = self.local(), self.local("q")
         type_name = self.module.type_name
         bound = node.bound + 1 if node.bound else 2**32
-        self.emit(f"{stop} = p + {size}")
+        at = self.at
+        self.emit(f"{stop} = {at} + {size}")
         self.emit(f"if not 0 < {size} <= {bound} or {stop} > end:")
-        self.emit(f"    raise _bad_text_length({type_name!r}, {label!r}, {size}, {node.bound}, p, end)")
+        self.emit(f"    raise _bad_text_length({type_name!r}, {label!r}, {size}, {node.bound}, {at}, end)")
         self.emit(f"if buf[{stop} - 1]: raise _unterminated({type_name!r}, {label!r})")
         self.emit("try:")
-        self.emit(f"    {value} = str(buf[p:{stop} - 1], 'utf-8')")
+        self.emit(f"    {value} = str(buf[{at}:{stop} - 1], 'utf-8')")
         self.emit("except UnicodeDecodeError:")
         self.emit(f"    raise _not_utf8({type_name!r}, {label!r}) from None")
-        self.emit(f"p = {stop}")
+        self.at = stop  # the next member starts where the string ends
         self.known = None
         return value
 
     def prim_seq(self, node: PrimSeq, label: str) -> str:
         count = self.fixed("I", 4, 4, label, "n").target or ""
         self.flush()
+        self.materialize()
         self.check_count(count, node.bound, label)
         value, stop = self.local(), self.local("q")
         type_name = self.module.type_name
@@ -174,6 +229,7 @@ class Decoder(Function):
         else:
             self.flush()
             count = str(node.length)
+        self.materialize()
         least = max(1, min_size(node.element))
         self.emit(f"if {count} * {least} > end - p: raise _truncated({type_name!r}, {label!r}, p, end)")
         function = self.element_function(node.element, f"{label}[]")
@@ -189,8 +245,8 @@ class Decoder(Function):
         values = [(member, self.node(inner, member_label(label, member))) for member, inner in node.members]
         cls, value = self.module.const(node.cls, "C"), self.local("o")
         if node.plain_init:
-            fields = ", ".join(f"{member!r}: {local}" for member, local in values)
-            self.deferred += [f"{value} = _new({cls})", f"{value}.__dict__ = {{{fields}}}"]
+            self.deferred.append(f"{value} = _new({cls})")
+            self.deferred += [f"{value}.{member} = {local}" for member, local in values]
         else:
             self.deferred.append(f"{value} = {cls}({', '.join(f'{m}={local}' for m, local in values)})")
         return value

@@ -27,7 +27,7 @@ from .plan import Struct
 from .source import Generated, Module
 from .support import binding_decoder, encode_failure
 
-__all__ = ["Generated", "generate_decoder", "generate_encoder"]
+__all__ = ["Generated", "checked_decoder", "generate_decoder", "generate_encoder"]
 
 
 def generate_encoder(plan: Struct) -> Generated:
@@ -40,13 +40,28 @@ def generate_encoder(plan: Struct) -> Generated:
 def generate_decoder(plan: Struct) -> Generated:
     """Generate and compile the decoder of ``plan``'s type: ``decode(data)``, either byte order.
 
-    The big-endian half is generated when the first big-endian sample comes
-    (rarely: from another vendor's node on a big-endian machine).
+    ``decode`` is the optimistic build (see :mod:`.decoder`): little-endian
+    XCDR1 with no bound test per fixed run.  Anything else goes to the
+    checked build, generated when first needed (malformed or big-endian data:
+    rare), and its big-endian half likewise.
     """
     module = Module(plan.name)
-    Decoder(module, "decode", "<", "", args="buf").top(plan, header_check=True)
+    Decoder(module, "decode", "<", "", args="buf", checked=False).top(plan, header_check=True)
     made = _compile(module, plan, "decode")
-    namespace = made.namespace
+
+    def decode_checked_first(buf: Any) -> Any:
+        made.namespace["_decode_checked"] = function = checked_decoder(plan)
+        return function(buf)
+
+    made.namespace["_decode_checked"] = decode_checked_first
+    return made
+
+
+def checked_decoder(plan: Struct) -> Callable[[Any], Any]:
+    """``_decode_checked(data)``: every length tested before it is believed, the member named when short."""
+    module = Module(plan.name)
+    Decoder(module, "_decode_checked", "<", "", args="buf").top(plan, header_check=True)
+    namespace = _compile(module, plan, "_decode_checked").namespace
 
     def decode_be_first(buf: Any, p: int, end: int) -> Any:
         big = Module(plan.name)
@@ -55,7 +70,8 @@ def generate_decoder(plan: Struct) -> Generated:
         return function(buf, p, end)
 
     namespace["_decode_be"] = decode_be_first
-    return made
+    function: Callable[[Any], Any] = namespace["_decode_checked"]
+    return function
 
 
 def _compile(module: Module, plan: Struct, name: str) -> Generated:

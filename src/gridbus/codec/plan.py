@@ -123,13 +123,20 @@ class Struct:
 
     @property
     def plain_init(self) -> bool:
-        """Whether an instance can be made without calling ``__init__`` (a plain dataclass)."""
+        """Whether an instance can be made without calling ``__init__`` (a plain dataclass).
+
+        The decoder then stores each member as a plain attribute, so the class
+        must not intercept stores (a frozen dataclass, a ``__setattr__``) nor
+        have a data descriptor (a property) of a member's name.
+        """
         cls = self.cls
         return (
             dataclasses.is_dataclass(cls)
             and not hasattr(cls, "__post_init__")
             and "__slots__" not in vars(cls)
+            and cls.__setattr__ is object.__setattr__
             and [f.name for f in dataclasses.fields(cls)] == [name for name, _ in self.members]
+            and not any(hasattr(inspect.getattr_static(cls, name, None), "__set__") for name, _ in self.members)
         )
 
 

@@ -114,6 +114,7 @@ HELPERS: dict[str, Any] = {
     "CodecError": CodecError,
     "_ZEROS": tuple(bytes(n) for n in range(8)),
     "_new": object.__new__,
+    "_struct_error": struct.error,
     "_enum_value": _enum_value,
     "_octets": _octets,
     "_octet_array": _octet_array,
