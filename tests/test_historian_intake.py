@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 from pathlib import Path
 
 from gridbus import Bus
-from gridbus.historian.intake import Intake, frozen_heap
+from gridbus.historian.intake import SWITCH_INTERVAL, Intake, recording_interpreter
 from gridbus.historian.journal import Journal, RawRow
 from gridbus.historian.record_stats import new_stats
 from gridbus.historian.tap import Tap
@@ -124,8 +125,10 @@ def test_settling_writes_on_the_appending_connection(tmp_path: Path) -> None:
         journal.close(remove=True)
 
 
-def test_the_heap_is_frozen_only_while_recording() -> None:
-    before = gc.get_freeze_count()
-    with frozen_heap():
-        assert gc.get_freeze_count() > before
+def test_the_heap_is_frozen_and_the_switch_interval_short_only_while_recording() -> None:
+    interval = sys.getswitchinterval()
+    with recording_interpreter():
+        assert gc.get_freeze_count() > 0
+        assert sys.getswitchinterval() == SWITCH_INTERVAL < interval
     assert gc.get_freeze_count() == 0
+    assert sys.getswitchinterval() == interval

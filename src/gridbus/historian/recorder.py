@@ -6,12 +6,13 @@ What can be lost, and when (README, "Historian", says the same):
   a probe row written and rolled back) and so is the spool directory: a
   target that cannot be used stops the recorder with an error (exit 2).
 * The *taker* thread moves samples from DDS (KEEP_ALL readers, :mod:`.tap`)
-  into a local journal (:mod:`.journal`), group-committed every
-  ``commit_interval`` (50 ms).  ``kill -9`` loses what was taken but not yet
+  into memory; the *committer* group-commits them into a local journal
+  (:mod:`.journal`) every ``commit_interval`` (50 ms), or sooner once a batch
+  waits (:mod:`.intake`).  ``kill -9`` loses what was taken but not yet
   committed: at most about that interval.  Samples DDS itself dropped (the
   recorder's queue was full, or out-of-order samples) are counted.
 * The *forwarder* thread writes journal rows in order, in batches of ``batch``
-  rows or every ``flush_interval`` s, each batch with its mark in the same
+  rows (woken by each commit) or every ``flush_interval`` s, each batch with its mark in the same
   transaction.  While the database is away the rows wait in the journal on
   disk; a restart forwards what the target lacks, never twice.
 * On SIGINT/SIGTERM the journal is forwarded for up to ``exit_timeout`` s;
@@ -38,7 +39,7 @@ from pathlib import Path
 from ..bus import Bus
 from ..errors import GridbusError, SinkUnavailable
 from .dedupe import unstored
-from .intake import MIN_COMMIT_ROWS, Intake, frozen_heap
+from .intake import MIN_COMMIT_ROWS, Intake, recording_interpreter
 from .journal import RawRow, export, open_journals, prepare_spool, spool_file, target_key
 from .record_stats import RecorderStats, new_stats, summary
 from .sinks import Row, Sink
@@ -273,7 +274,7 @@ class Recorder:
             ),
             threading.Thread(target=self._forward_loop, name="gridbus-record-forward"),
         ]
-        with frozen_heap():
+        with recording_interpreter():
             for thread in threads:
                 thread.daemon = True
                 thread.start()
