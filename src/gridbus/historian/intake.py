@@ -161,7 +161,7 @@ def recording_interpreter() -> Iterator[None]:
     binding, numpy, the data model's types) came every few seconds and took
     47-61 ms, 130-150 ms on a loaded machine, holding the GIL: every thread of
     the recorder stood still.  Frozen, a full collection looks only at what
-    was made since: 0.3-0.5 ms.
+    was made since: 0.3-5 ms.
 
     ``executemany`` gives up the GIL for each row's step and must get it back
     for the next: beside a thread decoding (pure Python), each return waited
