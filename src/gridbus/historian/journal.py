@@ -118,8 +118,8 @@ class Journal:
         row = self._forward.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def _set_meta(self, key: str, value: str) -> str:
-        self._forward.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    def _set_meta(self, key: str, value: str, db: sqlite3.Connection | None = None) -> str:
+        (db or self._forward).execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
         return value
 
     # -- the taker's side ----------------------------------------------------------------
@@ -156,12 +156,16 @@ class Journal:
         return count
 
     def settle(self, seq: int) -> None:
-        """Rows up to ``seq`` are safe elsewhere: drop them from the journal."""
-        db = self._forward
+        """Rows up to ``seq`` are safe elsewhere: drop them from the journal.
+
+        On the appending connection: while recording, the same thread appends
+        and settles (see :mod:`.intake`), so the two never wait for each other.
+        """
+        db = self._append
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("DELETE FROM rows WHERE seq <= ?", (seq,))
-            self._set_meta("settled", str(seq))
+            self._set_meta("settled", str(seq), db)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:

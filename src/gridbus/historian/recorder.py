@@ -6,12 +6,13 @@ What can be lost, and when (README, "Historian", says the same):
   a probe row written and rolled back) and so is the spool directory: a
   target that cannot be used stops the recorder with an error (exit 2).
 * The *taker* thread moves samples from DDS (KEEP_ALL readers, :mod:`.tap`)
-  into a local journal (:mod:`.journal`), group-committed every
-  ``commit_interval`` (50 ms).  ``kill -9`` loses what was taken but not yet
+  into memory; the *committer* group-commits them into a local journal
+  (:mod:`.journal`) every ``commit_interval`` (50 ms), or sooner once a batch
+  waits (:mod:`.intake`).  ``kill -9`` loses what was taken but not yet
   committed: at most about that interval.  Samples DDS itself dropped (the
   recorder's queue was full, or out-of-order samples) are counted.
 * The *forwarder* thread writes journal rows in order, in batches of ``batch``
-  rows or every ``flush_interval`` s, each batch with its mark in the same
+  rows (woken by each commit) or every ``flush_interval`` s, each batch with its mark in the same
   transaction.  While the database is away the rows wait in the journal on
   disk; a restart forwards what the target lacks, never twice.
 * On SIGINT/SIGTERM the journal is forwarded for up to ``exit_timeout`` s;
@@ -38,6 +39,7 @@ from pathlib import Path
 from ..bus import Bus
 from ..errors import GridbusError, SinkUnavailable
 from .dedupe import unstored
+from .intake import MIN_COMMIT_ROWS, Intake, recording_interpreter
 from .journal import RawRow, export, open_journals, prepare_spool, spool_file, target_key
 from .record_stats import RecorderStats, new_stats, summary
 from .sinks import Row, Sink
@@ -100,84 +102,41 @@ class Recorder:
             self.sink.close()
             raise
         self.decode = Decoder(bus.registry)
-        self.pending: deque[RawRow] = deque()  # taken, not yet in the journal
-        self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self.cursor = 0  # journal rows up to here are in the target
         self._cursor_known = False  # the target's mark has been read
         self.stats: RecorderStats = new_stats()
         self._down_since: float | None = None
-        self._journal_failing = False
+        # the journal commits every commit_interval, or sooner once a batch waits
+        commit_rows = max(batch, MIN_COMMIT_ROWS)
+        self.intake = Intake(self.tap, self.journal, self.stats, max_buffer, commit_interval, commit_rows, self.log)
 
     @property
     def readers(self) -> list[str]:
         return self.tap.topics
 
-    # -- taking from the bus into the journal -------------------------------------------
-    def _take_loop(self) -> None:
-        last_commit = time.monotonic()
-        while not self.stop_event.is_set():
-            try:
-                self.tap.wait(0.01)
-                self.take_once()
-                if time.monotonic() - last_commit >= self.commit_interval:
-                    self.commit()
-                    last_commit = time.monotonic()
-            except Exception:  # keep recording; say what went wrong
-                _logger.exception("record: taking samples failed; trying again")
-                self.stop_event.wait(0.5)
+    # -- taking from the bus into the journal (see .intake) --------------------------------
+    @property
+    def pending(self) -> deque[RawRow]:
+        return self.intake.pending
 
     def take_once(self) -> int:
-        rows = self.tap.take()
-        if rows:
-            with self.lock:
-                self.pending.extend(rows)
-                self.stats["received"] += len(rows)
-                overflow = len(self.pending) - self.max_buffer
-                for _ in range(max(0, overflow)):
-                    self.pending.popleft()
-                if overflow > 0:
-                    self.stats["dropped"] += overflow
-                    self.log(
-                        f"record: {overflow} oldest rows dropped: the journal cannot be written and "
-                        f"{self.max_buffer} rows wait in memory"
-                    )
-        return len(rows)
+        return self.intake.take_once()
 
     def commit(self) -> bool:
         """Group commit: every row taken so far into the journal; False if the journal refused."""
-        with self.lock:  # the forwarder may take rows from pending too
-            rows = list(self.pending)
-            if not rows:
-                return True
-            try:
-                self.journal.append(rows)
-            except sqlite3.Error as exc:
-                if not self._journal_failing:
-                    self._journal_failing = True
-                    self.log(
-                        f"record: journal {self.journal.path} cannot be written ({exc}); rows go to the "
-                        f"database from memory (at most {self.max_buffer} wait)"
-                    )
-                return False
-            self.pending.clear()
-        if self._journal_failing:
-            self._journal_failing = False
-            self.log("record: journal writable again")
-        return True
+        return self.intake.commit()
 
     def forward_from_memory(self, size: int) -> bool:
         """While the journal cannot be written, rows go straight from memory to the database."""
-        with self.lock:
-            rows = [self.pending.popleft() for _ in range(min(size, len(self.pending)))]
+        rows = self.intake.pop(size)
         if not rows:
             return True
         try:
             decoded = self._new_only(self._decoded(rows))
             self.sink.write(decoded)
         except SinkUnavailable as exc:
-            with self.lock:
-                self.pending.extendleft(reversed(rows))
+            self.intake.put_back(rows)
             if self._down_since is None:
                 self._down_since = time.monotonic()
                 self.log(f"record: database unavailable too, rows wait in memory: {exc}")
@@ -188,12 +147,12 @@ class Recorder:
 
     # -- forwarding the journal to the target -------------------------------------------
     def _forward_loop(self) -> None:
+        """Forward as soon as a commit brings a batch (woken by the committer, no polling)."""
         last_write = time.monotonic()
-        last_settle = time.monotonic()
         while not self.stop_event.is_set():
             try:
                 waiting = self._backlog()
-                if not waiting and self._journal_failing and self.pending:
+                if not waiting and self.intake.failing and self.pending:
                     if not self.forward_from_memory(self.batch):
                         self.stop_event.wait(self._backoff())
                 elif waiting >= self.batch or (waiting and time.monotonic() - last_write >= self.flush_interval):
@@ -202,10 +161,8 @@ class Recorder:
                     else:
                         self.stop_event.wait(self._backoff())
                 else:
-                    self.stop_event.wait(0.01)
-                if time.monotonic() - last_settle >= 0.5:
-                    self._settle()
-                    last_settle = time.monotonic()
+                    self.intake.committed.wait(0.05)
+                    self.intake.committed.clear()
             except Exception:  # the rows stay in the journal
                 _logger.exception("record: forwarding the journal failed; trying again")
                 self.stop_event.wait(1.0)
@@ -310,21 +267,28 @@ class Recorder:
             self._recover()
         except SinkUnavailable as exc:
             self.log(f"record: database unavailable, journaled rows wait: {exc}")
-        taker = threading.Thread(target=self._take_loop, name="gridbus-record-take", daemon=True)
-        forwarder = threading.Thread(target=self._forward_loop, name="gridbus-record-forward", daemon=True)
-        taker.start()
-        forwarder.start()
-        try:
-            deadline = None if duration is None else time.monotonic() + duration
-            while not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
-                self.stop_event.wait(0.1)
-        finally:
-            self.stop_event.set()
-            taker.join(timeout=5)
-            forwarder.join(timeout=5)
-            self.take_once()
-            self.commit()
-            self._finish()
+        threads = [
+            threading.Thread(target=self.intake.take_loop, args=(self.stop_event,), name="gridbus-record-take"),
+            threading.Thread(
+                target=self.intake.commit_loop, args=(self.stop_event, self._settle), name="gridbus-record-commit"
+            ),
+            threading.Thread(target=self._forward_loop, name="gridbus-record-forward"),
+        ]
+        with recording_interpreter():
+            for thread in threads:
+                thread.daemon = True
+                thread.start()
+            try:
+                deadline = None if duration is None else time.monotonic() + duration
+                while not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
+                    self.stop_event.wait(0.1)
+            finally:
+                self.stop_event.set()
+                for thread in threads:
+                    thread.join(timeout=5)
+                self.take_once()
+                self.commit()
+                self._finish()
         return self.stats
 
     def stop(self) -> None:
