@@ -8,6 +8,10 @@ seconds) and less than 1 % was lost.  The sweep runs the systems' steps
 alternately (raw, gridbus, raw, gridbus...), each system doubling its rate
 from ``start_rate`` until a step fails, then bisecting; it stops after
 ``max_steps`` steps per system, or when the bracket is within 15 %.
+
+With ``BusOptions.batch`` both systems' writers batch (Cyclone's write
+batching) and the stream flushes after each burst of writes, as a program
+that writes its samples in bursts would.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class Stream:
     """A writer here and a sink process of ``system`` receiving ``topic`` (Ping or Measurement)."""
 
     def __init__(self, options: BusOptions, system: str, topic: str, size: int) -> None:
-        self.system, self.topic, self.size = system, topic, size
+        self.system, self.topic, self.size, self.batch = system, topic, size, options.batch
         self.payload = payload_for(size)
         peer = Peer("sink", system, "wait", topic, options.apart(f"{os.getpid()}-{system}-{topic}"))
         self.proc = start([peer])[0]
@@ -62,6 +66,7 @@ class Stream:
             "payload": payload_name(self.topic, self.size),
             "size": self.size if self.topic == "Ping" else None,
             "pacing": "unpaced" if rate is None else "paced",
+            "batch": self.batch,
             "rate": rate,
             "seconds": round(elapsed, 2),
             "sent": sent.count,
@@ -86,7 +91,7 @@ class _Sent:
 
 
 def _write(ep: Endpoint, first_seq: int, payload: bytes, rate: float | None, seconds: float) -> _Sent:
-    send, sent = ep.send, 0
+    send, flush, sent = ep.send, ep.flush, 0
     begin = time.perf_counter()
     end = begin + seconds
     while (now := time.perf_counter()) < end:
@@ -96,6 +101,7 @@ def _write(ep: Endpoint, first_seq: int, payload: bytes, rate: float | None, sec
             continue
         for i in range(sent, sent + due):
             send(first_seq + i, payload)
+        flush()
         sent += due
     return _Sent(sent, time.perf_counter() - begin)
 
@@ -188,6 +194,7 @@ def sweep(
                 result: Row = {
                     "system": stream.system,
                     "payload": payload_name(topic, size),
+                    "batch": stream.batch,
                     "sustained_per_s": round(searches[stream.system].good),
                     "failed_at_per_s": searches[stream.system].bad,
                     "steps": searches[stream.system].steps,
