@@ -111,6 +111,7 @@ def test_bench_throughput_batch_json(env):
     }
     for r in rows:
         assert r["batch"] is True and r["delivered"] + r["lost"] == r["sent"] and positive(r["delivered_per_s"])
+        assert r["writer_cpu_us"] >= 0 and r["sink_cpu_us"] >= 0  # per sample; 0 when under a clock tick
     # 1000/s in bursts of about one sample: a writer that held samples back would lose the step's end
     assert all(r["lost"] <= 0.01 * r["sent"] for r in rows if r["pacing"] == "paced")
 

@@ -9,6 +9,11 @@ alternately (raw, gridbus, raw, gridbus...), each system doubling its rate
 from ``start_rate`` until a step fails, then bisecting; it stops after
 ``max_steps`` steps per system, or when the bracket is within 15 %.
 
+Each step also reports the CPU time the writer and the sink processes spent
+per sample (all their threads, Cyclone's included): on a shared machine the
+rates move with the load, the CPU per sample much less, and it says what
+each side could carry with a core of its own.
+
 With ``BusOptions.batch`` both systems' writers batch (Cyclone's write
 batching) and the stream flushes after each burst of writes, as a program
 that writes its samples in bursts would.
@@ -24,6 +29,7 @@ from typing import Any
 
 from .endpoints import BusOptions, Endpoint, endpoint, payload_for
 from .goals import goal
+from .machine import cpu_seconds
 from .peers import REPORT, STEP_SHIFT, Peer, ask, start, stop, wait_matched
 
 Row = dict[str, Any]
@@ -54,10 +60,13 @@ class Stream:
     def step(self, rate: float | None, seconds: float) -> Row:
         """Write for ``seconds`` (at ``rate`` per second; None: as fast as possible); what arrived."""
         step, self.steps = self.steps, self.steps + 1
+        sink_cpu, writer_cpu = cpu_seconds(self.proc.pid), cpu_seconds(os.getpid())
         sent = _write(self.ep, step << STEP_SHIFT, self.payload, rate, seconds)
+        writer_cpu = cpu_seconds(os.getpid()) - writer_cpu
         elapsed = seconds if sent.elapsed <= 0 else sent.elapsed
         time.sleep(DRAIN)
         answer = ask(self.ep, self.proc, REPORT + step)
+        sink_cpu = cpu_seconds(self.proc.pid) - sink_cpu
         delivered = int(answer["delivered"]) if answer else 0
         kept_pace = None if rate is None else sent.count >= PACE * rate * seconds  # None: unpaced
         lost_pct = round(100.0 * (sent.count - delivered) / sent.count, 2) if sent.count else 0.0
@@ -76,12 +85,18 @@ class Stream:
             "lost": sent.count - delivered,
             "lost_pct": lost_pct,
             "kept_pace": kept_pace,
+            "writer_cpu_us": _per_sample(writer_cpu, sent.count),  # CPU µs per sample written
+            "sink_cpu_us": _per_sample(sink_cpu, delivered),  # CPU µs per sample delivered
             "sustained": kept_pace is not False and lost_pct < LOSS_LIMIT and answer is not None,
         }
 
     def close(self) -> None:
         stop(self.ep, self.proc)
         self.ep.close()
+
+
+def _per_sample(used: float, samples: int) -> float | None:
+    return round(1e6 * used / samples, 2) if samples else None
 
 
 @dataclass

@@ -174,7 +174,8 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         (("system", "system"), ("payload", "payload"), ("batch", "batch"), ("pacing", "pacing"), ("rate/s", "rate"),
          ("seconds", "seconds"),
          ("sent/s", "sent_per_s"), ("delivered/s", "delivered_per_s"), ("lost", "lost"), ("lost %", "lost_pct"),
-         ("kept pace", "kept_pace"), ("sustained", "sustained")),
+         ("kept pace", "kept_pace"), ("sustained", "sustained"), ("writer CPU µs", "writer_cpu_us"),
+         ("sink CPU µs", "sink_cpu_us")),
         steps,
     )  # fmt: skip
     if results:
