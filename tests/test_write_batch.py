@@ -47,6 +47,9 @@ CHILD = textwrap.dedent(
             batched.write_many([ping(610), ping(611), ping(0, "BENCH_2")])
         except GridbusError:
             say("refused")
+        gone = bus.writer("BENCH_3", "Ping", batch=True)  # shares BENCH_1's DDS writer
+        gone.write(ping(0, "BENCH_3"))
+        gone.dispose()  # flushes: the sample and the news leave now
         say("bursts")
         step()
         for n in range(612, 712):  # a last burst left unflushed: closing the bus sends it
@@ -79,7 +82,8 @@ def _collect(reader, seqs: dict[str, list[int]], until: int, timeout: float = 10
 @pytest.mark.integration
 def test_batched_samples_wait_for_flush_and_all_arrive_in_order(domain, partition):
     with Bus(domain, partition=partition) as bus:
-        reader = bus.reader("BENCH", "Ping")
+        gone: list[str] = []
+        reader = bus.reader("BENCH", "Ping", on_gone=lambda g: gone.append(f"{g.id} {g.reason}"))
         proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(domain), partition],
             stdin=subprocess.PIPE,
@@ -88,7 +92,7 @@ def test_batched_samples_wait_for_flush_and_all_arrive_in_order(domain, partitio
         )
         try:
             assert _line(proc) == "ready"
-            seqs: dict[str, list[int]] = {"BENCH_1": [], "BENCH_2": []}
+            seqs: dict[str, list[int]] = {"BENCH_1": [], "BENCH_2": [], "BENCH_3": []}
             _go(proc)
             assert _line(proc) == "held"
             deadline = time.monotonic() + 10
@@ -105,6 +109,11 @@ def test_batched_samples_wait_for_flush_and_all_arrive_in_order(domain, partitio
             assert _line(proc) == "bursts"
             _collect(reader, seqs, 612)
             assert seqs["BENCH_1"] == list(range(612))  # every sample, in order, the ten held ones first
+            deadline = time.monotonic() + 10
+            while not gone and time.monotonic() < deadline:
+                for s in reader.take(0.2):
+                    seqs[s.id].append(s.data.seq)
+            assert seqs["BENCH_3"] == [0] and gone == ["BENCH_3 disposed"]  # dispose flushed
 
             _go(proc)
             assert _line(proc) == "closing"

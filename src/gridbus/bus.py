@@ -25,6 +25,7 @@ here, where they always were.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,8 @@ __all__ = [
     "cyclone_config",
     "default_domain",
 ]
+
+log = logging.getLogger(__name__)
 
 ANY_STATE = _cyclone.ANY_STATE
 
@@ -151,9 +154,12 @@ class Bus:
         for reader in self._readers:
             reader.close()
         self._readers.clear()
-        for (_name, _deadline, batch), (dds, _born) in self._writers.items():
+        for (name, _deadline, batch), (dds, _born) in self._writers.items():
             if batch:  # deleting would send it too; flushing first says so
-                _cyclone.flush(dds)
+                try:
+                    _cyclone.flush(dds)
+                except DDSException as exc:  # the participant still goes
+                    log.warning("could not flush the batching writer of %s on close: %s", name, exc)
         self._writers.clear()
         self._topics.clear()
         _cyclone.delete(self.participant)

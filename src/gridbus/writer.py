@@ -122,6 +122,7 @@ class Writer:
         key = self.topic.build(self.object_id)
         self._dds.dispose(key)
         self._dds.unregister_instance(key)
+        self.flush()  # on a batching writer too, the news leaves now
 
     @property
     def matched(self) -> int:
