@@ -4,8 +4,10 @@ The binding's public API lacks a few things gridbus needs: a take that
 returns samples still serialized (so a reader can drop other objects'
 samples by their key bytes before paying for deserialization), deleting an
 entity now rather than whenever the garbage collector runs, one ``Domain``
-per id per process, and the ``InvalidSample`` class discovery meets (kept in
-``cyclonedds.internal``).  Each of those reaches into the binding
+per id per process, the ``InvalidSample`` class discovery meets (kept in
+``cyclonedds.internal``), and write batching (Cyclone's ``writer_batching`` QoS,
+which has no binding Policy, and ``dds_write_flush``, through the binding's
+loaded C library).  Each of those reaches into the binding
 (``cyclonedds._clayer``, ``cyclonedds.internal``, ``Entity._ref``,
 ``__del__``), whose internals change between releases.  The DDS statuses
 gridbus reads are here too, typed: the binding's getters are untyped and
