@@ -4,8 +4,10 @@ The binding's public API lacks a few things gridbus needs: a take that
 returns samples still serialized (so a reader can drop other objects'
 samples by their key bytes before paying for deserialization), deleting an
 entity now rather than whenever the garbage collector runs, one ``Domain``
-per id per process, and the ``InvalidSample`` class discovery meets (kept in
-``cyclonedds.internal``).  Each of those reaches into the binding
+per id per process, the ``InvalidSample`` class discovery meets (kept in
+``cyclonedds.internal``), and write batching (Cyclone's ``writer_batching`` QoS,
+which has no binding Policy, and ``dds_write_flush``, through the binding's
+loaded C library).  Each of those reaches into the binding
 (``cyclonedds._clayer``, ``cyclonedds.internal``, ``Entity._ref``,
 ``__del__``), whose internals change between releases.  The DDS statuses
 gridbus reads are here too, typed: the binding's getters are untyped and
@@ -16,6 +18,7 @@ if another module starts using the internals.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from typing import Any, ClassVar, Protocol
@@ -26,9 +29,11 @@ from cyclonedds.domain import Domain
 from cyclonedds.idl import IdlStruct
 from cyclonedds.idl._type_normalize import get_extended_type_hints
 from cyclonedds.idl.types import _type_code_align_size_default_mapping
-from cyclonedds.internal import InvalidSample
-from cyclonedds.pub import DataWriter
+from cyclonedds.internal import DDS, InvalidSample
+from cyclonedds.pub import DataWriter, Publisher
+from cyclonedds.qos import Qos
 from cyclonedds.sub import DataReader
+from cyclonedds.topic import Topic
 
 from .errors import ConfigError
 
@@ -38,7 +43,9 @@ __all__ = [
     "Domains",
     "InvalidSample",
     "RawInfo",
+    "batching_writer",
     "delete",
+    "flush",
     "matched_writers",
     "publication_matched",
     "sample_losses",
@@ -102,6 +109,44 @@ def write_serialized(writer: DataWriter[Any], data: bytes, timestamp_ns: int) ->
     ret = ddspy_write_ts(writer._ref, data, timestamp_ns)
     if ret < 0:
         raise DDSException(ret, f"writing on {writer.topic.name}")
+
+
+# Write batching: Cyclone's per-writer ``writer_batching`` QoS (which the binding has no Policy
+# for) keeps a writer's samples in its outgoing datagram until the datagram is full or
+# ``dds_write_flush`` is called, so a burst of small samples costs a few sendmsg calls
+# instead of one each.  Both C functions are reached through the binding's loaded library.
+_DLL: Any = DDS._dll_handle
+_qset_writer_batching = _DLL.dds_qset_writer_batching
+_qset_writer_batching.argtypes, _qset_writer_batching.restype = [ctypes.c_void_p, ctypes.c_bool], None
+_write_flush = _DLL.dds_write_flush
+_write_flush.argtypes, _write_flush.restype = [ctypes.c_int32], ctypes.c_int32
+
+
+class _BatchingDataWriter(DataWriter[Any]):
+    """A binding ``DataWriter`` created with Cyclone's ``writer_batching`` QoS set."""
+
+    def _create_writer(self, publisher: int, topic: int, qos: int | None, listener: int | None) -> int:
+        if qos is None:  # the binding passes no QoS object when given none; batching needs one
+            raise ConfigError("a batching writer needs a QoS")
+        _qset_writer_batching(qos, True)
+        ref: int = DataWriter._create_writer(self, publisher, topic, qos, listener)
+        return ref
+
+
+def batching_writer(publisher: Publisher, topic: Topic[Any], qos: Qos) -> DataWriter[Any]:
+    """A DataWriter on ``topic`` whose samples wait in its outgoing datagram until :func:`flush`.
+
+    Cyclone still sends the datagram by itself once it is full (14720 bytes by
+    default, ``General/MaxMessageSize``) and when the writer is deleted.
+    """
+    return _BatchingDataWriter(publisher, topic, qos=qos)
+
+
+def flush(writer: DataWriter[Any]) -> None:
+    """Send what ``writer`` has batched now (nothing happens for a writer that does not batch)."""
+    ret = _write_flush(writer._ref)
+    if ret < 0:
+        raise DDSException(ret, f"flushing {writer.topic.name}")
 
 
 def writes_default_version(writer: DataWriter[Any]) -> bool:

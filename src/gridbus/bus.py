@@ -25,6 +25,7 @@ here, where they always were.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,8 @@ __all__ = [
     "cyclone_config",
     "default_domain",
 ]
+
+log = logging.getLogger(__name__)
 
 ANY_STATE = _cyclone.ANY_STATE
 
@@ -131,7 +134,8 @@ class Bus:
         self.publisher = Publisher(self.participant, qos=group)
         self.subscriber = Subscriber(self.participant, qos=group)
         self._topics: dict[str, Topic[Any]] = {}
-        self._writers: dict[tuple[str, float | None], tuple[DataWriter[Any], float]] = {}  # -> (writer, born)
+        # (topic, deadline, batch) -> (writer, born)
+        self._writers: dict[tuple[str, float | None, bool], tuple[DataWriter[Any], float]] = {}
         self._readers: list[Reader] = []
         self._closed = False
 
@@ -150,6 +154,12 @@ class Bus:
         for reader in self._readers:
             reader.close()
         self._readers.clear()
+        for (name, _deadline, batch), (dds, _born) in self._writers.items():
+            if batch:  # deleting would send it too; flushing first says so
+                try:
+                    _cyclone.flush(dds)
+                except DDSException as exc:  # the participant still goes
+                    log.warning("could not flush the batching writer of %s on close: %s", name, exc)
         self._writers.clear()
         self._topics.clear()
         _cyclone.delete(self.participant)
@@ -205,22 +215,27 @@ class Bus:
         return type(qos)(*[p for p in qos if not isinstance(p, Policy.ResourceLimits)], limits)
 
     # -- writing -----------------------------------------------------------------------
-    def writer(self, object_id: str, role: str | None = None, *, deadline: float | None = None) -> Writer:
+    def writer(
+        self, object_id: str, role: str | None = None, *, deadline: float | None = None, batch: bool = False
+    ) -> Writer:
         """A writer for ``object_id`` on its ``role`` topic (default Measurement, else State).
 
         ``deadline`` (s) overrides the profile's: set it to the publishing period
-        so readers learn when this object falls silent.
+        so readers learn when this object falls silent.  ``batch=True`` gives a
+        batching writer: its samples leave packed together at ``flush()`` (or
+        when a datagram is full, or the bus closes), for high-rate bursts.
         """
         topic = self.topic_type(object_id, role)
-        key = (topic.name, deadline)
+        key = (topic.name, deadline, batch)
         if key not in self._writers:
             qos = self._overrides(self.qos.writer_qos(topic.name), deadline, None)
             if not any(isinstance(p, Policy.WriterDataLifecycle) for p in qos):
                 # a writer that leaves is "no writers" to readers; "disposed" stays an explicit act
                 qos = type(qos)(*qos, Policy.WriterDataLifecycle(autodispose=False))
-            self._writers[key] = (DataWriter(self.publisher, self._topic(topic), qos=qos), time.monotonic())
+            make = _cyclone.batching_writer if batch else DataWriter
+            self._writers[key] = (make(self.publisher, self._topic(topic), qos=qos), time.monotonic())
         dds, born = self._writers[key]
-        return Writer(self, topic, object_id, dds, born)
+        return Writer(self, topic, object_id, dds, born, batch)
 
     def publish(self, object_id: str, **fields: Any) -> IdlStruct:
         """Publish ``fields`` on the topic of ``object_id`` that has them all

@@ -30,6 +30,7 @@ class BusOptions:
     topic_map: str | None = None
     config: str | None = None
     partition: str | None = None
+    batch: bool = False  # writers batch samples until the stream flushes (both systems alike)
 
     def as_flags(self) -> list[str]:
         """The same options as command-line flags, for the echo and sink child processes."""
@@ -62,6 +63,7 @@ class Endpoint:
     receive: Callable[[float], list[tuple[int, bytes]]]  # (seq, payload) of what arrived
     matched: Callable[[], bool]
     close: Callable[[], None]
+    flush: Callable[[], None] = lambda: None  # send what a batching writer holds (a burst's end)
 
 
 def _object(seq: int) -> str:
@@ -100,10 +102,10 @@ def gridbus_endpoint(options: BusOptions, out_topic: str | None, in_topic: str |
     writer = reader = None
     generators = []
     if out_topic == "Measurement":
-        generators = [bus.writer(f"G_{n + 1}") for n in range(OBJECTS)]
+        generators = [bus.writer(f"G_{n + 1}", batch=options.batch) for n in range(OBJECTS)]
         writer = generators[0]
     elif out_topic is not None:
-        writer = bus.writer("BENCH_1", out_topic)
+        writer = bus.writer("BENCH_1", out_topic, batch=options.batch)
     if in_topic is not None:
         reader = bus.reader("G", mode=mode) if in_topic == "Measurement" else bus.reader("BENCH", in_topic, mode=mode)
 
@@ -126,7 +128,7 @@ def gridbus_endpoint(options: BusOptions, out_topic: str | None, in_topic: str |
     def matched() -> bool:
         return writer is None or writer.matched > 0
 
-    return Endpoint(send, receive, matched, bus.close)
+    return Endpoint(send, receive, matched, bus.close, writer.flush if writer is not None else lambda: None)
 
 
 def raw_endpoint(options: BusOptions, out_topic: str | None, in_topic: str | None, mode: str) -> Endpoint:
@@ -134,6 +136,7 @@ def raw_endpoint(options: BusOptions, out_topic: str | None, in_topic: str | Non
 
     ``mode`` is ignored: the binding's documented way is the WaitSet.  Only the Domain (the
     Cyclone configuration, loopback by default) is shared with a Bus of the same process.
+    With ``options.batch`` the DataWriter gets the same Cyclone write batching as gridbus's.
     """
     from cyclonedds.core import ReadCondition, WaitSet
     from cyclonedds.domain import DomainParticipant
@@ -170,7 +173,8 @@ def raw_endpoint(options: BusOptions, out_topic: str | None, in_topic: str | Non
     out_cls: Any = None
     if out_topic is not None:
         out_cls, profile, topic = topic_of(out_topic)
-        writer = DataWriter(Publisher(participant, qos=group), topic, qos=qos_map.writer_qos(profile))
+        make = _cyclone.batching_writer if options.batch else DataWriter
+        writer = make(Publisher(participant, qos=group), topic, qos=qos_map.writer_qos(profile))
     waitset = WaitSet(participant)
     if in_topic is not None:
         _cls, profile, topic = topic_of(in_topic)
@@ -201,7 +205,11 @@ def raw_endpoint(options: BusOptions, out_topic: str | None, in_topic: str | Non
     def matched() -> bool:
         return writer is None or _cyclone.publication_matched(writer) > 0
 
-    return Endpoint(send, receive, matched, close)
+    def flush() -> None:
+        if writer is not None and options.batch:
+            _cyclone.flush(writer)
+
+    return Endpoint(send, receive, matched, close, flush)
 
 
 def zmq_endpoint(port: int, bind: bool) -> Endpoint:

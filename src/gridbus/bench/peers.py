@@ -143,6 +143,7 @@ def ask(ep: Endpoint, proc: subprocess.Popen[str], seq: int, timeout: float = 5.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         ep.send(seq, b"")
+        ep.flush()  # a batching writer holds it otherwise
         line = read_line(proc, 0.1)
         if line:
             answer: dict[str, Any] = json.loads(line)
@@ -156,6 +157,7 @@ def stop(ep: Endpoint, proc: subprocess.Popen[str]) -> None:
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             ep.send(STOP, b"")
+            ep.flush()
             try:
                 proc.wait(timeout=0.2)
             except subprocess.TimeoutExpired:

@@ -8,6 +8,15 @@ seconds) and less than 1 % was lost.  The sweep runs the systems' steps
 alternately (raw, gridbus, raw, gridbus...), each system doubling its rate
 from ``start_rate`` until a step fails, then bisecting; it stops after
 ``max_steps`` steps per system, or when the bracket is within 15 %.
+
+Each step also reports the CPU time the writer and the sink processes spent
+per sample (all their threads, Cyclone's included): on a shared machine the
+rates move with the load, the CPU per sample much less, and it says what
+each side could carry with a core of its own.
+
+With ``BusOptions.batch`` both systems' writers batch (Cyclone's write
+batching) and the stream flushes after each burst of writes, as a program
+that writes its samples in bursts would.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from typing import Any
 
 from .endpoints import BusOptions, Endpoint, endpoint, payload_for
 from .goals import goal
+from .machine import cpu_seconds
 from .peers import REPORT, STEP_SHIFT, Peer, ask, start, stop, wait_matched
 
 Row = dict[str, Any]
@@ -39,7 +49,7 @@ class Stream:
     """A writer here and a sink process of ``system`` receiving ``topic`` (Ping or Measurement)."""
 
     def __init__(self, options: BusOptions, system: str, topic: str, size: int) -> None:
-        self.system, self.topic, self.size = system, topic, size
+        self.system, self.topic, self.size, self.batch = system, topic, size, options.batch
         self.payload = payload_for(size)
         peer = Peer("sink", system, "wait", topic, options.apart(f"{os.getpid()}-{system}-{topic}"))
         self.proc = start([peer])[0]
@@ -50,10 +60,13 @@ class Stream:
     def step(self, rate: float | None, seconds: float) -> Row:
         """Write for ``seconds`` (at ``rate`` per second; None: as fast as possible); what arrived."""
         step, self.steps = self.steps, self.steps + 1
+        sink_cpu, writer_cpu = cpu_seconds(self.proc.pid), cpu_seconds(os.getpid())
         sent = _write(self.ep, step << STEP_SHIFT, self.payload, rate, seconds)
+        writer_cpu = cpu_seconds(os.getpid()) - writer_cpu
         elapsed = seconds if sent.elapsed <= 0 else sent.elapsed
         time.sleep(DRAIN)
         answer = ask(self.ep, self.proc, REPORT + step)
+        sink_cpu = cpu_seconds(self.proc.pid) - sink_cpu
         delivered = int(answer["delivered"]) if answer else 0
         kept_pace = None if rate is None else sent.count >= PACE * rate * seconds  # None: unpaced
         lost_pct = round(100.0 * (sent.count - delivered) / sent.count, 2) if sent.count else 0.0
@@ -62,6 +75,7 @@ class Stream:
             "payload": payload_name(self.topic, self.size),
             "size": self.size if self.topic == "Ping" else None,
             "pacing": "unpaced" if rate is None else "paced",
+            "batch": self.batch,
             "rate": rate,
             "seconds": round(elapsed, 2),
             "sent": sent.count,
@@ -71,12 +85,18 @@ class Stream:
             "lost": sent.count - delivered,
             "lost_pct": lost_pct,
             "kept_pace": kept_pace,
+            "writer_cpu_us": _per_sample(writer_cpu, sent.count),  # CPU µs per sample written
+            "sink_cpu_us": _per_sample(sink_cpu, delivered),  # CPU µs per sample delivered
             "sustained": kept_pace is not False and lost_pct < LOSS_LIMIT and answer is not None,
         }
 
     def close(self) -> None:
         stop(self.ep, self.proc)
         self.ep.close()
+
+
+def _per_sample(used: float, samples: int) -> float | None:
+    return round(1e6 * used / samples, 2) if samples else None
 
 
 @dataclass
@@ -86,7 +106,7 @@ class _Sent:
 
 
 def _write(ep: Endpoint, first_seq: int, payload: bytes, rate: float | None, seconds: float) -> _Sent:
-    send, sent = ep.send, 0
+    send, flush, sent = ep.send, ep.flush, 0
     begin = time.perf_counter()
     end = begin + seconds
     while (now := time.perf_counter()) < end:
@@ -96,6 +116,7 @@ def _write(ep: Endpoint, first_seq: int, payload: bytes, rate: float | None, sec
             continue
         for i in range(sent, sent + due):
             send(first_seq + i, payload)
+        flush()
         sent += due
     return _Sent(sent, time.perf_counter() - begin)
 
@@ -188,6 +209,7 @@ def sweep(
                 result: Row = {
                     "system": stream.system,
                     "payload": payload_name(topic, size),
+                    "batch": stream.batch,
                     "sustained_per_s": round(searches[stream.system].good),
                     "failed_at_per_s": searches[stream.system].bad,
                     "steps": searches[stream.system].steps,

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -158,12 +159,11 @@ def cmd_throughput(args: argparse.Namespace) -> int:
     report = Report(args)
     topics = ["Ping" if p == "ping" else "Measurement" for p in args.payloads]
     progress = report.progress(lambda r: " ".join(f"{k}={v}" for k, v in r.items()))
+    options = replace(bench_options(args), batch=args.batch)
     if args.sweep:
-        rows = sweep(
-            bench_options(args), topics, args.size, args.seconds, args.start_rate, args.max_steps, progress=progress
-        )
+        rows = sweep(options, topics, args.size, args.seconds, args.start_rate, args.max_steps, progress=progress)
     else:
-        rows = throughput(bench_options(args), topics, args.size, args.seconds, args.rate, progress)
+        rows = throughput(options, topics, args.size, args.seconds, args.rate, progress)
     steps = [r for r in rows if "sent" in r]
     results = [r for r in rows if "sustained_per_s" in r]
     if report.json:
@@ -171,15 +171,17 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         return 0
     report.show(
         "One-way streams (unpaced: as fast as the writer can; paced: at rate/s)",
-        (("system", "system"), ("payload", "payload"), ("pacing", "pacing"), ("rate/s", "rate"), ("seconds", "seconds"),
+        (("system", "system"), ("payload", "payload"), ("batch", "batch"), ("pacing", "pacing"), ("rate/s", "rate"),
+         ("seconds", "seconds"),
          ("sent/s", "sent_per_s"), ("delivered/s", "delivered_per_s"), ("lost", "lost"), ("lost %", "lost_pct"),
-         ("kept pace", "kept_pace"), ("sustained", "sustained")),
+         ("kept pace", "kept_pace"), ("sustained", "sustained"), ("writer CPU µs", "writer_cpu_us"),
+         ("sink CPU µs", "sink_cpu_us")),
         steps,
     )  # fmt: skip
     if results:
         report.show(
             "Highest rate sustained (< 1 % loss, writer kept pace) per step of the sweep",
-            (("system", "system"), ("payload", "payload"), ("sustained/s", "sustained_per_s"),
+            (("system", "system"), ("payload", "payload"), ("batch", "batch"), ("sustained/s", "sustained_per_s"),
              ("failed at/s", "failed_at_per_s"), ("steps", "steps"), ("s per step", "step_seconds")),
             results,
             goals(rows),
@@ -363,6 +365,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--sweep", action="store_true", help="find the highest rate each system sustains (< 1 %% loss)")
     p.add_argument("--start-rate", type=positive_float, default=10000.0, help="the sweep's first rate")
     p.add_argument("--max-steps", type=positive_int, default=8, help="most sweep steps per system and payload")
+    p.add_argument(
+        "--batch", action="store_true", help="both systems' writers batch (Cyclone write batching), flushed per burst"
+    )
 
     p = _bench(benches, "waveform", cmd_waveform, "16 and 64 KB samples: gridbus and raw beside ZeroMQ (tcp)")
     _sizes(p, "16384,65536")
