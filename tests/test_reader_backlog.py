@@ -21,7 +21,7 @@ def test_one_take_returns_a_backlog_larger_than_a_batch_with_every_objects_newes
         reader = bus.reader("G", "Measurement")
         writers = {name: bus.writer(name, "Measurement") for name in OBJECTS}
         for n in range(PER_OBJECT):
-            for name, writer in writers.items():
+            for writer in writers.values():
                 writer.write(f=50.0 + n / 1000)
         assert len(OBJECTS) * PER_OBJECT > BATCH  # the case that went wrong
         samples = reader.take(0)
