@@ -9,15 +9,13 @@ experiment down instead of making its time jump under the controllers.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from ..control.main import MainController
 from ..control.view import GridView
 from ..errors import ExperimentError
 from ..extras import require
+from ..steady import steady_loop
 from .cases import CASES, Case
 from .report import summarize, write_csv, write_plots
 from .result import Recording, Result
@@ -68,7 +67,8 @@ def run_case(
         clock = DataClock(epoch, speed)
         testbed = _start_testbed(bus.domain_id, partition, system, clock, case)
         try:
-            with _heap_frozen():
+            # a full collection of a heap the loop did not make would stall it (gridbus.steady)
+            with steady_loop():
                 result = _drive(bus, clock, case, progress, testbed)
             result.partition = partition
             return result
@@ -78,23 +78,6 @@ def run_case(
                 testbed.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 testbed.kill()
-
-
-@contextlib.contextmanager
-def _heap_frozen() -> Iterator[None]:
-    """Keep the garbage collector off the objects that existed before the run.
-
-    The control loop is soft real time: a full collection of a big heap it did not make (a
-    test process that loaded ANDES, sympy and pandas earlier holds hundreds of thousands of
-    objects) pauses it for half a second on a busy machine, which at speed 10 is five
-    simulated seconds of controllers that neither read nor act.  ``gc.freeze`` moves those
-    objects out of the collector's sight for the run; the run's own garbage is still collected.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _start_testbed(

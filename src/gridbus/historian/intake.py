@@ -22,16 +22,15 @@ commit also comes once ``commit_rows`` wait).
 
 from __future__ import annotations
 
-import gc
 import logging
 import sqlite3
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from ..steady import steady_loop
 from .journal import Journal, RawRow
 from .record_stats import RecorderStats
 from .tap import Tap
@@ -168,12 +167,5 @@ def recording_interpreter() -> Iterator[None]:
     for the switch interval (5 ms by default), so a 1000-row commit took
     47-68 ms instead of 8; at 1 ms, 15-49 ms.
     """
-    interval = sys.getswitchinterval()
-    gc.collect()
-    gc.freeze()
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    try:
+    with steady_loop(SWITCH_INTERVAL):
         yield
-    finally:
-        sys.setswitchinterval(interval)
-        gc.unfreeze()
