@@ -41,3 +41,21 @@ def test_max_samples_still_bounds_a_take(domain, partition):
         rest = reader.take(0)
         assert (len(first), len(rest)) == (30, PER_OBJECT - 30)
         assert [s.data.f for s in first + rest] == [50.0 + n / 1000 for n in range(PER_OBJECT)]
+
+
+def test_a_topic_with_a_deep_backlog_does_not_starve_the_others_in_a_bounded_take(domain, partition):
+    with Bus(domain, partition=partition) as bus:
+        reader = bus.reader("*", "Measurement")
+        generators = {name: bus.writer(name, "Measurement") for name in OBJECTS}
+        load = bus.writer("L_1", "Measurement")
+        for n in range(PER_OBJECT):
+            for writer in generators.values():
+                writer.write(f=50.0 + n / 1000)
+        load.write(P=1500.0)
+        # a take bounded below the generators' backlog still brings the load: one batch per
+        # topic per round, not one topic drained before the next is looked at
+        samples = reader.take(0, max_samples=BATCH + 1)
+        assert [s.data.P for s in samples if s.id == "L_1"] == [1500.0]
+        assert len(samples) == BATCH + 1
+        rest = reader.take(0)
+        assert len(samples) + len(rest) == len(OBJECTS) * PER_OBJECT + 1

@@ -152,8 +152,9 @@ class Reader:
     def _take_available(self, limit: int) -> list[Sample]:
         """Up to ``limit`` samples DDS holds now, of this reader's objects; never waits.
 
-        Each source is drained in batches of :data:`BATCH` until it is empty or ``limit`` is
-        reached.  One batch per call was not enough: after a pause (a starved process, a long
+        The sources are drained in rounds of one :data:`BATCH` each until all are empty or
+        ``limit`` is reached (round by round, so one busy topic cannot starve the others).
+        One batch per call was not enough: after a pause (a starved process, a long
         collection) a topic's backlog of several objects exceeds a batch, DDS hands it out
         object by object, and the objects left for the next call looked stale beside the
         ones taken (the experiments' "G_2 measurement is 5.6 s old").
@@ -167,14 +168,17 @@ class Reader:
         limit = max(1, limit)
         presence = self._presence
         writers_of, deadlines = presence.writers_of, presence.deadlines
-        for dds, name, deserialize, match in self._feeds:
-            for _ in range(limit // BATCH + 1):  # bounded: a filter may drop all it takes
+        feeds = self._feeds
+        for _ in range(limit // BATCH + 1):  # bounded: a filter may drop all it takes
+            more = []  # the feeds that filled their batch: they may hold more
+            for feed in feeds:
                 want = min(limit - len(out), BATCH)
                 if want <= 0:
                     break
+                dds, name, deserialize, match = feed
                 got = _cyclone.take_serialized(dds, want)
                 if not got:
-                    break
+                    continue
                 now = time.time_ns()
                 clock = 0.0 if deadlines is None else time.monotonic()
                 for raw, info in got:
@@ -204,9 +208,10 @@ class Reader:
                         presence.now_gone(object_id, name, state)
                     elif state != _ALIVE and (gone_id := key_id(raw)):
                         presence.now_gone(gone_id, name, state)
-                if len(got) < want:
-                    break  # the source is empty
-            if len(out) >= limit:
+                if len(got) == want:
+                    more.append(feed)
+            feeds = more
+            if not feeds or len(out) >= limit:
                 break
         if time.monotonic() >= self._next_check:
             self._check_status()
