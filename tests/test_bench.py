@@ -207,3 +207,56 @@ def test_ddsperf_gets_the_loopback_configuration(monkeypatch):
     assert [e.text for e in tree.iterfind(".//c:AllowMulticast", ns)] == ["false"]
     assert [e.get("name") for e in tree.iterfind(".//c:NetworkInterface", ns)] == ["lo"]
     assert [e.get("address") for e in tree.iterfind(".//c:Peer", ns)] == ["127.0.0.1"]
+
+
+def test_zmq_endpoint_is_matched_only_while_its_peer_is_connected():
+    """A real PAIR over tcp on 127.0.0.1: not matched alone, matched once the handshake is done, not after."""
+    pytest.importorskip("zmq")
+    from bridge_helpers import wait_until
+
+    from gridbus.bench.endpoints import zmq_endpoint
+
+    echo = zmq_endpoint(0, bind=True)  # port 0: it binds a free one
+    try:
+        assert echo.port > 0 and not echo.matched()
+        ping = zmq_endpoint(echo.port, bind=False)
+        try:
+            assert wait_until(lambda: ping.matched() and echo.matched())
+            ping.send(7, b"hello")
+            assert echo.receive(5.0) == [(7, b"hello")]
+        finally:
+            ping.close()
+        assert wait_until(lambda: not echo.matched())  # the peer went away
+    finally:
+        echo.close()
+    lonely = zmq_endpoint(echo.port, bind=False)  # nobody listens there now
+    try:
+        assert not wait_until(lambda: lonely.matched(), timeout=0.5)
+    finally:
+        lonely.close()
+
+
+@pytest.mark.integration
+def test_a_zmq_echo_binds_its_own_port_and_says_which(env):
+    """No port picked by the parent (another process could take it before the echo binds it)."""
+    pytest.importorskip("zmq")
+    import socket
+
+    from gridbus.bench.endpoints import BusOptions, zmq_endpoint
+    from gridbus.bench.peers import Peer, start, start_bound, stop, wait_matched
+
+    with socket.socket() as taken:  # a port someone else holds: an echo told to use it cannot start
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(RuntimeError, match="echo process failed to start"):
+            start([Peer("echo", "zmq", port=taken.getsockname()[1], options=BusOptions(0))])
+        [(peer, proc)] = start_bound([Peer("echo", "zmq", options=BusOptions(0))])
+        ep = zmq_endpoint(peer.port, bind=False)
+        try:
+            assert peer.port not in (0, taken.getsockname()[1])
+            wait_matched(ep)
+            ep.send(41, b"ping")
+            assert ep.receive(5.0) == [(41, b"ping")]  # the echo answered on the port it said
+        finally:
+            stop(ep, proc)
+            ep.close()

@@ -18,7 +18,7 @@ from helpers import gridbus
 
 from gridbus.bench.peers import read_line
 from gridbus.errors import NetError
-from gridbus.net import Impairment, Lan, can_build, namespaces
+from gridbus.net import Impairment, Lan, can_build, namespaces, ns
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(can_build() is not None, reason=str(can_build()))]
 
@@ -224,3 +224,27 @@ def test_net_up_holds_the_lan_then_removes_it(env):
     info = json.loads(up.stdout.splitlines()[0])
     assert sorted(info["hosts"]) == ["a1", "b1"] and info["hosts"]["a1"]["address"] == "10.254.0.11"
     assert not [n for n in namespaces() if n.lan == info["lan"]]
+
+
+def _listed_alive(lan: Lan) -> list[bool]:
+    return [bool(s["owner_alive"]) for s in ns.lan_states() if s["lan"] == lan.name]
+
+
+def test_a_live_process_that_reused_the_owners_pid_is_not_the_owner(env):
+    """lan.json records the owner's start time: the PID alive with another start time is a stale LAN."""
+    with Lan(hosts=1) as lan:
+        state_file = lan.state_dir / "lan.json"
+        state = json.loads(state_file.read_text())
+        assert state["owner"] == os.getpid() and state["owner_started"] == ns.start_time(os.getpid())
+        assert _listed_alive(lan) == [True]
+        state_file.unlink()  # no state file (a LAN still being built): the PID alone says, and it runs
+        assert _listed_alive(lan) == [True]
+        assert f"{lan.name}-sw" not in ns.sweep()
+        # as if this live process had taken a dead owner's PID: same PID, another start time
+        state_file.write_text(json.dumps(dict(state, owner_started=state["owner_started"] + 1)))
+        assert _listed_alive(lan) == [False]
+        listed = gridbus("net", "ls", "--json", env=env, check=True)
+        assert [json.loads(line)["owner_alive"] for line in listed.stdout.splitlines() if lan.name in line] == [False]
+        down = gridbus("net", "down", env=env, check=True)  # default: remove stale LANs
+        assert f"{lan.name}-sw" in down.stdout
+        assert not [n for n in namespaces() if n.lan == lan.name]

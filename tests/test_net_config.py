@@ -119,3 +119,20 @@ def test_a_stage_that_cannot_ask_to_die_with_its_parent_says_so(monkeypatch, cap
     with caplog.at_level("WARNING", logger=stage.__name__):
         stage._die_with_parent()
     assert "cannot ask to die with the parent" in caplog.text and "Invalid argument" in caplog.text
+
+
+def test_owner_alive_checks_the_start_time_when_one_is_recorded():
+    """A PID reused by another process: alive, but with another start time, so not the owner."""
+    import os
+    import subprocess
+
+    from gridbus.net import ns
+
+    me = os.getpid()
+    started = ns.start_time(me)
+    assert started is not None and started > 0
+    assert ns.owner_alive(me, started) and ns.owner_alive(me)  # no start time recorded: the PID says
+    assert not ns.owner_alive(me, started + 1)
+    gone = subprocess.Popen(["true"])
+    gone.wait(timeout=10)
+    assert ns.start_time(gone.pid) is None and not ns.owner_alive(gone.pid)

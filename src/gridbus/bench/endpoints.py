@@ -64,6 +64,7 @@ class Endpoint:
     matched: Callable[[], bool]
     close: Callable[[], None]
     flush: Callable[[], None] = lambda: None  # send what a batching writer holds (a burst's end)
+    port: int = 0  # the TCP port a ZeroMQ endpoint bound or connected to (0 for DDS)
 
 
 def _object(seq: int) -> str:
@@ -215,23 +216,30 @@ def raw_endpoint(options: BusOptions, out_topic: str | None, in_topic: str | Non
 def zmq_endpoint(port: int, bind: bool) -> Endpoint:
     """ZeroMQ over TCP on 127.0.0.1: a PAIR socket, the sequence number and payload as two frames.
 
-    The echo side binds, the ping side connects.  Needs pyzmq (the ``zmq`` extra).
+    The echo side binds (``port`` 0: a free port of its choosing, in ``Endpoint.port``), the
+    ping side connects.  ``matched()`` is true once the ZMTP handshake with the peer succeeded
+    (socket monitor events) and until it disconnects, as a DDS writer's matched count.
+    Needs pyzmq (the ``zmq`` extra).
     """
     from ..errors import MissingExtra
 
     try:
         import zmq
+        from zmq.utils.monitor import recv_monitor_message
     except ModuleNotFoundError as exc:  # pyzmq's module is "zmq": not extras.require's package-named rule
         raise MissingExtra("the ZeroMQ column of the benchmarks", "pyzmq", "zmq") from exc
     context = zmq.Context()
     sock = context.socket(zmq.PAIR)
     sock.setsockopt(zmq.LINGER, 0)
+    monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)  # before any peer
     if bind:
-        sock.bind(f"tcp://127.0.0.1:{port}")
+        sock.bind(f"tcp://127.0.0.1:{port or '*'}")
+        port = int(sock.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
     else:
         sock.connect(f"tcp://127.0.0.1:{port}")
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
+    peer = [False]  # PAIR: one peer at most
 
     def send(seq: int, payload: bytes) -> None:
         sock.send_multipart([seq.to_bytes(8, "little"), payload], copy=False)
@@ -247,11 +255,21 @@ def zmq_endpoint(port: int, bind: bool) -> Endpoint:
                 return got
             got.append((int.from_bytes(head, "little"), payload))
 
+    def matched() -> bool:
+        while True:  # the events so far, in order: the last one says
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return peer[0]
+            peer[0] = event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED
+
     def close() -> None:
+        sock.disable_monitor()
+        monitor.close(0)
         sock.close(0)
         context.term()
 
-    return Endpoint(send, receive, lambda: True, close)
+    return Endpoint(send, receive, matched, close, port=port)
 
 
 def endpoint(options: BusOptions, system: str, out_topic: str | None, in_topic: str | None, mode: str) -> Endpoint:

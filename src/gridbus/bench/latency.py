@@ -26,7 +26,7 @@ from ..stats import summary
 from . import ddsperf as c_ddsperf
 from .endpoints import BusOptions, Endpoint, endpoint, payload_for, zmq_endpoint
 from .goals import goal
-from .peers import Peer, free_port, start, stop, wait_matched
+from .peers import Peer, start_bound, stop, wait_matched
 
 Row = dict[str, Any]
 Progress = Callable[[Row], None]
@@ -116,7 +116,7 @@ def _peers(options: BusOptions, systems: Sequence[System]) -> list[Peer]:
     peers = []
     for i, s in enumerate(systems):
         if s.name == "zmq":
-            peers.append(Peer("echo", "zmq", s.mode, "Ping", options, free_port()))
+            peers.append(Peer("echo", "zmq", s.mode, "Ping", options))  # port 0: the echo binds one, says which
         else:
             peers.append(Peer("echo", s.name, s.mode, "Ping", options.apart(f"{os.getpid()}-{i}-{s.name}-{s.mode}")))
     return peers
@@ -149,8 +149,8 @@ def interleaved(
     ``ddsperf_domain`` None leaves ddsperf out; else it runs one 1-s segment every ``ddsperf_every``
     cycles (so it gets about as many round trips as each Python system).
     """
-    peers = _peers(options, systems)
-    procs = start(peers)
+    bound = start_bound(_peers(options, systems))
+    peers, procs = [peer for peer, _ in bound], [proc for _, proc in bound]
     pingers: list[Pinger] = []
     try:
         for system, peer in zip(systems, peers, strict=True):

@@ -1,11 +1,13 @@
 """The benchmark's other processes: an echo (ping-pong) and a sink (streams), and how to run them.
 
 Each is ``python -m gridbus.bench echo|sink ...``; it says ``ready`` on stdout
-once listening.  Control travels in band, as sequence numbers no data sample
-uses: ``STOP`` ends a peer, ``REPORT + step`` asks a sink how many samples of
-that step it got (it answers one JSON line on stdout).  Sequence numbers stay
-below 2**53 so that a ``Generator_Measurement`` (whose ``P`` double carries
-them) holds them exactly.
+once listening (a ZeroMQ peer given port 0 binds a free port itself and says
+``ready PORT``: a port the parent picked could be taken before the child bound
+it).  Control travels in band, as sequence numbers no data sample uses:
+``STOP`` ends a peer, ``REPORT + step`` asks a sink how many samples of that
+step it got (it answers one JSON line on stdout).  Sequence numbers stay below
+2**53 so that a ``Generator_Measurement`` (whose ``P`` double carries them)
+holds them exactly.
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ import argparse
 import json
 import os
 import select
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .endpoints import TOPICS, BusOptions, Endpoint, endpoint, zmq_endpoint
@@ -43,21 +44,13 @@ class Peer:
     mode: str = "wait"
     topic: str = "Ping"  # what it receives (an echo answers a Ping with a Pong)
     options: BusOptions = field(default_factory=lambda: BusOptions(0))
-    port: int = 0  # ZeroMQ only
+    port: int = 0  # ZeroMQ only; 0: the peer binds a free port and says which (see start)
 
     def command(self) -> list[str]:
         return [
             *(sys.executable, "-m", "gridbus.bench", self.role, "--system", self.system, "--mode", self.mode),
             *("--topic", self.topic, "--port", str(self.port), *self.options.as_flags()),
         ]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (for the ZeroMQ echo)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # ---------------------------------------------------------------- child roles
@@ -67,10 +60,10 @@ def _peer_endpoint(peer: Peer, out_topic: str | None) -> Endpoint:
     return endpoint(peer.options, peer.system, out_topic, peer.topic, peer.mode)
 
 
-def run_echo(peer: Peer, ready: Callable[[], None]) -> int:
-    """Return every Ping as a Pong until STOP or silent for IDLE_EXIT seconds; ``ready()`` once listening."""
+def run_echo(peer: Peer, ready: Callable[[int], None]) -> int:
+    """Return every Ping as a Pong until STOP or silent for IDLE_EXIT seconds; ``ready(port)`` once listening."""
     ep = _peer_endpoint(peer, "Pong")
-    ready()
+    ready(ep.port)
     poll = peer.mode == "poll"
     last = started = time.monotonic()
     try:
@@ -88,10 +81,10 @@ def run_echo(peer: Peer, ready: Callable[[], None]) -> int:
     return 0
 
 
-def run_sink(peer: Peer, ready: Callable[[], None], say: Callable[[dict[str, Any]], None]) -> int:
+def run_sink(peer: Peer, ready: Callable[[int], None], say: Callable[[dict[str, Any]], None]) -> int:
     """Count a stream per step; answer ``REPORT + step`` once per step, and STOP with the totals."""
     ep = _peer_endpoint(peer, None)
-    ready()
+    ready(ep.port)
     counts: Counter[int] = Counter()
     reported: set[int] = set()
     started = idle_since = time.monotonic()
@@ -120,15 +113,22 @@ def run_sink(peer: Peer, ready: Callable[[], None], say: Callable[[dict[str, Any
 # ------------------------------------------------------------ parent's side
 def start(peers: Sequence[Peer]) -> list[subprocess.Popen[str]]:
     """Start every peer at once (they join the domain in parallel), then wait for each to be ready."""
+    return [proc for _peer, proc in start_bound(peers)]
+
+
+def start_bound(peers: Sequence[Peer]) -> list[tuple[Peer, subprocess.Popen[str]]]:
+    """:func:`start`, with each peer as it listens: a ZeroMQ peer given port 0 with the port it bound."""
     procs = [subprocess.Popen(p.command(), stdout=subprocess.PIPE, text=True) for p in peers]
+    bound = []
     for peer, proc in zip(peers, procs, strict=True):
-        assert proc.stdout is not None
-        if read_line(proc, 30.0) != "ready":
+        words = (read_line(proc, 30.0) or "").split()
+        if not words or words[0] != "ready" or (peer.system == "zmq" and len(words) != 2):
             for other in procs:
                 other.kill()
                 other.wait()
             raise RuntimeError(f"benchmark {peer.role} process failed to start ({peer.system}, {peer.mode})")
-    return procs
+        bound.append((replace(peer, port=int(words[1])) if len(words) == 2 else peer, proc))
+    return bound
 
 
 def read_line(proc: subprocess.Popen[str], timeout: float) -> str | None:
@@ -195,8 +195,8 @@ def child_main(argv: Sequence[str] | None = None) -> int:
     options = BusOptions(args.domain, args.qos_file, args.topic_map, args.config, args.partition)
     peer = Peer(args.role, args.system, args.mode, args.topic, options, args.port)
 
-    def ready() -> None:
-        print("ready", flush=True)
+    def ready(port: int) -> None:
+        print(f"ready {port}" if port else "ready", flush=True)
 
     if args.role == "echo":
         return run_echo(peer, ready)

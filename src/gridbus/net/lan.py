@@ -177,6 +177,7 @@ class Lan:
         state = {
             "lan": self.name,
             "owner": os.getpid(),
+            "owner_started": nsmod.start_time(os.getpid()),  # a later process reusing the PID is not the owner
             "subnet": str(self.subnet),
             "hosts": {h.name: {"ns": h.ns, "address": h.address, "config": str(h.config)} for h in self.hosts.values()},
         }

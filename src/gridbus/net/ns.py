@@ -3,9 +3,11 @@
 Every namespace gridbus creates is named ``gbnet<pid>x<n>-<role>``: the
 process id of the owner that made it, a counter (one process may build several
 LANs), and a role (``sw`` for the switch, a host name otherwise).  The name is
-the whole record of ownership, so cleanup works after a crash with nothing
-else to read: a namespace whose owner process is gone is stale, and
-:func:`sweep` kills every process still inside it and deletes it.
+the record of ownership, so cleanup works after a crash with nothing else to
+read: a namespace whose owner process is gone is stale, and :func:`sweep`
+kills every process still inside it and deletes it.  A built LAN's state file
+also records the owner's start time, so an owner whose PID a later process
+reuses still counts as gone.
 
 Nothing here touches the root namespace's interfaces: links are created
 directly inside the namespaces (``ip -n NS link add ... peer ... netns NS2``).
@@ -103,15 +105,46 @@ def namespaces() -> list[OwnedName]:
     return [n for n in found if n is not None]
 
 
-def owner_alive(pid: int) -> bool:
-    """Whether the process that created a namespace still runs."""
+def owner_alive(pid: int, started: int | None = None) -> bool:
+    """Whether the process that created a namespace still runs.
+
+    ``started`` is the owner's start time (:func:`start_time`) when its LAN
+    recorded one: a live process with that PID but another start time took a
+    dead owner's PID, and the owner counts as gone.  Without it, the PID alone says.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return started is None or start_time(pid) == started
+
+
+def start_time(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks after boot (field 22 of /proc/PID/stat); None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces and ")"
+    return int(fields[19])  # field 22 of the whole line; fields[0] here is field 3 (the state)
+
+
+def recorded_owner(lan: str) -> tuple[int, int] | None:
+    """The owner PID and start time a LAN's ``lan.json`` records; None without a readable one."""
+    try:
+        state = json.loads((STATE_DIR / lan / "lan.json").read_text())
+        return int(state["owner"]), int(state["owner_started"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def lan_owner_alive(lan: str, pid: int) -> bool:
+    """Whether LAN ``lan`` (named after owner ``pid``) still has its owner: by start time when recorded."""
+    recorded = recorded_owner(lan)
+    started = recorded[1] if recorded is not None and recorded[0] == pid else None
+    return owner_alive(pid, started)
 
 
 def pids_in(ns: str) -> list[int]:
@@ -172,7 +205,7 @@ def sweep(everything: bool = False) -> list[str]:
             if owned is not None:
                 lans.setdefault(owned.lan, owned.pid)
     for lan, pid in sorted(lans.items()):
-        if everything or not owner_alive(pid):
+        if everything or not lan_owner_alive(lan, pid):
             log.info("removing %s LAN %s (owner pid %d)", "a" if everything else "stale", lan, pid)
             removed += remove_lan(lan)
             shutil.rmtree(STATE_DIR / lan, ignore_errors=True)
@@ -190,7 +223,7 @@ def lan_states() -> list[dict[str, Any]]:
         except (OSError, ValueError):
             state = {"lan": lan, "hosts": {}}
         owned = parse_name(f"{lan}-sw")
-        state["owner_alive"] = owned is not None and owner_alive(owned.pid)
+        state["owner_alive"] = owned is not None and lan_owner_alive(lan, owned.pid)
         states.append(state)
     return states
 
