@@ -20,6 +20,8 @@ What can be lost, and when (README, "Historian", says the same):
   (never beside a database whose disk may be full), or stays in the journal
   for the next start.  Every sample not in the database is counted in the
   final statistics and the exit status says so.
+  A thread that does not stop within 5 s is left the journal: nothing more
+  is taken, forwarded or spooled beside it; its rows wait for the next start.
 * Only if the journal itself cannot be written (the spool's disk is full)
   do rows wait in memory, up to ``max_buffer`` rows; beyond that the oldest
   are dropped and counted.
