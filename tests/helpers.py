@@ -11,6 +11,8 @@ import itertools
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,3 +46,13 @@ def peer(*args: str, env: dict | None = None) -> subprocess.Popen:
         proc.kill()
         raise AssertionError(f"peer {args} did not start: {line} {proc.stderr.read()}")
     return proc
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 15.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` s pass (bounded; no timing is asserted)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return bool(condition())

@@ -5,11 +5,15 @@ from __future__ import annotations
 import gc
 import sys
 import threading
-import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+from helpers import wait_until
+
 from gridbus import Bus
-from gridbus.historian.intake import SWITCH_INTERVAL, Intake, recording_interpreter
+from gridbus.historian.intake import MAX_RETRY, SWITCH_INTERVAL, Intake, recording_interpreter
 from gridbus.historian.journal import Journal, RawRow
 from gridbus.historian.record_stats import new_stats
 from gridbus.historian.tap import Tap
@@ -19,13 +23,32 @@ def _rows(n: int, first: int = 0) -> list[RawRow]:
     return [("Generator_Measurement", 1000.0 + i, 1000.5 + i, bytes([i % 256]) * 40) for i in range(first, first + n)]
 
 
-def _wait_until(condition, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+@contextmanager
+def _committing(intake: Intake, settle: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """The committer on its own thread, as the recorder runs it; stopped and joined on leaving."""
+    stop = threading.Event()
+    committer = threading.Thread(target=intake.commit_loop, args=(stop, settle))
+    committer.start()
+    try:
+        yield
+    finally:
+        stop.set()  # a back-off waits on stop, the normal wait on enough
+        intake.enough.set()
+        committer.join(timeout=10)
+    assert not committer.is_alive()
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    journal = Journal(tmp_path / "x.0.journal")
+    yield journal
+    journal.close(remove=True)
+
+
+@pytest.fixture
+def bus(domain: int, partition: str) -> Iterator[Bus]:
+    with Bus(domain, partition=partition) as bus:
+        yield bus
 
 
 def _intake(bus: Bus, journal: Journal, commit_interval: float, commit_rows: int, said: list[str]) -> Intake:
@@ -35,26 +58,17 @@ def _intake(bus: Bus, journal: Journal, commit_interval: float, commit_rows: int
 
 def test_a_batch_waiting_is_committed_before_the_interval_and_wakes_the_forwarder(domain, partition, tmp_path):
     journal = Journal(tmp_path / "x.0.journal")
-    stop = threading.Event()
-    settled: list[int] = []
     try:
         with Bus(domain, partition=partition) as bus:
             intake = _intake(bus, journal, commit_interval=600.0, commit_rows=100, said=[])
-            committer = threading.Thread(target=intake.commit_loop, args=(stop, lambda: settled.append(1)))
-            committer.start()
-            try:
+            with _committing(intake):
                 intake.pending.extend(_rows(150))
                 assert journal.count_after(0) == 0  # nothing commits by itself for 600 s
                 intake.enough.set()  # what the taker does once commit_rows wait
-                assert _wait_until(lambda: journal.count_after(0) == 150)
+                assert wait_until(lambda: journal.count_after(0) == 150)
                 assert intake.committed.is_set()  # the forwarder is woken, it does not poll
                 assert not intake.pending
                 assert [row for _seq, row in journal.after(0, 1000)] == _rows(150)
-            finally:
-                stop.set()
-                intake.enough.set()
-                committer.join(timeout=10)
-            assert not committer.is_alive()
     finally:
         journal.close(remove=True)
 
@@ -72,8 +86,8 @@ def test_the_taker_hands_dds_samples_over_and_asks_for_a_commit(domain, partitio
                 writer.wait_for_readers(1, timeout=10)
                 for n in range(30):
                     writer.write(writer.build(f=60.0, P=float(n)))
-                assert _wait_until(intake.enough.is_set)
-                assert _wait_until(lambda: intake.stats["received"] == 30)
+                assert wait_until(intake.enough.is_set)
+                assert wait_until(lambda: intake.stats["received"] == 30)
             finally:
                 stop.set()
                 taker.join(timeout=10)
@@ -107,6 +121,79 @@ def test_a_refused_commit_keeps_every_row_in_order_before_newer_ones(domain, par
             assert [row for _seq, row in journal.after(0, 100)] == _rows(8)
     finally:
         journal.close(remove=True)
+
+
+def _counting_appends(journal: Journal) -> list[int]:
+    """Count the journal's commit attempts (each still goes to SQLite)."""
+    attempts = [0]
+    append = journal.append
+
+    def counted(rows: list[RawRow]) -> None:
+        attempts[0] += 1
+        append(rows)
+
+    journal.append = counted  # type: ignore[method-assign]
+    return attempts
+
+
+def test_a_refusing_journal_is_retried_after_a_back_off_not_on_every_take(bus: Bus, journal: Journal) -> None:
+    intake = _intake(bus, journal, commit_interval=600.0, commit_rows=100, said=[])
+    attempts = _counting_appends(journal)
+    journal._append.execute("PRAGMA query_only=1")
+    with _committing(intake):
+        intake.pending.extend(_rows(150))
+        intake.enough.set()
+        assert wait_until(lambda: intake.failing)
+        assert attempts[0] == 1
+        intake.pending.extend(_rows(150, first=150))
+        intake.enough.set()  # what the taker does after every take while pending only grows
+        # the back-off is commit_interval (600 s): a committer retrying on `enough` would do so now
+        assert not wait_until(lambda: attempts[0] > 1 or not intake.enough.is_set(), timeout=1.0)
+        assert intake.pop(2) == _rows(2)  # journal_lock is free for the rows' way to the database
+    assert attempts[0] == 1  # the back-off waits on stop too: the committer ended without a retry
+
+
+def test_the_back_off_doubles_up_to_a_second_and_ends_when_the_journal_takes_rows(bus: Bus, journal: Journal) -> None:
+    stop = threading.Event()
+    intake = _intake(bus, journal, commit_interval=0.001, commit_rows=100, said=[])
+    intake.failing = True
+    for _ in range(5):
+        assert intake._wait_for_commit(stop)
+    assert intake.retry == pytest.approx(0.032)
+    intake.retry = 0.6
+    assert intake._wait_for_commit(stop)
+    assert intake.retry == MAX_RETRY
+    stop.set()
+    assert not intake._wait_for_commit(stop)  # stopping ends a back-off
+    stop.clear()
+    journal._append.execute("PRAGMA query_only=1")
+    intake.pending.extend(_rows(5))
+    assert not intake.commit()
+    intake.retry = intake.commit_interval
+    with _committing(intake):
+        journal._append.execute("PRAGMA query_only=0")  # writable again: retried without `enough`
+        assert wait_until(lambda: journal.count_after(0) == 5)
+        assert not intake.failing
+    assert intake._wait_for_commit(stop) and intake.retry == intake.commit_interval
+
+
+def test_rows_stay_in_memory_when_the_commit_fails_with_any_error(bus: Bus, journal: Journal) -> None:
+    intake = _intake(bus, journal, commit_interval=0.05, commit_rows=100, said=[])
+    intake.pending.extend(_rows(5))
+    append = journal.append
+
+    def out_of_memory(rows: list[RawRow]) -> None:
+        raise MemoryError("no room for the batch")
+
+    journal.append = out_of_memory  # type: ignore[method-assign]
+    with pytest.raises(MemoryError):
+        intake.commit()
+    assert not intake.failing  # not the journal refusing: raised for the committer's log
+    intake.pending.extend(_rows(3, first=5))
+    assert list(intake.pending) == _rows(8)
+    journal.append = append  # type: ignore[method-assign]
+    assert intake.commit()
+    assert [row for _seq, row in journal.after(0, 100)] == _rows(8)
 
 
 def test_settling_writes_on_the_appending_connection(tmp_path: Path) -> None:

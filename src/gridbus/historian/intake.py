@@ -40,6 +40,7 @@ _logger = logging.getLogger(__name__)
 SETTLE_INTERVAL = 0.5  # s between deletions of forwarded rows from the journal
 SWITCH_INTERVAL = 0.001  # s, see recording_interpreter
 MIN_COMMIT_ROWS = 100  # a small --batch does not make every take a commit
+MAX_RETRY = 1.0  # s, the longest wait between commits the journal refuses (unless commit_interval is longer)
 
 
 class Intake:
@@ -63,6 +64,7 @@ class Intake:
         self.enough = threading.Event()  # commit_rows wait: commit now
         self.committed = threading.Event()  # new rows in the journal: the forwarder may go on
         self.failing = False  # the journal refused the last commit
+        self.retry = commit_interval  # s until the next commit while failing; doubles up to MAX_RETRY
 
     # -- the taker ----------------------------------------------------------------------
     def take_loop(self, stop: threading.Event) -> None:
@@ -96,12 +98,19 @@ class Intake:
 
     # -- the committer ------------------------------------------------------------------
     def commit_loop(self, stop: threading.Event, settle: Callable[[], None]) -> None:
-        """Commit every ``commit_interval`` s or once enough rows wait; ``settle`` every 0.5 s."""
+        """Commit every ``commit_interval`` s or once enough rows wait; ``settle`` every 0.5 s.
+
+        While the journal refuses, ``enough`` is ignored and the committer backs
+        off: the taker sets it after every take then (``pending`` only grows),
+        and retrying at once made about 900 failed commits a second, each
+        copying all of ``pending`` and holding ``journal_lock``, so that
+        :meth:`pop` (the rows' way to the database meanwhile) seldom got it.
+        """
         last_settle = time.monotonic()
         while not stop.is_set():
             try:
-                self.enough.wait(self.commit_interval)
-                self.enough.clear()
+                if not self._wait_for_commit(stop):
+                    break
                 self.commit()
                 if time.monotonic() - last_settle >= SETTLE_INTERVAL:
                     settle()
@@ -110,11 +119,25 @@ class Intake:
                 _logger.exception("record: committing the journal failed; trying again")
                 stop.wait(0.5)
 
+    def _wait_for_commit(self, stop: threading.Event) -> bool:
+        """Until the next commit is due; False once ``stop`` is set during a back-off."""
+        if self.failing:
+            if stop.wait(self.retry):
+                return False
+            self.retry = min(self.retry * 2, max(self.commit_interval, MAX_RETRY))
+        else:
+            self.retry = self.commit_interval
+            self.enough.wait(self.commit_interval)
+        self.enough.clear()
+        return True
+
     def commit(self) -> bool:
         """Group commit: every row taken so far into the journal; False if the journal refused.
 
         The taker goes on taking while the journal writes: only the hand-over
-        of the rows holds ``lock``.
+        of the rows holds ``lock``.  Whatever ``append`` raises, the rows go
+        back in front of those taken meanwhile (the order stays); errors other
+        than SQLite's are raised again.
         """
         with self.journal_lock:
             with self.lock:
@@ -124,9 +147,11 @@ class Intake:
                 return True
             try:
                 self.journal.append(rows)
-            except sqlite3.Error as exc:
-                with self.lock:  # back in front of what was taken meanwhile: the order stays
+            except BaseException as exc:
+                with self.lock:
                     self.pending.extendleft(reversed(rows))
+                if not isinstance(exc, sqlite3.Error):
+                    raise
                 if not self.failing:
                     self.failing = True
                     self.log(

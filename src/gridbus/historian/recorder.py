@@ -20,6 +20,8 @@ What can be lost, and when (README, "Historian", says the same):
   (never beside a database whose disk may be full), or stays in the journal
   for the next start.  Every sample not in the database is counted in the
   final statistics and the exit status says so.
+  A thread that does not stop within 5 s is left the journal: nothing more
+  is taken, forwarded or spooled beside it; its rows wait for the next start.
 * Only if the journal itself cannot be written (the spool's disk is full)
   do rows wait in memory, up to ``max_buffer`` rows; beyond that the oldest
   are dropped and counted.
@@ -84,7 +86,8 @@ class Recorder:
             raise GridbusError("; ".join(problems))
         self.bus, self.sink = bus, sink
         self.batch, self.flush_interval, self.max_buffer = batch, flush_interval, max_buffer
-        self.commit_interval, self.exit_timeout = commit_interval, exit_timeout
+        self.exit_timeout = exit_timeout
+        self.join_timeout = 5.0  # s a thread has to stop in, after stop_event
         self.log = log or _logger.warning
         self.started = time.time()  # samples older than this may be stored already
         self.spool = prepare_spool(spool)  # refuse before taking anything
@@ -222,9 +225,11 @@ class Recorder:
         return fresh
 
     def _settle(self) -> None:
+        """Drop forwarded rows; under ``journal_lock``, as it writes on the committer's connection."""
         try:
-            if self._cursor_known and self.cursor > self.journal.settled:
-                self.journal.settle(self.cursor)
+            with self.intake.journal_lock:
+                if self._cursor_known and self.cursor > self.journal.settled:
+                    self.journal.settle(self.cursor)
         except sqlite3.Error:
             pass  # settling later is as good
 
@@ -274,21 +279,27 @@ class Recorder:
             ),
             threading.Thread(target=self._forward_loop, name="gridbus-record-forward"),
         ]
+        started: list[threading.Thread] = []
         with recording_interpreter():
-            for thread in threads:
-                thread.daemon = True
-                thread.start()
             try:
+                for thread in threads:
+                    thread.daemon = True
+                    thread.start()
+                    started.append(thread)
                 deadline = None if duration is None else time.monotonic() + duration
                 while not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
                     self.stop_event.wait(0.1)
             finally:
                 self.stop_event.set()
-                for thread in threads:
-                    thread.join(timeout=5)
-                self.take_once()
-                self.commit()
-                self._finish()
+                for thread in started:
+                    thread.join(timeout=self.join_timeout)
+                alive = [thread.name for thread in started if thread.is_alive()]
+                if alive:
+                    self._abandon(alive)
+                else:
+                    self.take_once()
+                    self.commit()
+                    self._finish()
         return self.stats
 
     def stop(self) -> None:
@@ -308,12 +319,35 @@ class Recorder:
                 time.sleep(min(self._backoff(), max(0.0, deadline - time.monotonic())))
         self._settle()
         self._spool_rest()
+        self._count_losses()
+        self.sink.close()
+
+    def _count_losses(self) -> None:
         losses = self.tap.losses()
         self.stats["dds_lost"], self.stats["dds_rejected"] = losses["dds_lost"], losses["dds_rejected"]
         self.stats["lost"] += (
             self.stats["dropped"] + self.stats["dds_lost"] + self.stats["dds_rejected"] + self.stats["undecodable"]
         )
-        self.sink.close()
+
+    def _abandon(self, alive: list[str]) -> None:
+        """A thread did not stop: finishing beside it would break the order and share its connections.
+
+        So nothing more is taken, committed, settled, forwarded or closed here:
+        the journal keeps its rows for the next start; rows still in memory are
+        counted as lost.
+        """
+        with self.intake.lock:
+            in_memory = len(self.pending)
+        self.log(
+            f"record: {', '.join(alive)} did not stop within {self.join_timeout:g} s; the journal's rows stay in "
+            f"{self.journal.path} for the next start with this --db, {in_memory} rows in memory are lost"
+        )
+        try:
+            self.stats["left_in_journal"] = self.journal.count_after(self.cursor)
+        except sqlite3.Error:
+            pass
+        self.stats["lost"] += in_memory
+        self._count_losses()
 
     def _spool_rest(self) -> None:
         try:
