@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FieldError
-from .conditions import TESTS
+from .conditions import TESTS as TESTS  # re-exported: suite and bus_test import it from here
 
 Reference = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
