@@ -7,6 +7,7 @@ conftest files itself, and importing one by name breaks under
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import os
 import subprocess
@@ -34,6 +35,19 @@ def gridbus(*args: str, env: dict, timeout: float = 30, check: bool = False) -> 
     if check and proc.returncode != 0:
         raise AssertionError(f"gridbus {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
+
+
+def gridbus_each(
+    *argvs: tuple[str, ...], env: dict, timeout: float = 30, jobs: int = 3
+) -> list[subprocess.CompletedProcess]:
+    """Run several independent gridbus CLI invocations, ``jobs`` at a time; results in ``argvs`` order.
+
+    Each is still a process of its own; what overlaps is their interpreter start-ups and imports
+    (about a second each on this 2-core machine), which one after another dominated the tests
+    that try a list of bad inputs.
+    """
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        return list(pool.map(lambda argv: gridbus(*argv, env=env, timeout=timeout), argvs))
 
 
 def peer(*args: str, env: dict | None = None) -> subprocess.Popen:

@@ -65,6 +65,7 @@ def test_agc_process_restores_nominal_frequency(tmp_path, env, domain):
                 running = [f for g, f in newest.items() if f > 1.0]
                 if running:
                     lowest = min(lowest, sum(running) / len(running))
+        agc.terminate()  # the plant's run is over: the rest of its --duration would watch nothing
         done = json.loads(agc.communicate(timeout=20)[0].splitlines()[-1])["done"]
     finally:
         for proc in (testbed, agc):

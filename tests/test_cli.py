@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from helpers import gridbus
+from helpers import gridbus, gridbus_each
 
 
 @pytest.mark.integration
@@ -128,14 +128,12 @@ def test_bad_input_exits_non_zero_with_a_clear_message(env, tmp_path):
         (("qos", "show", "X_1"), "unknown object id 'X_1'"),
         (("types", "--idl", str(tmp_path / "missing.idl")), "missing.idl"),
     ]
-    for args, message in cases:
-        proc = gridbus(*args, env=env)
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert message in proc.stderr, (args, proc.stderr)
     broken = tmp_path / "qos.xml"
     broken.write_text("<dds>\n<qos_library name='x'>\n</dds>\n")
-    proc = gridbus("qos", "show", "G_1", "--qos", str(broken), env=env)
-    assert proc.returncode == 2 and f"{broken}:3" in proc.stderr
+    cases.append((("qos", "show", "G_1", "--qos", str(broken)), f"{broken}:3"))
+    for (args, message), proc in zip(cases, gridbus_each(*(args for args, _ in cases), env=env), strict=True):
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
 
 
 @pytest.mark.integration

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import gridbus
+from helpers import gridbus, gridbus_each
 from pg import Cluster
 
 from gridbus import Bus
@@ -82,12 +82,27 @@ def stop_recorder(proc: subprocess.Popen) -> tuple[dict, str, str, int]:
 
 def refused(db: str, spool: Path, env: dict) -> subprocess.CompletedProcess:
     """``gridbus record`` on an unusable target: exit 2 with a clear error, no sample taken."""
-    proc = gridbus("record", "CTRL", "--db", db, "--spool", str(spool), "--duration", "5", env=env, timeout=30)
+    return refused_each([db], spool, env)[0]
+
+
+def refused_each(dbs: list[str], spool: Path, env: dict) -> list[subprocess.CompletedProcess]:
+    """:func:`refused` for several targets, their processes overlapping (each its own spool: none
+    must see the directory another one is making)."""
+    spools = [spool] + [spool.with_name(f"{spool.name}-{n}") for n in range(1, len(dbs))]
+    argvs = [
+        ("record", "CTRL", "--db", db, "--spool", str(s), "--duration", "5") for db, s in zip(dbs, spools, strict=True)
+    ]
+    procs = gridbus_each(*argvs, env=env, timeout=30)
+    for proc, used in zip(procs, spools, strict=True):
+        _refused(proc, used)
+    return procs
+
+
+def _refused(proc: subprocess.CompletedProcess, spool: Path) -> None:
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert proc.stderr.startswith("gridbus: error:") and "Traceback" not in proc.stderr
     assert '"ready"' not in proc.stdout  # refused, not recorded for 5 s
     assert not list(spool.glob("*.journal*")) if spool.exists() else True
-    return proc
 
 
 @contextlib.contextmanager
@@ -260,8 +275,7 @@ def test_record_refuses_an_unusable_postgres(postgres, tmp_path, env):
         (postgres.url_for("gridbus", database="other"), "another layout"),
     ]
     cases[0] = (cases[0][0].replace(f"host={postgres.socket}", "host=/nonexistent-gridbus-dir"), "connection")
-    for url, reason in cases:
-        proc = refused(url, spool, env)
+    for (_url, reason), proc in zip(cases, refused_each([url for url, _ in cases], spool, env), strict=True):
         assert reason in proc.stderr, proc.stderr
         assert "wrong-pw" not in proc.stderr + proc.stdout and "b0bpw" not in proc.stderr + proc.stdout
         assert "postgresql://" in proc.stderr  # names the database
@@ -553,8 +567,7 @@ def test_replay_and_delays_on_a_damaged_recording_are_a_clear_error(case, tmp_pa
         ("delays", "--db", f"csv:{path}" if is_csv else str(path)),
         ("replay", "--csv" if is_csv else "--db", str(path), "--speed", "1000"),
     ]
-    for args in runs:
-        proc = gridbus(*args, env=env, timeout=20)  # a hang fails here
+    for args, proc in zip(runs, gridbus_each(*runs, env=env, timeout=20), strict=True):  # a hang fails here
         assert proc.returncode == 2, (args, proc.returncode, proc.stderr)
         assert proc.stderr.startswith("gridbus: error:") and "Traceback" not in proc.stderr, proc.stderr
         assert str(path) in proc.stderr and reason in proc.stderr, proc.stderr

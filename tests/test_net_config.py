@@ -6,7 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from helpers import gridbus
+from helpers import gridbus, gridbus_each
 
 from gridbus.errors import NetError, QosError
 from gridbus.net import Impairment
@@ -76,12 +76,15 @@ def test_link_settings_parse_and_refuse_nonsense():
 
 
 def test_net_cli_bad_input_exits_2(env):
-    bad = gridbus("net", "up", "--impair", "h1:delay=fast", env=env)
-    assert bad.returncode == 2 and "gridbus: error: link setting" in bad.stderr
-    bad = gridbus("net", "up", "--impair", "delay=1", env=env)
-    assert bad.returncode == 2 and "HOST:" in bad.stderr
-    bad = gridbus("net", "run", "--lan", "gbnet1x1", "h1", "--", "true", env=env)
-    assert bad.returncode == 2 and "no LAN 'gbnet1x1'" in bad.stderr
+    fast, no_host, no_lan = gridbus_each(
+        ("net", "up", "--impair", "h1:delay=fast"),
+        ("net", "up", "--impair", "delay=1"),
+        ("net", "run", "--lan", "gbnet1x1", "h1", "--", "true"),
+        env=env,
+    )
+    assert fast.returncode == 2 and "gridbus: error: link setting" in fast.stderr
+    assert no_host.returncode == 2 and "HOST:" in no_host.stderr
+    assert no_lan.returncode == 2 and "no LAN 'gbnet1x1'" in no_lan.stderr
 
 
 def test_net_config_prints_a_hosts_configuration_for_a_real_lan(env, tmp_path):

@@ -3,40 +3,49 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 
 import pytest
-from helpers import gridbus
+from helpers import gridbus, gridbus_each, next_domain
 
 from gridbus import Bus
 from gridbus.pmu.time import TIME_BASE, from_soc_fracsec
 
+BAD_INPUT = [
+    (["pmu", "test", "G_1", "--test", "steady"], "'G_1' is not a PMU id"),
+    (["pmu", "test", "XYZ_1", "--test", "steady"], "unknown object id 'XYZ_1'"),
+    (["pmu", "test", "PMU_1", "--test", "bogus"], "invalid choice: 'bogus'"),
+    (["pmu", "test", "PMU_1", "--test", "steady", "--rate", "25"], "not a C37.118 rate for 60 Hz"),
+    (["pmu", "test", "PMU_1", "--test", "rocof", "--f-nominal", "50", "--rate", "60"], "for 50 Hz; use 10, 25"),
+    (["pmu", "test", "PMU_1", "--test", "steady", "--f-nominal", "55"], "must be 50 or 60 Hz"),
+    (["pmu", "sim", "--pmu", "Bus_1", "--duration", "1"], "'Bus_1' is not a PMU id"),
+    (["pmu", "sim", "--pmu", "PMU_a", "--count", "3", "--duration", "1"], "numbered first PMU id"),
+    (["pmu", "sim", "--pmu", "PMU_1", "--signal", "square"], "invalid choice: 'square'"),
+    (["pmu", "bench-sim", "--rate", "50"], "not a C37.118 rate for 60 Hz"),
+    (["pmu", "test", "PMU_1", "--test", "ramp", "--from-bus"], "--from-bus needs --origin"),
+    (["pmu", "test", "PMU_1", "--test", "ramp", "--from-bus", "--origin", "1.5"], "whole UTC second"),
+    (
+        ["pmu", "test", "PMU_9", "--test", "ramp", "--from-bus", "--origin", "1800000000", "--timeout", "1"],
+        "no PMU_Config from PMU_9",
+    ),
+]
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["pmu", "test", "G_1", "--test", "steady"], "'G_1' is not a PMU id"),
-        (["pmu", "test", "XYZ_1", "--test", "steady"], "unknown object id 'XYZ_1'"),
-        (["pmu", "test", "PMU_1", "--test", "bogus"], "invalid choice: 'bogus'"),
-        (["pmu", "test", "PMU_1", "--test", "steady", "--rate", "25"], "not a C37.118 rate for 60 Hz"),
-        (["pmu", "test", "PMU_1", "--test", "rocof", "--f-nominal", "50", "--rate", "60"], "for 50 Hz; use 10, 25"),
-        (["pmu", "test", "PMU_1", "--test", "steady", "--f-nominal", "55"], "must be 50 or 60 Hz"),
-        (["pmu", "sim", "--pmu", "Bus_1", "--duration", "1"], "'Bus_1' is not a PMU id"),
-        (["pmu", "sim", "--pmu", "PMU_a", "--count", "3", "--duration", "1"], "numbered first PMU id"),
-        (["pmu", "sim", "--pmu", "PMU_1", "--signal", "square"], "invalid choice: 'square'"),
-        (["pmu", "bench-sim", "--rate", "50"], "not a C37.118 rate for 60 Hz"),
-        (["pmu", "test", "PMU_1", "--test", "ramp", "--from-bus"], "--from-bus needs --origin"),
-        (["pmu", "test", "PMU_1", "--test", "ramp", "--from-bus", "--origin", "1.5"], "whole UTC second"),
-        (
-            ["pmu", "test", "PMU_9", "--test", "ramp", "--from-bus", "--origin", "1800000000", "--timeout", "1"],
-            "no PMU_Config from PMU_9",
-        ),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(env, args, message):
-    proc = gridbus(*args, env=env)
+
+@pytest.fixture(scope="module")
+def bad_input_runs() -> dict[tuple[str, ...], subprocess.CompletedProcess]:
+    """Every bad input's process, run once for the module with their start-ups overlapping."""
+    env = dict(os.environ, GRIDBUS_DOMAIN=str(next_domain()))
+    env.pop("CYCLONEDDS_URI", None)
+    argvs = [tuple(args) for args, _message in BAD_INPUT]
+    return dict(zip(argvs, gridbus_each(*argvs, env=env), strict=True))
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT)
+def test_bad_input_is_one_line_and_exit_2(bad_input_runs, args, message):
+    proc = bad_input_runs[tuple(args)]
     assert proc.returncode == 2, proc.stderr
     assert "gridbus: error:" in proc.stderr and message in proc.stderr and "Traceback" not in proc.stderr
 

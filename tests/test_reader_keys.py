@@ -77,7 +77,8 @@ def test_python_reader_gets_commands_from_three_writer_processes(domain, partiti
             end = time.monotonic() + 8
             while time.monotonic() < end and (not got or got[-1] != f_ref):
                 got += [s.f_ref for s in commands.take(timeout=0.2)]
-            writer.wait(timeout=10)  # gone before the next one starts
+            writer.terminate()  # received: end its linger (a clean exit, G_7 unregistered)
+            assert writer.wait(timeout=10) == 0  # gone before the next one starts
     assert got == [20.0, 25.0, 30.0]
 
 

@@ -115,24 +115,27 @@ class Command:
         return "".join(rest) + "".join(self.errors)[-2000:]
 
 
-def _argv(name: str, tmp_path: Path, domain: int) -> list[str]:
+def _argv(name: str, tmp_path: Path, domain: int, run: int) -> list[str]:
+    """The command line of run ``run`` of ``name``; two runs live side by side (partition, port, files)."""
+    tmp_path.mkdir(exist_ok=True)
+    own = ["--partition", f"{tmp_path.name}-{run}"]
     if name == "record":
-        return ["record", "G", "--db", str(tmp_path / "r.sqlite")]
+        return ["record", "G", "--db", str(tmp_path / f"r{run}.sqlite"), *own]
     if name == "testbed":
-        return ["testbed"]
+        return ["testbed", *own]
     if name == "daq":
-        return ["daq", "--config", str(ROOT / "examples" / "daq-agent.toml")]
+        return ["daq", "--config", str(ROOT / "examples" / "daq-agent.toml"), *own]
     if name == "pmu sim":
-        return ["pmu", "sim", "--pmu", "PMU_1"]
+        return ["pmu", "sim", "--pmu", "PMU_1", *own]
     if name == "pmu gateway":  # nothing listens there: it waits in its reconnect backoff
-        return ["pmu", "gateway", "--connect", f"127.0.0.1:{port_for(domain, 7)}"]
+        return ["pmu", "gateway", "--connect", f"127.0.0.1:{port_for(domain, 7)}", *own]
     if name == "bridge":
-        pki = make_pki(tmp_path / "pki")
+        pki = make_pki(tmp_path / f"pki{run}")
         site = pki.sites["A"]
         tls = ["--cert", str(site.cert), "--key", str(site.key), "--ca", str(pki.ca.cert)]
-        return ["bridge", "--site", "A", "--listen", f"tls/127.0.0.1:{port_for(domain)}", *tls]
+        return ["bridge", "--site", "A", "--listen", f"tls/127.0.0.1:{port_for(domain, run)}", *tls, *own]
     if name == "agc":
-        return ["agc"]
+        return ["agc", *own]
     if name == "net up":
         return ["net", "up", "--hosts", "1", "--seconds", "60"]
     raise AssertionError(name)
@@ -148,13 +151,20 @@ def test_sigterm_ends_the_command(name, env, tmp_path, domain):
     if name == "net up" and can_build() is not None:
         pytest.skip(str(can_build()))
     env = env | {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])}
-    argv = _argv(name, tmp_path, domain)
-    for pause, signals in ((0.0, 1), (0.7, 2)):
-        command = Command(argv, env)
-        command.wait_ready()
-        time.sleep(pause)
-        status = command.terminate(signals)
-        assert status == 0, f"{name}: SIGTERM after {pause} s, {signals}x: status {status}\n{command.output()}"
+    # both runs start together: their start-ups (a second or more each) overlap, nothing else does
+    runs = [(Command(_argv(name, tmp_path, domain, run), env), pause, signals)
+            for run, (pause, signals) in enumerate(((0.0, 1), (0.7, 2)))]  # fmt: skip
+    try:
+        for command, pause, signals in runs:
+            command.wait_ready()
+            time.sleep(pause)
+            status = command.terminate(signals)
+            assert status == 0, f"{name}: SIGTERM after {pause} s, {signals}x: status {status}\n{command.output()}"
+    finally:
+        for command, _pause, _signals in runs:
+            if command.proc.poll() is None:
+                command.proc.kill()
+                command.proc.wait(timeout=10)
 
 
 HUNG_STOP = r"""

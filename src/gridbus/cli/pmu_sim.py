@@ -147,8 +147,7 @@ def add_bench_options(p: argparse.ArgumentParser) -> None:
 
 def add_commands(pmus: Subcommands) -> None:
     """Add this module's subcommands to ``gridbus pmu``."""
-    from ..pmu.compliance import TESTS
-    from ..pmu.signals import SIGNALS
+    from ..pmu.conditions import SIGNALS, TESTS  # not signals/compliance: numpy at every CLI start
 
     p = command(pmus, "sim", cmd_sim, "virtual PMUs: test signals -> C37.118.1 estimator -> frames on the bus")
     p.add_argument("--pmu", action="append", required=True, metavar="ID", help="PMU id (repeatable), e.g. PMU_1")

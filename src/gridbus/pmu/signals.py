@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import FieldError
+from .conditions import SIGNALS
 
 SHIFT = np.array([0.0, -2 * math.pi / 3, 2 * math.pi / 3, 0.0, -2 * math.pi / 3, 2 * math.pi / 3])
-SIGNALS = ("steady", "ramp", "step", "step-mag", "step-phase", "harmonics", "noise", "rocof")
 
 
 @dataclass(frozen=True)
