@@ -59,3 +59,16 @@ def test_a_topic_with_a_deep_backlog_does_not_starve_the_others_in_a_bounded_tak
         assert len(samples) == BATCH + 1
         rest = reader.take(0)
         assert len(samples) + len(rest) == len(OBJECTS) * PER_OBJECT + 1
+
+
+def test_takes_smaller_than_a_batch_go_round_the_topics_call_by_call(domain, partition):
+    with Bus(domain, partition=partition) as bus:
+        reader = bus.reader("*", "Measurement")
+        generators = {name: bus.writer(name, "Measurement") for name in OBJECTS}
+        for n in range(PER_OBJECT):
+            for writer in generators.values():
+                writer.write(f=50.0 + n / 1000)
+        bus.writer("L_1", "Measurement").write(P=1500.0)
+        # the generators alone could fill every one of these takes; the load still comes
+        taken = [s for _ in range(4) for s in reader.take(0, max_samples=10)]
+        assert [s.data.P for s in taken if s.id == "L_1"] == [1500.0]

@@ -152,9 +152,10 @@ def test_sigterm_ends_the_command(name, env, tmp_path, domain):
         pytest.skip(str(can_build()))
     env = env | {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])}
     # both runs start together: their start-ups (a second or more each) overlap, nothing else does
-    runs = [(Command(_argv(name, tmp_path, domain, run), env), pause, signals)
-            for run, (pause, signals) in enumerate(((0.0, 1), (0.7, 2)))]  # fmt: skip
+    runs = []
     try:
+        for run, (pause, signals) in enumerate(((0.0, 1), (0.7, 2))):
+            runs.append((Command(_argv(name, tmp_path, domain, run), env), pause, signals))
         for command, pause, signals in runs:
             command.wait_ready()
             time.sleep(pause)

@@ -115,11 +115,14 @@ def write_serialized(writer: DataWriter[Any], data: bytes, timestamp_ns: int) ->
 # for) keeps a writer's samples in its outgoing datagram until the datagram is full or
 # ``dds_write_flush`` is called, so a burst of small samples costs a few sendmsg calls
 # instead of one each.  Both C functions are reached through the binding's loaded library.
+# A Cyclone built without them (from source, on a board) still imports gridbus: only asking for
+# a batching writer fails, with a clear error.
 _DLL: Any = DDS._dll_handle
-_qset_writer_batching = _DLL.dds_qset_writer_batching
-_qset_writer_batching.argtypes, _qset_writer_batching.restype = [ctypes.c_void_p, ctypes.c_bool], None
-_write_flush = _DLL.dds_write_flush
-_write_flush.argtypes, _write_flush.restype = [ctypes.c_int32], ctypes.c_int32
+_qset_writer_batching: Any = getattr(_DLL, "dds_qset_writer_batching", None)
+_write_flush: Any = getattr(_DLL, "dds_write_flush", None)
+if _qset_writer_batching is not None and _write_flush is not None:
+    _qset_writer_batching.argtypes, _qset_writer_batching.restype = [ctypes.c_void_p, ctypes.c_bool], None
+    _write_flush.argtypes, _write_flush.restype = [ctypes.c_int32], ctypes.c_int32
 
 
 class _BatchingDataWriter(DataWriter[Any]):
@@ -139,6 +142,8 @@ def batching_writer(publisher: Publisher, topic: Topic[Any], qos: Qos) -> DataWr
     Cyclone still sends the datagram by itself once it is full (14720 bytes by
     default, ``General/MaxMessageSize``) and when the writer is deleted.
     """
+    if _qset_writer_batching is None or _write_flush is None:
+        raise ConfigError("this Cyclone DDS library has no write batching (dds_qset_writer_batching, dds_write_flush)")
     return _BatchingDataWriter(publisher, topic, qos=qos)
 
 

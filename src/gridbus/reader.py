@@ -130,6 +130,7 @@ class Reader:
         for source in sources:  # the generated decoder instead of the binding's deserializer
             source.deserialize = codec_for(source.topic.cls).decode
         self._feeds = [(s.dds, s.topic.name, s.deserialize, s.match) for s in sources]  # what a take needs
+        self._turn = 0  # the topic a take starts at, in turn
         self._waiting: _Waiting = _WAITING[mode](bus.participant, sources)
         self._pending: deque[Sample] = deque()
         periods = {s.topic.name: s.deadline for s in sources if s.deadline}
@@ -169,6 +170,9 @@ class Reader:
         presence = self._presence
         writers_of, deadlines = presence.writers_of, presence.deadlines
         feeds = self._feeds
+        if len(feeds) > 1:  # each call starts at the next topic: a small limit still goes round
+            turn = self._turn = (self._turn + 1) % len(feeds)
+            feeds = feeds[turn:] + feeds[:turn]
         for _ in range(limit // BATCH + 1):  # bounded: a filter may drop all it takes
             more = []  # the feeds that filled their batch: they may hold more
             for feed in feeds:

@@ -16,10 +16,12 @@ bursts, never the default.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from cyclonedds.core import DDSException
 from cyclonedds.idl import IdlStruct
 from cyclonedds.pub import DataWriter
 from cyclonedds.qos import Policy
@@ -100,8 +102,12 @@ class Writer:
             for sample in samples:
                 self.write(sample, timestamp=timestamp)
                 count += 1
-        finally:
-            self.flush()
+        except BaseException:
+            # the samples written before the bad one still go; the error to see is the first one
+            with contextlib.suppress(DDSException):
+                self.flush()
+            raise
+        self.flush()
         return count
 
     def flush(self) -> None:

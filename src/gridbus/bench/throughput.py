@@ -60,14 +60,16 @@ class Stream:
     def step(self, rate: float | None, seconds: float) -> Row:
         """Write for ``seconds`` (at ``rate`` per second; None: as fast as possible); what arrived."""
         step, self.steps = self.steps, self.steps + 1
-        sink_cpu, writer_cpu = cpu_seconds(self.proc.pid), cpu_seconds(os.getpid())
+        sink_cpu, writer_cpu = self._sink_cpu(), cpu_seconds(os.getpid())
         sent = _write(self.ep, step << STEP_SHIFT, self.payload, rate, seconds)
         writer_cpu = cpu_seconds(os.getpid()) - writer_cpu
         elapsed = seconds if sent.elapsed <= 0 else sent.elapsed
         time.sleep(DRAIN)
         answer = ask(self.ep, self.proc, REPORT + step)
-        sink_cpu = cpu_seconds(self.proc.pid) - sink_cpu
+        sink_now = self._sink_cpu()
+        sink_used = None if sink_now is None or sink_cpu is None else sink_now - sink_cpu
         delivered = int(answer["delivered"]) if answer else 0
+        sink_us = None if sink_used is None else _per_sample(sink_used, delivered)
         kept_pace = None if rate is None else sent.count >= PACE * rate * seconds  # None: unpaced
         lost_pct = round(100.0 * (sent.count - delivered) / sent.count, 2) if sent.count else 0.0
         return {
@@ -86,13 +88,23 @@ class Stream:
             "lost_pct": lost_pct,
             "kept_pace": kept_pace,
             "writer_cpu_us": _per_sample(writer_cpu, sent.count),  # CPU µs per sample written
-            "sink_cpu_us": _per_sample(sink_cpu, delivered),  # CPU µs per sample delivered
+            "sink_cpu_us": sink_us,  # CPU µs per sample delivered (None: the sink had exited)
             "sustained": kept_pace is not False and lost_pct < LOSS_LIMIT and answer is not None,
         }
 
     def close(self) -> None:
         stop(self.ep, self.proc)
         self.ep.close()
+
+    def _sink_cpu(self) -> float | None:
+        """The sink's CPU seconds so far; None once it has exited (a crashed sink is a lost step,
+        not a crashed sweep, and its PID may already belong to another process)."""
+        if self.proc.poll() is not None:
+            return None
+        try:
+            return cpu_seconds(self.proc.pid)
+        except (FileNotFoundError, ProcessLookupError):
+            return None
 
 
 def _per_sample(used: float, samples: int) -> float | None:
