@@ -16,13 +16,18 @@ OBJECTS = ["G_1", "G_2", "G_3", "G_4"]
 PER_OBJECT = 100  # the measurement profile's reader depth: all of it is kept
 
 
+def _generators_backlog(bus: Bus) -> None:
+    """PER_OBJECT measurements of each generator, interleaved as a testbed writes them."""
+    writers = [bus.writer(name, "Measurement") for name in OBJECTS]
+    for n in range(PER_OBJECT):
+        for writer in writers:
+            writer.write(f=50.0 + n / 1000)
+
+
 def test_one_take_returns_a_backlog_larger_than_a_batch_with_every_objects_newest(domain, partition):
     with Bus(domain, partition=partition) as bus:
         reader = bus.reader("G", "Measurement")
-        writers = {name: bus.writer(name, "Measurement") for name in OBJECTS}
-        for n in range(PER_OBJECT):
-            for writer in writers.values():
-                writer.write(f=50.0 + n / 1000)
+        _generators_backlog(bus)
         assert len(OBJECTS) * PER_OBJECT > BATCH  # the case that went wrong
         samples = reader.take(0)
         assert len(samples) == len(OBJECTS) * PER_OBJECT
@@ -46,12 +51,8 @@ def test_max_samples_still_bounds_a_take(domain, partition):
 def test_a_topic_with_a_deep_backlog_does_not_starve_the_others_in_a_bounded_take(domain, partition):
     with Bus(domain, partition=partition) as bus:
         reader = bus.reader("*", "Measurement")
-        generators = {name: bus.writer(name, "Measurement") for name in OBJECTS}
-        load = bus.writer("L_1", "Measurement")
-        for n in range(PER_OBJECT):
-            for writer in generators.values():
-                writer.write(f=50.0 + n / 1000)
-        load.write(P=1500.0)
+        _generators_backlog(bus)
+        bus.writer("L_1", "Measurement").write(P=1500.0)
         # a take bounded below the generators' backlog still brings the load: one batch per
         # topic per round, not one topic drained before the next is looked at
         samples = reader.take(0, max_samples=BATCH + 1)
@@ -64,10 +65,7 @@ def test_a_topic_with_a_deep_backlog_does_not_starve_the_others_in_a_bounded_tak
 def test_takes_smaller_than_a_batch_go_round_the_topics_call_by_call(domain, partition):
     with Bus(domain, partition=partition) as bus:
         reader = bus.reader("*", "Measurement")
-        generators = {name: bus.writer(name, "Measurement") for name in OBJECTS}
-        for n in range(PER_OBJECT):
-            for writer in generators.values():
-                writer.write(f=50.0 + n / 1000)
+        _generators_backlog(bus)
         bus.writer("L_1", "Measurement").write(P=1500.0)
         # the generators alone could fill every one of these takes; the load still comes
         taken = [s for _ in range(4) for s in reader.take(0, max_samples=10)]
