@@ -219,3 +219,69 @@ def test_the_heap_is_frozen_and_the_switch_interval_short_only_while_recording()
         assert sys.getswitchinterval() == SWITCH_INTERVAL < interval
     assert gc.get_freeze_count() == 0
     assert sys.getswitchinterval() == interval
+
+
+class _RecordingLock:
+    """``journal_lock`` that notes ``failing`` each time it is released (what pop would find)."""
+
+    def __init__(self, intake: Intake) -> None:
+        self.intake, self.inner, self.failing_at_release = intake, threading.Lock(), list[bool]()
+
+    def __enter__(self) -> None:
+        self.inner.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.failing_at_release.append(self.intake.failing)
+        self.inner.release()
+
+
+def test_rows_taken_during_the_recovering_commit_go_to_the_database_through_the_journal(
+    bus: Bus, journal: Journal
+) -> None:
+    intake = _intake(bus, journal, commit_interval=0.05, commit_rows=100, said=[])
+    intake.pending.extend(_rows(5))  # R1
+    journal._append.execute("PRAGMA query_only=1")
+    assert not intake.commit() and intake.failing
+    journal._append.execute("PRAGMA query_only=0")
+    append = journal.append
+
+    def taken_during_the_append(rows: list[RawRow]) -> None:
+        append(rows)
+        intake.pending.extend(_rows(3, first=5))  # R2, taken while the append holds journal_lock
+
+    journal.append = taken_during_the_append  # type: ignore[method-assign]
+    lock = _RecordingLock(intake)
+    intake.journal_lock = lock  # type: ignore[assignment]
+    assert intake.commit()
+    assert lock.failing_at_release == [False]  # a pop waiting for the lock finds the journal writable ...
+    assert intake.pop(100) == []  # ... and leaves R2 to the journal, behind R1
+    journal.append = append  # type: ignore[method-assign]
+    assert intake.commit()
+    assert [row for _seq, row in journal.after(0, 100)] == _rows(8)
+
+
+def test_no_commit_while_popped_rows_may_come_back(bus: Bus, journal: Journal) -> None:
+    intake = _intake(bus, journal, commit_interval=0.05, commit_rows=100, said=[])
+    intake.pending.extend(_rows(5))
+    journal._append.execute("PRAGMA query_only=1")
+    assert not intake.commit()
+    popped = intake.pop(4)  # on their way to the database
+    assert popped == _rows(4) and intake.pop(4) == []  # one batch at a time
+    intake.pending.extend(_rows(3, first=5))  # taken meanwhile
+    journal._append.execute("PRAGMA query_only=0")
+    assert not intake.commit()  # the journal is writable, but rows 0-3 may come back first
+    assert journal.count_after(0) == 0 and intake.in_memory() == 8
+    intake.put_back(popped)  # the database refused them
+    assert intake.commit()
+    assert [row for _seq, row in journal.after(0, 100)] == _rows(8)
+    # and when the database takes them, the journal goes on after them
+    intake.pending.extend(_rows(2, first=8))
+    journal._append.execute("PRAGMA query_only=1")
+    assert not intake.commit()
+    popped = intake.pop(1)
+    intake.pending.extend(_rows(1, first=10))
+    journal._append.execute("PRAGMA query_only=0")
+    assert not intake.commit()
+    intake.delivered(popped)
+    assert intake.commit() and intake.in_memory() == 0
+    assert [row for _seq, row in journal.after(0, 100)] == _rows(8) + _rows(3, first=8)[1:]

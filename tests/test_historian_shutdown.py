@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -11,7 +12,7 @@ from helpers import wait_until
 
 from gridbus import Bus
 from gridbus.historian.journal import RawRow
-from gridbus.historian.recorder import Recorder
+from gridbus.historian.recorder import Recorder, summary
 from gridbus.historian.sinks import open_sink
 
 
@@ -50,6 +51,12 @@ def test_a_thread_that_does_not_stop_leaves_the_journal_to_it_and_the_next_start
             assert any("gridbus-record-commit did not stop" in line for line in said)
             assert not recorder.pending  # ... and took nothing more
             assert stats["left_in_journal"] == 0 and stats["written"] == 0
+            # the 5 rows the stuck commit holds are in no table: counted, reported, exit status 1
+            assert any("5 rows in memory are counted as lost" in line for line in said)
+            assert stats["lost"] == 5
+            missing = summary(stats, recorder.sink.url)
+            assert missing is not None  # `gridbus record` exits 1 when there is a summary line
+            assert "5 lost from memory" in missing and "5 lost in all" in missing
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
@@ -84,3 +91,29 @@ def test_a_thread_that_cannot_start_stops_the_others_and_closes_everything(domai
         # the (made-up) rows went through the journal and the forwarder's decoding on the way out ...
         assert recorder.stats["undecodable"] == 5 and recorder.stats["lost"] == 5
         assert not recorder.journal.path.exists()  # ... and the journal was settled and removed
+
+
+def test_stopping_does_not_wait_for_the_commit_interval(domain, partition, tmp_path):
+    said: list[str] = []
+    with Bus(domain, partition=partition) as bus, Bus(domain, partition=partition) as other:
+        sink = open_sink(str(tmp_path / "h.sqlite"))
+        recorder = Recorder(bus, sink, ["CTRL"], spool=tmp_path / "spool", commit_interval=600, log=said.append)
+        recorder.join_timeout = 2.0  # a committer waiting out its 600 s would be abandoned
+        stats: list[dict[str, object]] = []
+        runner = threading.Thread(target=lambda: stats.append(dict(recorder.run())))
+        runner.start()
+        try:
+            writer = other.writer("CTRL_h1", "State")
+            assert writer.wait_for_readers(1)
+            for n in range(10):  # fewer than a batch: only the interval (600 s) or stopping commits them
+                writer.write(stage="STEP", reason=str(n))
+            assert wait_until(lambda: recorder.stats["received"] == 10)
+        finally:
+            recorder.stop()
+            runner.join(timeout=30)
+        assert not runner.is_alive()
+    assert not any("did not stop" in line for line in said)
+    assert stats[0]["written"] == 10 and stats[0]["lost"] == 0 and summary(stats[0], sink.url) is None
+    with sqlite3.connect(tmp_path / "h.sqlite") as conn:
+        reasons = [row[0] for row in conn.execute("SELECT fields FROM samples ORDER BY source_time")]
+    assert sorted(int(json.loads(fields)["reason"]) for fields in reasons) == list(range(10))

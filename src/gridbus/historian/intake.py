@@ -63,7 +63,9 @@ class Intake:
         self.journal_lock = threading.Lock()  # one writer of taken rows at a time (commit or memory forwarding)
         self.enough = threading.Event()  # commit_rows wait: commit now
         self.committed = threading.Event()  # new rows in the journal: the forwarder may go on
-        self.failing = False  # the journal refused the last commit
+        self.failing = False  # the journal refused the last commit; guarded by journal_lock
+        self.in_flight = 0  # rows out of pending in a commit's append (guarded by lock)
+        self.popped = 0  # rows pop gave the database, neither delivered nor put back (guarded by lock)
         self.retry = commit_interval  # s until the next commit while failing; doubles up to MAX_RETRY
 
     # -- the taker ----------------------------------------------------------------------
@@ -127,7 +129,9 @@ class Intake:
             self.retry = min(self.retry * 2, max(self.commit_interval, MAX_RETRY))
         else:
             self.retry = self.commit_interval
-            self.enough.wait(self.commit_interval)
+            self.enough.wait(self.commit_interval)  # the recorder sets enough too when it stops
+            if stop.is_set():
+                return False
         self.enough.clear()
         return True
 
@@ -135,14 +139,23 @@ class Intake:
         """Group commit: every row taken so far into the journal; False if the journal refused.
 
         The taker goes on taking while the journal writes: only the hand-over
-        of the rows holds ``lock``.  Whatever ``append`` raises, the rows go
-        back in front of those taken meanwhile (the order stays); errors other
-        than SQLite's are raised again.
+        of the rows holds ``lock``; the rows out of ``pending`` meanwhile are
+        counted in ``in_flight`` (a committer that never returns loses them).
+        Whatever ``append`` raises, the rows go back in front of those taken
+        meanwhile (the order stays); errors other than SQLite's are raised again.
+
+        While rows :meth:`pop` gave the database are outstanding nothing is
+        committed (False): put back, they must precede what is taken now.
+        ``failing`` ends under ``journal_lock``, so that :meth:`pop` never
+        takes a row newer than those just committed.
         """
         with self.journal_lock:
             with self.lock:
+                if self.popped:
+                    return False
                 rows = list(self.pending)
                 self.pending.clear()
+                self.in_flight = len(rows)
             if not rows:
                 return True
             try:
@@ -150,6 +163,7 @@ class Intake:
             except BaseException as exc:
                 with self.lock:
                     self.pending.extendleft(reversed(rows))
+                    self.in_flight = 0
                 if not isinstance(exc, sqlite3.Error):
                     raise
                 if not self.failing:
@@ -159,22 +173,44 @@ class Intake:
                         f"database from memory (at most {self.max_buffer} wait)"
                     )
                 return False
+            with self.lock:
+                self.in_flight = 0
+            recovered, self.failing = self.failing, False
         self.committed.set()
-        if self.failing:
-            self.failing = False
+        if recovered:
             self.log("record: journal writable again")
         return True
 
+    def in_memory(self) -> int:
+        """Rows only in memory: waiting, in a commit's append, or on their way to the database."""
+        with self.lock:
+            return len(self.pending) + self.in_flight + self.popped
+
     # -- while the journal cannot be written --------------------------------------------
     def pop(self, size: int) -> list[RawRow]:
-        """The oldest ``size`` rows in memory (for the database, the journal refusing them)."""
+        """The oldest ``size`` rows in memory for the database, only while the journal refuses them.
+
+        Once the journal takes rows again they go to the database from there,
+        in order; popped rows hold back commits until :meth:`delivered` or
+        :meth:`put_back` says what became of them.
+        """
         with self.journal_lock, self.lock:
-            return [self.pending.popleft() for _ in range(min(size, len(self.pending)))]
+            if not self.failing or self.popped:
+                return []
+            rows = [self.pending.popleft() for _ in range(min(size, len(self.pending)))]
+            self.popped = len(rows)
+            return rows
+
+    def delivered(self, rows: list[RawRow]) -> None:
+        """Rows :meth:`pop` gave are in the database: commits may go on."""
+        with self.lock:
+            self.popped -= len(rows)
 
     def put_back(self, rows: list[RawRow]) -> None:
         """Rows :meth:`pop` gave that the database refused too: first in line again."""
         with self.journal_lock, self.lock:
             self.pending.extendleft(reversed(rows))
+            self.popped -= len(rows)
 
 
 @contextmanager

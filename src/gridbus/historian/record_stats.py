@@ -53,6 +53,14 @@ def new_stats() -> RecorderStats:
     }
 
 
+LOST_ON_THE_WAY = ("dropped", "undecodable", "dds_rejected", "dds_lost")  # counted in "lost" too
+
+
+def _count(stats: Mapping[str, object], key: str) -> int:
+    value = stats.get(key)
+    return value if isinstance(value, int) else 0
+
+
 def summary(stats: Mapping[str, object], target: str) -> str | None:
     """One line on what is not in the database, or None when everything taken is there."""
     parts = []
@@ -66,6 +74,12 @@ def summary(stats: Mapping[str, object], target: str) -> str | None:
     ):
         if stats.get(key):
             parts.append(f"{stats[key]} {text.format(**{k: v for k, v in stats.items()})}")
+    lost = _count(stats, "lost")
+    unexplained = lost - sum(_count(stats, key) for key in LOST_ON_THE_WAY)
+    if unexplained > 0:  # only in memory when a thread did not stop, or the spool refused them
+        parts.append(f"{unexplained} lost from memory")
+    if lost:
+        parts.append(f"{lost} lost in all")
     if not parts:
         return None
     return f"record: not everything is in {target}: " + "; ".join(parts)

@@ -138,12 +138,15 @@ class Recorder:
         try:
             decoded = self._new_only(self._decoded(rows))
             self.sink.write(decoded)
-        except SinkUnavailable as exc:
+        except BaseException as exc:  # whatever went wrong, the rows wait in memory, first in line
             self.intake.put_back(rows)
+            if not isinstance(exc, SinkUnavailable):
+                raise
             if self._down_since is None:
                 self._down_since = time.monotonic()
                 self.log(f"record: database unavailable too, rows wait in memory: {exc}")
             return False
+        self.intake.delivered(rows)
         self.stats["written"] += len(decoded)
         self.stats["batches"] += 1
         return True
@@ -291,6 +294,7 @@ class Recorder:
                     self.stop_event.wait(0.1)
             finally:
                 self.stop_event.set()
+                self.intake.enough.set()  # the committer's normal wait is on enough, for commit_interval
                 for thread in started:
                     thread.join(timeout=self.join_timeout)
                 alive = [thread.name for thread in started if thread.is_alive()]
@@ -333,14 +337,14 @@ class Recorder:
         """A thread did not stop: finishing beside it would break the order and share its connections.
 
         So nothing more is taken, committed, settled, forwarded or closed here:
-        the journal keeps its rows for the next start; rows still in memory are
-        counted as lost.
+        the journal keeps its rows for the next start; rows still in memory
+        (waiting, or held by the stuck thread in a commit or a database write)
+        are counted as lost: some may yet reach the journal or the database.
         """
-        with self.intake.lock:
-            in_memory = len(self.pending)
+        in_memory = self.intake.in_memory()
         self.log(
             f"record: {', '.join(alive)} did not stop within {self.join_timeout:g} s; the journal's rows stay in "
-            f"{self.journal.path} for the next start with this --db, {in_memory} rows in memory are lost"
+            f"{self.journal.path} for the next start with this --db, {in_memory} rows in memory are counted as lost"
         )
         try:
             self.stats["left_in_journal"] = self.journal.count_after(self.cursor)
