@@ -223,7 +223,10 @@ class Bus:
         ``deadline`` (s) overrides the profile's: set it to the publishing period
         so readers learn when this object falls silent.  ``batch=True`` gives a
         batching writer: its samples leave packed together at ``flush()`` (or
-        when a datagram is full, or the bus closes), for high-rate bursts.
+        when a datagram is full, or the bus closes), for high-rate bursts.  A
+        batching and a plain writer of one object are two DDS writers: write an
+        object through one of them only (a late flush would deliver an older
+        sample after a newer one, and readers ordered by source time drop it).
         """
         topic = self.topic_type(object_id, role)
         key = (topic.name, deadline, batch)
