@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -102,8 +103,13 @@ def test_agent_publishes_its_objects_and_obeys_commands(env, domain):
                 if latest is not None and latest.f > 59:
                     break
             time.sleep(0.3)  # a few cycles for the window to fill
-            latest = g2.take(1.0)[-1]
-            assert latest.f == pytest.approx(59.8, abs=0.02) and latest.Va == pytest.approx(119.5, rel=0.01)
+            g2.take(0)
+            # off nominal, one estimate ripples by +-0.0205 Hz around 59.8 (measured; CI saw 59.821
+            # against the 0.02 allowed): judge the mean of half a second of them
+            settled = _samples_for(g2, 0.5)
+            f = statistics.fmean(s.f for s in settled)
+            va = statistics.fmean(s.Va for s in settled)
+            assert f == pytest.approx(59.8, abs=0.02) and va == pytest.approx(119.5, rel=0.01)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -123,6 +129,15 @@ def _raw_command(bus, object_id: str, **values) -> None:
     if "action" in values:
         values["action"] = topic.fields["action"].enum[values["action"]]
     bus.writer(object_id, "Command").write(topic.cls(id=object_id, **(fields | values)))
+
+
+def _samples_for(reader, seconds: float) -> list:
+    """What ``reader`` receives during the next ``seconds`` (at least one sample, within 5 s)."""
+    end, got = time.monotonic() + seconds, []
+    while time.monotonic() < end or (not got and time.monotonic() < end + 5):
+        got += reader.take(0.1)
+    assert got, "no sample received"
+    return got
 
 
 def _latest(reader, predicate, timeout: float = 5.0):
