@@ -14,8 +14,12 @@ Two things stall every thread of a Python process that moves data at speed:
 Both are process-wide, and a recorder may run inside an experiment, or two
 recorders side by side, so :func:`steady_loop` counts its users: the heap is
 frozen and the interval saved on the outermost entry, and restored on the
-outermost exit.  A heap someone else froze (an application's start-up) is
-neither frozen again nor thawed.
+outermost exit.  The outermost exit thaws the whole heap: an application that
+froze its own start-up heap with ``gc.freeze`` finds it thawed after a gridbus
+loop.  (Telling an application's freeze apart from the interpreter's own is
+not possible: CPython 3.12 keeps a few hundred objects in the permanent
+generation after every collection, so ``gc.get_freeze_count()`` is not 0
+there before anything was frozen.)
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from contextlib import contextmanager
 
 _lock = threading.Lock()
 _users = 0
-_froze = False  # whether the outermost entry froze the heap (and so the last exit thaws it)
 _interval = 0.005  # the switch interval saved by the outermost entry
 
 
@@ -47,14 +50,12 @@ def steady_loop(switch_interval: float | None = None) -> Iterator[None]:
 
 
 def _enter(switch_interval: float | None) -> None:
-    global _users, _froze, _interval
+    global _users, _interval
     with _lock:
         if _users == 0:
             _interval = sys.getswitchinterval()
-            _froze = gc.get_freeze_count() == 0
-            if _froze:
-                gc.collect()  # the garbage that exists now would otherwise stay for the whole run
-                gc.freeze()
+            gc.collect()  # the garbage that exists now would otherwise stay for the whole run
+            gc.freeze()
         _users += 1
         if switch_interval is not None and switch_interval < sys.getswitchinterval():
             sys.setswitchinterval(switch_interval)
@@ -66,5 +67,4 @@ def _exit() -> None:
         _users -= 1
         if _users == 0:
             sys.setswitchinterval(_interval)
-            if _froze:
-                gc.unfreeze()
+            gc.unfreeze()
