@@ -21,7 +21,7 @@ FLOW = [sys.executable, "-m", "gridbus.net.flow"]
 
 
 def _reader(lan: Lan, common: list[str], what: str, role: str, expect: int, *extra: str) -> subprocess.Popen[str]:
-    argv = [*FLOW, "read", *common, "--what", what, "--role", role, "--expect", str(expect), "--seconds", "40", *extra]
+    argv = [*FLOW, "read", *common, "--what", what, "--role", role, "--expect", str(expect), "--seconds", "80", *extra]
     proc = lan.popen("h2", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", proc.stderr
     return proc
@@ -29,16 +29,19 @@ def _reader(lan: Lan, common: list[str], what: str, role: str, expect: int, *ext
 
 def _writer(lan: Lan, common: list[str], objects: str, role: str, rate: int, count: int, *fields: str):
     argv = [*FLOW, "write", *common, "--objects", objects, "--role", role, "--rate", str(rate)]
-    argv += ["--count", str(count), "--linger", "3", "--fields", *fields]
+    # discovery crosses the impaired link: a lost first announcement waits for the next one (Cyclone's
+    # SPDP interval is 30 s), which the default 15 s of matching missed once in CI
+    argv += ["--count", str(count), "--linger", "3", "--match-timeout", "40", "--fields", *fields]
     return lan.popen("h1", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _result(proc: subprocess.Popen[str]) -> dict:
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=100)
     assert proc.returncode == 0, err[-2000:]
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.timeout(150)
 def test_reliable_topics_complete_and_best_effort_loses_under_20_percent_loss(domain, partition):
     breakers = "CB_1,CB_2,CB_3,CB_4,CB_5"
     common = ["--domain", str(domain), "--partition", partition]
