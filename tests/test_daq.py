@@ -17,7 +17,7 @@ from helpers import ROOT
 from gridbus import Bus
 from gridbus.daq.agent import DaqConfigError, load_config
 from gridbus.daq.backend import Channel, SimulatedADC
-from gridbus.daq.dsp import CycleProcessor
+from gridbus.daq.dsp import COLUMNS, CycleProcessor
 
 EXAMPLE = ROOT / "examples" / "daq-agent.toml"
 
@@ -28,14 +28,16 @@ def test_per_cycle_values_match_the_waveforms(f):
     dsp = CycleProcessor(1, 7680.0)
     for _ in range(6):
         dsp.push(adc.read(77))
-        values = dsp.compute()
-    assert values["f"][0] == pytest.approx(f, abs=0.01)
-    assert np.allclose(values["V"][0], 118.0, rtol=0.01)
-    assert np.allclose(values["I"][0], 5.0, rtol=0.01)
+        cycle = dsp.compute()
+    values = dict(zip(COLUMNS, cycle.rows[0], strict=True))
+    assert values["f"] == pytest.approx(f, abs=0.01)
+    assert np.allclose([values["Va"], values["Vb"], values["Vc"]], 118.0, rtol=0.01)
+    assert np.allclose([values["Ia"], values["Ib"], values["Ic"]], 5.0, rtol=0.01)
     s = 3 * 118.0 * 5.0
-    assert values["P"][0] == pytest.approx(s * 0.9, rel=0.02)
-    assert values["Q"][0] == pytest.approx(s * math.sqrt(1 - 0.81), rel=0.05)
-    a, b, c = np.angle(values["V_phasor"][0])
+    assert values["P"] == pytest.approx(s * 0.9, rel=0.02)
+    assert values["Q"] == pytest.approx(s * math.sqrt(1 - 0.81), rel=0.05)
+    a, b, c = np.angle(cycle.phasors[0, :3])
+    assert values["angle"] == pytest.approx(a)
     assert (a - b) % (2 * math.pi) == pytest.approx(2 * math.pi / 3, abs=0.02)  # abc sequence
     assert (a - c) % (2 * math.pi) == pytest.approx(4 * math.pi / 3, abs=0.02)
 
@@ -44,7 +46,27 @@ def test_a_stopped_machine_reads_zero_frequency():
     adc = SimulatedADC([Channel("G_2", running=False)], 7680.0)
     dsp = CycleProcessor(1, 7680.0)
     dsp.push(adc.read(128))
-    assert dsp.compute()["f"][0] == 0.0
+    assert dsp.compute().column("f") == [0.0]
+
+
+def test_simulated_adc_blocks_join_up_and_a_command_shows_in_the_next_block():
+    """The ADC synthesizes a few ticks ahead; reading in blocks must not show it."""
+
+    def adc() -> SimulatedADC:
+        return SimulatedADC([Channel("G_1", V=118.0, f=60.3, noise=0.0)], 7680.0)
+
+    whole = adc().read(7 * 77)
+    pieces = adc()
+    joined = np.concatenate([pieces.read(77) for _ in range(7)], axis=2)
+    assert np.allclose(joined, whole, atol=1e-9)
+    commanded = adc()
+    commanded.read(77)
+    commanded.apply("G_1", {"V_ref": 60.0})
+    block = commanded.read(128)  # one cycle, all after the command
+    assert math.sqrt(np.mean(block[0, 0] ** 2)) == pytest.approx(60.0, rel=1e-3)
+    phase = commanded.phase[0]  # phase a at the last sample read: the next block turns on from it
+    step = 2 * math.pi * 60.3 / 7680.0
+    assert commanded.read(1)[0, 0, 0] == pytest.approx(60.0 * math.sqrt(2) * math.cos(phase + step), abs=1e-6)
 
 
 @pytest.mark.parametrize(

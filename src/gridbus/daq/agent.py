@@ -20,7 +20,9 @@ import os
 import re
 import resource
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,7 @@ from ..errors import DaqConfigError, FieldError, UnknownObjectError
 from ..events import EventLog
 from ..tomlfile import read_toml
 from .backend import Channel, SamplingBackend, SimulatedADC
-from .dsp import CycleProcessor
+from .dsp import COLUMNS, Cycle, CycleProcessor
 
 if TYPE_CHECKING:  # not imported at run time: over Zenoh (gridbus.transport) a board has no cyclonedds
     from ..bus import Bus
@@ -169,7 +171,7 @@ class DaqAgent:
         self.writers = [bus.writer(object_id) for object_id in self.backend.ids]
         # one sample per object, built (and checked) once; each cycle only its values change
         self.samples = [writer.build() for writer in self.writers]
-        self._published = [[n for n in _PUBLISHED if n in writer.topic.fields] for writer in self.writers]
+        self._published = [_Fill.of(writer.topic.fields) for writer in self.writers]
         self.ids = set(self.backend.ids)
         commanded = sorted(
             {bus.registry.parse_id(i).prefix for i in self.ids if "Command" in bus.registry.parse_id(i).topics}
@@ -220,16 +222,18 @@ class DaqAgent:
             else:
                 next_tick = time.monotonic()
 
-    def _publish(self, values: dict[str, np.ndarray], now: float) -> None:
-        columns = _columns(values)
-        frames = _pmu_frames(values, now) if any(self._is_pmu) else {}
-        for n, (writer, sample, names) in enumerate(zip(self.writers, self.samples, self._published, strict=True)):
+    def _publish(self, cycle: Cycle, now: float) -> None:
+        frames = _pmu_frames(cycle, now) if any(self._is_pmu) else {}
+        for n, (writer, sample, fill, row) in enumerate(
+            zip(self.writers, self.samples, self._published, cycle.rows, strict=True)
+        ):
             if self._is_pmu[n]:  # one C37.118 frame (phasors VA, VB, VC, IA, IB, IC), UTC time
                 for name, value in frames.items():
                     setattr(sample, name, value[n] if isinstance(value, list) else value)
             else:
-                for name in names:
-                    setattr(sample, name, columns[name][n])
+                # speed (rpm: a 4-pole machine, 1800 rpm at 60 Hz) and the three-phase means
+                values = [*row, row[6] * 30.0, (row[0] + row[1] + row[2]) / 3, (row[3] + row[4] + row[5]) / 3]
+                vars(sample).update(zip(fill.names, fill.pick(values), strict=True))
             writer.write(sample, timestamp=now)
             self.published += 1
 
@@ -272,41 +276,35 @@ def _bad_field(topic: TopicType, data: Any) -> str:
     return ""
 
 
-# what the agent can fill in, by field name; each object's topic takes the fields it has
-_PUBLISHED = ("Va", "Vb", "Vc", "Ia", "Ib", "Ic", "f", "P", "Q", "speed", "angle", "V_rms", "I_rms")
+# what the agent can fill in, by field name: the DSP's columns, then what _publish adds to them
+_PUBLISHED = (*COLUMNS, "speed", "V_rms", "I_rms")
 
 
-def _columns(values: dict[str, np.ndarray]) -> dict[str, list[float]]:
-    """Each published field's value for every object, as plain floats (one ``tolist`` per field)."""
-    V, I, f = values["V"], values["I"], values["f"]
-    angles = np.angle(values["V_phasor"])
-    arrays = {
-        "Va": V[:, 0],
-        "Vb": V[:, 1],
-        "Vc": V[:, 2],
-        "Ia": I[:, 0],
-        "Ib": I[:, 1],
-        "Ic": I[:, 2],
-        "f": f,
-        "P": values["P"],
-        "Q": values["Q"],
-        "speed": f * 30.0,
-        "angle": angles[:, 0],
-        "V_rms": V.sum(axis=1) / 3,
-        "I_rms": I.sum(axis=1) / 3,
-    }
-    return {name: array.tolist() for name, array in arrays.items()}
+@dataclass(frozen=True)
+class _Fill:
+    """The fields of one object's sample the agent fills, and how to pick them from its row."""
+
+    names: tuple[str, ...]
+    pick: Callable[[list[float]], tuple[float, ...]]
+
+    @classmethod
+    def of(cls, fields: Iterable[str]) -> _Fill:
+        present = set(fields)
+        columns = [i for i, name in enumerate(_PUBLISHED) if name in present]
+        names = tuple(_PUBLISHED[i] for i in columns)
+        if len(columns) > 1:
+            return cls(names, itemgetter(*columns))
+        # itemgetter of one index gives the item, not a tuple; of none it cannot be made
+        return cls(names, lambda row: tuple(row[i] for i in columns))
 
 
-def _pmu_frames(values: dict[str, np.ndarray], now: float) -> dict[str, Any]:
+def _pmu_frames(cycle: Cycle, now: float) -> dict[str, Any]:
     """The fields of every PMU's frame at ``now``: per-object lists, or one value shared by all."""
     soc, fracsec = to_soc_fracsec(now)
-    phasors = np.concatenate([values["V_phasor"], values["I_phasor"]], axis=1)
-    magnitudes = np.concatenate([values["V"], values["I"]], axis=1)
     return {
-        "magnitude": magnitudes.tolist(),
-        "angle": np.angle(phasors).tolist(),
-        "freq": values["f"].tolist(),
+        "magnitude": [row[:6] for row in cycle.rows],
+        "angle": np.angle(cycle.phasors).tolist(),
+        "freq": cycle.column("f"),
         "soc": soc,
         "fracsec": fracsec,
         "time_quality": time_quality(now, HOST_CLOCK),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
@@ -29,6 +29,12 @@ class Channel:
     noise: float = 0.002  # ADC noise, fraction of full scale
     running: bool = True  # a stopped generator shows no voltage
 
+    edits: ClassVar[int] = 0  # changes to any channel so far: a simulated ADC redoes its drive after one
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        Channel.edits += 1
+
 
 class SamplingBackend(Protocol):
     sample_rate: float
@@ -41,11 +47,21 @@ class SamplingBackend(Protocol):
         """Drive the outputs of ``object_id`` from a received command; the names applied."""
 
 
+class _Drive(NamedTuple):
+    """What the channels' settings make of the waveforms, worked out once per change."""
+
+    omega: np.ndarray  # (objects,) angular frequency, rad/s
+    coefficients: np.ndarray  # (objects, 2, 6): Re and -Im of each channel's complex amplitude
+    noise: np.ndarray  # (objects, 6, NOISE_BANK) float32: the noise bank scaled to each channel
+    scale: np.ndarray  # (objects, 6, 1): that scale (noise per unit normal)
+
+
 class SimulatedADC:
     """Synthesized three-phase waveforms with continuous phase between blocks."""
 
     SHIFT = np.array([0.0, -2 * math.pi / 3, 2 * math.pi / 3])
     NOISE_BANK = 1024  # samples of noise per channel kept (float32: 24 KB per object)
+    AHEAD = 320  # samples synthesized at once: 42 ms at 7680/s, four ticks of a 100 Hz agent
 
     def __init__(self, channels: list[Channel], sample_rate: float = 7680.0, seed: int = 1) -> None:
         self.channels = channels
@@ -53,54 +69,112 @@ class SimulatedADC:
         self.sample_rate = sample_rate
         # the standard library's generator: numpy.random costs a DAQ agent ~2 MB of RSS (its 50 MB budget)
         self.rng = random.Random(seed)
-        self.phase = np.zeros(len(channels))  # rad, voltage phase a of each object
+        self._phase = np.zeros(len(channels))  # rad, voltage phase a of each object before the samples ahead
         # Gaussian noise drawn once and read at a random offset per block: drawing 4 600 normals
         # per tick was the agent's largest cost at 100 Hz; 0.13 s of noise, read from anywhere, does not repeat visibly
         shape = (len(channels), 6, self.NOISE_BANK)
         bank = [self.rng.gauss(0.0, 1.0) for _ in range(math.prod(shape))]
         self._noise = np.array(bank, dtype=np.float32).reshape(shape)
-        self._drive_cache: tuple[tuple[Any, ...], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self._drive_cache: tuple[int, _Drive] | None = None
+        self._turn_cache: tuple[_Drive, np.ndarray] | None = None
+        # samples made ahead (objects, 6, m), how many of them were read, the frequencies they have
+        self._ahead = np.empty((len(channels), 6, 0))
+        self._served = 0
+        self._omega = np.zeros(len(channels))
+        self._edits = Channel.edits
 
     def read(self, n: int) -> np.ndarray:
-        omega, wave_v, wave_i, noise_scale = self._drive()
-        k = np.arange(1, n + 1) / self.sample_rate
-        theta = self.phase[:, None] + omega[:, None] * k[None, :]  # (objects, n)
-        self.phase = theta[:, -1] % (2 * math.pi)
-        # cos(theta + shift) as the real part of a rotation: one complex exp instead of six cos
-        rotation = np.exp(1j * theta)[:, None, :]  # (objects, 1, n)
-        out = np.empty((len(self.channels), 6, n))
-        out[:, :3, :] = (rotation * wave_v[:, :, None]).real
-        out[:, 3:, :] = (rotation * wave_i[:, :, None]).real
-        out += noise_scale * self._noise_block(n)
-        return out
+        if self._edits != Channel.edits or self._served + n > self._ahead.shape[2]:
+            self._synthesize(max(n, self.AHEAD))
+        start = self._served
+        self._served += n
+        return self._ahead[:, :, start : start + n]
 
-    def _drive(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Angular frequencies, complex amplitudes (V and I, per phase) and noise scales of the channels.
+    def _synthesize(self, m: int) -> None:
+        """The next ``m`` samples after the last one read, kept to be read in later blocks.
 
-        Worked out again only when a channel changed (a command, or a caller's edit).
+        Blocks of a few ticks at once, as an ADC's DMA ring fills: synthesis per 77-sample
+        block was a DAQ agent's largest cost.  A channel that changes (a command) drops what
+        was made ahead, so the next block read already follows it.
         """
-        key = tuple((c.f, c.V, c.I, c.pf, c.noise, c.running) for c in self.channels)
-        if self._drive_cache is None or self._drive_cache[0] != key:
+        self._rebase()
+        self._edits = Channel.edits
+        drive = self._drive()
+        self._omega = drive.omega
+        # e^(j theta) of the next m samples: the phase now, turned by each sample's step
+        turning = self._turns(drive, m) * np.exp(1j * self._phase)[:, None]  # (objects, m)
+        # A cos(theta + phi) = Re(A e^(j phi)) cos(theta) - Im(A e^(j phi)) sin(theta): a sample's
+        # six channels are its (cos, sin) times a (2, 6) matrix of the object's
+        cos_sin = turning.view(np.float64).reshape(len(turning), m, 2)
+        ahead = (cos_sin @ drive.coefficients).transpose(0, 2, 1)  # (objects, 6, m)
+        ahead += self._noise_block(drive, m)
+        self._ahead, self._served = ahead, 0
+
+    @property
+    def phase(self) -> np.ndarray:
+        """Voltage phase a of each object at the last sample read (rad): the array itself, to set.
+
+        What was made ahead is dropped, so the next block read continues from this phase,
+        as it stands then (a caller locking the waveforms onto a plant's angle sets it).
+        """
+        self._rebase()
+        return self._phase
+
+    @phase.setter
+    def phase(self, value: np.ndarray) -> None:
+        self._rebase()
+        self._phase = np.asarray(value, dtype=float)
+
+    def _rebase(self) -> None:
+        """Move the phase on to the last sample read and drop the samples made ahead of it."""
+        if self._served:
+            self._phase = (self._phase + self._omega * (self._served / self.sample_rate)) % (2 * math.pi)
+        self._ahead, self._served = self._ahead[:, :, :0], 0
+
+    def _turns(self, drive: _Drive, m: int) -> np.ndarray:
+        """e^(j omega k / sample_rate) for k = 1..m, per object: kept until the drive or m change."""
+        if self._turn_cache is None or self._turn_cache[0] is not drive or self._turn_cache[1].shape[1] != m:
+            steps = np.arange(1, m + 1) / self.sample_rate
+            self._turn_cache = (drive, np.exp(1j * drive.omega[:, None] * steps[None, :]))
+        return self._turn_cache[1]
+
+    def _drive(self) -> _Drive:
+        """What the channels' settings make of the waveforms (see :class:`_Drive`).
+
+        Worked out again only when a channel changed (a command, or a caller's edit): the
+        agent synthesizes 25 times a second, and comparing every channel's values each time
+        cost more than the rest of a block's synthesis.
+        """
+        if self._drive_cache is None or self._drive_cache[0] != Channel.edits:
             channels = self.channels
             amp_v = np.array([c.V * math.sqrt(2) if c.running else 0.0 for c in channels])
             amp_i = np.array([c.I * math.sqrt(2) if c.running else 0.0 for c in channels])
             lag = np.array([math.acos(max(-1.0, min(1.0, c.pf))) for c in channels])
-            scale = np.array([c.noise for c in channels])[:, None, None]
+            amplitude = np.concatenate(
+                [
+                    amp_v[:, None] * np.exp(1j * self.SHIFT)[None, :],
+                    amp_i[:, None] * np.exp(1j * (self.SHIFT[None, :] - lag[:, None])),
+                ],
+                axis=1,
+            )  # (objects, 6) complex
             full_scale = np.concatenate([np.full(3, 400.0), np.full(3, 50.0)])[None, :, None]
-            drive = (
+            scale = np.array([c.noise for c in channels])[:, None, None] * full_scale  # (objects, 6, 1)
+            drive = _Drive(
                 2 * math.pi * np.array([c.f for c in channels]),
-                amp_v[:, None] * np.exp(1j * self.SHIFT)[None, :],
-                amp_i[:, None] * np.exp(1j * (self.SHIFT[None, :] - lag[:, None])),
-                scale * full_scale,
+                np.stack([amplitude.real, -amplitude.imag], axis=1),
+                (self._noise * scale).astype(np.float32),
+                scale,
             )
-            self._drive_cache = (key, drive)
+            self._drive_cache = (Channel.edits, drive)
         return self._drive_cache[1]
 
-    def _noise_block(self, n: int) -> np.ndarray:
+    def _noise_block(self, drive: _Drive, n: int) -> np.ndarray:
+        """``n`` samples of every channel's noise, read from the scaled bank at a random offset."""
         if n > self.NOISE_BANK // 2:  # a long block (a slow publication rate): fresh noise, not the bank again
-            return np.random.default_rng(self.rng.getrandbits(64)).standard_normal((len(self.channels), 6, n))
+            fresh = np.random.default_rng(self.rng.getrandbits(64)).standard_normal((len(self.channels), 6, n))
+            return drive.scale * fresh
         start = self.rng.randrange(self.NOISE_BANK - n + 1)
-        return self._noise[:, :, start : start + n]
+        return drive.noise[:, :, start : start + n]
 
     def apply(self, object_id: str, fields: dict[str, Any]) -> list[str]:
         channel = self.channels[self.ids.index(object_id)]
