@@ -32,8 +32,12 @@ class Channel:
     edits: ClassVar[int] = 0  # changes to any channel so far: a simulated ADC redoes its drive after one
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, name, _UNSET) != value:  # (a caller may set what it set before, each step)
+            Channel.edits += 1
         object.__setattr__(self, name, value)
-        Channel.edits += 1
+
+
+_UNSET = object()
 
 
 class SamplingBackend(Protocol):
@@ -52,8 +56,7 @@ class _Drive(NamedTuple):
 
     omega: np.ndarray  # (objects,) angular frequency, rad/s
     coefficients: np.ndarray  # (objects, 2, 6): Re and -Im of each channel's complex amplitude
-    noise: np.ndarray  # (objects, 6, NOISE_BANK) float32: the noise bank scaled to each channel
-    scale: np.ndarray  # (objects, 6, 1): that scale (noise per unit normal)
+    noise: np.ndarray  # (objects, 6, 1): noise per unit normal, each channel
 
 
 class SimulatedADC:
@@ -78,14 +81,17 @@ class SimulatedADC:
         self._drive_cache: tuple[int, _Drive] | None = None
         self._turn_cache: tuple[_Drive, np.ndarray] | None = None
         # samples made ahead (objects, 6, m), how many of them were read, the frequencies they have
-        self._ahead = np.empty((len(channels), 6, 0))
+        self._none_ahead = self._ahead = np.empty((len(channels), 6, 0))
         self._served = 0
         self._omega = np.zeros(len(channels))
         self._edits = Channel.edits
 
     def read(self, n: int) -> np.ndarray:
         if self._edits != Channel.edits or self._served + n > self._ahead.shape[2]:
-            self._synthesize(max(n, self.AHEAD))
+            # a few ticks ahead while the channels stay as they are; a caller that changes them
+            # each time (the testbed's PMUs follow the plant) would only waste what was made ahead
+            steady = self._edits == Channel.edits and self._ahead.shape[2] > 0
+            self._synthesize(max(n, self.AHEAD) if steady else n)
         start = self._served
         self._served += n
         return self._ahead[:, :, start : start + n]
@@ -107,7 +113,7 @@ class SimulatedADC:
         # six channels are its (cos, sin) times a (2, 6) matrix of the object's
         cos_sin = turning.view(np.float64).reshape(len(turning), m, 2)
         ahead = (cos_sin @ drive.coefficients).transpose(0, 2, 1)  # (objects, 6, m)
-        ahead += self._noise_block(drive, m)
+        ahead += drive.noise * self._noise_block(m)
         self._ahead, self._served = ahead, 0
 
     @property
@@ -129,7 +135,9 @@ class SimulatedADC:
         """Move the phase on to the last sample read and drop the samples made ahead of it."""
         if self._served:
             self._phase = (self._phase + self._omega * (self._served / self.sample_rate)) % (2 * math.pi)
-        self._ahead, self._served = self._ahead[:, :, :0], 0
+            self._served = 0
+        if self._ahead.shape[2]:
+            self._ahead = self._none_ahead
 
     def _turns(self, drive: _Drive, m: int) -> np.ndarray:
         """e^(j omega k / sample_rate) for k = 1..m, per object: kept until the drive or m change."""
@@ -162,19 +170,17 @@ class SimulatedADC:
             drive = _Drive(
                 2 * math.pi * np.array([c.f for c in channels]),
                 np.stack([amplitude.real, -amplitude.imag], axis=1),
-                (self._noise * scale).astype(np.float32),
                 scale,
             )
             self._drive_cache = (Channel.edits, drive)
         return self._drive_cache[1]
 
-    def _noise_block(self, drive: _Drive, n: int) -> np.ndarray:
-        """``n`` samples of every channel's noise, read from the scaled bank at a random offset."""
+    def _noise_block(self, n: int) -> np.ndarray:
+        """``n`` standard normals per channel: read from the bank at a random offset."""
         if n > self.NOISE_BANK // 2:  # a long block (a slow publication rate): fresh noise, not the bank again
-            fresh = np.random.default_rng(self.rng.getrandbits(64)).standard_normal((len(self.channels), 6, n))
-            return drive.scale * fresh
+            return np.random.default_rng(self.rng.getrandbits(64)).standard_normal((len(self.channels), 6, n))
         start = self.rng.randrange(self.NOISE_BANK - n + 1)
-        return drive.noise[:, :, start : start + n]
+        return self._noise[:, :, start : start + n]
 
     def apply(self, object_id: str, fields: dict[str, Any]) -> list[str]:
         channel = self.channels[self.ids.index(object_id)]

@@ -87,6 +87,7 @@ class TestbedPMUs:
         n = math.floor(t * self.fs + 1e-9) + 1 - self.produced
         if n <= 0:
             return
+        phase = self.adc.phase  # the ADC's own array: setting an item locks its waveform
         for k, (pmu_id, channel) in enumerate(zip(self.ids, self.adc.channels, strict=True)):
             values = true[pmu_id]
             channel.V, channel.f = values["V"], values["f"] or self.f0
@@ -94,6 +95,6 @@ class TestbedPMUs:
             # lock the waveform onto the plant's angle at t: the ADC turns at channel.f from its last sample
             last = (self.produced - 1) / self.fs
             theta = 2 * math.pi * (self.f0 * t - channel.f * (t - last)) + values["angle"]
-            self.adc.phase[k] = theta % (2 * math.pi)
+            phase[k] = theta % (2 * math.pi)
         self.buffer = np.concatenate([self.buffer, self.adc.read(n)], axis=2)
         self.produced += n
