@@ -76,6 +76,7 @@ def test_simulated_adc_blocks_join_up_and_a_command_shows_in_the_next_block():
         ('id = "G_4"\nI = 0.5', 'id = "G_4"\nI = "lots"', "I must be a number"),
         ("rate = 100.0", "rate = -1", "rate must be a number > 0"),
         ('id = "Bus_7"\nV = 114.0', 'id = "Bus_7"\nVolts = 114.0', "unknown key 'Volts'"),
+        ('id = "G_4"\nI = 0.5', 'id = "G_4"\nedits = 3', "unknown key 'edits'"),  # a class attribute, no key
         ('backend = "simulated"', 'backend = "pru"', "backend 'pru' is not available"),
         ("f_ref = { min = 45.0, max = 75.0 }", "f_ref = { min = 75.0, max = 45.0 }", "min 75 is above max 45"),
         ("V_ref = { min = 0.0, max = 280.0 }", "V_ref = { min = 0.0, max = inf }", "of finite numbers"),

@@ -20,9 +20,8 @@ import os
 import re
 import resource
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +52,7 @@ def default_limits(nominal: float) -> dict[str, tuple[float, float]]:
     return {"f_ref": (0.75 * nominal, 1.25 * nominal), "V_ref": (0.0, 280.0), "P_ref": (0.0, 10000.0)}
 
 
+_CHANNEL_KEYS = {f.name for f in fields(Channel)} - {"id"}  # what an [[object]] may set
 # what a simulated channel can physically be: RMS values >= 0, |pf| <= 1, a frequency the DSP can track
 _CHANNEL_RANGES = {"V": (0.0, None), "I": (0.0, None), "pf": (-1.0, 1.0), "f": (1.0, 400.0), "noise": (0.0, None)}
 
@@ -113,7 +113,7 @@ def load_config(path: str | Path, registry: Registry | None = None) -> DaqConfig
         for key, value in entry.items():
             if key == "id":
                 continue
-            if not hasattr(channel, key):
+            if key not in _CHANNEL_KEYS:
                 raise loc.error(f"{object_id}: unknown key {key!r}; known: V, I, pf, f, noise, running", object_id, key)
             wanted = bool if key == "running" else float
             if wanted is bool and not isinstance(value, bool) or wanted is float and not _number(value):
@@ -178,16 +178,6 @@ class DaqAgent:
             {bus.registry.parse_id(i).prefix for i in self.ids if "Command" in bus.registry.parse_id(i).topics}
         )
         self.commands = [bus.reader(prefix, "Command") for prefix in commanded]
-        # A DDS reader hands its commands over from a thread of its own, which sleeps until one
-        # comes: the tick then only looks at this inbox (two empty takes per tick were 5 % of the
-        # agent's CPU).  A board's reader over Zenoh (no callbacks) is asked each tick.
-        self._inbox: deque[Any] = deque()  # Samples (DDS) or BoardCommands (Zenoh)
-        self._polled: list[Any] = []
-        for reader in self.commands:
-            if hasattr(reader, "on_sample"):
-                reader.on_sample(self._inbox.append)
-            else:
-                self._polled.append(reader)
         self.events = EventLog(bus, config.name)
         self._is_pmu = [bus.registry.parse_id(i).prefix == "PMU" for i in self.backend.ids]
         self._publish_pmu_configs()
@@ -249,20 +239,19 @@ class DaqAgent:
             self.published += 1
 
     def _obey(self) -> None:
-        for reader in self._polled:
-            self._inbox.extend(reader.take(0))
-        inbox = self._inbox
-        while inbox:
-            sample = inbox.popleft()
-            if sample.id not in self.ids:
-                continue
-            topic = self.bus.registry.parse_id(sample.id).topic("Command")
-            problem = self.check(topic, sample.data)
-            if problem is not None:
-                self.rejected += 1
-                self.events.rejected(sample.id, topic.name, *problem)
-                continue
-            self.applied += len(self.backend.apply(sample.id, sample.fields()))
+        # taken each tick, not handed over by a callback thread: DDS drops a command older than its
+        # lifespan (2 s) only while it waits in the reader, and a stalled tick must not act on one
+        for reader in self.commands:
+            for sample in reader.take(0):
+                if sample.id not in self.ids:
+                    continue
+                topic = self.bus.registry.parse_id(sample.id).topic("Command")
+                problem = self.check(topic, sample.data)
+                if problem is not None:
+                    self.rejected += 1
+                    self.events.rejected(sample.id, topic.name, *problem)
+                    continue
+                self.applied += len(self.backend.apply(sample.id, sample.fields()))
 
     def check(self, topic: TopicType, data: Any) -> tuple[str, float, str] | None:
         """(field, value, reason) of the first thing wrong with a received command, or None."""

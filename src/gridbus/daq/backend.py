@@ -32,9 +32,10 @@ class Channel:
     edits: ClassVar[int] = 0  # changes to any channel so far: a simulated ADC redoes its drive after one
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if getattr(self, name, _UNSET) != value:  # (a caller may set what it set before, each step)
-            Channel.edits += 1
+        changed = getattr(self, name, _UNSET) != value  # (a caller may set what it set before, each step)
         object.__setattr__(self, name, value)
+        if changed:  # counted once the value is in: a read in between sees the old count
+            Channel.edits += 1
 
 
 _UNSET = object()
