@@ -291,8 +291,8 @@ class _Fill:
     pick: Callable[[list[float]], tuple[float, ...]]
 
     @classmethod
-    def of(cls, fields: Iterable[str]) -> _Fill:
-        present = set(fields)
+    def of(cls, topic_fields: Iterable[str]) -> _Fill:
+        present = set(topic_fields)
         columns = [i for i, name in enumerate(_PUBLISHED) if name in present]
         names = tuple(_PUBLISHED[i] for i in columns)
         if len(columns) > 1:
