@@ -119,18 +119,13 @@ class SimulatedADC:
 
     @property
     def phase(self) -> np.ndarray:
-        """Voltage phase a of each object at the last sample read (rad): the array itself, to set.
+        """Voltage phase a of each object at the last sample read (rad): the array itself, to set items of.
 
         What was made ahead is dropped, so the next block read continues from this phase,
         as it stands then (a caller locking the waveforms onto a plant's angle sets it).
         """
         self._rebase()
         return self._phase
-
-    @phase.setter
-    def phase(self, value: np.ndarray) -> None:
-        self._rebase()
-        self._phase = np.asarray(value, dtype=float)
 
     def _rebase(self) -> None:
         """Move the phase on to the last sample read and drop the samples made ahead of it."""
@@ -150,9 +145,9 @@ class SimulatedADC:
     def _drive(self) -> _Drive:
         """What the channels' settings make of the waveforms (see :class:`_Drive`).
 
-        Worked out again only when a channel changed (a command, or a caller's edit): the
-        agent synthesizes 25 times a second, and comparing every channel's values each time
-        cost more than the rest of a block's synthesis.
+        Worked out again only when a channel changed (a command, or a caller's edit), as
+        ``Channel.edits`` tells: :meth:`read` asks every tick, and comparing every channel's
+        values each time cost more than the rest of a block's synthesis.
         """
         if self._drive_cache is None or self._drive_cache[0] != Channel.edits:
             channels = self.channels
