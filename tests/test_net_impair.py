@@ -23,7 +23,12 @@ FLOW = [sys.executable, "-m", "gridbus.net.flow"]
 def _reader(lan: Lan, common: list[str], what: str, role: str, expect: int, *extra: str) -> subprocess.Popen[str]:
     argv = [*FLOW, "read", *common, "--what", what, "--role", role, "--expect", str(expect), "--seconds", "80", *extra]
     proc = lan.popen("h2", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", proc.stderr
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != "ready":  # the reader ended (or said something else) first: show why
+        proc.kill()
+        _out, err = proc.communicate(timeout=30)
+        pytest.fail(f"reader of {what} {role} on h2 said {line!r}, exit status {proc.returncode}: {err[-2000:]}")
     return proc
 
 
